@@ -1,0 +1,345 @@
+//! Bencode on top of `bendy`: a borrowed value tree with limits, and an encoder.
+//!
+//! Decoding is strict, as bendy is: dictionary keys must be byte strings in
+//! sorted order without duplicates, integers have no leading zeros and no `-0`.
+//! Nesting depth and the number of items are bounded so hostile input cannot
+//! exhaust the stack or memory.
+
+use std::collections::BTreeMap;
+
+use bendy::decoding::{Decoder, Object};
+
+/// Default nesting limit for untrusted input (libtorrent uses 100).
+pub const MAX_DEPTH: usize = 100;
+/// Default limit on the number of values in one document.
+pub const MAX_ITEMS: usize = 3_000_000;
+
+/// A decoded bencode value borrowing its strings from the input buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+    List(Vec<Value<'a>>),
+    Dict(BTreeMap<&'a [u8], Value<'a>>),
+}
+
+/// Why a document is not acceptable bencode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("invalid bencoding: {0}")]
+    Syntax(String),
+    #[error("invalid bencoding: integer out of range")]
+    IntOverflow,
+    #[error("invalid bencoding: more than {0} values")]
+    TooManyItems(usize),
+    #[error("invalid bencoding: trailing bytes after the value")]
+    TrailingBytes,
+    #[error("invalid bencoding: empty input")]
+    Empty,
+}
+
+impl From<bendy::decoding::Error> for Error {
+    fn from(e: bendy::decoding::Error) -> Self {
+        Error::Syntax(e.to_string())
+    }
+}
+
+/// Limits applied while decoding.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_items: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: MAX_DEPTH,
+            max_items: MAX_ITEMS,
+        }
+    }
+}
+
+/// Decodes exactly one value filling all of `buf`, with the default limits.
+pub fn decode(buf: &[u8]) -> Result<Value<'_>, Error> {
+    decode_with(buf, Limits::default())
+}
+
+/// Decodes exactly one value filling all of `buf`.
+pub fn decode_with(buf: &[u8], limits: Limits) -> Result<Value<'_>, Error> {
+    let (value, used) = decode_prefix(buf, limits)?;
+    if used != buf.len() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(value)
+}
+
+/// Decodes the first value in `buf` and answers it with the number of bytes
+/// it took (for messages where bencode is followed by raw data, as in BEP 9).
+pub fn decode_prefix(buf: &[u8], limits: Limits) -> Result<(Value<'_>, usize), Error> {
+    let mut decoder = Decoder::new(buf).with_max_depth(limits.max_depth);
+    let mut items = 0usize;
+    let value = {
+        let obj = decoder.next_object()?.ok_or(Error::Empty)?;
+        convert(obj, &mut items, limits.max_items)?
+    };
+    // The decoder does not say how far it read; re-measure the value instead
+    // by encoding length arithmetic over the tree.
+    let used = encoded_len(&value);
+    Ok((value, used))
+}
+
+fn convert<'a>(obj: Object<'_, 'a>, items: &mut usize, max: usize) -> Result<Value<'a>, Error> {
+    *items += 1;
+    if *items > max {
+        return Err(Error::TooManyItems(max));
+    }
+    Ok(match obj {
+        Object::Integer(s) => Value::Int(s.parse::<i64>().map_err(|_| Error::IntOverflow)?),
+        Object::Bytes(b) => Value::Bytes(b),
+        Object::List(mut list) => {
+            let mut out = Vec::new();
+            while let Some(item) = list.next_object()? {
+                out.push(convert(item, items, max)?);
+            }
+            Value::List(out)
+        }
+        Object::Dict(mut dict) => {
+            let mut out = BTreeMap::new();
+            while let Some((key, item)) = dict.next_pair()? {
+                let v = convert(item, items, max)?;
+                out.insert(key, v);
+            }
+            Value::Dict(out)
+        }
+    })
+}
+
+/// The exact number of bytes `value` takes when encoded. Because decoding is
+/// canonical (sorted keys, no leading zeros), this equals the input span.
+pub fn encoded_len(value: &Value<'_>) -> usize {
+    fn digits(mut n: u64) -> usize {
+        let mut d = 1;
+        while n >= 10 {
+            n /= 10;
+            d += 1;
+        }
+        d
+    }
+    fn bytes_len(b: &[u8]) -> usize {
+        digits(b.len() as u64) + 1 + b.len()
+    }
+    match value {
+        Value::Int(i) => 2 + (*i < 0) as usize + digits(i.unsigned_abs()),
+        Value::Bytes(b) => bytes_len(b),
+        Value::List(l) => 2 + l.iter().map(encoded_len).sum::<usize>(),
+        Value::Dict(d) => {
+            2 + d
+                .iter()
+                .map(|(k, v)| bytes_len(k) + encoded_len(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+impl<'a> Value<'a> {
+    /// The value under `key` when `self` is a dictionary.
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
+        match self {
+            Value::Dict(d) => d.get(key.as_bytes()),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> Option<&'a [u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The byte string as UTF-8, when it is valid UTF-8.
+    pub fn as_str(&self) -> Option<&'a str> {
+        self.as_bytes().and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    pub fn as_list(&self) -> Option<&[Value<'a>]> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn as_dict(&self) -> Option<&BTreeMap<&'a [u8], Value<'a>>> {
+        match self {
+            Value::Dict(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Encodes the value canonically.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(encoded_len(self));
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the canonical encoding of the value to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Int(i) => {
+                out.push(b'i');
+                out.extend_from_slice(i.to_string().as_bytes());
+                out.push(b'e');
+            }
+            Value::Bytes(b) => put_bytes(out, b),
+            Value::List(l) => {
+                out.push(b'l');
+                for v in l {
+                    v.encode_into(out);
+                }
+                out.push(b'e');
+            }
+            Value::Dict(d) => {
+                out.push(b'd');
+                for (k, v) in d {
+                    put_bytes(out, k);
+                    v.encode_into(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(b.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(b);
+}
+
+/// Builds an owned dictionary conveniently: `dict([("a", Value::Int(1))])`.
+pub fn dict<'a>(pairs: impl IntoIterator<Item = (&'a str, Value<'a>)>) -> Value<'a> {
+    Value::Dict(pairs.into_iter().map(|(k, v)| (k.as_bytes(), v)).collect())
+}
+
+/// Returns the raw bytes of the value stored under `key` in the top-level
+/// dictionary of `buf`, exactly as they stand in the input. Used for the
+/// info dictionary, whose SHA-1 is the info-hash.
+pub fn raw_dict_value<'a>(
+    buf: &'a [u8],
+    key: &[u8],
+    limits: Limits,
+) -> Result<Option<&'a [u8]>, Error> {
+    let mut decoder = Decoder::new(buf).with_max_depth(limits.max_depth);
+    let obj = decoder.next_object()?.ok_or(Error::Empty)?;
+    let mut dict = match obj {
+        Object::Dict(d) => d,
+        _ => return Ok(None),
+    };
+    while let Some((k, v)) = dict.next_pair()? {
+        if k == key {
+            let raw = match v {
+                Object::Dict(d) => d.into_raw()?,
+                Object::List(l) => l.into_raw()?,
+                Object::Bytes(_) | Object::Integer(_) => return Ok(None),
+            };
+            return Ok(Some(raw));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let src = b"d3:bari-42e3:fool4:spami0eee";
+        let v = decode(src).unwrap();
+        assert_eq!(v.get("bar").and_then(Value::as_int), Some(-42));
+        assert_eq!(v.encode(), src);
+        assert_eq!(encoded_len(&v), src.len());
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            &b""[..],
+            b"i01e",
+            b"i-0e",
+            b"ie",
+            b"i-e",
+            b"i92337203t854775807e",
+            b"i9223372036854775808e",
+            b"-10:foobar",
+            b"99999999:foobar",
+            b"18446744073709551615:",
+            b"d3:fooi1e",
+            b"di5e1:ae",
+            b"d1:bi1e1:ai2ee",
+            b"d1:ai1e1:ai2ee",
+            b"e",
+            b"l",
+            b"i1ei2e",
+        ] {
+            assert!(
+                decode(bad).is_err(),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn depth_limit() {
+        let mut deep = vec![b'l'; 1024];
+        deep.extend(vec![b'e'; 1024]);
+        assert!(decode(&deep).is_err());
+        let mut ok = vec![b'l'; 50];
+        ok.extend(vec![b'e'; 50]);
+        assert!(decode(&ok).is_ok());
+        let mut deep = vec![b'l'; 1_000_000];
+        deep.extend(vec![b'e'; 1_000_000]);
+        assert!(decode(&deep).is_err());
+    }
+
+    #[test]
+    fn item_limit() {
+        let mut doc = b"l".to_vec();
+        for _ in 0..5000 {
+            doc.extend_from_slice(b"0:");
+        }
+        doc.push(b'e');
+        let limits = Limits {
+            max_depth: 10,
+            max_items: 1000,
+        };
+        assert_eq!(decode_with(&doc, limits), Err(Error::TooManyItems(1000)));
+        assert!(decode(&doc).is_ok());
+    }
+
+    #[test]
+    fn prefix_reports_length() {
+        let (v, used) = decode_prefix(b"d1:ai1eeRAWDATA", Limits::default()).unwrap();
+        assert_eq!(v.get("a").and_then(Value::as_int), Some(1));
+        assert_eq!(used, 8);
+    }
+
+    #[test]
+    fn raw_value_is_exact() {
+        let src = b"d4:infod6:lengthi5e4:name1:xe3:zzzi1ee";
+        let raw = raw_dict_value(src, b"info", Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(raw, b"d6:lengthi5e4:name1:xe");
+    }
+}

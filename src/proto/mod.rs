@@ -1,0 +1,9 @@
+//! Sans-IO protocol code: pure functions over bytes, no tokio, no clocks.
+//! Every parser here takes untrusted input and answers an error value, never a panic.
+
+pub mod bencode;
+pub mod magnet;
+pub mod metainfo;
+pub mod tracker;
+pub mod types;
+pub mod wire;
