@@ -2,6 +2,7 @@
 //! Every parser here takes untrusted input and answers an error value, never a panic.
 
 pub mod bencode;
+pub mod bitfield;
 pub mod magnet;
 pub mod metainfo;
 pub mod tracker;
