@@ -53,10 +53,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_depth: MAX_DEPTH,
-            max_items: MAX_ITEMS,
-        }
+        Limits { max_depth: MAX_DEPTH, max_items: MAX_ITEMS }
     }
 }
 
@@ -133,12 +130,7 @@ pub fn encoded_len(value: &Value<'_>) -> usize {
         Value::Int(i) => 2 + (*i < 0) as usize + digits(i.unsigned_abs()),
         Value::Bytes(b) => bytes_len(b),
         Value::List(l) => 2 + l.iter().map(encoded_len).sum::<usize>(),
-        Value::Dict(d) => {
-            2 + d
-                .iter()
-                .map(|(k, v)| bytes_len(k) + encoded_len(v))
-                .sum::<usize>()
-        }
+        Value::Dict(d) => 2 + d.iter().map(|(k, v)| bytes_len(k) + encoded_len(v)).sum::<usize>(),
     }
 }
 
@@ -233,11 +225,7 @@ pub fn dict<'a>(pairs: impl IntoIterator<Item = (&'a str, Value<'a>)>) -> Value<
 /// Returns the raw bytes of the value stored under `key` in the top-level
 /// dictionary of `buf`, exactly as they stand in the input. Used for the
 /// info dictionary, whose SHA-1 is the info-hash.
-pub fn raw_dict_value<'a>(
-    buf: &'a [u8],
-    key: &[u8],
-    limits: Limits,
-) -> Result<Option<&'a [u8]>, Error> {
+pub fn raw_dict_value<'a>(buf: &'a [u8], key: &[u8], limits: Limits) -> Result<Option<&'a [u8]>, Error> {
     let mut decoder = Decoder::new(buf).with_max_depth(limits.max_depth);
     let obj = decoder.next_object()?.ok_or(Error::Empty)?;
     let mut dict = match obj {
@@ -291,11 +279,7 @@ mod tests {
             b"l",
             b"i1ei2e",
         ] {
-            assert!(
-                decode(bad).is_err(),
-                "{:?} accepted",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(decode(bad).is_err(), "{:?} accepted", String::from_utf8_lossy(bad));
         }
     }
 
@@ -319,10 +303,7 @@ mod tests {
             doc.extend_from_slice(b"0:");
         }
         doc.push(b'e');
-        let limits = Limits {
-            max_depth: 10,
-            max_items: 1000,
-        };
+        let limits = Limits { max_depth: 10, max_items: 1000 };
         assert_eq!(decode_with(&doc, limits), Err(Error::TooManyItems(1000)));
         assert!(decode(&doc).is_ok());
     }
@@ -337,9 +318,7 @@ mod tests {
     #[test]
     fn raw_value_is_exact() {
         let src = b"d4:infod6:lengthi5e4:name1:xe3:zzzi1ee";
-        let raw = raw_dict_value(src, b"info", Limits::default())
-            .unwrap()
-            .unwrap();
+        let raw = raw_dict_value(src, b"info", Limits::default()).unwrap().unwrap();
         assert_eq!(raw, b"d6:lengthi5e4:name1:xe");
     }
 }

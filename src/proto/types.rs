@@ -101,11 +101,7 @@ impl Lengths {
         }
         let n = total_length.div_ceil(piece_length as u64);
         let num_pieces = u32::try_from(n).ok()?;
-        Some(Lengths {
-            total_length,
-            piece_length,
-            num_pieces,
-        })
+        Some(Lengths { total_length, piece_length, num_pieces })
     }
 
     pub fn total_length(&self) -> u64 {

@@ -1,0 +1,75 @@
+//! The engine's error type: a kind that the C layer maps to a code, and a
+//! message written for the person reading the log.
+
+use std::fmt;
+
+/// What went wrong, coarsely. The FFI layer maps each kind to one `lt_error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// An argument was out of range or malformed.
+    InvalidArgument,
+    /// A setting name is not known.
+    UnknownSetting,
+    /// A torrent id that does not (or no longer) exist.
+    InvalidHandle,
+    /// A .torrent file or info dictionary that cannot be used.
+    InvalidTorrent,
+    /// A magnet URI that cannot be used.
+    InvalidMagnet,
+    /// The torrent is already in the session.
+    DuplicateTorrent,
+    /// Reading or writing files failed.
+    Io,
+    /// A tracker failed or answered with an error.
+    Tracker,
+    /// A peer broke the protocol.
+    Protocol,
+    /// The session is shutting down.
+    ShuttingDown,
+    /// A bounded wait ran out.
+    Timeout,
+    /// The operation needs the torrent's metadata, which is not there yet.
+    NoMetadata,
+    /// Not supported by this build or version.
+    NotSupported,
+}
+
+/// An engine error: a kind and a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error { kind, message: message.into() }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub fn invalid_handle(id: u64) -> Error {
+        Error::new(ErrorKind::InvalidHandle, format!("no torrent with id {id} in this session"))
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The engine's result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! The engine: tokio tasks with a Rust API that tests drive directly.
+//! Nothing here knows about C.
+
+pub mod alerts;
+pub mod create;
+pub mod error;
+pub mod peer;
+pub mod piece_picker;
+pub mod session;
+pub mod settings;
+pub mod stats;
+pub mod storage;
+pub mod torrent;
+pub mod tracker;
+
+pub use alerts::{Alert, AlertKind, AlertType};
+pub use error::{Error, ErrorKind, Result};
+pub use session::{AddTorrentParams, Session, TorrentSource};
+pub use settings::Settings;
+pub use torrent::{TorrentId, TorrentState, TorrentStatus};

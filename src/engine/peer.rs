@@ -1,0 +1,793 @@
+//! One peer connection: handshake, the message loop, request pipelining
+//! and uploads.
+//!
+//! Each connection has two tasks. The reader task owns the protocol state
+//! and decodes messages; the writer task owns the socket's write half,
+//! batches outgoing messages and serves upload requests (reading blocks on
+//! the blocking pool). Separate halves mean a peer that stops reading can
+//! never stall our reading, and vice versa.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio_util::sync::CancellationToken;
+
+use super::alerts::{AlertKind, ErrorInfo};
+use super::error::{Error, ErrorKind};
+use super::piece_picker::{Block, PeerKey};
+use super::stats::{Metric, RateSampler};
+use super::torrent::Torrent;
+use crate::proto::bitfield::Bitfield;
+use crate::proto::types::{PeerId, BLOCK_SIZE};
+use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, Message};
+
+/// Commands the torrent sends to a peer's task.
+#[derive(Debug)]
+pub(crate) enum PeerCmd {
+    Have(u32),
+    Choke,
+    Unchoke,
+    Cancel(Block),
+    RecheckInterest,
+    Close(Error),
+}
+
+/// Flag bits of a peer, as `lt_peer_info_t.flags` reports them.
+pub mod flags {
+    pub const INTERESTING: u32 = 1 << 0;
+    pub const CHOKED: u32 = 1 << 1;
+    pub const REMOTE_INTERESTED: u32 = 1 << 2;
+    pub const REMOTE_CHOKED: u32 = 1 << 3;
+    pub const SEED: u32 = 1 << 4;
+    pub const INCOMING: u32 = 1 << 5;
+    pub const SNUBBED: u32 = 1 << 6;
+    pub const SUPPORTS_EXTENSIONS: u32 = 1 << 7;
+    pub const SUPPORTS_FAST: u32 = 1 << 8;
+    pub const OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
+}
+
+/// What the rest of the engine sees of a connected peer.
+pub struct PeerHandle {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub incoming: bool,
+    tx: UnboundedSender<PeerCmd>,
+    client: Mutex<String>,
+    flags: AtomicU32,
+    down_payload: AtomicI64,
+    up_payload: AtomicI64,
+    down_rate: AtomicI64,
+    up_rate: AtomicI64,
+    samplers: Mutex<[RateSampler; 2]>,
+    num_pieces: AtomicU32,
+    total_pieces: u32,
+    outstanding: AtomicUsize,
+    connected_at: Instant,
+}
+
+/// A snapshot of one peer for `lt_torrent_peers`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerInfo {
+    pub addr: SocketAddr,
+    pub client: String,
+    pub flags: u32,
+    pub total_download: i64,
+    pub total_upload: i64,
+    pub download_rate: i64,
+    pub upload_rate: i64,
+    pub num_pieces: u32,
+    pub progress: f64,
+    pub outstanding_requests: u32,
+    pub connected_ms: u64,
+}
+
+impl PeerHandle {
+    pub(crate) fn new(
+        key: PeerKey,
+        addr: SocketAddr,
+        incoming: bool,
+        total_pieces: u32,
+        tx: UnboundedSender<PeerCmd>,
+    ) -> PeerHandle {
+        let mut f = flags::CHOKED | flags::REMOTE_CHOKED;
+        if incoming {
+            f |= flags::INCOMING;
+        }
+        PeerHandle {
+            key,
+            addr,
+            incoming,
+            tx,
+            client: Mutex::new(String::new()),
+            flags: AtomicU32::new(f),
+            down_payload: AtomicI64::new(0),
+            up_payload: AtomicI64::new(0),
+            down_rate: AtomicI64::new(0),
+            up_rate: AtomicI64::new(0),
+            samplers: Mutex::new(Default::default()),
+            num_pieces: AtomicU32::new(0),
+            total_pieces,
+            outstanding: AtomicUsize::new(0),
+            connected_at: Instant::now(),
+        }
+    }
+
+    pub(crate) fn send(&self, cmd: PeerCmd) {
+        let _ = self.tx.send(cmd);
+    }
+
+    fn set_flag(&self, bit: u32, on: bool) {
+        if on {
+            self.flags.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    fn has_flag(&self, bit: u32) -> bool {
+        self.flags.load(Ordering::Relaxed) & bit != 0
+    }
+
+    pub fn is_seed(&self) -> bool {
+        self.has_flag(flags::SEED)
+    }
+
+    pub fn peer_interested(&self) -> bool {
+        self.has_flag(flags::REMOTE_INTERESTED)
+    }
+
+    pub fn am_choking(&self) -> bool {
+        self.has_flag(flags::CHOKED)
+    }
+
+    pub fn down_rate(&self) -> i64 {
+        self.down_rate.load(Ordering::Relaxed)
+    }
+
+    pub fn up_rate(&self) -> i64 {
+        self.up_rate.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn update_rates(&self, now_ms: u64) {
+        let mut s = self.samplers.lock();
+        let d = s[0].sample(self.down_payload.load(Ordering::Relaxed), now_ms);
+        let u = s[1].sample(self.up_payload.load(Ordering::Relaxed), now_ms);
+        self.down_rate.store(d, Ordering::Relaxed);
+        self.up_rate.store(u, Ordering::Relaxed);
+    }
+
+    pub fn info(&self) -> PeerInfo {
+        let num_pieces = self.num_pieces.load(Ordering::Relaxed);
+        PeerInfo {
+            addr: self.addr,
+            client: self.client.lock().clone(),
+            flags: self.flags.load(Ordering::Relaxed),
+            total_download: self.down_payload.load(Ordering::Relaxed),
+            total_upload: self.up_payload.load(Ordering::Relaxed),
+            download_rate: self.down_rate(),
+            upload_rate: self.up_rate(),
+            num_pieces,
+            progress: if self.total_pieces == 0 { 0.0 } else { num_pieces as f64 / self.total_pieces as f64 },
+            outstanding_requests: self.outstanding.load(Ordering::Relaxed) as u32,
+            connected_ms: self.connected_at.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Names the client from an Azureus-style peer id ("-LT2080-..." ->
+/// "libtorrent 2.0.8"), or answers "" when the style is unknown.
+pub fn client_from_peer_id(id: &PeerId) -> String {
+    let b = &id.0;
+    if b[0] == b'-' && b[7] == b'-' {
+        let name = match &b[1..3] {
+            b"LT" => "libtorrent",
+            b"lt" => "libTorrent",
+            b"qB" => "qBittorrent",
+            b"TR" => "Transmission",
+            b"DE" => "Deluge",
+            b"UT" => "uTorrent",
+            b"BC" => "BitComet",
+            b"AZ" => "Vuze",
+            b"RQ" | b"rQ" => "rqbit",
+            b"LX" => "lt",
+            _ => "",
+        };
+        let ver: String = b[3..7].iter().map(|&c| c as char).filter(|c| c.is_ascii_alphanumeric()).collect();
+        if !name.is_empty() {
+            let dotted: Vec<String> = ver.chars().map(|c| c.to_string()).collect();
+            return format!("{name} {}", dotted.join("."));
+        }
+    }
+    if b.starts_with(b"A2-") {
+        return "aria2".to_string();
+    }
+    String::new()
+}
+
+/// Dials `addr` for torrent `t` and runs the connection.
+pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: CancellationToken) {
+    let rt = t.ses.runtime.clone();
+    rt.spawn(async move {
+        let ses = t.ses.clone();
+        ses.counters.add(Metric::ConnectAttempts, 1);
+        ses.counters.add(Metric::NumPeersHalfOpen, 1);
+        let timeout = Duration::from_secs(ses.settings.read().handshake_timeout as u64);
+        let ours = Handshake::new(t.info_hash, ses.peer_id);
+        let attempt = tokio::time::timeout(timeout, async {
+            let mut stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            stream.write_all(&ours.encode()).await?;
+            let mut buf = [0u8; Handshake::LEN];
+            stream.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>((stream, buf))
+        });
+        let result = tokio::select! {
+            r = attempt => r,
+            _ = cancel.cancelled() => {
+                ses.counters.add(Metric::NumPeersHalfOpen, -1);
+                t.dial_failed(addr);
+                ses.release_connection();
+                return;
+            }
+        };
+        ses.counters.add(Metric::NumPeersHalfOpen, -1);
+        let (stream, theirs) = match result {
+            Ok(Ok((stream, buf))) => match Handshake::decode(&buf) {
+                Ok(h) if h.info_hash == t.info_hash && h.peer_id != ses.peer_id => (stream, h),
+                _ => {
+                    fail_dial(&t, addr);
+                    return;
+                }
+            },
+            _ => {
+                fail_dial(&t, addr);
+                return;
+            }
+        };
+        run(t, stream, addr, theirs, false).await;
+    });
+}
+
+fn fail_dial(t: &Torrent, addr: SocketAddr) {
+    t.ses.counters.add(Metric::ConnectFailures, 1);
+    t.dial_failed(addr);
+    t.ses.release_connection();
+}
+
+/// Runs an established connection (handshakes exchanged) until it ends.
+/// The caller has reserved a session connection slot; it is released here.
+pub(crate) async fn run(
+    t: Arc<Torrent>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    theirs: Handshake,
+    incoming: bool,
+) {
+    let ses = t.ses.clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let Some((handle, cancel)) = t.register_peer(addr, incoming, tx) else {
+        ses.release_connection();
+        return;
+    };
+    handle.set_flag(flags::SUPPORTS_EXTENSIONS, theirs.supports_extensions());
+    handle.set_flag(flags::SUPPORTS_FAST, theirs.supports_fast());
+    *handle.client.lock() = client_from_peer_id(&theirs.peer_id);
+    ses.counters.add(Metric::NumPeersConnected, 1);
+    ses.counters.add(Metric::NumTcpPeers, 1);
+    t.post(AlertKind::PeerConnect { peer: addr, incoming });
+
+    let (read_half, write_half) = stream.into_split();
+    let (wtx, wrx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer = tokio::spawn(writer_task(write_half, wrx, t.clone(), handle.clone(), queued.clone()));
+    let lengths = t.meta.lengths;
+    let mut conn = Conn {
+        t: t.clone(),
+        handle: handle.clone(),
+        has: Bitfield::new(lengths.num_pieces()),
+        fast: theirs.supports_fast(),
+        ext: theirs.supports_extensions(),
+        am_interested: false,
+        peer_choking: true,
+        outstanding: HashMap::new(),
+        pick_buf: Vec::new(),
+        w: wtx,
+        queued,
+        last_recv: Instant::now(),
+        peer_reqq: 250,
+        got_first_message: false,
+        ticks: 0,
+    };
+    let result = conn.run(read_half, rx, cancel).await;
+    writer.abort();
+
+    t.unregister_peer(&handle, &conn.has, result.as_ref().err());
+    conn.release_choke_gauge();
+    if conn.am_interested {
+        ses.counters.add(Metric::NumPeersDownInterested, -1);
+    }
+    ses.counters.add(Metric::NumPeersConnected, -1);
+    ses.counters.add(Metric::NumTcpPeers, -1);
+    ses.counters.add(Metric::Disconnects, 1);
+    if handle.has_flag(flags::REMOTE_INTERESTED) {
+        ses.counters.add(Metric::NumPeersUpInterested, -1);
+    }
+    ses.release_connection();
+    let error = match result {
+        Ok(()) => ErrorInfo { kind: ErrorKind::ShuttingDown, message: "closed by us".into() },
+        Err(e) => {
+            if e.kind() == ErrorKind::Protocol {
+                ses.counters.add(Metric::ProtocolErrors, 1);
+                t.post(AlertKind::PeerError {
+                    peer: addr,
+                    error: ErrorInfo { kind: e.kind(), message: e.message().to_string() },
+                });
+            }
+            ErrorInfo { kind: e.kind(), message: e.message().to_string() }
+        }
+    };
+    t.post(AlertKind::PeerDisconnected { peer: addr, error });
+}
+
+/// Messages for the writer task.
+enum Out {
+    Msg(Message),
+    Upload(BlockRequest),
+    CancelUpload(BlockRequest),
+    ClearUploads,
+}
+
+/// Blocks served to a peer per read from disk.
+const UPLOAD_BATCH: usize = 16;
+
+async fn writer_task(
+    mut w: OwnedWriteHalf,
+    mut rx: UnboundedReceiver<Out>,
+    t: Arc<Torrent>,
+    handle: Arc<PeerHandle>,
+    queued: Arc<AtomicUsize>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut uploads: VecDeque<BlockRequest> = VecDeque::new();
+    let apply = |o: Out, buf: &mut BytesMut, uploads: &mut VecDeque<BlockRequest>| match o {
+        Out::Msg(m) => wire::encode_message(&m, buf),
+        Out::Upload(r) => uploads.push_back(r),
+        Out::CancelUpload(r) => uploads.retain(|u| *u != r),
+        Out::ClearUploads => uploads.clear(),
+    };
+    loop {
+        if uploads.is_empty() && buf.is_empty() {
+            match rx.recv().await {
+                Some(o) => apply(o, &mut buf, &mut uploads),
+                None => return,
+            }
+        }
+        while buf.len() < 1 << 20 {
+            match rx.try_recv() {
+                Ok(o) => apply(o, &mut buf, &mut uploads),
+                Err(_) => break,
+            }
+        }
+        queued.store(uploads.len(), Ordering::Relaxed);
+        if !uploads.is_empty() {
+            let n = uploads.len().min(UPLOAD_BATCH);
+            let batch: Vec<BlockRequest> = uploads.drain(..n).collect();
+            queued.store(uploads.len(), Ordering::Relaxed);
+            let storage = t.storage.clone();
+            let mut out = std::mem::take(&mut buf);
+            let read = tokio::task::spawn_blocking(move || {
+                for r in &batch {
+                    out.extend_from_slice(&wire::piece_header(r.piece, r.begin, r.length));
+                    let start = out.len();
+                    out.resize(start + r.length as usize, 0);
+                    storage.read(r.piece, r.begin, &mut out[start..])?;
+                }
+                Ok::<_, super::storage::StorageError>((out, batch))
+            })
+            .await;
+            match read {
+                Ok(Ok((out, batch))) => {
+                    buf = out;
+                    let payload: i64 = batch.iter().map(|r| r.length as i64).sum();
+                    handle.up_payload.fetch_add(payload, Ordering::Relaxed);
+                    t.counters.sent_payload.fetch_add(payload, Ordering::Relaxed);
+                    t.ses.counters.add(Metric::SentPayloadBytes, payload);
+                    t.ses.counters.add(Metric::BlocksRead, batch.len() as i64);
+                }
+                Ok(Err(e)) => {
+                    let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
+                    t.post(AlertKind::FileError { error: error.clone() });
+                    t.fail(error);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        if !buf.is_empty() {
+            if w.write_all(&buf).await.is_err() {
+                return;
+            }
+            let n = buf.len() as i64;
+            t.counters.sent.fetch_add(n, Ordering::Relaxed);
+            t.ses.counters.add(Metric::SentBytes, n);
+            buf.clear();
+        }
+    }
+}
+
+/// The reader side's protocol state.
+struct Conn {
+    t: Arc<Torrent>,
+    handle: Arc<PeerHandle>,
+    has: Bitfield,
+    fast: bool,
+    ext: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    outstanding: HashMap<Block, Instant>,
+    pick_buf: Vec<Block>,
+    w: UnboundedSender<Out>,
+    queued: Arc<AtomicUsize>,
+    last_recv: Instant,
+    peer_reqq: usize,
+    got_first_message: bool,
+    ticks: u64,
+}
+
+fn protocol(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Protocol, msg)
+}
+
+impl Conn {
+    fn send(&self, m: Message) {
+        let _ = self.w.send(Out::Msg(m));
+    }
+
+    async fn run(
+        &mut self,
+        mut r: tokio::net::tcp::OwnedReadHalf,
+        mut rx: UnboundedReceiver<PeerCmd>,
+        cancel: CancellationToken,
+    ) -> Result<(), Error> {
+        self.greet();
+        let mut buf = BytesMut::with_capacity(256 * 1024);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if buf.capacity() - buf.len() < 64 * 1024 {
+                buf.reserve(256 * 1024);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd)?,
+                    None => return Ok(()),
+                },
+                n = r.read_buf(&mut buf) => {
+                    let n = n.map_err(|e| Error::new(ErrorKind::Io, format!("connection: {e}")))?;
+                    if n == 0 {
+                        return Err(Error::new(ErrorKind::Io, "connection closed by peer"));
+                    }
+                    self.last_recv = Instant::now();
+                    self.t.counters.recv.fetch_add(n as i64, Ordering::Relaxed);
+                    self.t.ses.counters.add(Metric::RecvBytes, n as i64);
+                    while let Some(msg) = wire::decode_message(&mut buf, wire::MAX_MESSAGE_LEN)
+                        .map_err(|e| protocol(e.to_string()))?
+                    {
+                        self.message(msg)?;
+                    }
+                    self.fill_requests();
+                }
+                _ = tick.tick() => self.tick()?,
+            }
+        }
+    }
+
+    /// Our first messages: extension handshake, then what we have.
+    fn greet(&mut self) {
+        let s = self.t.ses.settings.read();
+        if self.ext {
+            let hs = ExtHandshake {
+                client: Some(s.user_agent.clone()),
+                listen_port: self.t.ses.listen_port(),
+                reqq: Some(s.max_allowed_in_request_queue as u32),
+                ..Default::default()
+            };
+            self.send(Message::Extended { id: 0, payload: hs.encode().into() });
+        }
+        drop(s);
+        let have = self.t.have_bitfield();
+        if self.fast && have.all() {
+            self.send(Message::HaveAll);
+        } else if self.fast && have.none() {
+            self.send(Message::HaveNone);
+        } else if !have.none() {
+            self.send(Message::Bitfield(have.as_bytes().to_vec().into()));
+        }
+    }
+
+    fn command(&mut self, cmd: PeerCmd) -> Result<(), Error> {
+        match cmd {
+            PeerCmd::Have(piece) => {
+                self.send(Message::Have(piece));
+                self.update_interest();
+            }
+            PeerCmd::Choke => {
+                self.handle.set_flag(flags::CHOKED, true);
+                let _ = self.w.send(Out::ClearUploads);
+                self.send(Message::Choke);
+                self.t.ses.counters.add(Metric::NumPeersUpUnchoked, -1);
+            }
+            PeerCmd::Unchoke => {
+                self.handle.set_flag(flags::CHOKED, false);
+                self.send(Message::Unchoke);
+                self.t.ses.counters.add(Metric::NumPeersUpUnchoked, 1);
+            }
+            PeerCmd::Cancel(block) => {
+                if self.outstanding.remove(&block).is_some() {
+                    let length = self.t.meta.lengths.block_size(block.piece, block.index);
+                    self.send(Message::Cancel(BlockRequest {
+                        piece: block.piece,
+                        begin: block.begin(),
+                        length,
+                    }));
+                    self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+                }
+            }
+            PeerCmd::RecheckInterest => self.update_interest(),
+            PeerCmd::Close(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    fn release_choke_gauge(&self) {
+        if !self.handle.am_choking() {
+            self.handle.set_flag(flags::CHOKED, true);
+            self.t.ses.counters.add(Metric::NumPeersUpUnchoked, -1);
+        }
+    }
+
+    fn update_interest(&mut self) {
+        let interesting = self.t.is_interesting(&self.has);
+        if interesting != self.am_interested {
+            self.am_interested = interesting;
+            self.handle.set_flag(flags::INTERESTING, interesting);
+            self.t.ses.counters.add(Metric::NumPeersDownInterested, if interesting { 1 } else { -1 });
+            self.send(if interesting { Message::Interested } else { Message::NotInterested });
+        }
+    }
+
+    fn set_seed_flag(&self) {
+        self.handle.num_pieces.store(self.has.count_ones(), Ordering::Relaxed);
+        self.handle.set_flag(flags::SEED, self.has.all());
+    }
+
+    fn message(&mut self, msg: Message) -> Result<(), Error> {
+        let lengths = self.t.meta.lengths;
+        let first = !self.got_first_message;
+        self.got_first_message = true;
+        match msg {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                self.peer_choking = true;
+                self.handle.set_flag(flags::REMOTE_CHOKED, true);
+                let blocks: Vec<Block> = self.outstanding.drain().map(|(b, _)| b).collect();
+                self.t.abort_blocks(self.handle.key, blocks);
+                self.handle.outstanding.store(0, Ordering::Relaxed);
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.handle.set_flag(flags::REMOTE_CHOKED, false);
+            }
+            Message::Interested => {
+                if !self.handle.peer_interested() {
+                    self.handle.set_flag(flags::REMOTE_INTERESTED, true);
+                    self.t.ses.counters.add(Metric::NumPeersUpInterested, 1);
+                    self.t.peer_interested(&self.handle);
+                }
+            }
+            Message::NotInterested => {
+                if self.handle.peer_interested() {
+                    self.handle.set_flag(flags::REMOTE_INTERESTED, false);
+                    self.t.ses.counters.add(Metric::NumPeersUpInterested, -1);
+                }
+            }
+            Message::Have(piece) => {
+                if piece >= lengths.num_pieces() {
+                    return Err(protocol(format!(
+                        "have for piece {piece}, torrent has {}",
+                        lengths.num_pieces()
+                    )));
+                }
+                if !self.has.get(piece) {
+                    self.has.set(piece, true);
+                    self.set_seed_flag();
+                    if self.t.peer_have(piece, &self.has) && !self.am_interested {
+                        self.update_interest();
+                    }
+                }
+            }
+            Message::Bitfield(bytes) => {
+                if !first {
+                    return Err(protocol("bitfield is only allowed as the first message"));
+                }
+                let bf = Bitfield::from_bytes(&bytes, lengths.num_pieces()).ok_or_else(|| {
+                    protocol(format!("bitfield of {} bytes for {} pieces", bytes.len(), lengths.num_pieces()))
+                })?;
+                self.set_have_all(bf);
+            }
+            Message::HaveAll | Message::HaveNone => {
+                if !self.fast {
+                    return Err(protocol("have_all/have_none without the fast extension"));
+                }
+                if !first {
+                    return Err(protocol("have_all/have_none is only allowed as the first message"));
+                }
+                let n = lengths.num_pieces();
+                let bf = if matches!(msg, Message::HaveAll) { Bitfield::full(n) } else { Bitfield::new(n) };
+                self.set_have_all(bf);
+            }
+            Message::Request(r) => self.on_request(r)?,
+            Message::Cancel(r) => {
+                let _ = self.w.send(Out::CancelUpload(r));
+            }
+            Message::Reject(r) => {
+                if !self.fast {
+                    return Err(protocol("reject without the fast extension"));
+                }
+                let block = Block { piece: r.piece, index: r.begin / BLOCK_SIZE };
+                if self.outstanding.remove(&block).is_some() {
+                    self.t.abort_blocks(self.handle.key, [block]);
+                    self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+                }
+            }
+            Message::Piece { piece, begin, data } => self.on_piece(piece, begin, &data)?,
+            Message::Extended { id, payload } => {
+                if id == 0 {
+                    if let Ok(hs) = ExtHandshake::decode(&payload) {
+                        if let Some(v) = hs.client {
+                            *self.handle.client.lock() = v.chars().take(64).collect();
+                        }
+                        if let Some(q) = hs.reqq {
+                            self.peer_reqq = (q as usize).clamp(1, 5000);
+                        }
+                    }
+                }
+            }
+            Message::Port(_) | Message::Suggest(_) | Message::AllowedFast(_) => {}
+        }
+        Ok(())
+    }
+
+    fn set_have_all(&mut self, bf: Bitfield) {
+        self.has = bf;
+        self.set_seed_flag();
+        if self.t.peer_bitfield(&self.has) {
+            self.update_interest();
+        }
+        if self.has.all() && self.t.core.lock().picker.is_seed() {
+            // Two seeds have nothing to say to each other.
+            let _ = self
+                .handle
+                .tx
+                .send(PeerCmd::Close(Error::new(ErrorKind::ShuttingDown, "both sides are seeds")));
+        }
+    }
+
+    fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
+        let lengths = self.t.meta.lengths;
+        if r.piece >= lengths.num_pieces() || !lengths.is_valid_request(r.piece, r.begin, r.length) {
+            return Err(protocol(format!(
+                "invalid request: piece {} offset {} length {}",
+                r.piece, r.begin, r.length
+            )));
+        }
+        let limit = self.t.ses.settings.read().max_allowed_in_request_queue as usize;
+        let we_have = self.t.core.lock().picker.have(r.piece);
+        if self.handle.am_choking() || !we_have || self.queued.load(Ordering::Relaxed) >= limit {
+            if self.fast {
+                self.send(Message::Reject(r));
+            }
+            return Ok(());
+        }
+        let _ = self.w.send(Out::Upload(r));
+        Ok(())
+    }
+
+    fn on_piece(&mut self, piece: u32, begin: u32, data: &[u8]) -> Result<(), Error> {
+        let lengths = self.t.meta.lengths;
+        if !lengths.is_valid_request(piece, begin, data.len() as u32) || begin % BLOCK_SIZE != 0 {
+            return Err(protocol(format!(
+                "piece message out of range: piece {piece} offset {begin} length {}",
+                data.len()
+            )));
+        }
+        let block = Block { piece, index: begin / BLOCK_SIZE };
+        if data.len() as u32 != lengths.block_size(piece, block.index) {
+            return Err(protocol(format!(
+                "piece message with a partial block: piece {piece} offset {begin}"
+            )));
+        }
+        let n = data.len() as i64;
+        self.handle.down_payload.fetch_add(n, Ordering::Relaxed);
+        self.t.counters.recv_payload.fetch_add(n, Ordering::Relaxed);
+        self.t.ses.counters.add(Metric::RecvPayloadBytes, n);
+        if self.outstanding.remove(&block).is_none() {
+            // Not (or no longer) requested from this peer: the picker
+            // decides whether it is still of use.
+        }
+        self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+        self.handle.set_flag(flags::SNUBBED, false);
+        let others = self.t.block_received(self.handle.key, self.handle.addr.ip(), block, data);
+        if !others.is_empty() {
+            self.t.cancel_block(&others, block);
+        }
+        Ok(())
+    }
+
+    /// Keeps the request pipeline full: enough requests to cover
+    /// `request_queue_time` seconds at the peer's current rate.
+    fn fill_requests(&mut self) {
+        if self.peer_choking || !self.am_interested {
+            return;
+        }
+        let s = self.t.ses.settings.read();
+        let max = (s.max_out_request_queue as usize).min(self.peer_reqq);
+        let by_rate =
+            (self.handle.down_rate() as usize * s.request_queue_time as usize) / BLOCK_SIZE as usize;
+        drop(s);
+        let target = by_rate.clamp(16.min(max), max);
+        if self.outstanding.len() >= target {
+            return;
+        }
+        let want = target - self.outstanding.len();
+        self.pick_buf.clear();
+        let mut picked = std::mem::take(&mut self.pick_buf);
+        self.t.pick_blocks(&self.has, self.handle.key, want, &mut picked);
+        let now = Instant::now();
+        let lengths = self.t.meta.lengths;
+        for b in &picked {
+            let length = lengths.block_size(b.piece, b.index);
+            self.outstanding.insert(*b, now);
+            self.send(Message::Request(BlockRequest { piece: b.piece, begin: b.begin(), length }));
+        }
+        self.pick_buf = picked;
+        self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+        if self.outstanding.is_empty() && self.am_interested && !self.t.is_interesting(&self.has) {
+            self.update_interest();
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), Error> {
+        self.ticks += 1;
+        let s = self.t.ses.settings.read();
+        let peer_timeout = Duration::from_secs(s.peer_timeout as u64);
+        let request_timeout = Duration::from_secs(s.request_timeout as u64);
+        drop(s);
+        if self.last_recv.elapsed() > peer_timeout {
+            return Err(Error::new(ErrorKind::Timeout, "peer sent nothing for too long"));
+        }
+        // Requests unanswered for too long go back to the picker so other
+        // peers can take them; this peer is marked snubbed.
+        if self.last_recv.elapsed() > request_timeout && !self.outstanding.is_empty() {
+            let blocks: Vec<Block> = self.outstanding.drain().map(|(b, _)| b).collect();
+            self.t.abort_blocks(self.handle.key, blocks);
+            self.handle.outstanding.store(0, Ordering::Relaxed);
+            self.handle.set_flag(flags::SNUBBED, true);
+        }
+        if self.ticks % 60 == 0 {
+            self.send(Message::KeepAlive);
+        }
+        self.fill_requests();
+        Ok(())
+    }
+}

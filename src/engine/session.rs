@@ -1,0 +1,522 @@
+//! The session: shared resources (runtime, listen sockets, alert queue,
+//! counters, HTTP client) and the torrents that use them. This is the Rust
+//! API that the tests drive and the C API wraps.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
+use super::error::{Error, ErrorKind, Result};
+use super::peer;
+use super::settings::{parse_listen_interfaces, Settings};
+use super::stats::{Counters, Metric, RateSampler};
+use super::storage::{FsStorage, Storage, StorageFile};
+use super::torrent::{StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use crate::proto::magnet::Magnet;
+use crate::proto::metainfo::Metainfo;
+use crate::proto::tracker::AnnounceEvent;
+use crate::proto::types::PeerId;
+use crate::proto::wire::Handshake;
+
+/// What a torrent is added from.
+#[derive(Clone, Debug)]
+pub enum TorrentSource {
+    Metainfo(Arc<Metainfo>),
+    Magnet(Magnet),
+}
+
+/// Everything needed to add a torrent.
+#[derive(Clone, Debug)]
+pub struct AddTorrentParams {
+    pub source: TorrentSource,
+    pub save_path: PathBuf,
+    /// Start paused.
+    pub paused: bool,
+    /// Trust that every piece is on disk already: no check, seed at once.
+    pub seed_mode: bool,
+    /// Download pieces in order.
+    pub sequential: bool,
+    /// Peers to dial.
+    pub peers: Vec<SocketAddr>,
+    /// Trackers besides the torrent's own, with their tier.
+    pub trackers: Vec<(String, u32)>,
+}
+
+impl AddTorrentParams {
+    pub fn new(source: TorrentSource, save_path: impl Into<PathBuf>) -> AddTorrentParams {
+        AddTorrentParams {
+            source,
+            save_path: save_path.into(),
+            paused: false,
+            seed_mode: false,
+            sequential: false,
+            peers: Vec::new(),
+            trackers: Vec::new(),
+        }
+    }
+}
+
+/// What every part of the engine shares.
+pub(crate) struct SessionCore {
+    pub settings: RwLock<Settings>,
+    pub alerts: AlertQueue,
+    pub counters: Arc<Counters>,
+    pub peer_id: PeerId,
+    pub announce_key: u32,
+    pub runtime: tokio::runtime::Handle,
+    pub shutdown: CancellationToken,
+    pub start: Instant,
+    pub http: reqwest::Client,
+    pub listen_addrs: RwLock<Vec<SocketAddr>>,
+    connections: AtomicUsize,
+    pub torrents: RwLock<BTreeMap<TorrentId, Arc<Torrent>>>,
+}
+
+impl SessionCore {
+    /// Takes a connection slot if the session is below `connections_limit`.
+    pub fn try_reserve_connection(&self) -> bool {
+        let limit = self.settings.read().connections_limit as usize;
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .is_ok()
+    }
+
+    pub fn release_connection(&self) {
+        let _ = self.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// The port peers can reach us on (the first listen socket's).
+    pub fn listen_port(&self) -> Option<u16> {
+        self.listen_addrs.read().first().map(|a| a.port())
+    }
+
+    /// Whether `addr` is one of our own listen sockets (trackers hand us
+    /// back to ourselves).
+    pub fn is_own_address(&self, addr: &SocketAddr) -> bool {
+        self.listen_addrs.read().iter().any(|l| {
+            l.port() == addr.port()
+                && (l.ip() == addr.ip() || l.ip().is_unspecified() && addr.ip().is_loopback())
+        })
+    }
+
+    fn find_by_hash(&self, ih: &crate::proto::types::InfoHash) -> Option<Arc<Torrent>> {
+        self.torrents.read().values().find(|t| t.info_hash == *ih).cloned()
+    }
+
+    /// Sets the torrent-state gauges from one pass over the torrents, so
+    /// they always add up to `num_torrents`.
+    fn refresh_torrent_gauges(&self) {
+        let torrents: Vec<_> = self.torrents.read().values().cloned().collect();
+        let (mut checking, mut downloading, mut seeding, mut stopped) = (0, 0, 0, 0);
+        let mut unchoked_optimistic = 0;
+        for t in &torrents {
+            let core = t.core.lock();
+            if core.paused || core.error.is_some() {
+                stopped += 1;
+            } else {
+                match core.state {
+                    TorrentState::CheckingFiles => checking += 1,
+                    TorrentState::Downloading | TorrentState::DownloadingMetadata => downloading += 1,
+                    TorrentState::Finished | TorrentState::Seeding => seeding += 1,
+                }
+            }
+            unchoked_optimistic += core.optimistic_unchoked() as i64;
+        }
+        let c = &self.counters;
+        c.set(Metric::NumCheckingTorrents, checking);
+        c.set(Metric::NumDownloadingTorrents, downloading);
+        c.set(Metric::NumSeedingTorrents, seeding);
+        c.set(Metric::NumStoppedTorrents, stopped);
+        c.set(Metric::NumTorrents, torrents.len() as i64);
+        c.set(Metric::NumPeersUpUnchokedOptimistic, unchoked_optimistic);
+    }
+}
+
+/// A BitTorrent session. Dropping it shuts it down in an orderly, bounded
+/// way: trackers are told `stopped`, peers closed, files flushed.
+pub struct Session {
+    core: Arc<SessionCore>,
+    runtime: Option<tokio::runtime::Runtime>,
+    next_id: AtomicU64,
+    /// Removals still telling trackers and deleting files; shutdown waits.
+    removals: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Session {
+    /// Starts a session: its runtime, listen sockets and background tasks.
+    pub fn new(settings: Settings) -> Result<Session> {
+        settings.validate()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(settings.network_threads as usize)
+            .max_blocking_threads((settings.aio_threads + settings.hashing_threads) as usize + 4)
+            .thread_name("lt-net")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("starting the runtime: {e}")))?;
+        let counters = Arc::new(Counters::new());
+        let start = Instant::now();
+        let alerts = AlertQueue::new(
+            settings.alert_mask as u32,
+            settings.alert_queue_size as usize,
+            start,
+            counters.clone(),
+        );
+        let http = reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .no_proxy()
+            .timeout(Duration::from_secs(settings.tracker_receive_timeout as u64))
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("HTTP client: {e}")))?;
+        let core = Arc::new(SessionCore {
+            peer_id: PeerId::generate(&settings.peer_fingerprint),
+            announce_key: rand::random(),
+            settings: RwLock::new(settings),
+            alerts,
+            counters,
+            runtime: runtime.handle().clone(),
+            shutdown: CancellationToken::new(),
+            start,
+            http,
+            listen_addrs: RwLock::new(Vec::new()),
+            connections: AtomicUsize::new(0),
+            torrents: RwLock::new(BTreeMap::new()),
+        });
+        let session = Session {
+            core,
+            runtime: Some(runtime),
+            next_id: AtomicU64::new(1),
+            removals: parking_lot::Mutex::new(Vec::new()),
+        };
+        session.open_listen_sockets();
+        let core = session.core.clone();
+        session.core.runtime.spawn(session_tick(core));
+        Ok(session)
+    }
+
+    fn open_listen_sockets(&self) {
+        let spec = self.core.settings.read().listen_interfaces.clone();
+        let addrs = parse_listen_interfaces(&spec).unwrap_or_default();
+        for addr in addrs {
+            let bound = self.core.runtime.block_on(TcpListener::bind(addr));
+            match bound {
+                Ok(listener) => {
+                    let local = listener.local_addr().unwrap_or(addr);
+                    self.core.listen_addrs.write().push(local);
+                    self.core.alerts.post(TorrentId::NONE, "", AlertKind::ListenSucceeded { addr: local });
+                    let core = self.core.clone();
+                    self.core.runtime.spawn(accept_loop(core, listener));
+                }
+                Err(e) => {
+                    let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
+                    self.core.alerts.post(
+                        TorrentId::NONE,
+                        "",
+                        AlertKind::ListenFailed { addr: addr.to_string(), error },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The port of the first listen socket, if one is open.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.core.listen_port()
+    }
+
+    /// Replaces the settings. Listen interfaces take effect at the next
+    /// session; everything else at once.
+    pub fn apply_settings(&self, settings: Settings) -> Result<()> {
+        settings.validate()?;
+        self.core.alerts.set_mask(settings.alert_mask as u32);
+        self.core.alerts.set_limit(settings.alert_queue_size as usize);
+        *self.core.settings.write() = settings;
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.core.settings.read().clone()
+    }
+
+    /// Adds a torrent and starts it (unless paused). The torrent file is
+    /// validated here, so a bad one is refused with a clear error.
+    pub fn add_torrent(&self, params: AddTorrentParams) -> Result<TorrentId> {
+        if self.core.shutdown.is_cancelled() {
+            return Err(Error::new(ErrorKind::ShuttingDown, "the session is shutting down"));
+        }
+        let meta = match params.source {
+            TorrentSource::Metainfo(m) => m,
+            TorrentSource::Magnet(m) => {
+                return Err(Error::new(
+                    ErrorKind::NotSupported,
+                    format!(
+                        "magnet {}: downloading metadata from peers (BEP 9) is not implemented yet; add the .torrent file",
+                        m.info_hash
+                    ),
+                ))
+            }
+        };
+        if params.save_path.as_os_str().is_empty() {
+            return Err(Error::invalid_argument("save path is empty"));
+        }
+        let mut torrents = self.core.torrents.write();
+        if let Some(existing) = torrents.values().find(|t| t.info_hash == meta.info_hash) {
+            return Err(Error::new(
+                ErrorKind::DuplicateTorrent,
+                format!("torrent {} is already in the session (id {})", meta.info_hash, existing.id.0),
+            ));
+        }
+        let id = TorrentId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let files = meta
+            .files
+            .iter()
+            .map(|f| StorageFile { path: f.path.clone(), length: f.length, pad: f.pad })
+            .collect();
+        let storage = Arc::new(FsStorage::new(params.save_path.clone(), files, meta.lengths));
+        let check = !params.seed_mode && storage.any_file_exists();
+        let opts = StartOptions {
+            paused: params.paused,
+            seed_mode: params.seed_mode,
+            sequential: params.sequential,
+            peers: params.peers,
+            extra_trackers: params.trackers,
+        };
+        let t = Torrent::new(id, meta, params.save_path, storage, self.core.clone(), &opts);
+        torrents.insert(id, t.clone());
+        drop(torrents);
+        t.post(AlertKind::AddTorrent);
+        if opts.paused {
+            t.post(AlertKind::TorrentPaused);
+        }
+        self.core.refresh_torrent_gauges();
+        self.core.runtime.spawn(t.clone().run(check));
+        Ok(id)
+    }
+
+    /// The torrent with this id.
+    pub fn torrent(&self, id: TorrentId) -> Result<Arc<Torrent>> {
+        self.core.torrents.read().get(&id).cloned().ok_or_else(|| Error::invalid_handle(id.0))
+    }
+
+    /// Ids of every torrent, in the order they were added.
+    pub fn torrents(&self) -> Vec<TorrentId> {
+        self.core.torrents.read().keys().copied().collect()
+    }
+
+    pub fn torrent_status(&self, id: TorrentId) -> Result<TorrentStatus> {
+        Ok(self.torrent(id)?.status())
+    }
+
+    pub fn pause_torrent(&self, id: TorrentId) -> Result<()> {
+        self.torrent(id)?.pause();
+        Ok(())
+    }
+
+    pub fn resume_torrent(&self, id: TorrentId) -> Result<()> {
+        self.torrent(id)?.resume();
+        Ok(())
+    }
+
+    /// Removes a torrent: its peers close, trackers are told `stopped`,
+    /// and with `delete_files` its files are removed from disk.
+    pub fn remove_torrent(&self, id: TorrentId, delete_files: bool) -> Result<()> {
+        let t = self.core.torrents.write().remove(&id).ok_or_else(|| Error::invalid_handle(id.0))?;
+        t.shut_down();
+        self.core.refresh_torrent_gauges();
+        let core = self.core.clone();
+        let task = self.core.runtime.spawn(async move {
+            super::tracker::announce(&t, AnnounceEvent::Stopped).await;
+            let storage = t.storage.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                storage.flush()?;
+                if delete_files {
+                    storage.delete_files()?;
+                }
+                Ok::<_, super::storage::StorageError>(())
+            })
+            .await;
+            t.post(AlertKind::TorrentRemoved);
+            if delete_files {
+                match result {
+                    Ok(Ok(())) => t.post(AlertKind::TorrentDeleted),
+                    Ok(Err(e)) => t.post(AlertKind::TorrentDeleteFailed {
+                        error: ErrorInfo { kind: ErrorKind::Io, message: e.to_string() },
+                    }),
+                    Err(e) => t.post(AlertKind::TorrentDeleteFailed {
+                        error: ErrorInfo { kind: ErrorKind::Io, message: e.to_string() },
+                    }),
+                }
+            }
+            drop(core);
+        });
+        let mut removals = self.removals.lock();
+        removals.retain(|t| !t.is_finished());
+        removals.push(task);
+        Ok(())
+    }
+
+    // ---- alerts ----------------------------------------------------------
+
+    pub fn pop_alert(&self) -> Option<Alert> {
+        self.core.alerts.pop()
+    }
+
+    pub fn wait_for_alert(&self, timeout: Duration) -> Option<Alert> {
+        self.core.alerts.wait(timeout)
+    }
+
+    /// Installs (or with `None` removes) the callback run when the alert
+    /// queue goes from empty to not empty.
+    pub fn set_alert_notify(&self, f: Option<NotifyFn>) {
+        self.core.alerts.set_notify(f);
+    }
+
+    // ---- statistics --------------------------------------------------------
+
+    pub fn counters(&self) -> &Counters {
+        &self.core.counters
+    }
+
+    /// Posts a `session_stats` alert with a snapshot of every counter.
+    pub fn post_session_stats(&self) {
+        self.core.counters.set(Metric::UptimeMs, self.core.start.elapsed().as_millis() as i64);
+        let counters = self.core.counters.snapshot();
+        self.core.alerts.post(TorrentId::NONE, "", AlertKind::SessionStats { counters });
+    }
+
+    /// Refreshes the uptime gauge (the one value that changes without events).
+    pub fn refresh_uptime(&self) {
+        self.core.counters.set(Metric::UptimeMs, self.core.start.elapsed().as_millis() as i64);
+    }
+
+    /// The current value of every counter (uptime refreshed now).
+    pub fn stats_snapshot(&self) -> Box<[i64]> {
+        self.core.counters.set(Metric::UptimeMs, self.core.start.elapsed().as_millis() as i64);
+        self.core.counters.snapshot()
+    }
+
+    /// Orderly shutdown, bounded by `stop_tracker_timeout` for the trackers
+    /// and one second for the tasks. Called by `Drop` too.
+    pub fn shutdown(&mut self) {
+        let Some(runtime) = self.runtime.take() else { return };
+        let torrents: Vec<_> = self.core.torrents.write().values().cloned().collect();
+        let stop_timeout = Duration::from_secs(self.core.settings.read().stop_tracker_timeout as u64 + 1);
+        let removals: Vec<_> = self.removals.lock().drain(..).collect();
+        runtime.block_on(async {
+            let mut tasks = removals;
+            for t in &torrents {
+                t.shut_down();
+                let t = t.clone();
+                tasks.push(tokio::spawn(async move {
+                    super::tracker::announce(&t, AnnounceEvent::Stopped).await;
+                }));
+            }
+            let _ = tokio::time::timeout(stop_timeout, async {
+                for task in tasks {
+                    let _ = task.await;
+                }
+            })
+            .await;
+        });
+        self.core.shutdown.cancel();
+        for t in &torrents {
+            if let Err(e) = t.storage.flush() {
+                tracing::warn!(error = %e, "flush at shutdown failed");
+            }
+        }
+        self.core.torrents.write().clear();
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Accepts peers on one listen socket: reads their handshake, finds the
+/// torrent by info-hash, answers with ours and hands the connection over.
+async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, addr)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        core.counters.add(Metric::IncomingConnections, 1);
+        core.counters.set(Metric::HasIncomingConnections, 1);
+        core.alerts.post(TorrentId::NONE, "", AlertKind::IncomingConnection { peer: addr });
+        if !core.try_reserve_connection() {
+            continue;
+        }
+        let core = core.clone();
+        tokio::spawn(async move {
+            match incoming_handshake(&core, stream).await {
+                Some((t, stream, theirs)) => peer::run(t, stream, addr, theirs, true).await,
+                None => core.release_connection(),
+            }
+        });
+    }
+}
+
+async fn incoming_handshake(
+    core: &Arc<SessionCore>,
+    mut stream: TcpStream,
+) -> Option<(Arc<Torrent>, TcpStream, Handshake)> {
+    let timeout = Duration::from_secs(core.settings.read().handshake_timeout as u64);
+    let mut buf = [0u8; Handshake::LEN];
+    tokio::time::timeout(timeout, stream.read_exact(&mut buf)).await.ok()?.ok()?;
+    let theirs = Handshake::decode(&buf).ok()?;
+    if theirs.peer_id == core.peer_id {
+        return None;
+    }
+    let t = core.find_by_hash(&theirs.info_hash)?;
+    {
+        let c = t.core.lock();
+        if !Torrent::is_active(&c) {
+            return None;
+        }
+    }
+    stream.set_nodelay(true).ok()?;
+    let ours = Handshake::new(t.info_hash, core.peer_id);
+    tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await.ok()?.ok()?;
+    Some((t, stream, theirs))
+}
+
+/// Once a second: session rates, uptime and the torrent gauges.
+async fn session_tick(core: Arc<SessionCore>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut samplers = [RateSampler::default(); 4];
+    let pairs = [
+        (Metric::RecvBytes, Metric::RecvRate),
+        (Metric::SentBytes, Metric::SentRate),
+        (Metric::RecvPayloadBytes, Metric::RecvPayloadRate),
+        (Metric::SentPayloadBytes, Metric::SentPayloadRate),
+    ];
+    loop {
+        tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now_ms = core.start.elapsed().as_millis() as u64;
+        for (s, (total, rate)) in samplers.iter_mut().zip(pairs) {
+            let r = s.sample(core.counters.get(total), now_ms);
+            core.counters.set(rate, r);
+        }
+        core.counters.set(Metric::UptimeMs, now_ms as i64);
+        core.refresh_torrent_gauges();
+    }
+}

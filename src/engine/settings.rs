@@ -1,0 +1,202 @@
+//! Session settings with libtorrent's names where the meaning is the same.
+//!
+//! Each setting has a type (int, bool, string), a default, and for integers
+//! a valid range. Setting an unknown name, a value of the wrong type, or an
+//! integer out of range is an error, never ignored.
+
+use super::alerts::category;
+use super::error::{Error, ErrorKind, Result};
+
+/// The type of a setting's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingType {
+    Int,
+    Bool,
+    Str,
+}
+
+macro_rules! settings {
+    (
+        ints { $($iname:ident = $idef:expr, [$imin:expr, $imax:expr], $idoc:literal;)* }
+        bools { $($bname:ident = $bdef:expr, $bdoc:literal;)* }
+        strs { $($sname:ident = $sdef:expr, $sdoc:literal;)* }
+    ) => {
+        /// Every setting of a session. Build with `Settings::default()` and
+        /// the `set_*` functions (by name) or by assigning fields directly.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct Settings {
+            $(#[doc = $idoc] pub $iname: i64,)*
+            $(#[doc = $bdoc] pub $bname: bool,)*
+            $(#[doc = $sdoc] pub $sname: String,)*
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings {
+                    $($iname: $idef,)*
+                    $($bname: $bdef,)*
+                    $($sname: String::from($sdef),)*
+                }
+            }
+        }
+
+        /// Name, type and one-line description of every setting.
+        pub const SETTINGS: &[(&str, SettingType, &str)] = &[
+            $((stringify!($iname), SettingType::Int, $idoc),)*
+            $((stringify!($bname), SettingType::Bool, $bdoc),)*
+            $((stringify!($sname), SettingType::Str, $sdoc),)*
+        ];
+
+        impl Settings {
+            /// Sets an integer setting by name.
+            pub fn set_int(&mut self, name: &str, v: i64) -> Result<()> {
+                match name {
+                    $(stringify!($iname) => {
+                        if v < $imin || v > $imax {
+                            return Err(Error::invalid_argument(format!(
+                                "setting '{}': {} is out of range [{}, {}]", name, v, $imin, $imax)));
+                        }
+                        self.$iname = v;
+                        Ok(())
+                    })*
+                    _ => Err(wrong(name, SettingType::Int)),
+                }
+            }
+
+            /// Sets a boolean setting by name.
+            pub fn set_bool(&mut self, name: &str, v: bool) -> Result<()> {
+                match name {
+                    $(stringify!($bname) => { self.$bname = v; Ok(()) })*
+                    _ => Err(wrong(name, SettingType::Bool)),
+                }
+            }
+
+            /// Sets a string setting by name.
+            pub fn set_str(&mut self, name: &str, v: &str) -> Result<()> {
+                match name {
+                    $(stringify!($sname) => { self.$sname = v.to_string(); Ok(()) })*
+                    _ => Err(wrong(name, SettingType::Str)),
+                }
+            }
+
+            /// Reads an integer setting by name.
+            pub fn get_int(&self, name: &str) -> Option<i64> {
+                match name { $(stringify!($iname) => Some(self.$iname),)* _ => None }
+            }
+
+            /// Reads a boolean setting by name.
+            pub fn get_bool(&self, name: &str) -> Option<bool> {
+                match name { $(stringify!($bname) => Some(self.$bname),)* _ => None }
+            }
+
+            /// Reads a string setting by name.
+            pub fn get_str(&self, name: &str) -> Option<&str> {
+                match name { $(stringify!($sname) => Some(self.$sname.as_str()),)* _ => None }
+            }
+        }
+    };
+}
+
+/// The error for a name that is unknown, or known with another type.
+fn wrong(name: &str, wanted: SettingType) -> Error {
+    match SETTINGS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, t, _)) => {
+            Error::invalid_argument(format!("setting '{name}' is of type {t:?}, not {wanted:?}"))
+        }
+        None => Error::new(ErrorKind::UnknownSetting, format!("unknown setting '{name}'")),
+    }
+}
+
+settings! {
+    ints {
+        alert_mask = category::DEFAULT as i64, [0, u32::MAX as i64], "categories of alerts to queue (LT_ALERT_CATEGORY_* bits)";
+        alert_queue_size = 2000, [1, 10_000_000], "alerts kept before newer ones are dropped";
+        connections_limit = 200, [1, 65535], "peer connections in the whole session";
+        max_peers_per_torrent = 100, [1, 65535], "peer connections per torrent";
+        unchoke_slots_limit = 8, [0, 1000], "peers unchoked at once per torrent (plus one optimistic slot); 0 = unlimited";
+        max_out_request_queue = 500, [1, 5000], "most block requests outstanding to one peer";
+        max_allowed_in_request_queue = 2000, [1, 20000], "most block requests a peer may queue with us";
+        request_queue_time = 3, [1, 60], "seconds of download the request pipeline to a peer should cover";
+        handshake_timeout = 10, [1, 3600], "seconds to complete a connection and handshake";
+        peer_timeout = 120, [5, 3600], "seconds of silence after which a peer is disconnected";
+        request_timeout = 60, [2, 3600], "seconds before an unanswered block request is given to another peer";
+        num_want = 200, [0, 10000], "peers asked of a tracker per announce";
+        min_announce_interval = 60, [1, 86400], "shortest interval between announces to one tracker, in seconds";
+        stop_tracker_timeout = 3, [0, 60], "seconds to wait for trackers' replies to the stopped event at shutdown";
+        tracker_receive_timeout = 20, [1, 600], "seconds to wait for a tracker's reply";
+        aio_threads = 4, [1, 64], "threads for disk I/O and hashing";
+        network_threads = 2, [1, 64], "threads running the network engine";
+        hashing_threads = 2, [1, 64], "parallel piece hash checks when checking files";
+        max_failcount = 3, [1, 100], "connection failures before a peer is no longer dialled";
+        max_hash_failures_per_peer = 3, [1, 1000], "hash failures a peer may take part in before it is banned";
+    }
+    bools {
+        enable_dht = false, "run a DHT node (not available yet: true is refused)";
+        enable_lsd = false, "local service discovery (not available yet: true is refused)";
+        allow_multiple_connections_per_ip = true, "accept several peers from one IP address";
+        announce_to_all_tiers = false, "announce to one tracker of every tier instead of the first working one";
+        announce_to_all_trackers = false, "announce to every tracker of a tier instead of the first working one";
+    }
+    strs {
+        listen_interfaces = "0.0.0.0:6881", "comma-separated ip:port list to accept peers on; port 0 picks a free one";
+        user_agent = concat!("lt/", env!("CARGO_PKG_VERSION")), "HTTP User-Agent for trackers and the client name in the extension handshake";
+        peer_fingerprint = "-LT0010-", "prefix of our peer id (Azureus style)";
+        dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes";
+    }
+}
+
+impl Settings {
+    /// Checks combinations that single setters cannot (features not built).
+    pub fn validate(&self) -> Result<()> {
+        if self.enable_dht {
+            return Err(Error::new(ErrorKind::NotSupported, "enable_dht: the DHT is not implemented yet"));
+        }
+        if self.enable_lsd {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                "enable_lsd: local service discovery is not implemented yet",
+            ));
+        }
+        parse_listen_interfaces(&self.listen_interfaces)?;
+        Ok(())
+    }
+}
+
+/// Parses `listen_interfaces` ("127.0.0.1:6881,[::1]:0").
+pub fn parse_listen_interfaces(s: &str) -> Result<Vec<std::net::SocketAddr>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let addr = part
+            .parse()
+            .map_err(|_| Error::invalid_argument(format!("listen_interfaces: '{part}' is not an ip:port")))?;
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_by_name_checks_name_type_and_range() {
+        let mut s = Settings::default();
+        s.set_int("connections_limit", 50).unwrap();
+        assert_eq!(s.connections_limit, 50);
+        assert_eq!(s.set_int("no_such_setting", 1).unwrap_err().kind(), ErrorKind::UnknownSetting);
+        assert_eq!(s.set_int("enable_dht", 1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(s.set_bool("connections_limit", true).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(s.set_int("connections_limit", 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        s.set_str("listen_interfaces", "127.0.0.1:0").unwrap();
+        assert!(s.validate().is_ok());
+        s.set_str("listen_interfaces", "nonsense").unwrap();
+        assert!(s.validate().is_err());
+        assert_eq!(s.get_str("peer_fingerprint"), Some("-LT0010-"));
+    }
+
+    #[test]
+    fn dht_is_refused_until_it_exists() {
+        let s = Settings { enable_dht: true, ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::NotSupported);
+    }
+}

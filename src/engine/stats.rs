@@ -1,0 +1,236 @@
+//! Session counters: one list defines the metric enum, the catalogue of
+//! names, and the atomics they live in. Counters only grow; gauges are set
+//! where the engine knows the current value. All updates are relaxed
+//! atomics, so the network path never waits for a reader.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Whether a metric only grows or moves both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum MetricKind {
+    Counter = 0,
+    Gauge = 1,
+}
+
+/// A metric's catalogue entry.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricInfo {
+    /// libtorrent's name where the meaning is the same (`net.recv_bytes`).
+    pub name: &'static str,
+    pub kind: MetricKind,
+    pub unit: &'static str,
+    pub description: &'static str,
+}
+
+macro_rules! metrics {
+    ($($variant:ident: $name:literal, $kind:ident, $unit:literal, $desc:literal;)*) => {
+        /// Every metric the engine keeps; the discriminant is its index.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(usize)]
+        pub enum Metric { $($variant,)* }
+
+        /// The catalogue, indexed by `Metric as usize`.
+        pub const METRICS: &[MetricInfo] = &[
+            $(MetricInfo { name: $name, kind: MetricKind::$kind, unit: $unit, description: $desc },)*
+        ];
+
+        impl Metric {
+            /// Every metric in index order.
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant,)*];
+        }
+    };
+}
+
+metrics! {
+    RecvBytes: "net.recv_bytes", Counter, "bytes", "all bytes received from peers (payload and protocol)";
+    SentBytes: "net.sent_bytes", Counter, "bytes", "all bytes sent to peers (payload and protocol)";
+    RecvPayloadBytes: "net.recv_payload_bytes", Counter, "bytes", "piece data received from peers";
+    SentPayloadBytes: "net.sent_payload_bytes", Counter, "bytes", "piece data sent to peers";
+    RecvRate: "net.recv_rate", Gauge, "bytes/s", "bytes received per second over the last second";
+    SentRate: "net.sent_rate", Gauge, "bytes/s", "bytes sent per second over the last second";
+    RecvPayloadRate: "net.recv_payload_rate", Gauge, "bytes/s", "piece data received per second over the last second";
+    SentPayloadRate: "net.sent_payload_rate", Gauge, "bytes/s", "piece data sent per second over the last second";
+    WastedBytes: "net.wasted_bytes", Counter, "bytes", "piece data received but not used: redundant blocks and pieces that failed the hash check";
+    RedundantBytes: "net.recv_redundant_bytes", Counter, "bytes", "piece data received twice or not requested";
+    FailedBytes: "net.recv_failed_bytes", Counter, "bytes", "piece data in pieces that failed the hash check";
+    HasIncomingConnections: "net.has_incoming_connections", Gauge, "bool", "1 once a peer has connected to our listen socket";
+    NumPeersConnected: "peer.num_peers_connected", Gauge, "peers", "peer connections past the handshake";
+    NumPeersHalfOpen: "peer.num_peers_half_open", Gauge, "peers", "outgoing connections being established";
+    NumTcpPeers: "peer.num_tcp_peers", Gauge, "peers", "connected peers over TCP";
+    NumPeersUpUnchoked: "peer.num_peers_up_unchoked", Gauge, "peers", "peers we unchoke (allow to download from us)";
+    NumPeersUpUnchokedOptimistic: "peer.num_peers_up_unchoked_optimistic", Gauge, "peers", "peers unchoked by the optimistic slot";
+    NumPeersDownUnchoked: "peer.num_peers_down_unchoked", Gauge, "peers", "peers that unchoke us";
+    NumPeersUpInterested: "peer.num_peers_up_interested", Gauge, "peers", "peers interested in our pieces";
+    NumPeersDownInterested: "peer.num_peers_down_interested", Gauge, "peers", "peers we are interested in";
+    IncomingConnections: "peer.incoming_connections", Counter, "connections", "connections accepted on the listen socket";
+    ConnectAttempts: "peer.connect_attempts", Counter, "connections", "outgoing connection attempts";
+    ConnectFailures: "peer.connect_failures", Counter, "connections", "outgoing connections that failed before the handshake";
+    Disconnects: "peer.disconnects", Counter, "connections", "peer connections closed, for any reason";
+    ProtocolErrors: "peer.protocol_errors", Counter, "connections", "peers disconnected for breaking the protocol";
+    BannedPeers: "peer.banned_peers", Counter, "peers", "peers banned for sending corrupt data";
+    NumTorrents: "ses.num_torrents", Gauge, "torrents", "torrents in the session";
+    NumCheckingTorrents: "ses.num_checking_torrents", Gauge, "torrents", "torrents checking files on disk";
+    NumDownloadingTorrents: "ses.num_downloading_torrents", Gauge, "torrents", "torrents downloading";
+    NumSeedingTorrents: "ses.num_seeding_torrents", Gauge, "torrents", "torrents with all wanted pieces (seeding or finished)";
+    NumStoppedTorrents: "ses.num_stopped_torrents", Gauge, "torrents", "paused torrents, including those stopped by an error";
+    NumPiecePassed: "ses.num_piece_passed", Counter, "pieces", "pieces that passed the hash check";
+    NumPieceFailed: "ses.num_piece_failed", Counter, "pieces", "pieces that failed the hash check";
+    BlocksWritten: "disk.num_blocks_written", Counter, "blocks", "16 KiB blocks written to disk";
+    BlocksRead: "disk.num_blocks_read", Counter, "blocks", "16 KiB blocks read from disk (uploads and checks)";
+    DiskQueueDepth: "disk.queued_disk_jobs", Gauge, "jobs", "disk jobs (writes, reads, hash checks) waiting or running";
+    TrackerAnnounces: "tracker.num_announces", Counter, "announces", "announces sent to trackers";
+    TrackerErrors: "tracker.num_errors", Counter, "announces", "announces that failed or got an error reply";
+    AlertsDropped: "alerts.dropped", Counter, "alerts", "alerts dropped because the queue was full";
+    UptimeMs: "ses.uptime_ms", Gauge, "ms", "time since the session started";
+}
+
+/// Number of metrics.
+pub const NUM_METRICS: usize = METRICS.len();
+
+/// The fields of `lt_stats_t` after its header, in order, each with the
+/// metric it copies. The C struct must list exactly these names in this
+/// order (a test compares it with the generated header).
+pub const STATS_FIELDS: &[(&str, Metric)] = &[
+    ("download_rate", Metric::RecvRate),
+    ("upload_rate", Metric::SentRate),
+    ("total_download", Metric::RecvBytes),
+    ("total_upload", Metric::SentBytes),
+    ("payload_download_rate", Metric::RecvPayloadRate),
+    ("payload_upload_rate", Metric::SentPayloadRate),
+    ("total_payload_download", Metric::RecvPayloadBytes),
+    ("total_payload_upload", Metric::SentPayloadBytes),
+    ("num_peers", Metric::NumPeersConnected),
+    ("num_unchoked", Metric::NumPeersUpUnchoked),
+    ("num_peers_half_open", Metric::NumPeersHalfOpen),
+    ("num_tcp_peers", Metric::NumTcpPeers),
+    ("num_incoming_connections", Metric::IncomingConnections),
+    ("has_incoming_connections", Metric::HasIncomingConnections),
+    ("optimistic_unchokes", Metric::NumPeersUpUnchokedOptimistic),
+    ("num_torrents", Metric::NumTorrents),
+    ("num_downloading", Metric::NumDownloadingTorrents),
+    ("num_seeding", Metric::NumSeedingTorrents),
+    ("num_checking", Metric::NumCheckingTorrents),
+    ("num_stopped", Metric::NumStoppedTorrents),
+    ("disk_blocks_read", Metric::BlocksRead),
+    ("disk_blocks_written", Metric::BlocksWritten),
+    ("disk_queue_depth", Metric::DiskQueueDepth),
+    ("num_tracker_announces", Metric::TrackerAnnounces),
+    ("num_tracker_errors", Metric::TrackerErrors),
+    ("total_wasted", Metric::WastedBytes),
+    ("num_hash_failures", Metric::NumPieceFailed),
+    ("alerts_dropped", Metric::AlertsDropped),
+    ("uptime_ms", Metric::UptimeMs),
+];
+
+/// The session's counters: one relaxed atomic per metric.
+pub struct Counters {
+    values: [AtomicI64; NUM_METRICS],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::new()
+    }
+}
+
+impl Counters {
+    pub fn new() -> Counters {
+        Counters { values: std::array::from_fn(|_| AtomicI64::new(0)) }
+    }
+
+    #[inline]
+    pub fn add(&self, m: Metric, v: i64) {
+        self.values[m as usize].fetch_add(v, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn set(&self, m: Metric, v: i64) {
+        self.values[m as usize].store(v, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn get(&self, m: Metric) -> i64 {
+        self.values[m as usize].load(Ordering::Relaxed)
+    }
+
+    /// Copies every value into `out` (index = metric index).
+    pub fn snapshot(&self) -> Box<[i64]> {
+        self.values.iter().map(|v| v.load(Ordering::Relaxed)).collect()
+    }
+
+    /// The `lt_stats_t` field values, in `STATS_FIELDS` order.
+    pub fn struct_values(&self) -> [i64; STATS_FIELDS.len()] {
+        std::array::from_fn(|i| self.get(STATS_FIELDS[i].1))
+    }
+}
+
+/// Index of the metric called `name`.
+pub fn find_metric(name: &str) -> Option<usize> {
+    METRICS.iter().position(|m| m.name == name)
+}
+
+/// Bytes-per-second over the last sampling period, for one direction of
+/// one quantity. Fed once a second with a running total.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RateSampler {
+    last_total: i64,
+    last_at_ms: u64,
+    rate: i64,
+}
+
+impl RateSampler {
+    /// Feeds the total at `now_ms`; answers the rate over the elapsed time.
+    pub fn sample(&mut self, total: i64, now_ms: u64) -> i64 {
+        let dt = now_ms.saturating_sub(self.last_at_ms);
+        if dt > 0 {
+            let delta = (total - self.last_total).max(0);
+            self.rate = delta * 1000 / dt as i64;
+            self.last_total = total;
+            self.last_at_ms = now_ms;
+        }
+        self.rate
+    }
+
+    pub fn rate(&self) -> i64 {
+        self.rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_is_consistent() {
+        assert_eq!(METRICS.len(), Metric::ALL.len());
+        for (i, m) in Metric::ALL.iter().enumerate() {
+            assert_eq!(*m as usize, i);
+        }
+        let mut names: Vec<_> = METRICS.iter().map(|m| m.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len(), "metric names must be unique");
+        assert_eq!(find_metric("net.recv_bytes"), Some(Metric::RecvBytes as usize));
+        assert_eq!(find_metric("nope"), None);
+    }
+
+    #[test]
+    fn counters_add_set_snapshot() {
+        let c = Counters::new();
+        c.add(Metric::RecvBytes, 10);
+        c.add(Metric::RecvBytes, 5);
+        c.set(Metric::NumTorrents, 3);
+        let s = c.snapshot();
+        assert_eq!(s[Metric::RecvBytes as usize], 15);
+        assert_eq!(c.struct_values()[2], 15);
+    }
+
+    #[test]
+    fn rate_sampler() {
+        let mut r = RateSampler::default();
+        r.sample(0, 1000);
+        assert_eq!(r.sample(500, 1500), 1000);
+        assert_eq!(r.sample(500, 2500), 0);
+    }
+}

@@ -1,0 +1,507 @@
+//! Storage: where a torrent's pieces live. `FsStorage` maps pieces onto the
+//! torrent's files under the save path with positional I/O (`pread` /
+//! `pwrite`, no shared seek state); `MemoryStorage` keeps them in memory
+//! for tests. Calls block: the engine runs them on the blocking pool.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::proto::types::Lengths;
+
+/// One file of a torrent as storage sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageFile {
+    /// Relative path, already sanitized.
+    pub path: PathBuf,
+    pub length: u64,
+    /// A BEP 47 padding file: never written, reads as zeros.
+    pub pad: bool,
+}
+
+/// A failed file operation, with the path and what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} '{path}': {source}")]
+pub struct StorageError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Blocking piece storage.
+pub trait Storage: Send + Sync {
+    /// Writes a verified piece, splitting it across the files it spans.
+    fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), StorageError>;
+    /// Reads `buf.len()` bytes at `begin` within `piece`.
+    fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), StorageError>;
+    /// Reads a whole piece; `Ok(None)` when a file it needs is missing or short.
+    fn read_piece(&self, piece: u32) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Creates the torrent's empty files (they never get a write).
+    fn create_empty_files(&self) -> Result<(), StorageError>;
+    /// Whether any of the torrent's (non-pad) files exists.
+    fn any_file_exists(&self) -> bool;
+    /// Removes the torrent's files and the directories that became empty.
+    fn delete_files(&self) -> Result<(), StorageError>;
+    /// Flushes written data and closes open files.
+    fn flush(&self) -> Result<(), StorageError>;
+}
+
+/// Where a byte range of the torrent lands: file index, offset in the
+/// file, and the length of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    file: usize,
+    offset: u64,
+    len: usize,
+}
+
+/// The torrent's files laid end to end.
+#[derive(Debug, Clone)]
+struct Layout {
+    files: Vec<StorageFile>,
+    starts: Vec<u64>,
+    lengths: Lengths,
+}
+
+impl Layout {
+    fn new(files: Vec<StorageFile>, lengths: Lengths) -> Layout {
+        let mut starts = Vec::with_capacity(files.len());
+        let mut at = 0u64;
+        for f in &files {
+            starts.push(at);
+            at = at.saturating_add(f.length);
+        }
+        Layout { files, starts, lengths }
+    }
+
+    /// The runs covering `len` bytes at torrent offset `offset`.
+    fn runs(&self, offset: u64, len: usize) -> Vec<Run> {
+        let mut out = Vec::new();
+        let mut pos = offset;
+        let mut left = len as u64;
+        // The last file starting at or before `pos` (empty files skipped).
+        let mut i = self.starts.partition_point(|s| *s <= pos).saturating_sub(1);
+        while left > 0 && i < self.files.len() {
+            let start = self.starts[i];
+            let flen = self.files[i].length;
+            if pos >= start + flen {
+                i += 1;
+                continue;
+            }
+            let in_file = pos - start;
+            let n = (flen - in_file).min(left);
+            out.push(Run { file: i, offset: in_file, len: n as usize });
+            pos += n;
+            left -= n;
+            i += 1;
+        }
+        out
+    }
+}
+
+/// Checks that a relative path has only normal components.
+fn safe_join(root: &Path, rel: &Path) -> Result<PathBuf, StorageError> {
+    let ok = !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(root.join(rel))
+    } else {
+        Err(StorageError {
+            op: "refusing unsafe path",
+            path: rel.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "path leaves the save directory"),
+        })
+    }
+}
+
+/// Open files kept at most.
+const MAX_OPEN_FILES: usize = 64;
+
+/// Files on disk under a save path.
+pub struct FsStorage {
+    root: PathBuf,
+    layout: Layout,
+    open: Mutex<HashMap<usize, (Arc<File>, bool)>>,
+}
+
+impl FsStorage {
+    pub fn new(save_path: PathBuf, files: Vec<StorageFile>, lengths: Lengths) -> FsStorage {
+        FsStorage { root: save_path, layout: Layout::new(files, lengths), open: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn save_path(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, file: usize) -> Result<PathBuf, StorageError> {
+        safe_join(&self.root, &self.layout.files[file].path)
+    }
+
+    /// An open handle for `file`; for writing, the file and its directory
+    /// are created as needed. Reading a file that does not exist answers
+    /// `Ok(None)`.
+    fn handle(&self, file: usize, write: bool) -> Result<Option<Arc<File>>, StorageError> {
+        {
+            let open = self.open.lock();
+            if let Some((f, writable)) = open.get(&file) {
+                if *writable || !write {
+                    return Ok(Some(f.clone()));
+                }
+            }
+        }
+        let path = self.path_of(file)?;
+        let f = if write {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| StorageError {
+                    op: "creating directory for",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|source| StorageError { op: "opening", path: path.clone(), source })?
+        } else {
+            match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(source) => return Err(StorageError { op: "opening", path, source }),
+            }
+        };
+        let f = Arc::new(f);
+        let mut open = self.open.lock();
+        if open.len() >= MAX_OPEN_FILES {
+            if let Some(k) = open.keys().next().copied() {
+                open.remove(&k);
+            }
+        }
+        open.insert(file, (f.clone(), write));
+        Ok(Some(f))
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<bool, StorageError> {
+        let mut at = 0usize;
+        for run in self.layout.runs(offset, buf.len()) {
+            let dst = &mut buf[at..at + run.len];
+            at += run.len;
+            if self.layout.files[run.file].pad {
+                dst.fill(0);
+                continue;
+            }
+            let Some(f) = self.handle(run.file, false)? else { return Ok(false) };
+            match f.read_exact_at(dst, run.offset) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+                Err(source) => {
+                    return Err(StorageError { op: "reading", path: self.path_of(run.file)?, source })
+                }
+            }
+        }
+        Ok(at == buf.len())
+    }
+}
+
+impl Storage for FsStorage {
+    fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
+        let offset = self.layout.lengths.piece_offset(piece);
+        let mut at = 0usize;
+        for run in self.layout.runs(offset, data.len()) {
+            let src = &data[at..at + run.len];
+            at += run.len;
+            if self.layout.files[run.file].pad {
+                continue;
+            }
+            if let Some(f) = self.handle(run.file, true)? {
+                f.write_all_at(src, run.offset).map_err(|source| StorageError {
+                    op: "writing",
+                    path: self.path_of(run.file).unwrap_or_default(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        let offset = self.layout.lengths.piece_offset(piece) + begin as u64;
+        if self.read_at(offset, buf)? {
+            Ok(())
+        } else {
+            Err(StorageError {
+                op: "reading",
+                path: self.root.clone(),
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("piece {piece} is not on disk")),
+            })
+        }
+    }
+
+    fn read_piece(&self, piece: u32) -> Result<Option<Vec<u8>>, StorageError> {
+        let size = self.layout.lengths.piece_size(piece) as usize;
+        let mut buf = vec![0u8; size];
+        let offset = self.layout.lengths.piece_offset(piece);
+        Ok(self.read_at(offset, &mut buf)?.then_some(buf))
+    }
+
+    fn create_empty_files(&self) -> Result<(), StorageError> {
+        for (i, f) in self.layout.files.iter().enumerate() {
+            if f.length == 0 && !f.pad {
+                let path = self.path_of(i)?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| StorageError {
+                        op: "creating directory for",
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|source| StorageError { op: "creating", path, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn any_file_exists(&self) -> bool {
+        (0..self.layout.files.len())
+            .filter(|i| !self.layout.files[*i].pad && self.layout.files[*i].length > 0)
+            .any(|i| self.path_of(i).is_ok_and(|p| p.exists()))
+    }
+
+    fn delete_files(&self) -> Result<(), StorageError> {
+        self.open.lock().clear();
+        let mut dirs = Vec::new();
+        for i in 0..self.layout.files.len() {
+            if self.layout.files[i].pad {
+                continue;
+            }
+            let path = self.path_of(i)?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StorageError { op: "deleting", path, source }),
+            }
+            let mut dir = path.parent();
+            while let Some(d) = dir {
+                if d == self.root || !d.starts_with(&self.root) {
+                    break;
+                }
+                dirs.push(d.to_path_buf());
+                dir = d.parent();
+            }
+        }
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            // Only empty directories go; anything else in them stays.
+            let _ = std::fs::remove_dir(&d);
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        let open: Vec<(usize, Arc<File>, bool)> =
+            self.open.lock().drain().map(|(i, (f, w))| (i, f, w)).collect();
+        for (i, f, writable) in open {
+            if writable {
+                f.sync_data().map_err(|source| StorageError {
+                    op: "flushing",
+                    path: self.path_of(i).unwrap_or_default(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A torrent's bytes in memory, for tests.
+pub struct MemoryStorage {
+    layout: Layout,
+    data: Mutex<Vec<u8>>,
+    written: Mutex<Vec<bool>>,
+}
+
+impl MemoryStorage {
+    pub fn new(files: Vec<StorageFile>, lengths: Lengths) -> MemoryStorage {
+        MemoryStorage {
+            data: Mutex::new(vec![0; lengths.total_length() as usize]),
+            written: Mutex::new(vec![false; lengths.num_pieces() as usize]),
+            layout: Layout::new(files, lengths),
+        }
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
+        let at = self.layout.lengths.piece_offset(piece) as usize;
+        let mut d = self.data.lock();
+        if let Some(dst) = d.get_mut(at..at + data.len()) {
+            dst.copy_from_slice(data);
+        }
+        if let Some(w) = self.written.lock().get_mut(piece as usize) {
+            *w = true;
+        }
+        Ok(())
+    }
+
+    fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        let at = self.layout.lengths.piece_offset(piece) as usize + begin as usize;
+        let d = self.data.lock();
+        match d.get(at..at + buf.len()) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(StorageError {
+                op: "reading",
+                path: PathBuf::from("memory"),
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "out of range"),
+            }),
+        }
+    }
+
+    fn read_piece(&self, piece: u32) -> Result<Option<Vec<u8>>, StorageError> {
+        if !self.written.lock().get(piece as usize).copied().unwrap_or(false) {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; self.layout.lengths.piece_size(piece) as usize];
+        self.read(piece, 0, &mut buf)?;
+        Ok(Some(buf))
+    }
+
+    fn create_empty_files(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn any_file_exists(&self) -> bool {
+        self.written.lock().iter().any(|w| *w)
+    }
+
+    fn delete_files(&self) -> Result<(), StorageError> {
+        self.written.lock().iter_mut().for_each(|w| *w = false);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> Vec<StorageFile> {
+        vec![
+            StorageFile { path: "t/a.bin".into(), length: 40_000, pad: false },
+            StorageFile { path: "t/empty".into(), length: 0, pad: false },
+            StorageFile { path: "t/.pad/1".into(), length: 1_000, pad: true },
+            StorageFile { path: "t/sub/b.bin".into(), length: 30_000, pad: false },
+        ]
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn pieces_span_files_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let lengths = Lengths::new(71_000, 16_384).unwrap();
+        let st = FsStorage::new(dir.path().to_path_buf(), files(), lengths);
+        let mut all = data(71_000);
+        all[40_000..41_000].fill(0); // the pad file's bytes are zeros
+        assert!(!st.any_file_exists());
+        assert_eq!(st.read_piece(0).unwrap(), None);
+        for piece in (0..lengths.num_pieces()).rev() {
+            let at = lengths.piece_offset(piece) as usize;
+            st.write_piece(piece, &all[at..at + lengths.piece_size(piece) as usize]).unwrap();
+        }
+        st.create_empty_files().unwrap();
+        st.flush().unwrap();
+        assert!(st.any_file_exists());
+        for piece in 0..lengths.num_pieces() {
+            let at = lengths.piece_offset(piece) as usize;
+            assert_eq!(
+                st.read_piece(piece).unwrap().unwrap(),
+                &all[at..at + lengths.piece_size(piece) as usize]
+            );
+        }
+        let mut b = vec![0u8; 100];
+        st.read(2, 7_000, &mut b).unwrap();
+        assert_eq!(&b[..], &all[2 * 16_384 + 7_000..2 * 16_384 + 7_100]);
+        assert_eq!(std::fs::metadata(dir.path().join("t/a.bin")).unwrap().len(), 40_000);
+        assert_eq!(std::fs::metadata(dir.path().join("t/empty")).unwrap().len(), 0);
+        assert!(!dir.path().join("t/.pad").exists());
+        assert_eq!(std::fs::read(dir.path().join("t/sub/b.bin")).unwrap(), &all[41_000..]);
+    }
+
+    #[test]
+    fn missing_file_reads_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let lengths = Lengths::new(71_000, 16_384).unwrap();
+        let st = FsStorage::new(dir.path().to_path_buf(), files(), lengths);
+        st.write_piece(0, &data(16_384)).unwrap();
+        assert!(st.read_piece(0).unwrap().is_some());
+        assert_eq!(st.read_piece(3).unwrap(), None, "piece 3 lies in b.bin, which does not exist");
+        assert!(st.read(3, 0, &mut [0u8; 10]).is_err());
+    }
+
+    #[test]
+    fn errors_carry_path_and_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("blocker"), b"x").unwrap();
+        let lengths = Lengths::new(71_000, 16_384).unwrap();
+        let st = FsStorage::new(dir.path().join("blocker/sub"), files(), lengths);
+        let e = st.write_piece(0, &data(16_384)).unwrap_err();
+        assert_eq!(e.op, "creating directory for");
+        assert!(e.to_string().contains("blocker/sub/t/a.bin"), "{e}");
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = vec![StorageFile { path: "../escape".into(), length: 10, pad: false }];
+        let st = FsStorage::new(dir.path().join("x"), bad, Lengths::new(10, 16_384).unwrap());
+        assert!(st.write_piece(0, &[0; 10]).is_err());
+        assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn delete_removes_only_the_torrent() {
+        let dir = tempfile::tempdir().unwrap();
+        let lengths = Lengths::new(71_000, 16_384).unwrap();
+        let st = FsStorage::new(dir.path().to_path_buf(), files(), lengths);
+        for piece in 0..lengths.num_pieces() {
+            st.write_piece(piece, &data(lengths.piece_size(piece) as usize)).unwrap();
+        }
+        st.create_empty_files().unwrap();
+        std::fs::write(dir.path().join("t/sub/foreign.txt"), b"keep").unwrap();
+        st.delete_files().unwrap();
+        assert!(!dir.path().join("t/a.bin").exists());
+        assert!(!dir.path().join("t/empty").exists());
+        assert!(dir.path().join("t/sub/foreign.txt").exists());
+        assert!(dir.path().exists());
+    }
+
+    #[test]
+    fn memory_storage() {
+        let lengths = Lengths::new(71_000, 16_384).unwrap();
+        let st = MemoryStorage::new(files(), lengths);
+        assert_eq!(st.read_piece(1).unwrap(), None);
+        st.write_piece(1, &data(16_384)).unwrap();
+        assert_eq!(st.read_piece(1).unwrap().unwrap(), data(16_384));
+    }
+}

@@ -1,0 +1,928 @@
+//! A torrent in a session: its pieces, peers, trackers and state.
+//!
+//! The torrent's mutable state (`Core`) sits behind one short-held mutex.
+//! Peer tasks lock it to pick blocks and to hand in received data; the
+//! torrent's own task locks it once a second for rates, choking, peer
+//! connections and announces. No lock is held across an `.await`.
+//! Reading a torrent's status from the C API takes the same lock briefly:
+//! there is no round trip through a channel.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use sha1::{Digest, Sha1};
+use tokio_util::sync::CancellationToken;
+
+use super::alerts::{AlertKind, ErrorInfo};
+use super::error::{Error, ErrorKind};
+use super::peer::{self, PeerCmd, PeerHandle};
+use super::piece_picker::{Block, PeerKey, PiecePicker, Received};
+use super::session::SessionCore;
+use super::stats::{Metric, RateSampler};
+use super::storage::Storage;
+use super::tracker::{self, TrackerEntry, TrackerList};
+use crate::proto::bitfield::Bitfield;
+use crate::proto::metainfo::Metainfo;
+use crate::proto::tracker::AnnounceEvent;
+use crate::proto::types::{InfoHash, BLOCK_SIZE};
+
+/// A torrent's id in its session: unique, never reused, 0 means none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TorrentId(pub u64);
+
+impl TorrentId {
+    pub const NONE: TorrentId = TorrentId(0);
+}
+
+/// Where a torrent is in its life, numbered as libtorrent's `state_t`.
+/// Being paused is a flag beside the state, as in libtorrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum TorrentState {
+    CheckingFiles = 1,
+    DownloadingMetadata = 2,
+    Downloading = 3,
+    Finished = 4,
+    Seeding = 5,
+}
+
+impl TorrentState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TorrentState::CheckingFiles => "checking_files",
+            TorrentState::DownloadingMetadata => "downloading_metadata",
+            TorrentState::Downloading => "downloading",
+            TorrentState::Finished => "finished",
+            TorrentState::Seeding => "seeding",
+        }
+    }
+}
+
+/// A snapshot of one torrent, as `lt_torrent_status` returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TorrentStatus {
+    pub id: TorrentId,
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub save_path: PathBuf,
+    pub state: TorrentState,
+    pub paused: bool,
+    pub error: Option<ErrorInfo>,
+    /// Fraction of the wanted bytes that are verified, 0.0 to 1.0.
+    pub progress: f64,
+    pub pieces_done: u32,
+    pub pieces_total: u32,
+    pub total_done: u64,
+    pub total_wanted: u64,
+    pub total_wanted_done: u64,
+    pub total_size: u64,
+    pub download_rate: i64,
+    pub upload_rate: i64,
+    pub download_payload_rate: i64,
+    pub upload_payload_rate: i64,
+    pub total_download: i64,
+    pub total_upload: i64,
+    pub total_payload_download: i64,
+    pub total_payload_upload: i64,
+    pub total_wasted: i64,
+    pub num_hash_failures: i64,
+    pub num_peers: u32,
+    pub num_seeds: u32,
+    /// Seeds and downloaders in the swarm as the last tracker reply said (-1: unknown).
+    pub list_seeds: i64,
+    pub list_peers: i64,
+}
+
+/// Per-torrent traffic totals, bumped by the peer tasks.
+#[derive(Default)]
+pub(crate) struct TorrentCounters {
+    pub recv: AtomicI64,
+    pub sent: AtomicI64,
+    pub recv_payload: AtomicI64,
+    pub sent_payload: AtomicI64,
+    pub wasted: AtomicI64,
+    pub hash_failures: AtomicI64,
+}
+
+/// A block being assembled into a piece, with who sent each block (for
+/// banning peers that send corrupt data).
+struct PieceBuffer {
+    data: Vec<u8>,
+    senders: Vec<Option<(PeerKey, IpAddr)>>,
+}
+
+/// What we keep of a piece that failed its check, to find the peer that
+/// sent the bad block once the piece passes (libtorrent's "smart ban").
+struct FailedPiece {
+    block_hashes: Vec<[u8; 20]>,
+    senders: Vec<Option<(PeerKey, IpAddr)>>,
+}
+
+/// A peer address we know of and may dial.
+#[derive(Clone, Debug)]
+pub(crate) struct KnownPeer {
+    pub failures: u32,
+    pub connected: bool,
+    pub last_attempt: Option<Instant>,
+}
+
+pub(crate) struct Core {
+    pub state: TorrentState,
+    pub paused: bool,
+    pub error: Option<ErrorInfo>,
+    pub picker: PiecePicker,
+    buffers: HashMap<u32, PieceBuffer>,
+    failed: HashMap<u32, FailedPiece>,
+    pub peers: HashMap<PeerKey, Arc<PeerHandle>>,
+    pub known: HashMap<SocketAddr, KnownPeer>,
+    pub banned: HashSet<IpAddr>,
+    hash_failures_by_ip: HashMap<IpAddr, u32>,
+    pub trackers: TrackerList,
+    next_peer_key: PeerKey,
+    /// Cancelled when the torrent pauses or is removed: ends its peers.
+    pub run: CancellationToken,
+    rates: [RateSampler; 4],
+    pub rate_values: [i64; 4],
+    pub list_seeds: i64,
+    pub list_peers: i64,
+    pub checking_progress: (u32, u32),
+    /// Whether the `completed` event is still owed to trackers.
+    pub announce_completed: bool,
+    optimistic: Option<PeerKey>,
+    last_optimistic: Option<Instant>,
+}
+
+impl Core {
+    /// 1 when the optimistic slot holds an unchoked peer.
+    pub(crate) fn optimistic_unchoked(&self) -> bool {
+        self.optimistic.and_then(|k| self.peers.get(&k)).is_some_and(|p| !p.am_choking())
+    }
+}
+
+/// A torrent in a session. Shared (`Arc`) by its task, its peers and the API.
+pub struct Torrent {
+    pub id: TorrentId,
+    pub info_hash: InfoHash,
+    pub meta: Arc<Metainfo>,
+    pub save_path: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) ses: Arc<SessionCore>,
+    pub(crate) core: Mutex<Core>,
+    pub(crate) counters: TorrentCounters,
+    /// Cancelled when the torrent is removed or the session stops.
+    pub(crate) removed: CancellationToken,
+    pub(crate) wake: tokio::sync::Notify,
+}
+
+/// How a torrent starts.
+pub(crate) struct StartOptions {
+    pub paused: bool,
+    pub seed_mode: bool,
+    pub sequential: bool,
+    pub peers: Vec<SocketAddr>,
+    pub extra_trackers: Vec<(String, u32)>,
+}
+
+impl Torrent {
+    pub(crate) fn new(
+        id: TorrentId,
+        meta: Arc<Metainfo>,
+        save_path: PathBuf,
+        storage: Arc<dyn Storage>,
+        ses: Arc<SessionCore>,
+        opts: &StartOptions,
+    ) -> Arc<Torrent> {
+        let mut trackers = Vec::new();
+        for (tier, urls) in meta.trackers.iter().enumerate() {
+            for url in urls {
+                trackers.push(TrackerEntry::new(url.clone(), tier as u32));
+            }
+        }
+        let mut trackers = TrackerList::new(trackers);
+        for (url, tier) in &opts.extra_trackers {
+            trackers.add(url, *tier);
+        }
+        let mut picker = PiecePicker::new(meta.lengths);
+        picker.set_sequential(opts.sequential);
+        if opts.seed_mode {
+            for p in 0..meta.lengths.num_pieces() {
+                picker.set_have(p);
+            }
+        }
+        let known = opts
+            .peers
+            .iter()
+            .map(|a| (*a, KnownPeer { failures: 0, connected: false, last_attempt: None }))
+            .collect();
+        let state = if picker.is_finished() { TorrentState::Seeding } else { TorrentState::Downloading };
+        let core = Core {
+            state,
+            paused: opts.paused,
+            error: None,
+            picker,
+            buffers: HashMap::new(),
+            failed: HashMap::new(),
+            peers: HashMap::new(),
+            known,
+            banned: HashSet::new(),
+            hash_failures_by_ip: HashMap::new(),
+            trackers,
+            next_peer_key: 1,
+            run: ses.shutdown.child_token(),
+            rates: Default::default(),
+            rate_values: [0; 4],
+            list_seeds: -1,
+            list_peers: -1,
+            checking_progress: (0, 0),
+            announce_completed: false,
+            optimistic: None,
+            last_optimistic: None,
+        };
+        Arc::new(Torrent {
+            id,
+            info_hash: meta.info_hash,
+            removed: ses.shutdown.child_token(),
+            meta,
+            save_path,
+            storage,
+            ses,
+            core: Mutex::new(core),
+            counters: TorrentCounters::default(),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    pub(crate) fn post(&self, kind: AlertKind) {
+        self.ses.alerts.post(self.id, &self.meta.name, kind);
+    }
+
+    fn set_state(&self, core: &mut Core, state: TorrentState) {
+        if core.state != state {
+            let prev = core.state;
+            core.state = state;
+            self.post(AlertKind::StateChanged { prev, state });
+        }
+    }
+
+    /// A snapshot of the torrent's status.
+    pub fn status(&self) -> TorrentStatus {
+        let core = self.core.lock();
+        let lengths = self.meta.lengths;
+        let wanted = core.picker.bytes_wanted();
+        let wanted_done = core.picker.bytes_wanted_done();
+        let progress = match core.state {
+            TorrentState::CheckingFiles => {
+                let (done, total) = core.checking_progress;
+                if total == 0 {
+                    0.0
+                } else {
+                    done as f64 / total as f64
+                }
+            }
+            _ if wanted == 0 => 1.0,
+            _ => wanted_done as f64 / wanted as f64,
+        };
+        let c = &self.counters;
+        TorrentStatus {
+            id: self.id,
+            info_hash: self.info_hash,
+            name: self.meta.name.clone(),
+            save_path: self.save_path.clone(),
+            state: core.state,
+            paused: core.paused,
+            error: core.error.clone(),
+            progress,
+            pieces_done: core.picker.num_have(),
+            pieces_total: lengths.num_pieces(),
+            total_done: core.picker.bytes_have(),
+            total_wanted: wanted,
+            total_wanted_done: wanted_done,
+            total_size: lengths.total_length(),
+            download_rate: core.rate_values[0],
+            upload_rate: core.rate_values[1],
+            download_payload_rate: core.rate_values[2],
+            upload_payload_rate: core.rate_values[3],
+            total_download: c.recv.load(Ordering::Relaxed),
+            total_upload: c.sent.load(Ordering::Relaxed),
+            total_payload_download: c.recv_payload.load(Ordering::Relaxed),
+            total_payload_upload: c.sent_payload.load(Ordering::Relaxed),
+            total_wasted: c.wasted.load(Ordering::Relaxed),
+            num_hash_failures: c.hash_failures.load(Ordering::Relaxed),
+            num_peers: core.peers.len() as u32,
+            num_seeds: core.peers.values().filter(|p| p.is_seed()).count() as u32,
+            list_seeds: core.list_seeds,
+            list_peers: core.list_peers,
+        }
+    }
+
+    /// The connected peers.
+    pub fn peers(&self) -> Vec<Arc<PeerHandle>> {
+        let mut v: Vec<_> = self.core.lock().peers.values().cloned().collect();
+        v.sort_by_key(|p| p.key);
+        v
+    }
+
+    /// Whether the torrent is running (not paused, no error, not checking).
+    pub(crate) fn is_active(core: &Core) -> bool {
+        !core.paused && core.error.is_none() && core.state != TorrentState::CheckingFiles
+    }
+
+    // ---- called by peer tasks -------------------------------------------
+
+    /// Registers a connected peer; `None` when the torrent does not take
+    /// peers now (paused, banned address, too many peers).
+    pub(crate) fn register_peer(
+        &self,
+        addr: SocketAddr,
+        incoming: bool,
+        tx: tokio::sync::mpsc::UnboundedSender<PeerCmd>,
+    ) -> Option<(Arc<PeerHandle>, CancellationToken)> {
+        let mut core = self.core.lock();
+        if !Torrent::is_active(&core) || core.banned.contains(&addr.ip()) {
+            return None;
+        }
+        let limit = self.ses.settings.read().max_peers_per_torrent as usize;
+        if core.peers.len() >= limit {
+            return None;
+        }
+        if !self.ses.settings.read().allow_multiple_connections_per_ip
+            && core.peers.values().any(|p| p.addr.ip() == addr.ip())
+        {
+            return None;
+        }
+        if core.peers.values().any(|p| p.addr == addr) {
+            return None;
+        }
+        let key = core.next_peer_key;
+        core.next_peer_key += 1;
+        let handle = Arc::new(PeerHandle::new(key, addr, incoming, self.meta.lengths.num_pieces(), tx));
+        core.peers.insert(key, handle.clone());
+        if !incoming {
+            core.known
+                .entry(addr)
+                .or_insert(KnownPeer { failures: 0, connected: false, last_attempt: None })
+                .connected = true;
+        }
+        Some((handle, core.run.child_token()))
+    }
+
+    /// Forgets a peer whose connection ended.
+    pub(crate) fn unregister_peer(&self, handle: &PeerHandle, has: &Bitfield, error: Option<&Error>) {
+        let mut core = self.core.lock();
+        if core.peers.remove(&handle.key).is_none() {
+            return;
+        }
+        core.picker.remove_peer_bitfield(has);
+        core.picker.remove_peer(handle.key);
+        if let Some(k) = core.known.get_mut(&handle.addr) {
+            k.connected = false;
+        }
+        if core.optimistic == Some(handle.key) {
+            core.optimistic = None;
+        }
+        let _ = error;
+    }
+
+    pub(crate) fn have_bitfield(&self) -> Bitfield {
+        self.core.lock().picker.have_bitfield().clone()
+    }
+
+    /// Adds a peer's pieces to the availability counts; answers whether
+    /// we are interested in it.
+    pub(crate) fn peer_bitfield(&self, has: &Bitfield) -> bool {
+        let mut core = self.core.lock();
+        core.picker.add_peer_bitfield(has);
+        core.picker.is_interesting(has)
+    }
+
+    /// A `have` from a peer; answers whether we are interested in it now.
+    pub(crate) fn peer_have(&self, piece: u32, has: &Bitfield) -> bool {
+        let mut core = self.core.lock();
+        core.picker.add_peer_have(piece);
+        core.picker.is_interesting(has)
+    }
+
+    pub(crate) fn is_interesting(&self, has: &Bitfield) -> bool {
+        self.core.lock().picker.is_interesting(has)
+    }
+
+    /// Picks up to `max` blocks for a peer.
+    pub(crate) fn pick_blocks(&self, has: &Bitfield, key: PeerKey, max: usize, out: &mut Vec<Block>) {
+        let mut core = self.core.lock();
+        if !Torrent::is_active(&core) {
+            return;
+        }
+        core.picker.pick_blocks(has, key, max, out);
+    }
+
+    /// Gives blocks back to the picker (choked, rejected, timed out, closed).
+    pub(crate) fn abort_blocks(&self, key: PeerKey, blocks: impl IntoIterator<Item = Block>) {
+        let mut core = self.core.lock();
+        for b in blocks {
+            core.picker.abort_request(b, key);
+        }
+    }
+
+    /// Takes a received block. Answers the peers that also had it requested
+    /// (so they can be sent a cancel in endgame). When the block completes
+    /// a piece, the piece is hashed and written off the network threads.
+    pub(crate) fn block_received(
+        self: &Arc<Self>,
+        key: PeerKey,
+        ip: IpAddr,
+        block: Block,
+        data: &[u8],
+    ) -> Vec<PeerKey> {
+        let lengths = self.meta.lengths;
+        let mut core = self.core.lock();
+        let others = core.picker.requesters(block).filter(|k| *k != key).collect::<Vec<_>>();
+        let outcome = core.picker.on_block_received(block, key);
+        let piece_complete = match outcome {
+            Received::New { piece_complete } => piece_complete,
+            Received::Duplicate | Received::NotRequested => {
+                self.counters.wasted.fetch_add(data.len() as i64, Ordering::Relaxed);
+                self.ses.counters.add(Metric::WastedBytes, data.len() as i64);
+                self.ses.counters.add(Metric::RedundantBytes, data.len() as i64);
+                return Vec::new();
+            }
+        };
+        let piece_size = lengths.piece_size(block.piece) as usize;
+        let nblocks = lengths.blocks_in_piece(block.piece) as usize;
+        let buf = core
+            .buffers
+            .entry(block.piece)
+            .or_insert_with(|| PieceBuffer { data: vec![0; piece_size], senders: vec![None; nblocks] });
+        let begin = block.begin() as usize;
+        if let Some(dst) = buf.data.get_mut(begin..begin + data.len()) {
+            dst.copy_from_slice(data);
+        }
+        if let Some(s) = buf.senders.get_mut(block.index as usize) {
+            *s = Some((key, ip));
+        }
+        if piece_complete {
+            if let Some(buf) = core.buffers.remove(&block.piece) {
+                drop(core);
+                self.spawn_verify(block.piece, buf);
+            }
+        }
+        others
+    }
+
+    fn spawn_verify(self: &Arc<Self>, piece: u32, buf: PieceBuffer) {
+        let t = self.clone();
+        self.ses.counters.add(Metric::DiskQueueDepth, 1);
+        let expected = self.meta.piece_hashes.get(piece as usize).copied();
+        self.ses.runtime.spawn_blocking(move || {
+            let ok = expected == Some(Sha1::digest(&buf.data).into());
+            let write = if ok { Some(t.storage.write_piece(piece, &buf.data)) } else { None };
+            t.ses.counters.add(Metric::DiskQueueDepth, -1);
+            t.piece_verified(piece, buf, ok, write);
+        });
+    }
+
+    fn piece_verified(
+        self: &Arc<Self>,
+        piece: u32,
+        buf: PieceBuffer,
+        ok: bool,
+        write: Option<Result<(), super::storage::StorageError>>,
+    ) {
+        let mut core = self.core.lock();
+        if let Some(Err(e)) = write {
+            core.picker.on_hash_failed(piece);
+            let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
+            drop(core);
+            self.post(AlertKind::FileError { error: error.clone() });
+            self.fail(error);
+            return;
+        }
+        if !ok {
+            core.picker.on_hash_failed(piece);
+            self.counters.hash_failures.fetch_add(1, Ordering::Relaxed);
+            self.counters.wasted.fetch_add(buf.data.len() as i64, Ordering::Relaxed);
+            self.ses.counters.add(Metric::NumPieceFailed, 1);
+            self.ses.counters.add(Metric::WastedBytes, buf.data.len() as i64);
+            self.ses.counters.add(Metric::FailedBytes, buf.data.len() as i64);
+            let to_ban = self.record_failure(&mut core, piece, &buf);
+            drop(core);
+            self.post(AlertKind::HashFailed { piece });
+            for ip in to_ban {
+                self.ban(ip);
+            }
+            return;
+        }
+        core.picker.on_hash_passed(piece);
+        let blocks = self.meta.lengths.blocks_in_piece(piece) as i64;
+        self.ses.counters.add(Metric::NumPiecePassed, 1);
+        self.ses.counters.add(Metric::BlocksWritten, blocks);
+        let culprits = self.smart_ban(&mut core, piece, &buf);
+        for p in core.peers.values() {
+            p.send(PeerCmd::Have(piece));
+        }
+        let finished = core.picker.is_finished() && core.state == TorrentState::Downloading;
+        if finished {
+            let state = if core.picker.is_seed() { TorrentState::Seeding } else { TorrentState::Finished };
+            self.set_state(&mut core, state);
+            core.announce_completed = core.picker.is_seed();
+            for p in core.peers.values() {
+                p.send(PeerCmd::RecheckInterest);
+            }
+        }
+        drop(core);
+        self.post(AlertKind::PieceFinished { piece });
+        for ip in culprits {
+            self.ban(ip);
+        }
+        if finished {
+            if let Err(e) = self.storage.flush() {
+                tracing::warn!(error = %e, "flush after finishing failed");
+            }
+            self.post(AlertKind::TorrentFinished);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Counts a hash failure against the peers that sent the piece. A peer
+    /// that sent the whole piece alone is charged a failure; peers are
+    /// banned once they reach `max_hash_failures_per_peer`. The block
+    /// hashes are kept so the culprit can be found when the piece passes.
+    fn record_failure(&self, core: &mut Core, piece: u32, buf: &PieceBuffer) -> Vec<IpAddr> {
+        let ips: HashSet<IpAddr> = buf.senders.iter().flatten().map(|(_, ip)| *ip).collect();
+        let limit = self.ses.settings.read().max_hash_failures_per_peer as u32;
+        let mut ban = Vec::new();
+        if ips.len() == 1 {
+            for ip in ips {
+                let n = core.hash_failures_by_ip.entry(ip).or_insert(0);
+                *n += 1;
+                if *n >= limit {
+                    ban.push(ip);
+                }
+            }
+        }
+        let block_hashes = buf.data.chunks(BLOCK_SIZE as usize).map(|b| Sha1::digest(b).into()).collect();
+        core.failed.insert(piece, FailedPiece { block_hashes, senders: buf.senders.clone() });
+        ban
+    }
+
+    /// When a piece that once failed passes, every block whose bytes differ
+    /// from the failed attempt was bad: its sender is banned.
+    fn smart_ban(&self, core: &mut Core, piece: u32, good: &PieceBuffer) -> Vec<IpAddr> {
+        let Some(failed) = core.failed.remove(&piece) else { return Vec::new() };
+        let mut ban = Vec::new();
+        for (i, chunk) in good.data.chunks(BLOCK_SIZE as usize).enumerate() {
+            let h: [u8; 20] = Sha1::digest(chunk).into();
+            if failed.block_hashes.get(i) != Some(&h) {
+                if let Some(Some((_, ip))) = failed.senders.get(i) {
+                    if !ban.contains(ip) {
+                        ban.push(*ip);
+                    }
+                }
+            }
+        }
+        ban
+    }
+
+    /// Bans an address: its connections close and it is never dialled again.
+    pub(crate) fn ban(&self, ip: IpAddr) {
+        let mut core = self.core.lock();
+        if !core.banned.insert(ip) {
+            return;
+        }
+        let peers: Vec<_> = core.peers.values().filter(|p| p.addr.ip() == ip).cloned().collect();
+        drop(core);
+        for p in peers {
+            self.ses.counters.add(Metric::BannedPeers, 1);
+            self.post(AlertKind::PeerBan { peer: p.addr });
+            p.send(PeerCmd::Close(Error::new(ErrorKind::Protocol, "banned: sent corrupt data")));
+        }
+    }
+
+    /// Stops the torrent with an error: peers close, status carries the error.
+    pub(crate) fn fail(self: &Arc<Self>, error: ErrorInfo) {
+        let mut core = self.core.lock();
+        if core.error.is_some() {
+            return;
+        }
+        core.error = Some(error.clone());
+        core.run.cancel();
+        drop(core);
+        self.post(AlertKind::TorrentError { error });
+    }
+
+    // ---- control --------------------------------------------------------
+
+    /// Pauses the torrent: peers disconnect, trackers are told `stopped`.
+    pub fn pause(self: &Arc<Self>) {
+        let mut core = self.core.lock();
+        if core.paused {
+            return;
+        }
+        core.paused = true;
+        core.run.cancel();
+        drop(core);
+        self.post(AlertKind::TorrentPaused);
+        let t = self.clone();
+        self.ses.runtime.spawn(async move { tracker::announce(&t, AnnounceEvent::Stopped).await });
+    }
+
+    /// Resumes a paused torrent; clears an error.
+    pub fn resume(self: &Arc<Self>) {
+        let mut core = self.core.lock();
+        if !core.paused && core.error.is_none() {
+            return;
+        }
+        core.paused = false;
+        core.error = None;
+        core.run = self.ses.shutdown.child_token();
+        core.trackers.restart();
+        drop(core);
+        self.post(AlertKind::TorrentResumed);
+        self.wake.notify_one();
+    }
+
+    // ---- the torrent's task ---------------------------------------------
+
+    /// Runs the torrent until it is removed or the session stops: checks
+    /// files first if needed, then once a second updates rates, chokes,
+    /// dials peers and announces.
+    pub(crate) async fn run(self: Arc<Self>, check_files: bool) {
+        if check_files {
+            self.check_files().await;
+        }
+        if let Err(e) = self.storage.create_empty_files() {
+            let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
+            self.post(AlertKind::FileError { error: error.clone() });
+            self.fail(error);
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = self.removed.cancelled() => break,
+                _ = tick.tick() => {}
+                _ = self.wake.notified() => {}
+            }
+            n += 1;
+            self.update_rates();
+            if n % 10 == 1 {
+                self.choke_round();
+            }
+            self.connect_peers();
+            let t = self.clone();
+            tracker::maybe_announce(&t).await;
+        }
+    }
+
+    async fn check_files(self: &Arc<Self>) {
+        let num = self.meta.lengths.num_pieces();
+        {
+            let mut core = self.core.lock();
+            self.set_state(&mut core, TorrentState::CheckingFiles);
+            core.checking_progress = (0, num);
+        }
+        let threads = self.ses.settings.read().hashing_threads.max(1) as u32;
+        let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..threads {
+            let t = self.clone();
+            let next = next.clone();
+            tasks.push(self.ses.runtime.spawn_blocking(move || -> Result<(), String> {
+                loop {
+                    if t.removed.is_cancelled() {
+                        return Ok(());
+                    }
+                    let piece = next.fetch_add(1, Ordering::Relaxed);
+                    if piece >= num {
+                        return Ok(());
+                    }
+                    let data = t.storage.read_piece(piece).map_err(|e| e.to_string())?;
+                    let good = match data {
+                        Some(d) => {
+                            t.ses
+                                .counters
+                                .add(Metric::BlocksRead, d.len().div_ceil(BLOCK_SIZE as usize) as i64);
+                            t.meta.piece_hashes.get(piece as usize) == Some(&Sha1::digest(&d).into())
+                        }
+                        None => false,
+                    };
+                    let mut core = t.core.lock();
+                    if good {
+                        core.picker.set_have(piece);
+                    }
+                    core.checking_progress.0 += 1;
+                }
+            }));
+        }
+        let mut failure = None;
+        for task in tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = Some(e),
+                Err(e) => failure = Some(format!("check task failed: {e}")),
+            }
+        }
+        if let Some(message) = failure {
+            let error = ErrorInfo { kind: ErrorKind::Io, message };
+            self.post(AlertKind::FileError { error: error.clone() });
+            self.fail(error);
+        }
+        let mut core = self.core.lock();
+        let state = if !core.picker.is_finished() {
+            TorrentState::Downloading
+        } else if core.picker.is_seed() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Finished
+        };
+        self.set_state(&mut core, state);
+        drop(core);
+        self.post(AlertKind::TorrentChecked);
+    }
+
+    fn update_rates(&self) {
+        let now_ms = self.ses.start.elapsed().as_millis() as u64;
+        let c = &self.counters;
+        let totals = [
+            c.recv.load(Ordering::Relaxed),
+            c.sent.load(Ordering::Relaxed),
+            c.recv_payload.load(Ordering::Relaxed),
+            c.sent_payload.load(Ordering::Relaxed),
+        ];
+        let mut core = self.core.lock();
+        for (i, total) in totals.iter().enumerate() {
+            core.rate_values[i] = core.rates[i].sample(*total, now_ms);
+        }
+        for p in core.peers.values() {
+            p.update_rates(now_ms);
+        }
+    }
+
+    /// Tit-for-tat: unchoke the interested peers that give us the most
+    /// (or, when seeding, that take the most), plus one optimistic slot
+    /// that rotates every 30 s.
+    fn choke_round(&self) {
+        let slots = self.ses.settings.read().unchoke_slots_limit;
+        let mut core = self.core.lock();
+        let seeding = core.picker.is_finished();
+        let mut interested: Vec<Arc<PeerHandle>> =
+            core.peers.values().filter(|p| p.peer_interested()).cloned().collect();
+        interested.sort_by_key(|p| std::cmp::Reverse(if seeding { p.up_rate() } else { p.down_rate() }));
+        let regular = if slots == 0 { interested.len() } else { (slots as usize).saturating_sub(1).max(1) };
+        let mut unchoke: HashSet<PeerKey> = interested.iter().take(regular).map(|p| p.key).collect();
+        let rotate = core.last_optimistic.is_none_or(|t| t.elapsed() >= Duration::from_secs(30))
+            || core.optimistic.is_none_or(|k| !core.peers.contains_key(&k));
+        if rotate {
+            let candidates: Vec<_> = interested.iter().filter(|p| !unchoke.contains(&p.key)).collect();
+            core.optimistic = if candidates.is_empty() {
+                None
+            } else {
+                use rand::Rng;
+                Some(candidates[rand::thread_rng().gen_range(0..candidates.len())].key)
+            };
+            core.last_optimistic = Some(Instant::now());
+        }
+        if let Some(k) = core.optimistic {
+            unchoke.insert(k);
+        }
+        for p in core.peers.values() {
+            let should_unchoke = unchoke.contains(&p.key);
+            if should_unchoke == p.am_choking() {
+                p.send(if should_unchoke { PeerCmd::Unchoke } else { PeerCmd::Choke });
+            }
+        }
+    }
+
+    /// Dials known peers while below the connection limits.
+    fn connect_peers(self: &Arc<Self>) {
+        let settings = self.ses.settings.read().clone();
+        let mut core = self.core.lock();
+        if !Torrent::is_active(&core) {
+            return;
+        }
+        if core.picker.is_finished() && core.state != TorrentState::Downloading {
+            // Seeds wait for downloaders to come to them, but still dial
+            // peers we were given explicitly below.
+        }
+        let mut room = (settings.max_peers_per_torrent as usize).saturating_sub(core.peers.len());
+        let now = Instant::now();
+        let mut dial = Vec::new();
+        let max_fail = settings.max_failcount as u32;
+        let banned = core.banned.clone();
+        for (addr, k) in core.known.iter_mut() {
+            if room == 0 {
+                break;
+            }
+            if k.connected || k.failures >= max_fail || banned.contains(&addr.ip()) {
+                continue;
+            }
+            let backoff = Duration::from_secs(10u64 << k.failures.min(6));
+            if k.last_attempt.is_some_and(|t| now.duration_since(t) < backoff) {
+                continue;
+            }
+            if !self.ses.try_reserve_connection() {
+                break;
+            }
+            k.last_attempt = Some(now);
+            k.connected = true;
+            room -= 1;
+            dial.push(*addr);
+        }
+        let run = core.run.clone();
+        drop(core);
+        for addr in dial {
+            peer::spawn_outgoing(self.clone(), addr, run.child_token());
+        }
+    }
+
+    /// An outgoing connection attempt failed before the handshake.
+    pub(crate) fn dial_failed(&self, addr: SocketAddr) {
+        let mut core = self.core.lock();
+        if let Some(k) = core.known.get_mut(&addr) {
+            k.connected = false;
+            k.failures += 1;
+        }
+    }
+
+    /// Adds peer addresses (from a tracker, the API or the params).
+    pub(crate) fn add_peers(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        let mut core = self.core.lock();
+        let mut added = false;
+        for a in addrs {
+            if self.ses.is_own_address(&a) {
+                continue;
+            }
+            core.known.entry(a).or_insert_with(|| {
+                added = true;
+                KnownPeer { failures: 0, connected: false, last_attempt: None }
+            });
+        }
+        drop(core);
+        if added {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Dials a peer now, even one that failed before.
+    pub fn connect_peer(&self, addr: SocketAddr) {
+        let mut core = self.core.lock();
+        let k =
+            core.known.entry(addr).or_insert(KnownPeer { failures: 0, connected: false, last_attempt: None });
+        k.failures = 0;
+        k.last_attempt = None;
+        drop(core);
+        self.wake.notify_one();
+    }
+
+    /// Adds a tracker to the torrent.
+    pub fn add_tracker(&self, url: &str, tier: u32) {
+        let mut core = self.core.lock();
+        core.trackers.add(url, tier);
+        drop(core);
+        self.wake.notify_one();
+    }
+
+    /// Announces to trackers now.
+    pub fn force_reannounce(&self) {
+        let mut core = self.core.lock();
+        core.trackers.force();
+        drop(core);
+        self.wake.notify_one();
+    }
+
+    /// Removes the torrent from its session; its task and peers stop.
+    pub(crate) fn shut_down(&self) {
+        self.core.lock().run.cancel();
+        self.removed.cancel();
+    }
+
+    /// A peer became interested: unchoke it at once when a slot is free,
+    /// rather than making it wait for the next choke round.
+    pub(crate) fn peer_interested(&self, handle: &PeerHandle) {
+        let slots = self.ses.settings.read().unchoke_slots_limit as usize;
+        let core = self.core.lock();
+        let unchoked = core.peers.values().filter(|p| !p.am_choking()).count();
+        if handle.am_choking() && (slots == 0 || unchoked < slots) {
+            handle.send(PeerCmd::Unchoke);
+        }
+    }
+
+    /// Tells the peers in `keys` to cancel their request for `block`.
+    pub(crate) fn cancel_block(&self, keys: &[PeerKey], block: Block) {
+        let core = self.core.lock();
+        for k in keys {
+            if let Some(p) = core.peers.get(k) {
+                p.send(PeerCmd::Cancel(block));
+            }
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! `lt_alert_t`: popping alerts and reading them.
+
+use std::ffi::{c_char, c_void, CString};
+use std::time::Duration;
+
+use super::boundary::{code, copy_to_buf, ffi_call, non_null};
+use super::error::{
+    code_of, cstring, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_NULL_ARG,
+    LT_ERROR_WRONG_ALERT_TYPE,
+};
+use super::session::{lt_session_t, on_library_thread, session_ref, UserData};
+use super::stats::{fill_stats, lt_stats_t};
+use super::torrent::{copy_out, lt_torrent_id_t};
+use crate::engine::{Alert, AlertKind, AlertType};
+
+/// An alert popped from a session's queue. Opaque. Each alert is owned by
+/// the caller that popped it and freed with `lt_alert_free`; pointers read
+/// from it live as long as it does.
+///
+/// Methods: `lt_alert_type`, `lt_alert_type_name`, `lt_alert_category`,
+/// `lt_alert_message`, `lt_alert_torrent`, `lt_alert_timestamp_us`,
+/// `lt_alert_error`, `lt_alert_piece`, `lt_alert_peer`, `lt_alert_states`,
+/// `lt_alert_tracker_url`, `lt_alert_stats`, `lt_alert_counters`,
+/// `lt_alert_buffer`, `lt_alert_free`.
+pub struct lt_alert_t {
+    alert: Alert,
+    message: CString,
+    url: Option<CString>,
+}
+
+/// Alert category bits (`alert_mask` setting, `lt_alert_category`), as libtorrent's.
+pub const LT_ALERT_CATEGORY_ERROR: u32 = 1 << 0;
+pub const LT_ALERT_CATEGORY_PEER: u32 = 1 << 1;
+pub const LT_ALERT_CATEGORY_PORT_MAPPING: u32 = 1 << 2;
+pub const LT_ALERT_CATEGORY_STORAGE: u32 = 1 << 3;
+pub const LT_ALERT_CATEGORY_TRACKER: u32 = 1 << 4;
+pub const LT_ALERT_CATEGORY_CONNECT: u32 = 1 << 5;
+pub const LT_ALERT_CATEGORY_STATUS: u32 = 1 << 6;
+pub const LT_ALERT_CATEGORY_IP_BLOCK: u32 = 1 << 8;
+pub const LT_ALERT_CATEGORY_PERFORMANCE_WARNING: u32 = 1 << 9;
+pub const LT_ALERT_CATEGORY_DHT: u32 = 1 << 10;
+pub const LT_ALERT_CATEGORY_STATS: u32 = 1 << 11;
+pub const LT_ALERT_CATEGORY_SESSION_LOG: u32 = 1 << 13;
+pub const LT_ALERT_CATEGORY_TORRENT_LOG: u32 = 1 << 14;
+pub const LT_ALERT_CATEGORY_PEER_LOG: u32 = 1 << 15;
+pub const LT_ALERT_CATEGORY_INCOMING_REQUEST: u32 = 1 << 16;
+pub const LT_ALERT_CATEGORY_DHT_LOG: u32 = 1 << 17;
+pub const LT_ALERT_CATEGORY_DHT_OPERATION: u32 = 1 << 18;
+pub const LT_ALERT_CATEGORY_PORT_MAPPING_LOG: u32 = 1 << 19;
+pub const LT_ALERT_CATEGORY_PICKER_LOG: u32 = 1 << 20;
+pub const LT_ALERT_CATEGORY_FILE_PROGRESS: u32 = 1 << 21;
+pub const LT_ALERT_CATEGORY_PIECE_PROGRESS: u32 = 1 << 22;
+pub const LT_ALERT_CATEGORY_UPLOAD: u32 = 1 << 23;
+pub const LT_ALERT_CATEGORY_BLOCK_PROGRESS: u32 = 1 << 24;
+pub const LT_ALERT_CATEGORY_ALL: u32 = 0x7fff_ffff;
+
+/// Alert types (`lt_alert_type`), numbered as libtorrent's `alert_type`.
+pub const LT_ALERT_TORRENT_REMOVED: u32 = 4;
+pub const LT_ALERT_READ_PIECE: u32 = 5;
+pub const LT_ALERT_STATE_CHANGED: u32 = 10;
+pub const LT_ALERT_TRACKER_ERROR: u32 = 11;
+pub const LT_ALERT_TRACKER_WARNING: u32 = 12;
+pub const LT_ALERT_SCRAPE_REPLY: u32 = 13;
+pub const LT_ALERT_TRACKER_REPLY: u32 = 15;
+pub const LT_ALERT_TRACKER_ANNOUNCE: u32 = 17;
+pub const LT_ALERT_HASH_FAILED: u32 = 18;
+pub const LT_ALERT_PEER_BAN: u32 = 19;
+pub const LT_ALERT_PEER_ERROR: u32 = 22;
+pub const LT_ALERT_PEER_CONNECT: u32 = 23;
+pub const LT_ALERT_PEER_DISCONNECTED: u32 = 24;
+pub const LT_ALERT_TORRENT_FINISHED: u32 = 26;
+pub const LT_ALERT_PIECE_FINISHED: u32 = 27;
+pub const LT_ALERT_TORRENT_DELETED: u32 = 35;
+pub const LT_ALERT_TORRENT_DELETE_FAILED: u32 = 36;
+pub const LT_ALERT_TORRENT_PAUSED: u32 = 39;
+pub const LT_ALERT_TORRENT_RESUMED: u32 = 40;
+pub const LT_ALERT_TORRENT_CHECKED: u32 = 41;
+pub const LT_ALERT_FILE_ERROR: u32 = 43;
+pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
+pub const LT_ALERT_LISTEN_SUCCEEDED: u32 = 49;
+pub const LT_ALERT_TORRENT_ERROR: u32 = 64;
+pub const LT_ALERT_INCOMING_CONNECTION: u32 = 66;
+pub const LT_ALERT_ADD_TORRENT: u32 = 67;
+pub const LT_ALERT_SESSION_STATS: u32 = 70;
+pub const LT_ALERT_ALERTS_DROPPED: u32 = 95;
+
+fn wrap(alert: Alert) -> *mut lt_alert_t {
+    let message = cstring(&alert.message);
+    let url = match &alert.kind {
+        AlertKind::TrackerAnnounce { url, .. }
+        | AlertKind::TrackerReply { url, .. }
+        | AlertKind::TrackerWarning { url, .. }
+        | AlertKind::TrackerError { url, .. }
+        | AlertKind::ScrapeReply { url, .. } => Some(cstring(url)),
+        _ => None,
+    };
+    Box::into_raw(Box::new(lt_alert_t { alert, message, url }))
+}
+
+fn alert_ref<'a>(a: *const lt_alert_t) -> Result<&'a Alert, lt_error> {
+    non_null(a, "alert")?;
+    // SAFETY: non-NULL; the caller promises a live alert.
+    Ok(unsafe { &(*a).alert })
+}
+
+/// Pops the oldest alert without waiting.
+///
+/// **Returns** an alert the caller frees with `lt_alert_free`, or NULL when
+/// the queue is empty or `s` is NULL. When alerts were dropped because the
+/// queue was full, an `alerts_dropped` alert comes first.
+/// **Thread safety:** any thread; each alert goes to exactly one caller.
+///
+/// # Safety
+/// `s` must be NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_pop_alert(s: *mut lt_session_t) -> *mut lt_alert_t {
+    ffi_call(|| match session_ref(s) {
+        Ok(ses) => ses.pop_alert().map(wrap).unwrap_or(std::ptr::null_mut()),
+        Err(_) => std::ptr::null_mut(),
+    })
+}
+
+/// Waits up to `timeout_ms` milliseconds (0: don't wait) for an alert and
+/// pops it.
+///
+/// **Returns** an alert to free with `lt_alert_free`, or NULL on time-out,
+/// for a NULL session, or when called from a library thread (a notify
+/// callback), where waiting would deadlock.
+///
+/// # Safety
+/// `s` must be NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_wait_for_alert(s: *mut lt_session_t, timeout_ms: i32) -> *mut lt_alert_t {
+    ffi_call(|| {
+        let Ok(ses) = session_ref(s) else { return std::ptr::null_mut() };
+        if on_library_thread() {
+            return ses.pop_alert().map(wrap).unwrap_or(std::ptr::null_mut());
+        }
+        let timeout = Duration::from_millis(timeout_ms.max(0) as u64);
+        ses.wait_for_alert(timeout).map(wrap).unwrap_or(std::ptr::null_mut())
+    })
+}
+
+/// Pops up to `cap` alerts without waiting into `out`.
+///
+/// **Returns** the number of alerts written (0 for NULL arguments); each
+/// is freed with `lt_alert_free`.
+///
+/// # Safety
+/// `out` must be writable for `cap` pointers.
+#[no_mangle]
+pub unsafe extern "C" fn lt_pop_alerts(s: *mut lt_session_t, out: *mut *mut lt_alert_t, cap: usize) -> usize {
+    ffi_call(|| {
+        let Ok(ses) = session_ref(s) else { return 0 };
+        if out.is_null() {
+            return 0;
+        }
+        let mut n = 0;
+        while n < cap {
+            let Some(a) = ses.pop_alert() else { break };
+            // SAFETY: n < cap pointers the caller promised.
+            unsafe { *out.add(n) = wrap(a) };
+            n += 1;
+        }
+        n
+    })
+}
+
+/// A function the library calls when the alert queue goes from empty to
+/// not empty. It runs on a library thread: it must not block, must not
+/// pop alerts or call `lt_session_free`; it should only wake the
+/// application's own thread. It must not unwind or longjmp.
+pub type lt_notify_fn = Option<unsafe extern "C" fn(user: *mut c_void)>;
+
+/// Installs (or with a NULL `fn_` removes) the notify callback.
+///
+/// **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+///
+/// # Safety
+/// `s` must be live; `user` must stay valid while the callback is installed.
+#[no_mangle]
+pub unsafe extern "C" fn lt_set_alert_notify(
+    s: *mut lt_session_t,
+    fn_: lt_notify_fn,
+    user: *mut c_void,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            let user = UserData(user);
+            match fn_ {
+                Some(f) => ses.set_alert_notify(Some(Box::new(move || {
+                    let u = user;
+                    // SAFETY: the C callback with the user pointer it gave us.
+                    unsafe { f(u.0) }
+                }))),
+                None => ses.set_alert_notify(None),
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// Frees an alert. NULL is a no-op.
+///
+/// # Safety
+/// `a` must be NULL or an alert popped from a session, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_free(a: *mut lt_alert_t) {
+    ffi_call(|| {
+        if !a.is_null() {
+            // SAFETY: from Box::into_raw in wrap().
+            drop(unsafe { Box::from_raw(a) });
+        }
+    })
+}
+
+/// The alert's type (`LT_ALERT_*`); 0 for NULL.
+///
+/// # Safety
+/// `a` must be NULL or a live alert.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_type(a: *const lt_alert_t) -> u32 {
+    ffi_call(|| alert_ref(a).map(|a| a.alert_type() as u32).unwrap_or(0))
+}
+
+/// The name of an alert type, e.g. "torrent_finished" (libtorrent's names
+/// without `_alert`); "unknown" for other numbers. Static; never freed.
+#[no_mangle]
+pub extern "C" fn lt_alert_type_name(alert_type: u32) -> *const c_char {
+    ffi_call(|| {
+        static NAMES: once_cell::sync::Lazy<Vec<(u32, CString)>> = once_cell::sync::Lazy::new(|| {
+            AlertType::ALL.iter().map(|t| (*t as u32, cstring(t.name()))).collect()
+        });
+        NAMES.iter().find(|(n, _)| *n == alert_type).map(|(_, s)| s.as_ptr()).unwrap_or(c"unknown".as_ptr())
+    })
+}
+
+/// The alert's category bits (`LT_ALERT_CATEGORY_*`); 0 for NULL and for
+/// alerts posted regardless of the mask (session_stats, alerts_dropped).
+///
+/// # Safety
+/// `a` must be NULL or a live alert.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_category(a: *const lt_alert_t) -> u32 {
+    ffi_call(|| alert_ref(a).map(|a| a.category()).unwrap_or(0))
+}
+
+/// The alert's human-readable message. Owned by the alert: valid until
+/// `lt_alert_free`. "" for NULL.
+///
+/// # Safety
+/// `a` must be NULL or a live alert.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_message(a: *const lt_alert_t) -> *const c_char {
+    ffi_call(|| {
+        if a.is_null() {
+            return c"".as_ptr();
+        }
+        // SAFETY: non-NULL and live per the caller.
+        unsafe { (*a).message.as_ptr() }
+    })
+}
+
+/// The torrent the alert is about; 0 for session alerts and NULL.
+///
+/// # Safety
+/// `a` must be NULL or a live alert.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_torrent(a: *const lt_alert_t) -> lt_torrent_id_t {
+    ffi_call(|| alert_ref(a).map(|a| a.torrent.0).unwrap_or(0))
+}
+
+/// Microseconds since the session started at which the alert was posted.
+///
+/// # Safety
+/// `a` must be NULL or a live alert.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_timestamp_us(a: *const lt_alert_t) -> i64 {
+    ffi_call(|| alert_ref(a).map(|a| a.timestamp_us).unwrap_or(0))
+}
+
+/// The error an alert carries: torrent_error, file_error, tracker_error,
+/// peer_error, peer_disconnected, listen_failed, torrent_delete_failed.
+/// The message is the alert's message.
+///
+/// **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
+/// `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE` for other types.
+///
+/// # Safety
+/// `a` must be a live alert; `code_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(code_out, "code_out")?;
+            let kind = match &alert.kind {
+                AlertKind::TorrentError { error }
+                | AlertKind::FileError { error }
+                | AlertKind::TrackerError { error, .. }
+                | AlertKind::PeerError { error, .. }
+                | AlertKind::PeerDisconnected { error, .. }
+                | AlertKind::ListenFailed { error, .. }
+                | AlertKind::TorrentDeleteFailed { error } => error.kind,
+                _ => return Err(wrong_type(alert)),
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *code_out = code_of(kind) };
+            Ok(())
+        })())
+    })
+}
+
+fn wrong_type(a: &Alert) -> lt_error {
+    fail_with(LT_ERROR_WRONG_ALERT_TYPE, format!("a {} alert has no such field", a.alert_type().name()))
+}
+
+/// The piece of a piece_finished, hash_failed or read_piece alert.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `piece_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_piece(a: *const lt_alert_t, piece_out: *mut u32) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(piece_out, "piece_out")?;
+            let piece = match &alert.kind {
+                AlertKind::PieceFinished { piece }
+                | AlertKind::HashFailed { piece }
+                | AlertKind::ReadPiece { piece, .. } => *piece,
+                _ => return Err(wrong_type(alert)),
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *piece_out = piece };
+            Ok(())
+        })())
+    })
+}
+
+/// The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_* or
+/// incoming_connection alert, or the address of listen_succeeded /
+/// listen_failed, copied NUL-terminated into `buf`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).
+///
+/// # Safety
+/// `a` must be a live alert; `buf` writable for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_peer(a: *const lt_alert_t, buf: *mut c_char, cap: usize) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(buf, "buf")?;
+            let text = match &alert.kind {
+                AlertKind::PeerConnect { peer, .. }
+                | AlertKind::PeerDisconnected { peer, .. }
+                | AlertKind::PeerBan { peer }
+                | AlertKind::PeerError { peer, .. }
+                | AlertKind::IncomingConnection { peer } => peer.to_string(),
+                AlertKind::ListenSucceeded { addr } => addr.to_string(),
+                AlertKind::ListenFailed { addr, .. } => addr.clone(),
+                _ => return Err(wrong_type(alert)),
+            };
+            if text.len() + 1 > cap {
+                return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "buffer too small for the address"));
+            }
+            // SAFETY: buf is valid for cap bytes per the caller.
+            unsafe { copy_to_buf(&text, buf, cap) };
+            Ok(())
+        })())
+    })
+}
+
+/// The previous and new `LT_STATE_*` of a state_changed alert.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; both outputs writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_states(
+    a: *const lt_alert_t,
+    prev_out: *mut u32,
+    state_out: *mut u32,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(prev_out, "prev_out")?;
+            non_null(state_out, "state_out")?;
+            let AlertKind::StateChanged { prev, state } = &alert.kind else { return Err(wrong_type(alert)) };
+            // SAFETY: both checked non-NULL.
+            unsafe {
+                *prev_out = *prev as u32;
+                *state_out = *state as u32;
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// The tracker URL of a tracker_* or scrape_reply alert. Owned by the
+/// alert (valid until `lt_alert_free`); NULL for other types and NULL.
+///
+/// # Safety
+/// `a` must be NULL or a live alert.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_tracker_url(a: *const lt_alert_t) -> *const c_char {
+    ffi_call(|| {
+        if a.is_null() {
+            return std::ptr::null();
+        }
+        // SAFETY: non-NULL and live per the caller.
+        unsafe { (*a).url.as_ref().map(|u| u.as_ptr()).unwrap_or(std::ptr::null()) }
+    })
+}
+
+/// Fills `*stats` (of `size` bytes) from a session_stats alert: the same
+/// figures `lt_session_stats` gives, at the time the alert was posted.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `size` is under 8.
+///
+/// # Safety
+/// `stats` must be writable for `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_stats(
+    a: *const lt_alert_t,
+    stats: *mut lt_stats_t,
+    size: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(stats, "stats")?;
+            let AlertKind::SessionStats { counters } = &alert.kind else { return Err(wrong_type(alert)) };
+            if size < 8 {
+                return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "size must be sizeof(lt_stats_t)"));
+            }
+            let out = fill_stats(|m| counters.get(m as usize).copied().unwrap_or(0));
+            // SAFETY: the caller promises `size` writable bytes.
+            unsafe { copy_out(&out, stats, size) };
+            Ok(())
+        })())
+    })
+}
+
+/// Copies the values of every metric of a session_stats alert into
+/// `values` (index = metric index, see `lt_stats_metric`): at most `cap`,
+/// and the number of metrics into `*count_out`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `values` writable for `cap` elements (NULL if `cap` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_counters(
+    a: *const lt_alert_t,
+    values: *mut i64,
+    cap: usize,
+    count_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(count_out, "count_out")?;
+            let AlertKind::SessionStats { counters } = &alert.kind else { return Err(wrong_type(alert)) };
+            if cap > 0 {
+                non_null(values, "values")?;
+            }
+            for (i, v) in counters.iter().take(cap).enumerate() {
+                // SAFETY: i < cap elements per the caller.
+                unsafe { *values.add(i) = *v };
+            }
+            // SAFETY: checked non-NULL.
+            unsafe { *count_out = counters.len() };
+            Ok(())
+        })())
+    })
+}
+
+/// The bytes a read_piece alert carries. Owned by the alert: valid until
+/// `lt_alert_free`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; outputs writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_buffer(
+    a: *const lt_alert_t,
+    data_out: *mut *const u8,
+    len_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            if data_out.is_null() || len_out.is_null() {
+                return Err(fail_with(LT_ERROR_NULL_ARG, "data_out or len_out is NULL"));
+            }
+            let AlertKind::ReadPiece { data, .. } = &alert.kind else { return Err(wrong_type(alert)) };
+            // SAFETY: both checked non-NULL.
+            unsafe {
+                *data_out = data.as_ptr();
+                *len_out = data.len();
+            }
+            Ok(())
+        })())
+    })
+}

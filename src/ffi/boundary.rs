@@ -1,0 +1,151 @@
+//! The panic boundary and the helpers every entry point uses.
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::error::{lt_error, set_last_error, LT_ERROR_INVALID_ARG, LT_ERROR_NULL_ARG, LT_ERROR_PANIC};
+
+/// What an entry point answers when its body panicked.
+pub trait PanicDefault {
+    fn panic_default() -> Self;
+}
+
+impl PanicDefault for lt_error {
+    fn panic_default() -> Self {
+        LT_ERROR_PANIC
+    }
+}
+
+macro_rules! zero_default {
+    ($($t:ty),*) => { $(impl PanicDefault for $t { fn panic_default() -> Self { Default::default() } })* };
+}
+zero_default!((), u32, u64, i64, usize, u16, bool);
+
+impl<T> PanicDefault for *mut T {
+    fn panic_default() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl<T> PanicDefault for *const T {
+    fn panic_default() -> Self {
+        std::ptr::null()
+    }
+}
+
+/// Runs an entry point's body, turning a panic into the return type's
+/// panic value (`LT_ERROR_PANIC`, NULL or 0) and recording the message.
+pub fn ffi_call<R: PanicDefault>(f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            set_last_error(format!("internal error (panic): {what}"));
+            R::panic_default()
+        }
+    }
+}
+
+/// Borrows a C string argument as UTF-8. NULL and invalid UTF-8 are errors
+/// (recorded as the thread's last error).
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated string valid for the call.
+pub unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, lt_error> {
+    if p.is_null() {
+        set_last_error(format!("{what} is NULL"));
+        return Err(LT_ERROR_NULL_ARG);
+    }
+    // SAFETY: the caller promises a valid NUL-terminated string.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|_| {
+        set_last_error(format!("{what} is not valid UTF-8"));
+        LT_ERROR_INVALID_ARG
+    })
+}
+
+/// Checks that a pointer argument is not NULL.
+pub fn non_null<T>(p: *const T, what: &str) -> Result<(), lt_error> {
+    if p.is_null() {
+        set_last_error(format!("{what} is NULL"));
+        Err(LT_ERROR_NULL_ARG)
+    } else {
+        Ok(())
+    }
+}
+
+/// Turns a `Result<(), lt_error>` body into the code it answers.
+pub fn code(r: Result<(), lt_error>) -> lt_error {
+    match r {
+        Ok(()) => super::error::LT_OK,
+        Err(e) => e,
+    }
+}
+
+/// Copies `s` into a fixed C char array, NUL-terminated, truncated at a
+/// UTF-8 character boundary when it does not fit.
+pub fn copy_to_array(s: &str, dst: &mut [c_char]) {
+    if dst.is_empty() {
+        return;
+    }
+    let mut n = s.len().min(dst.len() - 1);
+    while n > 0 && !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    for (d, b) in dst.iter_mut().zip(s.as_bytes()[..n].iter()) {
+        *d = *b as c_char;
+    }
+    dst[n] = 0;
+}
+
+/// Copies `s` into a caller buffer of `cap` bytes (NUL-terminated,
+/// truncated at a character boundary) and answers the full length
+/// without the NUL, like snprintf.
+///
+/// # Safety
+/// `buf` must be NULL or valid for `cap` bytes.
+pub unsafe fn copy_to_buf(s: &str, buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        // SAFETY: the caller promises `buf` is valid for `cap` bytes.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf, cap) };
+        copy_to_array(s, dst);
+    }
+    s.len()
+}
+
+/// Allocates a copy of `data` with malloc, for the caller to release with
+/// `lt_free`.
+pub fn malloc_copy(data: &[u8]) -> *mut u8 {
+    // SAFETY: malloc of a positive size; the result is checked for NULL.
+    let p = unsafe { libc::malloc(data.len().max(1)) } as *mut u8;
+    if !p.is_null() {
+        // SAFETY: p has room for data.len() bytes and does not overlap data.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_codes() {
+        let r: lt_error = ffi_call(|| panic!("boom"));
+        assert_eq!(r, LT_ERROR_PANIC);
+        let p: *mut u8 = ffi_call(|| panic!("boom"));
+        assert!(p.is_null());
+    }
+
+    #[test]
+    fn truncation_keeps_utf8() {
+        let mut buf = [0 as c_char; 4];
+        copy_to_array("aé€", &mut buf);
+        let bytes: Vec<u8> = buf.iter().map(|c| *c as u8).collect();
+        assert_eq!(&bytes, &[b'a', 0xc3, 0xa9, 0]);
+    }
+}

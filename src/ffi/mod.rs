@@ -1,0 +1,25 @@
+//! The C API. Thin: pointer, string and enum conversion around the engine's
+//! Rust API, panics caught at every entry point, errors mapped to codes.
+//! `include/lt.h` is generated from this module by build.rs (cbindgen).
+#![allow(non_camel_case_types)]
+
+pub mod alert;
+pub mod boundary;
+pub mod error;
+pub mod log;
+pub mod params;
+pub mod session;
+pub mod settings;
+pub mod stats;
+pub mod torrent;
+pub mod version;
+
+pub use alert::*;
+pub use error::*;
+pub use log::*;
+pub use params::*;
+pub use session::*;
+pub use settings::*;
+pub use stats::*;
+pub use torrent::*;
+pub use version::*;

@@ -1,0 +1,309 @@
+//! `lt_params_t`: what `lt_add_torrent` needs: the torrent, where to save
+//! it, flags, extra peers and trackers.
+
+use std::ffi::c_char;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::boundary::{code, ffi_call, non_null, str_arg};
+use super::error::{
+    fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_MAGNET, LT_ERROR_INVALID_TORRENT, LT_ERROR_IO,
+};
+use crate::engine::{AddTorrentParams, TorrentSource};
+use crate::proto::magnet::Magnet;
+use crate::proto::metainfo::Metainfo;
+
+/// Add the torrent paused.
+pub const LT_ADD_PAUSED: u64 = 1 << 0;
+/// Trust that all data is on disk: skip the check and seed at once.
+pub const LT_ADD_SEED_MODE: u64 = 1 << 1;
+/// Download pieces in order (for streaming).
+pub const LT_ADD_SEQUENTIAL: u64 = 1 << 2;
+
+const KNOWN_FLAGS: u64 = LT_ADD_PAUSED | LT_ADD_SEED_MODE | LT_ADD_SEQUENTIAL;
+
+/// Largest .torrent file read by `lt_params_set_torrent_file`.
+const MAX_TORRENT_FILE: u64 = 10_000_000;
+
+/// Parameters for `lt_add_torrent`. Opaque.
+///
+/// Methods: `lt_params_new`, `lt_params_set_torrent_file`,
+/// `lt_params_set_torrent_data`, `lt_params_set_magnet`,
+/// `lt_params_set_save_path`, `lt_params_set_flags`, `lt_params_add_peer`,
+/// `lt_params_add_tracker`, `lt_params_free`.
+/// **Thread safety:** may move between threads, not be shared.
+pub struct lt_params_t {
+    source: Option<TorrentSource>,
+    save_path: Option<String>,
+    flags: u64,
+    peers: Vec<SocketAddr>,
+    trackers: Vec<(String, u32)>,
+}
+
+impl lt_params_t {
+    /// The engine's params, or the reason they are incomplete.
+    pub(crate) fn to_engine(&self) -> Result<AddTorrentParams, lt_error> {
+        let source = self.source.clone().ok_or_else(|| {
+            fail_with(
+                LT_ERROR_INVALID_ARG,
+                "no torrent set: call lt_params_set_torrent_file, _data or _magnet",
+            )
+        })?;
+        let save_path = self.save_path.clone().ok_or_else(|| {
+            fail_with(LT_ERROR_INVALID_ARG, "no save path set: call lt_params_set_save_path")
+        })?;
+        let mut p = AddTorrentParams::new(source, save_path);
+        p.paused = self.flags & LT_ADD_PAUSED != 0;
+        p.seed_mode = self.flags & LT_ADD_SEED_MODE != 0;
+        p.sequential = self.flags & LT_ADD_SEQUENTIAL != 0;
+        p.peers = self.peers.clone();
+        p.trackers = self.trackers.clone();
+        Ok(p)
+    }
+}
+
+fn params_mut<'a>(p: *mut lt_params_t) -> Result<&'a mut lt_params_t, lt_error> {
+    non_null(p, "params")?;
+    // SAFETY: non-NULL; the caller promises a live object.
+    Ok(unsafe { &mut *p })
+}
+
+/// Empty parameters.
+///
+/// **Ownership:** the caller frees them with `lt_params_free`.
+#[no_mangle]
+pub extern "C" fn lt_params_new() -> *mut lt_params_t {
+    ffi_call(|| {
+        Box::into_raw(Box::new(lt_params_t {
+            source: None,
+            save_path: None,
+            flags: 0,
+            peers: Vec::new(),
+            trackers: Vec::new(),
+        }))
+    })
+}
+
+/// Frees parameters. NULL is a no-op.
+///
+/// # Safety
+/// `p` must be NULL or from `lt_params_new`, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_free(p: *mut lt_params_t) {
+    ffi_call(|| {
+        if !p.is_null() {
+            // SAFETY: from Box::into_raw in lt_params_new.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    })
+}
+
+fn parse_torrent(data: &[u8], what: &str) -> Result<TorrentSource, lt_error> {
+    let meta = Metainfo::from_bytes(data)
+        .map_err(|e| fail_with(LT_ERROR_INVALID_TORRENT, format!("{what}: {e}")))?;
+    Ok(TorrentSource::Metainfo(Arc::new(meta)))
+}
+
+/// Reads and checks a .torrent file (at most 10 MB).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the file
+/// cannot be read; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
+/// paths cannot be made safe (`lt_last_error` says exactly what, e.g.
+/// "torrent file 'x.torrent': info.piece length must be > 0"). The params
+/// are unchanged on error.
+///
+/// # Safety
+/// `p` must be live; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_torrent_file(p: *mut lt_params_t, path: *const c_char) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            // SAFETY: caller promises a valid string.
+            let path = unsafe { str_arg(path, "path") }?;
+            let what = format!("torrent file '{path}'");
+            let meta = std::fs::metadata(path).map_err(|e| fail_with(LT_ERROR_IO, format!("{what}: {e}")))?;
+            if meta.len() > MAX_TORRENT_FILE {
+                return Err(fail_with(
+                    LT_ERROR_INVALID_TORRENT,
+                    format!("{what}: too large ({} bytes, limit {MAX_TORRENT_FILE})", meta.len()),
+                ));
+            }
+            let data = std::fs::read(path).map_err(|e| fail_with(LT_ERROR_IO, format!("{what}: {e}")))?;
+            params.source = Some(parse_torrent(&data, &what)?);
+            Ok(())
+        })())
+    })
+}
+
+/// Checks .torrent bytes from memory (copied).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_TORRENT`.
+///
+/// # Safety
+/// `data` must be valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_torrent_data(
+    p: *mut lt_params_t,
+    data: *const u8,
+    len: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            non_null(data, "data")?;
+            // SAFETY: the caller promises len readable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+            params.source = Some(parse_torrent(bytes, "torrent data")?);
+            Ok(())
+        })())
+    })
+}
+
+/// Sets a magnet URI (parsed and checked now). Adding a torrent from a
+/// magnet needs metadata download from peers, which this version does not
+/// have yet: `lt_add_torrent` then answers `LT_ERROR_NOT_SUPPORTED`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_MAGNET`.
+///
+/// # Safety
+/// `p` must be live; `uri` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_magnet(p: *mut lt_params_t, uri: *const c_char) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            // SAFETY: caller promises a valid string.
+            let uri = unsafe { str_arg(uri, "uri") }?;
+            let m =
+                Magnet::parse(uri).map_err(|e| fail_with(LT_ERROR_INVALID_MAGNET, format!("magnet: {e}")))?;
+            for t in &m.trackers {
+                if !params.trackers.iter().any(|(u, _)| u == t) {
+                    params.trackers.push((t.clone(), 0));
+                }
+            }
+            params.source = Some(TorrentSource::Magnet(m));
+            Ok(())
+        })())
+    })
+}
+
+/// Sets the directory the torrent's files are saved in (copied). The
+/// torrent's files never leave it.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for "".
+///
+/// # Safety
+/// `p` must be live; `dir` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_save_path(p: *mut lt_params_t, dir: *const c_char) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            // SAFETY: caller promises a valid string.
+            let dir = unsafe { str_arg(dir, "dir") }?;
+            if dir.is_empty() {
+                return Err(fail_with(LT_ERROR_INVALID_ARG, "save path is empty"));
+            }
+            params.save_path = Some(dir.to_string());
+            Ok(())
+        })())
+    })
+}
+
+/// Sets `LT_ADD_*` flags (replacing earlier ones).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for
+/// unknown bits.
+///
+/// # Safety
+/// `p` must be live.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_flags(p: *mut lt_params_t, flags: u64) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            if flags & !KNOWN_FLAGS != 0 {
+                return Err(fail_with(
+                    LT_ERROR_INVALID_ARG,
+                    format!("unknown add flags {:#x}", flags & !KNOWN_FLAGS),
+                ));
+            }
+            params.flags = flags;
+            Ok(())
+        })())
+    })
+}
+
+/// Parses "ip:port" or "[ipv6]:port".
+pub(crate) fn parse_endpoint(s: &str) -> Result<SocketAddr, lt_error> {
+    s.trim()
+        .parse::<SocketAddr>()
+        .map_err(|_| fail_with(LT_ERROR_INVALID_ARG, format!("'{s}' is not an ip:port address")))
+        .and_then(|a| {
+            if a.port() == 0 {
+                Err(fail_with(LT_ERROR_INVALID_ARG, format!("'{s}': port 0")))
+            } else {
+                Ok(a)
+            }
+        })
+}
+
+/// Adds a peer to dial when the torrent starts ("1.2.3.4:6881", "[::1]:6881").
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG`.
+///
+/// # Safety
+/// `p` must be live; `ip_port` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_add_peer(p: *mut lt_params_t, ip_port: *const c_char) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            // SAFETY: caller promises a valid string.
+            let s = unsafe { str_arg(ip_port, "ip_port") }?;
+            let addr = parse_endpoint(s)?;
+            params.peers.push(addr);
+            Ok(())
+        })())
+    })
+}
+
+/// Checks a tracker URL: http, https or udp with a host.
+pub(crate) fn check_tracker_url(url: &str) -> Result<(), lt_error> {
+    let ok = ["http://", "https://", "udp://"]
+        .iter()
+        .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme));
+    if ok {
+        Ok(())
+    } else {
+        Err(fail_with(LT_ERROR_INVALID_ARG, format!("'{url}' is not an http, https or udp tracker URL")))
+    }
+}
+
+/// Adds a tracker in tier `tier` (0 is tried first).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for a URL
+/// that is not http(s) or udp, or a negative tier.
+///
+/// # Safety
+/// `p` must be live; `url` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_add_tracker(
+    p: *mut lt_params_t,
+    url: *const c_char,
+    tier: i32,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            // SAFETY: caller promises a valid string.
+            let url = unsafe { str_arg(url, "url") }?;
+            check_tracker_url(url)?;
+            let tier =
+                u32::try_from(tier).map_err(|_| fail_with(LT_ERROR_INVALID_ARG, "tier must be >= 0"))?;
+            params.trackers.push((url.to_string(), tier));
+            Ok(())
+        })())
+    })
+}

@@ -1,0 +1,289 @@
+//! Session statistics: `lt_stats_t`, the metric catalogue and the calls
+//! that read them. Reading never waits for the network thread: it copies
+//! relaxed atomic counters.
+
+use std::ffi::c_char;
+
+use super::boundary::{code, ffi_call, non_null, str_arg};
+use super::error::{fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG};
+use super::session::{lt_session_t, session_ref};
+use super::torrent::copy_out;
+use crate::engine::stats::{find_metric, Metric, METRICS, STATS_FIELDS};
+
+/// Whether a metric only grows (`LT_METRIC_COUNTER`) or moves both ways
+/// (`LT_METRIC_GAUGE`).
+pub type lt_metric_kind = u32;
+pub const LT_METRIC_COUNTER: lt_metric_kind = 0;
+pub const LT_METRIC_GAUGE: lt_metric_kind = 1;
+
+/// Session statistics. Every field after the header is also a named metric
+/// of the catalogue (`lt_stats_metric`). Rates are bytes per second over
+/// the last second; totals count since the session started. Fields are
+/// only ever appended: pass `sizeof(lt_stats_t)` as `size`, and the library
+/// fills what both sides know.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct lt_stats_t {
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
+    /// Reserved, 0.
+    pub reserved: u32,
+    /// Payload and protocol bytes received per second, over the last second.
+    pub download_rate: i64,
+    /// Payload and protocol bytes sent per second, over the last second.
+    pub upload_rate: i64,
+    /// All bytes received from peers since the session started.
+    pub total_download: i64,
+    /// All bytes sent to peers since the session started.
+    pub total_upload: i64,
+    /// Piece data received per second, over the last second.
+    pub payload_download_rate: i64,
+    /// Piece data sent per second, over the last second.
+    pub payload_upload_rate: i64,
+    /// Piece data received since the session started.
+    pub total_payload_download: i64,
+    /// Piece data sent since the session started.
+    pub total_payload_upload: i64,
+    /// Peer connections past the handshake.
+    pub num_peers: i64,
+    /// Peers we unchoke (they may download from us).
+    pub num_unchoked: i64,
+    /// Outgoing connections being established.
+    pub num_peers_half_open: i64,
+    /// Connected peers over TCP.
+    pub num_tcp_peers: i64,
+    /// Connections accepted on the listen sockets since the session started.
+    pub num_incoming_connections: i64,
+    /// 1 once any peer has connected to us.
+    pub has_incoming_connections: i64,
+    /// Peers currently unchoked by the optimistic slot.
+    pub optimistic_unchokes: i64,
+    /// Torrents in the session.
+    pub num_torrents: i64,
+    /// Torrents downloading.
+    pub num_downloading: i64,
+    /// Torrents with every wanted piece (seeding or finished).
+    pub num_seeding: i64,
+    /// Torrents checking their files.
+    pub num_checking: i64,
+    /// Torrents paused by the user or by an error.
+    pub num_stopped: i64,
+    /// 16 KiB blocks read from disk (uploads and checks).
+    pub disk_blocks_read: i64,
+    /// 16 KiB blocks written to disk.
+    pub disk_blocks_written: i64,
+    /// Disk jobs (hash checks and writes) waiting or running.
+    pub disk_queue_depth: i64,
+    /// Announces sent to trackers.
+    pub num_tracker_announces: i64,
+    /// Announces that failed or got an error reply.
+    pub num_tracker_errors: i64,
+    /// Piece data received but not used (redundant, or in pieces that failed the hash check).
+    pub total_wasted: i64,
+    /// Pieces that failed the hash check.
+    pub num_hash_failures: i64,
+    /// Alerts dropped because the queue was full.
+    pub alerts_dropped: i64,
+    /// Milliseconds since the session started.
+    pub uptime_ms: i64,
+}
+
+/// Builds an `lt_stats_t` from a metric reader.
+pub(crate) fn fill_stats(value: impl Fn(Metric) -> i64) -> lt_stats_t {
+    let v: Vec<i64> = STATS_FIELDS.iter().map(|(_, m)| value(*m)).collect();
+    lt_stats_t {
+        struct_size: std::mem::size_of::<lt_stats_t>() as u32,
+        reserved: 0,
+        download_rate: v[0],
+        upload_rate: v[1],
+        total_download: v[2],
+        total_upload: v[3],
+        payload_download_rate: v[4],
+        payload_upload_rate: v[5],
+        total_payload_download: v[6],
+        total_payload_upload: v[7],
+        num_peers: v[8],
+        num_unchoked: v[9],
+        num_peers_half_open: v[10],
+        num_tcp_peers: v[11],
+        num_incoming_connections: v[12],
+        has_incoming_connections: v[13],
+        optimistic_unchokes: v[14],
+        num_torrents: v[15],
+        num_downloading: v[16],
+        num_seeding: v[17],
+        num_checking: v[18],
+        num_stopped: v[19],
+        disk_blocks_read: v[20],
+        disk_blocks_written: v[21],
+        disk_queue_depth: v[22],
+        num_tracker_announces: v[23],
+        num_tracker_errors: v[24],
+        total_wasted: v[25],
+        num_hash_failures: v[26],
+        alerts_dropped: v[27],
+        uptime_ms: v[28],
+    }
+}
+/// Fills `*stats` (of `size` bytes: pass `sizeof(lt_stats_t)`) with the
+/// session's statistics now. No round trip: it copies counters, in well
+/// under a microsecond.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_BUFFER_TOO_SMALL`
+/// when `size` is under 8.
+/// **Thread safety:** any thread, concurrently with everything else.
+///
+/// # Safety
+/// `stats` must be writable for `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_session_stats(
+    s: *mut lt_session_t,
+    stats: *mut lt_stats_t,
+    size: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(stats, "stats")?;
+            if size < 8 {
+                return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "size must be sizeof(lt_stats_t)"));
+            }
+            ses.refresh_uptime();
+            let counters = ses.counters();
+            let out = fill_stats(|m| counters.get(m));
+            // SAFETY: the caller promises `size` writable bytes.
+            unsafe { copy_out(&out, stats, size) };
+            Ok(())
+        })())
+    })
+}
+
+/// Posts a session_stats alert carrying every metric's value now (read it
+/// with `lt_alert_stats` or `lt_alert_counters`). It is posted whatever
+/// the alert mask.
+///
+/// **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+///
+/// # Safety
+/// `s` must be a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_post_session_stats(s: *mut lt_session_t) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            session_ref(s)?.post_session_stats();
+            Ok(())
+        })())
+    })
+}
+
+/// The number of metrics in the catalogue. Indices are stable within one
+/// library version; look metrics up by name across versions.
+#[no_mangle]
+pub extern "C" fn lt_stats_metric_count() -> usize {
+    METRICS.len()
+}
+
+struct CatalogueStrings {
+    names: Vec<std::ffi::CString>,
+}
+
+static CATALOGUE: once_cell::sync::Lazy<CatalogueStrings> = once_cell::sync::Lazy::new(|| CatalogueStrings {
+    names: METRICS.iter().map(|m| super::error::cstring(m.name)).collect(),
+});
+
+/// The name (e.g. "net.recv_bytes", libtorrent's where the meaning is the
+/// same) and kind of metric `index`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_INVALID_ARG` for an index out of range.
+/// `name_out` receives a static string (never freed); either output may be
+/// NULL when not wanted.
+///
+/// # Safety
+/// Outputs must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_stats_metric(
+    index: usize,
+    name_out: *mut *const c_char,
+    kind_out: *mut lt_metric_kind,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let m = METRICS.get(index).ok_or_else(|| {
+                fail_with(LT_ERROR_INVALID_ARG, format!("metric index {index} out of range"))
+            })?;
+            if !name_out.is_null() {
+                // SAFETY: checked non-NULL; writable per the caller.
+                unsafe { *name_out = CATALOGUE.names[index].as_ptr() };
+            }
+            if !kind_out.is_null() {
+                // SAFETY: as above.
+                unsafe { *kind_out = m.kind as u32 };
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// The index of the metric called `name`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when no
+/// metric has that name.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `index_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_stats_find_metric(name: *const c_char, index_out: *mut usize) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            // SAFETY: caller promises a valid string.
+            let name = unsafe { str_arg(name, "name") }?;
+            non_null(index_out, "index_out")?;
+            let i = find_metric(name)
+                .ok_or_else(|| fail_with(LT_ERROR_INVALID_ARG, format!("no metric named '{name}'")))?;
+            // SAFETY: checked non-NULL.
+            unsafe { *index_out = i };
+            Ok(())
+        })())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// The C struct lists exactly the engine's `STATS_FIELDS`, in order.
+    #[test]
+    fn struct_matches_catalogue() {
+        assert_eq!(std::mem::size_of::<lt_stats_t>(), 8 + 8 * STATS_FIELDS.len());
+        let header = include_str!("../../include/lt.h");
+        let start = header.find("typedef struct lt_stats_t {").expect("lt_stats_t in the header");
+        let body = &header[start..];
+        let body = &body[..body.find("} lt_stats_t;").expect("end of lt_stats_t")];
+        let names: Vec<&str> = body
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("int64_t "))
+            .map(|l| l.trim_start_matches("int64_t ").trim_end_matches(';'))
+            .collect();
+        let expected: Vec<&str> = STATS_FIELDS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn catalogue_lookups() {
+        let mut idx = 0usize;
+        // SAFETY: valid string and out-pointer.
+        let r = unsafe { lt_stats_find_metric(c"net.recv_bytes".as_ptr(), &mut idx) };
+        assert_eq!(r, super::super::error::LT_OK);
+        let mut name: *const c_char = std::ptr::null();
+        let mut kind = 99;
+        // SAFETY: valid out-pointers.
+        assert_eq!(unsafe { lt_stats_metric(idx, &mut name, &mut kind) }, 0);
+        // SAFETY: the library returns a static NUL-terminated string.
+        assert_eq!(unsafe { CStr::from_ptr(name) }.to_str().unwrap(), "net.recv_bytes");
+        assert_eq!(kind, LT_METRIC_COUNTER);
+        // SAFETY: as above.
+        assert_eq!(unsafe { lt_stats_metric(100_000, &mut name, &mut kind) }, LT_ERROR_INVALID_ARG);
+    }
+}

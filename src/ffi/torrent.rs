@@ -1,0 +1,438 @@
+//! Adding, removing, controlling and reading torrents by id.
+
+use std::ffi::c_char;
+
+use super::boundary::{code, copy_to_array, ffi_call, non_null, str_arg};
+use super::error::{
+    code_of, fail, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG, LT_ERROR_NULL_ARG,
+    LT_OK,
+};
+use super::params::{check_tracker_url, lt_params_t, parse_endpoint};
+use super::session::{lt_session_t, session_ref};
+use crate::engine::peer::PeerInfo;
+use crate::engine::{TorrentId, TorrentStatus};
+
+/// A torrent's id in its session: unique, never reused; 0 means none.
+pub type lt_torrent_id_t = u64;
+
+/// Delete the torrent's files when removing it.
+pub const LT_REMOVE_DELETE_FILES: u32 = 1;
+
+/// Torrent states (`lt_torrent_status_t.state`), libtorrent's numbers.
+pub const LT_STATE_CHECKING_FILES: u32 = 1;
+pub const LT_STATE_DOWNLOADING_METADATA: u32 = 2;
+pub const LT_STATE_DOWNLOADING: u32 = 3;
+pub const LT_STATE_FINISHED: u32 = 4;
+pub const LT_STATE_SEEDING: u32 = 5;
+
+/// Adds a torrent to the session and starts it (unless `LT_ADD_PAUSED`).
+/// The params are copied and may be freed after the call. An
+/// `add_torrent` alert follows.
+///
+/// **Returns** `LT_OK` and the new id in `*id_out`; `LT_ERROR_NULL_ARG`;
+/// `LT_ERROR_INVALID_ARG` when params lack a torrent or save path;
+/// `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_NOT_SUPPORTED` for a magnet (no
+/// metadata download yet); `LT_ERROR_SHUTTING_DOWN`.
+///
+/// # Safety
+/// `s` and `params` must be live; `id_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_add_torrent(
+    s: *mut lt_session_t,
+    params: *const lt_params_t,
+    id_out: *mut lt_torrent_id_t,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(id_out, "id_out")?;
+            // SAFETY: checked non-NULL.
+            unsafe { *id_out = 0 };
+            // SAFETY: the caller promises NULL or a live object.
+            let params =
+                unsafe { params.as_ref() }.ok_or_else(|| fail_with(LT_ERROR_NULL_ARG, "params is NULL"))?;
+            let id = ses.add_torrent(params.to_engine()?).map_err(fail)?;
+            // SAFETY: checked non-NULL.
+            unsafe { *id_out = id.0 };
+            Ok(())
+        })())
+    })
+}
+
+/// Removes a torrent. Peers close and trackers are told `stopped` in the
+/// background; `torrent_removed` (and with `LT_REMOVE_DELETE_FILES`,
+/// `torrent_deleted` or `torrent_delete_failed`) alerts follow. The id is
+/// invalid from now on.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_INVALID_ARG` for unknown flag bits.
+///
+/// # Safety
+/// `s` must be live.
+#[no_mangle]
+pub unsafe extern "C" fn lt_remove_torrent(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    flags: u32,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            if flags & !LT_REMOVE_DELETE_FILES != 0 {
+                return Err(fail_with(LT_ERROR_INVALID_ARG, format!("unknown remove flags {flags:#x}")));
+            }
+            ses.remove_torrent(TorrentId(id), flags & LT_REMOVE_DELETE_FILES != 0).map_err(fail)
+        })())
+    })
+}
+
+/// Shared body of the simple torrent actions.
+fn with_torrent(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    f: impl FnOnce(&std::sync::Arc<crate::engine::torrent::Torrent>),
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            let t = ses.torrent(TorrentId(id)).map_err(fail)?;
+            f(&t);
+            Ok(())
+        })())
+    })
+}
+
+/// Pauses a torrent: its peers disconnect and trackers are told `stopped`;
+/// a `torrent_paused` alert follows.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+///
+/// # Safety
+/// `s` must be a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_pause(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
+    with_torrent(s, id, |t| t.pause())
+}
+
+/// Resumes a paused torrent (and clears an error that stopped it); a
+/// `torrent_resumed` alert follows.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+///
+/// # Safety
+/// `s` must be a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_resume(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
+    with_torrent(s, id, |t| t.resume())
+}
+
+/// Announces to the torrent's trackers now.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+///
+/// # Safety
+/// `s` must be a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_force_reannounce(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
+    with_torrent(s, id, |t| t.force_reannounce())
+}
+
+/// Dials a peer for this torrent ("ip:port").
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_INVALID_ARG` for a malformed address.
+///
+/// # Safety
+/// `s` must be live; `ip_port` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_connect_peer(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    ip_port: *const c_char,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            // SAFETY: caller promises a valid string.
+            let addr = parse_endpoint(unsafe { str_arg(ip_port, "ip_port") }?)?;
+            ses.torrent(TorrentId(id)).map_err(fail)?.connect_peer(addr);
+            Ok(())
+        })())
+    })
+}
+
+/// Adds a tracker to a running torrent.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_INVALID_ARG`.
+///
+/// # Safety
+/// `s` must be live; `url` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_add_tracker(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    url: *const c_char,
+    tier: i32,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            // SAFETY: caller promises a valid string.
+            let url = unsafe { str_arg(url, "url") }?;
+            check_tracker_url(url)?;
+            let tier =
+                u32::try_from(tier).map_err(|_| fail_with(LT_ERROR_INVALID_ARG, "tier must be >= 0"))?;
+            ses.torrent(TorrentId(id)).map_err(fail)?.add_tracker(url, tier);
+            Ok(())
+        })())
+    })
+}
+
+/// The 20-byte v1 info-hash of a torrent.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+///
+/// # Safety
+/// `out` must be writable for 20 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_info_hash(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    out: *mut u8,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(out, "out")?;
+            let t = ses.torrent(TorrentId(id)).map_err(fail)?;
+            // SAFETY: the caller promises 20 writable bytes.
+            unsafe { std::ptr::copy_nonoverlapping(t.info_hash.0.as_ptr(), out, 20) };
+            Ok(())
+        })())
+    })
+}
+
+/// A torrent's status. Filled by `lt_torrent_status`; fields are only ever
+/// appended in later versions. Byte counts are totals since the torrent was
+/// added; rates are bytes per second over the last second.
+#[repr(C)]
+pub struct lt_torrent_status_t {
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
+    /// `LT_STATE_*`.
+    pub state: u32,
+    /// 1 when paused (by the user or by an error).
+    pub paused: u32,
+    /// `LT_OK`, or the `lt_error` code of the error that stopped the torrent.
+    pub error_code: i32,
+    /// Verified fraction of the wanted bytes, 0.0 to 1.0 (of the files
+    /// checked so far while checking).
+    pub progress: f64,
+    pub pieces_done: u32,
+    pub pieces_total: u32,
+    /// Verified bytes.
+    pub total_done: i64,
+    /// Bytes of the pieces wanted (all, unless priorities skip some).
+    pub total_wanted: i64,
+    /// Verified bytes of the wanted pieces.
+    pub total_wanted_done: i64,
+    /// Size of all files.
+    pub total_size: i64,
+    pub download_rate: i64,
+    pub upload_rate: i64,
+    pub download_payload_rate: i64,
+    pub upload_payload_rate: i64,
+    /// All bytes received for this torrent, protocol overhead included.
+    pub total_download: i64,
+    pub total_upload: i64,
+    /// Piece data received / sent.
+    pub total_payload_download: i64,
+    pub total_payload_upload: i64,
+    /// Piece data received but not used (redundant or failed the hash check).
+    pub total_wasted: i64,
+    pub num_hash_failures: i64,
+    /// Connected peers, and how many of them are seeds.
+    pub num_peers: u32,
+    pub num_seeds: u32,
+    /// Seeds and downloaders in the swarm per the last tracker reply; -1 if unknown.
+    pub list_seeds: i64,
+    pub list_peers: i64,
+    /// The v1 info-hash.
+    pub info_hash: [u8; 20],
+    /// The torrent's name (UTF-8, NUL-terminated, truncated to fit).
+    pub name: [c_char; 256],
+    /// Why the torrent stopped, when `error_code` is not `LT_OK` ("" otherwise).
+    pub error_message: [c_char; 256],
+    /// The directory the files are saved in (truncated to fit).
+    pub save_path: [c_char; 1024],
+}
+
+fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
+    out.struct_size = std::mem::size_of::<lt_torrent_status_t>() as u32;
+    out.state = st.state as u32;
+    out.paused = (st.paused || st.error.is_some()) as u32;
+    out.error_code = st.error.as_ref().map(|e| code_of(e.kind)).unwrap_or(LT_OK);
+    out.progress = st.progress;
+    out.pieces_done = st.pieces_done;
+    out.pieces_total = st.pieces_total;
+    out.total_done = st.total_done as i64;
+    out.total_wanted = st.total_wanted as i64;
+    out.total_wanted_done = st.total_wanted_done as i64;
+    out.total_size = st.total_size as i64;
+    out.download_rate = st.download_rate;
+    out.upload_rate = st.upload_rate;
+    out.download_payload_rate = st.download_payload_rate;
+    out.upload_payload_rate = st.upload_payload_rate;
+    out.total_download = st.total_download;
+    out.total_upload = st.total_upload;
+    out.total_payload_download = st.total_payload_download;
+    out.total_payload_upload = st.total_payload_upload;
+    out.total_wasted = st.total_wasted;
+    out.num_hash_failures = st.num_hash_failures;
+    out.num_peers = st.num_peers;
+    out.num_seeds = st.num_seeds;
+    out.list_seeds = st.list_seeds;
+    out.list_peers = st.list_peers;
+    out.info_hash = st.info_hash.0;
+    copy_to_array(&st.name, &mut out.name);
+    copy_to_array(st.error.as_ref().map(|e| e.message.as_str()).unwrap_or(""), &mut out.error_message);
+    copy_to_array(&st.save_path.to_string_lossy(), &mut out.save_path);
+}
+
+/// Copies `min(size, sizeof(lt_torrent_status_t))` bytes of `src` to `dst`.
+///
+/// # Safety
+/// `dst` must be valid for `size` bytes.
+pub(crate) unsafe fn copy_out<T>(src: &T, dst: *mut T, size: usize) {
+    let n = size.min(std::mem::size_of::<T>());
+    // SAFETY: src is a valid T; dst is valid for `size` >= n bytes.
+    unsafe { std::ptr::copy_nonoverlapping(src as *const T as *const u8, dst as *mut u8, n) };
+}
+
+/// Fills `*status` (of `size` bytes: pass `sizeof(lt_torrent_status_t)`)
+/// with the torrent's status. No round trip to the network thread: it
+/// copies current values.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `size` is under 8 bytes.
+///
+/// # Safety
+/// `status` must be writable for `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_status(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    status: *mut lt_torrent_status_t,
+    size: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(status, "status")?;
+            if size < 8 {
+                return Err(fail_with(
+                    LT_ERROR_BUFFER_TOO_SMALL,
+                    "status size must be sizeof(lt_torrent_status_t)",
+                ));
+            }
+            let st = ses.torrent_status(TorrentId(id)).map_err(fail)?;
+            // SAFETY: lt_torrent_status_t is plain old data; all-zero is valid.
+            let mut out: lt_torrent_status_t = unsafe { std::mem::zeroed() };
+            fill_status(&mut out, &st);
+            // SAFETY: the caller promises `size` writable bytes.
+            unsafe { copy_out(&out, status, size) };
+            Ok(())
+        })())
+    })
+}
+
+/// Peer flag bits of `lt_peer_info_t.flags`.
+pub const LT_PEER_INTERESTING: u32 = 1 << 0;
+pub const LT_PEER_CHOKED: u32 = 1 << 1;
+pub const LT_PEER_REMOTE_INTERESTED: u32 = 1 << 2;
+pub const LT_PEER_REMOTE_CHOKED: u32 = 1 << 3;
+pub const LT_PEER_SEED: u32 = 1 << 4;
+pub const LT_PEER_INCOMING: u32 = 1 << 5;
+pub const LT_PEER_SNUBBED: u32 = 1 << 6;
+pub const LT_PEER_SUPPORTS_EXTENSIONS: u32 = 1 << 7;
+pub const LT_PEER_SUPPORTS_FAST: u32 = 1 << 8;
+pub const LT_PEER_OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
+
+/// One connected peer, filled by `lt_torrent_peers`.
+#[repr(C)]
+pub struct lt_peer_info_t {
+    /// The peer's IP address as text ("127.0.0.1", "::1").
+    pub ip: [c_char; 48],
+    pub port: u16,
+    /// `LT_PEER_*` bits. INTERESTING: we want its pieces; CHOKED: we choke
+    /// it; REMOTE_*: the same from its side.
+    pub flags: u32,
+    /// Client name from the extension handshake or the peer id.
+    pub client: [c_char; 64],
+    /// Piece data received from / sent to this peer.
+    pub total_download: i64,
+    pub total_upload: i64,
+    pub download_rate: i64,
+    pub upload_rate: i64,
+    /// Pieces the peer has, and that as a fraction of the torrent.
+    pub num_pieces: u32,
+    pub progress: f64,
+    /// Our block requests to it not answered yet.
+    pub outstanding_requests: u32,
+    /// Milliseconds since the connection was established.
+    pub connected_ms: u64,
+}
+
+fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
+    copy_to_array(&p.addr.ip().to_string(), &mut out.ip);
+    out.port = p.addr.port();
+    out.flags = p.flags;
+    copy_to_array(&p.client, &mut out.client);
+    out.total_download = p.total_download;
+    out.total_upload = p.total_upload;
+    out.download_rate = p.download_rate;
+    out.upload_rate = p.upload_rate;
+    out.num_pieces = p.num_pieces;
+    out.progress = p.progress;
+    out.outstanding_requests = p.outstanding_requests;
+    out.connected_ms = p.connected_ms;
+}
+
+/// Lists a torrent's connected peers: writes at most `cap` entries to
+/// `peers` and the total number of peers to `*count_out` (which may exceed
+/// `cap`). `peers` may be NULL when `cap` is 0.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+///
+/// # Safety
+/// `peers` must be writable for `cap` elements; `count_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_peers(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    peers: *mut lt_peer_info_t,
+    cap: usize,
+    count_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(count_out, "count_out")?;
+            if cap > 0 {
+                non_null(peers, "peers")?;
+            }
+            let list = ses.torrent(TorrentId(id)).map_err(fail)?.peers();
+            for (i, p) in list.iter().take(cap).enumerate() {
+                // SAFETY: plain old data; all-zero is valid.
+                let mut out: lt_peer_info_t = unsafe { std::mem::zeroed() };
+                fill_peer(&mut out, &p.info());
+                // SAFETY: i < cap elements the caller promised.
+                unsafe { peers.add(i).write(out) };
+            }
+            // SAFETY: checked non-NULL.
+            unsafe { *count_out = list.len() };
+            Ok(())
+        })())
+    })
+}
