@@ -492,19 +492,10 @@ impl Conn {
         }
     }
 
-    /// Our first messages: extension handshake, then what we have.
+    /// Our first messages: what we have (bitfield or the fast extension's
+    /// have_all/have_none, which must come first), then the extension
+    /// handshake.
     fn greet(&mut self) {
-        let s = self.t.ses.settings.read();
-        if self.ext {
-            let hs = ExtHandshake {
-                client: Some(s.user_agent.clone()),
-                listen_port: self.t.ses.listen_port(),
-                reqq: Some(s.max_allowed_in_request_queue as u32),
-                ..Default::default()
-            };
-            self.send(Message::Extended { id: 0, payload: hs.encode().into() });
-        }
-        drop(s);
         let have = self.t.have_bitfield();
         if self.fast && have.all() {
             self.send(Message::HaveAll);
@@ -512,6 +503,17 @@ impl Conn {
             self.send(Message::HaveNone);
         } else if !have.none() {
             self.send(Message::Bitfield(have.as_bytes().to_vec().into()));
+        }
+        if self.ext {
+            let s = self.t.ses.settings.read();
+            let hs = ExtHandshake {
+                client: Some(s.user_agent.clone()),
+                listen_port: self.t.ses.listen_port(),
+                reqq: Some(s.max_allowed_in_request_queue as u32),
+                ..Default::default()
+            };
+            drop(s);
+            self.send(Message::Extended { id: 0, payload: hs.encode().into() });
         }
     }
 
@@ -573,8 +575,12 @@ impl Conn {
 
     fn message(&mut self, msg: Message) -> Result<(), Error> {
         let lengths = self.t.meta.lengths;
+        // The piece-set messages must come before any other, though an
+        // extension handshake may precede them.
         let first = !self.got_first_message;
-        self.got_first_message = true;
+        if !matches!(msg, Message::Extended { .. }) {
+            self.got_first_message = true;
+        }
         match msg {
             Message::KeepAlive => {}
             Message::Choke => {
@@ -727,7 +733,7 @@ impl Conn {
         }
         self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
         self.handle.set_flag(flags::SNUBBED, false);
-        let others = self.t.block_received(self.handle.key, self.handle.addr.ip(), block, data);
+        let others = self.t.block_received(self.handle.key, self.handle.addr, block, data);
         if !others.is_empty() {
             self.t.cancel_block(&others, block);
         }

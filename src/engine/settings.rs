@@ -52,7 +52,7 @@ macro_rules! settings {
             pub fn set_int(&mut self, name: &str, v: i64) -> Result<()> {
                 match name {
                     $(stringify!($iname) => {
-                        if v < $imin || v > $imax {
+                        if !($imin..=$imax).contains(&v) {
                             return Err(Error::invalid_argument(format!(
                                 "setting '{}': {} is out of range [{}, {}]", name, v, $imin, $imax)));
                         }

@@ -113,14 +113,14 @@ pub(crate) struct TorrentCounters {
 /// banning peers that send corrupt data).
 struct PieceBuffer {
     data: Vec<u8>,
-    senders: Vec<Option<(PeerKey, IpAddr)>>,
+    senders: Vec<Option<(PeerKey, SocketAddr)>>,
 }
 
 /// What we keep of a piece that failed its check, to find the peer that
 /// sent the bad block once the piece passes (libtorrent's "smart ban").
 struct FailedPiece {
     block_hashes: Vec<[u8; 20]>,
-    senders: Vec<Option<(PeerKey, IpAddr)>>,
+    senders: Vec<Option<(PeerKey, SocketAddr)>>,
 }
 
 /// A peer address we know of and may dial.
@@ -140,8 +140,8 @@ pub(crate) struct Core {
     failed: HashMap<u32, FailedPiece>,
     pub peers: HashMap<PeerKey, Arc<PeerHandle>>,
     pub known: HashMap<SocketAddr, KnownPeer>,
-    pub banned: HashSet<IpAddr>,
-    hash_failures_by_ip: HashMap<IpAddr, u32>,
+    banned: HashSet<BanKey>,
+    hash_failures: HashMap<BanKey, u32>,
     pub trackers: TrackerList,
     next_peer_key: PeerKey,
     /// Cancelled when the torrent pauses or is removed: ends its peers.
@@ -157,7 +157,18 @@ pub(crate) struct Core {
     last_optimistic: Option<Instant>,
 }
 
+/// What a ban applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BanKey {
+    Ip(IpAddr),
+    Endpoint(SocketAddr),
+}
+
 impl Core {
+    pub(crate) fn is_banned(&self, addr: &SocketAddr) -> bool {
+        self.banned.contains(&BanKey::Ip(addr.ip())) || self.banned.contains(&BanKey::Endpoint(*addr))
+    }
+
     /// 1 when the optimistic slot holds an unchoked peer.
     pub(crate) fn optimistic_unchoked(&self) -> bool {
         self.optimistic.and_then(|k| self.peers.get(&k)).is_some_and(|p| !p.am_choking())
@@ -230,7 +241,7 @@ impl Torrent {
             peers: HashMap::new(),
             known,
             banned: HashSet::new(),
-            hash_failures_by_ip: HashMap::new(),
+            hash_failures: HashMap::new(),
             trackers,
             next_peer_key: 1,
             run: ses.shutdown.child_token(),
@@ -347,7 +358,7 @@ impl Torrent {
         tx: tokio::sync::mpsc::UnboundedSender<PeerCmd>,
     ) -> Option<(Arc<PeerHandle>, CancellationToken)> {
         let mut core = self.core.lock();
-        if !Torrent::is_active(&core) || core.banned.contains(&addr.ip()) {
+        if !Torrent::is_active(&core) || core.is_banned(&addr) {
             return None;
         }
         let limit = self.ses.settings.read().max_peers_per_torrent as usize;
@@ -438,7 +449,7 @@ impl Torrent {
     pub(crate) fn block_received(
         self: &Arc<Self>,
         key: PeerKey,
-        ip: IpAddr,
+        addr: SocketAddr,
         block: Block,
         data: &[u8],
     ) -> Vec<PeerKey> {
@@ -466,7 +477,7 @@ impl Torrent {
             dst.copy_from_slice(data);
         }
         if let Some(s) = buf.senders.get_mut(block.index as usize) {
-            *s = Some((key, ip));
+            *s = Some((key, addr));
         }
         if piece_complete {
             if let Some(buf) = core.buffers.remove(&block.piece) {
@@ -515,8 +526,8 @@ impl Torrent {
             let to_ban = self.record_failure(&mut core, piece, &buf);
             drop(core);
             self.post(AlertKind::HashFailed { piece });
-            for ip in to_ban {
-                self.ban(ip);
+            for addr in to_ban {
+                self.ban(addr);
             }
             return;
         }
@@ -539,8 +550,8 @@ impl Torrent {
         }
         drop(core);
         self.post(AlertKind::PieceFinished { piece });
-        for ip in culprits {
-            self.ban(ip);
+        for addr in culprits {
+            self.ban(addr);
         }
         if finished {
             if let Err(e) = self.storage.flush() {
@@ -555,16 +566,17 @@ impl Torrent {
     /// that sent the whole piece alone is charged a failure; peers are
     /// banned once they reach `max_hash_failures_per_peer`. The block
     /// hashes are kept so the culprit can be found when the piece passes.
-    fn record_failure(&self, core: &mut Core, piece: u32, buf: &PieceBuffer) -> Vec<IpAddr> {
-        let ips: HashSet<IpAddr> = buf.senders.iter().flatten().map(|(_, ip)| *ip).collect();
+    fn record_failure(&self, core: &mut Core, piece: u32, buf: &PieceBuffer) -> Vec<SocketAddr> {
+        let senders: HashSet<SocketAddr> = buf.senders.iter().flatten().map(|(_, a)| *a).collect();
         let limit = self.ses.settings.read().max_hash_failures_per_peer as u32;
         let mut ban = Vec::new();
-        if ips.len() == 1 {
-            for ip in ips {
-                let n = core.hash_failures_by_ip.entry(ip).or_insert(0);
+        if senders.len() == 1 {
+            for addr in senders {
+                let key = self.ban_key(addr);
+                let n = core.hash_failures.entry(key).or_insert(0);
                 *n += 1;
                 if *n >= limit {
-                    ban.push(ip);
+                    ban.push(addr);
                 }
             }
         }
@@ -575,15 +587,15 @@ impl Torrent {
 
     /// When a piece that once failed passes, every block whose bytes differ
     /// from the failed attempt was bad: its sender is banned.
-    fn smart_ban(&self, core: &mut Core, piece: u32, good: &PieceBuffer) -> Vec<IpAddr> {
+    fn smart_ban(&self, core: &mut Core, piece: u32, good: &PieceBuffer) -> Vec<SocketAddr> {
         let Some(failed) = core.failed.remove(&piece) else { return Vec::new() };
         let mut ban = Vec::new();
         for (i, chunk) in good.data.chunks(BLOCK_SIZE as usize).enumerate() {
             let h: [u8; 20] = Sha1::digest(chunk).into();
             if failed.block_hashes.get(i) != Some(&h) {
-                if let Some(Some((_, ip))) = failed.senders.get(i) {
-                    if !ban.contains(ip) {
-                        ban.push(*ip);
+                if let Some(Some((_, addr))) = failed.senders.get(i) {
+                    if !ban.contains(addr) {
+                        ban.push(*addr);
                     }
                 }
             }
@@ -591,17 +603,28 @@ impl Torrent {
         ban
     }
 
-    /// Bans an address: its connections close and it is never dialled again.
-    pub(crate) fn ban(&self, ip: IpAddr) {
+    /// What a ban applies to: the IP address, or (when several peers may
+    /// share an address, `allow_multiple_connections_per_ip`) the endpoint.
+    fn ban_key(&self, addr: SocketAddr) -> BanKey {
+        if self.ses.settings.read().allow_multiple_connections_per_ip {
+            BanKey::Endpoint(addr)
+        } else {
+            BanKey::Ip(addr.ip())
+        }
+    }
+
+    /// Bans a peer: its connections close and it is never dialled again.
+    pub(crate) fn ban(&self, addr: SocketAddr) {
+        let key = self.ban_key(addr);
         let mut core = self.core.lock();
-        if !core.banned.insert(ip) {
+        if !core.banned.insert(key) {
             return;
         }
-        let peers: Vec<_> = core.peers.values().filter(|p| p.addr.ip() == ip).cloned().collect();
+        let peers: Vec<_> = core.peers.values().filter(|p| core.is_banned(&p.addr)).cloned().collect();
         drop(core);
+        self.ses.counters.add(Metric::BannedPeers, 1);
+        self.post(AlertKind::PeerBan { peer: addr });
         for p in peers {
-            self.ses.counters.add(Metric::BannedPeers, 1);
-            self.post(AlertKind::PeerBan { peer: p.addr });
             p.send(PeerCmd::Close(Error::new(ErrorKind::Protocol, "banned: sent corrupt data")));
         }
     }
@@ -817,12 +840,12 @@ impl Torrent {
         let now = Instant::now();
         let mut dial = Vec::new();
         let max_fail = settings.max_failcount as u32;
-        let banned = core.banned.clone();
+        let banned: HashSet<SocketAddr> = core.known.keys().filter(|a| core.is_banned(a)).copied().collect();
         for (addr, k) in core.known.iter_mut() {
             if room == 0 {
                 break;
             }
-            if k.connected || k.failures >= max_fail || banned.contains(&addr.ip()) {
+            if k.connected || k.failures >= max_fail || banned.contains(addr) {
                 continue;
             }
             let backoff = Duration::from_secs(10u64 << k.failures.min(6));

@@ -1,1 +1,208 @@
+//! Magnet URIs (BEP 9): `magnet:?xt=urn:btih:<hash>&dn=...&tr=...&x.pe=...`.
+//! The hash is 40 hex or 32 base32 digits. Values are percent-decoded; bad
+//! escapes, a missing or malformed hash, and more than 100 trackers, peers
+//! or web seeds are errors (CVE-2010-0749 was an unbounded list).
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::types::InfoHash;
+
+/// Longest URI accepted.
+pub const MAX_URI: usize = 64 * 1024;
+/// Most trackers, peers or web seeds accepted.
+pub const MAX_LIST: usize = 100;
+
+/// A parsed magnet link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Magnet {
+    pub info_hash: InfoHash,
+    pub name: Option<String>,
+    pub trackers: Vec<String>,
+    /// `x.pe` peer addresses ("host:port").
+    pub peers: Vec<String>,
+    pub web_seeds: Vec<String>,
+}
+
+/// Why a magnet URI is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MagnetError {
+    #[error("not a magnet URI (it must start with 'magnet:?')")]
+    NotMagnet,
+    #[error("URI longer than {MAX_URI} bytes")]
+    TooLong,
+    #[error("no 'xt=urn:btih:' info-hash")]
+    NoInfoHash,
+    #[error("BitTorrent v2-only magnet links are not supported yet")]
+    V2Only,
+    #[error("invalid info-hash '{0}': expected 40 hex or 32 base32 digits")]
+    BadInfoHash(String),
+    #[error("invalid percent-escape in '{0}'")]
+    BadEscape(String),
+    #[error("more than {MAX_LIST} '{0}' parameters")]
+    TooMany(&'static str),
+}
+
+fn base32(s: &str) -> Option<[u8; 20]> {
+    let mut out = [0u8; 20];
+    let (mut acc, mut bits, mut n) = (0u64, 0u32, 0usize);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        } as u64;
+        acc = (acc << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            *out.get_mut(n)? = (acc >> bits) as u8;
+            n += 1;
+        }
+    }
+    (n == 20).then_some(out)
+}
+
+fn decode(v: &str) -> Result<String, MagnetError> {
+    let bytes = v.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%' {
+            let ok = bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+            if !ok {
+                return Err(MagnetError::BadEscape(v.to_string()));
+            }
+        }
+    }
+    let plus = v.replace('+', " ");
+    percent_decode_str(&plus)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| MagnetError::BadEscape(v.to_string()))
+}
+
+impl Magnet {
+    pub fn parse(uri: &str) -> Result<Magnet, MagnetError> {
+        let uri = uri.trim();
+        if uri.len() > MAX_URI {
+            return Err(MagnetError::TooLong);
+        }
+        let query = uri
+            .get(..8)
+            .filter(|p| p.eq_ignore_ascii_case("magnet:?"))
+            .map(|_| &uri[8..])
+            .ok_or(MagnetError::NotMagnet)?;
+        let mut info_hash = None;
+        let mut saw_v2 = false;
+        let mut m = Magnet {
+            info_hash: InfoHash::default(),
+            name: None,
+            trackers: Vec::new(),
+            peers: Vec::new(),
+            web_seeds: Vec::new(),
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = key.split('.').next().filter(|k| *k != "x").unwrap_or(key);
+            match key {
+                "xt" => {
+                    let v = decode(value)?;
+                    if let Some(h) = v.strip_prefix("urn:btih:") {
+                        let parsed = match h.len() {
+                            40 => InfoHash::from_hex(h),
+                            32 => base32(h).map(InfoHash),
+                            _ => None,
+                        };
+                        info_hash = Some(parsed.ok_or_else(|| MagnetError::BadInfoHash(h.to_string()))?);
+                    } else if v.starts_with("urn:btmh:") {
+                        saw_v2 = true;
+                    }
+                }
+                "dn" => m.name = Some(decode(value)?),
+                "tr" => push(&mut m.trackers, decode(value)?, "tr")?,
+                "ws" => push(&mut m.web_seeds, decode(value)?, "ws")?,
+                "x.pe" => push(&mut m.peers, decode(value)?, "x.pe")?,
+                _ => {}
+            }
+        }
+        m.info_hash = match (info_hash, saw_v2) {
+            (Some(h), _) => h,
+            (None, true) => return Err(MagnetError::V2Only),
+            (None, false) => return Err(MagnetError::NoInfoHash),
+        };
+        Ok(m)
+    }
+
+    pub fn to_uri(&self) -> String {
+        const SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+        let mut s = format!("magnet:?xt=urn:btih:{}", self.info_hash.to_hex());
+        if let Some(n) = &self.name {
+            s.push_str(&format!("&dn={}", utf8_percent_encode(n, SET)));
+        }
+        for (k, list) in [("tr", &self.trackers), ("ws", &self.web_seeds), ("x.pe", &self.peers)] {
+            for v in list {
+                s.push_str(&format!("&{k}={}", utf8_percent_encode(v, SET)));
+            }
+        }
+        s
+    }
+}
+
+fn push(list: &mut Vec<String>, v: String, what: &'static str) -> Result<(), MagnetError> {
+    if list.len() >= MAX_LIST {
+        return Err(MagnetError::TooMany(what));
+    }
+    let v = v.trim().to_string();
+    if !v.is_empty() && !list.contains(&v) {
+        list.push(v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hex_and_base32() {
+        let m = Magnet::parse(" magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=My+File%21&tr=http%3A%2F%2Ft%2Fa&tr.1=udp://u:1&x.pe=1.2.3.4:5 ").unwrap();
+        assert_eq!(m.info_hash.to_hex(), "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(m.name.as_deref(), Some("My File!"));
+        assert_eq!(m.trackers, vec!["http://t/a".to_string(), "udp://u:1".to_string()]);
+        assert_eq!(m.peers, vec!["1.2.3.4:5".to_string()]);
+        let b = Magnet::parse("magnet:?xt=urn:btih:AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH").unwrap();
+        assert_eq!(b.info_hash.to_hex(), "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+    }
+
+    #[test]
+    fn refuses_bad_links() {
+        for (uri, want) in [
+            ("http://x", MagnetError::NotMagnet),
+            ("magnet:?dn=x", MagnetError::NoInfoHash),
+            ("magnet:?xt=urn:btih:abababab", MagnetError::BadInfoHash("abababab".into())),
+            (
+                "magnet:?xt=urn:btih:0123456789abcdef0123",
+                MagnetError::BadInfoHash("0123456789abcdef0123".into()),
+            ),
+            (
+                "magnet:?xt=urn:btih:zz23456789abcdef0123456789abcdef01234567",
+                MagnetError::BadInfoHash("zz23456789abcdef0123456789abcdef01234567".into()),
+            ),
+            ("magnet:?xt=urn:btmh:1220abcd", MagnetError::V2Only),
+            (
+                "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&tr=%f",
+                MagnetError::BadEscape("%f".into()),
+            ),
+            (
+                "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&ws=%\u{f7}",
+                MagnetError::BadEscape("%\u{f7}".into()),
+            ),
+        ] {
+            assert_eq!(Magnet::parse(uri), Err(want), "{uri}");
+        }
+        let many: String = (0..101).map(|i| format!("&tr=http://t{i}/a")).collect();
+        let uri = format!("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567{many}");
+        assert_eq!(Magnet::parse(&uri), Err(MagnetError::TooMany("tr")));
+        assert_eq!(Magnet::parse(&"a".repeat(MAX_URI + 1)), Err(MagnetError::TooLong));
+    }
+}
