@@ -1,0 +1,293 @@
+//! Real peers for the integration tests: opentracker, libtorrent-rasterbar
+//! (through tests/peers/lt_peer.py) and a corrupt seeder
+//! (tests/peers/bad_seeder.py), all on 127.0.0.1 with free ports, all
+//! stopped when their handle drops (even when a test panics).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// A port free for both TCP and UDP on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+pub fn tempdir(tag: &str) -> TempDir {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("lt-it-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).unwrap();
+    TempDir { path }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(name)
+}
+
+pub fn peer_script() -> PathBuf {
+    script("lt_peer.py")
+}
+
+fn need(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: install the Debian package {package} (.ci/run does)"
+    );
+}
+
+fn run_python(args: &[&str]) {
+    need(PYTHON, "python3-libtorrent");
+    let out = Command::new(PYTHON).arg(peer_script()).args(args).output().expect("run lt_peer.py");
+    assert!(
+        out.status.success(),
+        "lt_peer.py {args:?} failed (is python3-libtorrent installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes deterministic files `dir/<name>` of the given sizes.
+pub fn make_data(dir: &Path, layout: &[(&str, u64)], seed: u64) {
+    let spec: Vec<String> = layout.iter().map(|(n, s)| format!("{n}:{s}")).collect();
+    run_python(&[
+        "make-data",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--layout",
+        &spec.join(","),
+        "--seed",
+        &seed.to_string(),
+    ]);
+}
+
+/// Makes a .torrent of `path` with libtorrent.
+pub fn make_torrent(path: &Path, out: &Path, piece_size: u32, trackers: &[String], private: bool) {
+    let mut args = vec![
+        "make-torrent".to_string(),
+        "--path".into(),
+        path.to_str().unwrap().into(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+        "--piece-size".into(),
+        piece_size.to_string(),
+    ];
+    for t in trackers {
+        args.push("--tracker".into());
+        args.push(t.clone());
+    }
+    if private {
+        args.push("--private".into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_python(&refs);
+}
+
+/// Streaming byte comparison.
+pub fn files_equal(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(fa), Ok(fb)) = (std::fs::File::open(a), std::fs::File::open(b)) else { return false };
+    let (mut ra, mut rb) = (std::io::BufReader::new(fa), std::io::BufReader::new(fb));
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let na = ra.read(&mut ba).unwrap();
+        if na == 0 {
+            return rb.read(&mut bb).unwrap() == 0;
+        }
+        if rb.read_exact(&mut bb[..na]).is_err() || ba[..na] != bb[..na] {
+            return false;
+        }
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// opentracker serving HTTP and UDP on one free port.
+pub struct Opentracker {
+    pub port: u16,
+    _dir: TempDir,
+    child: Child,
+}
+
+impl Opentracker {
+    /// Starts opentracker accepting only `info_hashes_hex` (Debian's build
+    /// has a whitelist). It chroots to its directory and drops to `nobody`,
+    /// so the whitelist must be readable by everyone.
+    pub fn start(info_hashes_hex: &[String]) -> Opentracker {
+        need("/usr/bin/opentracker", "opentracker");
+        let dir = tempdir("opentracker");
+        std::fs::write(dir.path.join("whitelist.txt"), info_hashes_hex.join("\n") + "\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.path.join("whitelist.txt"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let port = free_port();
+        let child = Command::new("/usr/bin/opentracker")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-P", &port.to_string(), "-d"])
+            .arg(&dir.path)
+            .args(["-w", "whitelist.txt"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start opentracker");
+        let mut t = Opentracker { port, _dir: dir, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = t.child.try_wait() {
+                panic!("opentracker exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "opentracker did not open port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t
+    }
+
+    pub fn http_announce_url(&self) -> String {
+        format!("http://127.0.0.1:{}/announce", self.port)
+    }
+
+    pub fn udp_announce_url(&self) -> String {
+        format!("udp://127.0.0.1:{}/announce", self.port)
+    }
+}
+
+impl Drop for Opentracker {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// How a seeder runs.
+#[derive(Default, Clone)]
+pub struct SeedOpts {
+    pub connect: Vec<SocketAddr>,
+    /// Serve corrupt data for the first N pieces (bad_seeder.py; libtorrent
+    /// verifies what it uploads, so it cannot do this).
+    pub corrupt_pieces: u32,
+    /// libtorrent's seed mode: no check before seeding.
+    pub seed_mode: bool,
+}
+
+/// A libtorrent (or corrupt) peer process.
+pub struct LtPeer {
+    pub port: u16,
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl LtPeer {
+    fn spawn(mut cmd: Command, port: u16) -> LtPeer {
+        need(PYTHON, "python3-libtorrent");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn peer");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    // Keep draining so the child never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        LtPeer { port, child, lines }
+    }
+
+    fn wait_line(&mut self, want: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("no '{want}' within {timeout:?}; last line: {last}"));
+            }
+            match self.lines.recv_timeout(left.min(Duration::from_millis(500))) {
+                Ok(line) if line.contains(want) => return Ok(line),
+                Ok(line) => last = line,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        return Err(format!("peer exited ({status}) before '{want}'; last line: {last}"));
+                    }
+                }
+                Err(_) => return Err(format!("peer output ended before '{want}'; last line: {last}")),
+            }
+        }
+    }
+
+    /// Starts a seeder and waits until it seeds.
+    pub fn seed(torrent: &Path, save_path: &Path, opts: &SeedOpts) -> LtPeer {
+        let port = free_port();
+        let mut cmd = Command::new(PYTHON);
+        if opts.corrupt_pieces > 0 {
+            cmd.arg(script("bad_seeder.py")).args(["--corrupt-pieces", &opts.corrupt_pieces.to_string()]);
+        } else {
+            cmd.arg(peer_script()).arg("seed");
+            if opts.seed_mode {
+                cmd.arg("--seed-mode");
+            }
+            for c in &opts.connect {
+                cmd.args(["--connect", &c.to_string()]);
+            }
+        }
+        cmd.arg("--torrent")
+            .arg(torrent)
+            .arg("--save-path")
+            .arg(save_path)
+            .args(["--port", &port.to_string()]);
+        let mut p = LtPeer::spawn(cmd, port);
+        p.wait_line("\"ready\"", Duration::from_secs(120)).expect("seeder ready");
+        p
+    }
+
+    /// Starts a libtorrent downloader dialling `connect`.
+    pub fn download(torrent: &Path, save_path: &Path, connect: &[SocketAddr]) -> LtPeer {
+        let port = free_port();
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(peer_script())
+            .arg("download")
+            .arg("--torrent")
+            .arg(torrent)
+            .arg("--save-path")
+            .arg(save_path);
+        cmd.args(["--port", &port.to_string(), "--timeout", "600"]);
+        for c in connect {
+            cmd.args(["--connect", &c.to_string()]);
+        }
+        LtPeer::spawn(cmd, port)
+    }
+
+    /// Waits for a downloader to finish; answers its final JSON line.
+    pub fn wait_download(&mut self, timeout: Duration) -> Result<String, String> {
+        self.wait_line("\"finished\"", timeout)
+    }
+}
+
+impl Drop for LtPeer {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}

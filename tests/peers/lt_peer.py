@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""libtorrent-rasterbar as a real peer for lt's tests and benchmarks.
+
+Runs only on 127.0.0.1, with DHT, LSD, UPnP and NAT-PMP off. Subcommands:
+  make-data     deterministic pseudo-random files
+  make-torrent  a .torrent made by libtorrent
+  seed          seed data (bad_seeder.py serves corrupt data for ban tests)
+  download      download, print timing, exit 0 when finished
+Status lines are JSON on stdout.
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import time
+
+import libtorrent as lt
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def session(port):
+    return lt.session({
+        "listen_interfaces": "127.0.0.1:%d" % port,
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "dht_bootstrap_nodes": "",
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert.category_t.error_notification
+        | lt.alert.category_t.status_notification
+        | lt.alert.category_t.tracker_notification,
+        "outgoing_interfaces": "",
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+    })
+
+
+def cmd_make_data(a):
+    for spec in a.layout.split(","):
+        rel, size = spec.rsplit(":", 1)
+        size = int(size)
+        path = os.path.join(a.dir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        rng = random.Random("%d/%s" % (a.seed, rel))
+        with open(path, "wb") as f:
+            left = size
+            while left > 0:
+                n = min(left, 1 << 20)
+                f.write(rng.randbytes(n))
+                left -= n
+
+
+def cmd_make_torrent(a):
+    path = os.path.abspath(a.path)
+    fs = lt.file_storage()
+    lt.add_files(fs, path)
+    t = lt.create_torrent(fs, a.piece_size)
+    for i, url in enumerate(a.tracker or []):
+        t.add_tracker(url, i)
+    if a.private:
+        t.set_priv(True)
+    lt.set_piece_hashes(t, os.path.dirname(path))
+    with open(a.out, "wb") as f:
+        f.write(lt.bencode(t.generate()))
+
+
+stop = False
+
+
+def on_signal(*_):
+    global stop
+    stop = True
+
+
+def connect_all(h, peers):
+    for p in peers:
+        host, port = p.rsplit(":", 1)
+        h.connect_peer((host, int(port)))
+
+
+def cmd_seed(a):
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    info = lt.torrent_info(a.torrent)
+    save = a.save_path
+    ses = session(a.port)
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = save
+    if a.seed_mode:
+        params.flags |= lt.torrent_flags.seed_mode
+    h = ses.add_torrent(params)
+    ready = False
+    last_dial = 0
+    while not stop:
+        st = h.status()
+        if not ready and st.state == lt.torrent_status.seeding:
+            emit({"event": "ready", "port": a.port})
+            ready = True
+        if ready and a.connect and time.time() - last_dial > 3 and h.status().num_peers == 0:
+            connect_all(h, a.connect)
+            last_dial = time.time()
+        for al in ses.pop_alerts():
+            pass
+        time.sleep(0.2 if not ready else 1.0)
+        if ready:
+            st = h.status()
+            emit({"state": str(st.state), "progress": st.progress, "peers": st.num_peers,
+                  "uploaded": st.total_payload_upload})
+
+
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cmd_download(a):
+    signal.signal(signal.SIGTERM, on_signal)
+    info = lt.torrent_info(a.torrent)
+    ses = session(a.port)
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = a.save_path
+    start = time.time()
+    cpu0 = cpu_seconds()
+    h = ses.add_torrent(params)
+    last_dial = 0
+    failures = 0
+    last_emit = 0
+    while not stop:
+        st = h.status()
+        if st.is_seeding or st.state in (lt.torrent_status.seeding, lt.torrent_status.finished):
+            elapsed = time.time() - start
+            emit({"event": "finished", "elapsed_s": round(elapsed, 3), "cpu_s": round(cpu_seconds() - cpu0, 3),
+                  "downloaded": st.total_payload_download,
+                  "mbps": round(info.total_size() / elapsed / 1e6, 1), "hash_failures": failures})
+            return 0
+        if a.connect and time.time() - last_dial > 3 and st.num_peers == 0:
+            connect_all(h, a.connect)
+            last_dial = time.time()
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.hash_failed_alert):
+                failures += 1
+                emit({"event": "hash_failed", "piece": al.piece_index})
+        if time.time() - last_emit >= 1:
+            emit({"state": str(st.state), "progress": st.progress, "peers": st.num_peers,
+                  "downloaded": st.total_payload_download, "hash_failures": failures})
+            last_emit = time.time()
+        if time.time() - start > a.timeout:
+            emit({"event": "timeout", "progress": st.progress})
+            return 1
+        time.sleep(0.05)
+    return 1
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("make-data")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--layout", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("make-torrent")
+    s.add_argument("--path", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--piece-size", type=int, default=262144)
+    s.add_argument("--tracker", action="append")
+    s.add_argument("--private", action="store_true")
+    s = sub.add_parser("seed")
+    s.add_argument("--torrent", required=True)
+    s.add_argument("--save-path", required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--connect", action="append")
+    s.add_argument("--seed-mode", action="store_true")
+    s = sub.add_parser("download")
+    s.add_argument("--torrent", required=True)
+    s.add_argument("--save-path", required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--connect", action="append")
+    s.add_argument("--timeout", type=float, default=300)
+    a = p.parse_args()
+    if a.cmd == "make-data":
+        cmd_make_data(a)
+    elif a.cmd == "make-torrent":
+        cmd_make_torrent(a)
+    elif a.cmd == "seed":
+        cmd_seed(a)
+    else:
+        sys.exit(cmd_download(a))
+
+
+if __name__ == "__main__":
+    main()
