@@ -77,6 +77,7 @@ pid_t spawn_until_line(const char *cmd, const char *ready, int timeout_s, FILE *
         if (strstr(line, ready)) break;
     }
     if (out) *out = f;
+    else fclose(f);
     return pid;
 }
 

@@ -79,7 +79,7 @@ fn download_via_tracker(udp: bool) {
     let tracker = Opentracker::start(&[ih.to_hex()]);
     let url = if udp { tracker.udp_announce_url() } else { tracker.http_announce_url() };
     let torrent = dir.path.join("t.torrent");
-    make_torrent(&seed_dir.join("multi"), &torrent, PIECE, &[url.clone()], false);
+    make_torrent(&seed_dir.join("multi"), &torrent, PIECE, std::slice::from_ref(&url), false);
     let meta = load(&torrent);
     assert_eq!(meta.info_hash, ih);
     assert_eq!(meta.trackers, vec![vec![url.clone()]]);
