@@ -283,6 +283,7 @@ pub(crate) async fn run(
     *handle.client.lock() = client_from_peer_id(&theirs.peer_id);
     ses.counters.add(Metric::NumPeersConnected, 1);
     ses.counters.add(Metric::NumTcpPeers, 1);
+    tracing::debug!(peer = %addr, incoming, client = %handle.client.lock(), "peer connected");
     t.post(AlertKind::PeerConnect { peer: addr, incoming });
 
     let (read_half, write_half) = stream.into_split();
@@ -335,6 +336,7 @@ pub(crate) async fn run(
             ErrorInfo { kind: e.kind(), message: e.message().to_string() }
         }
     };
+    tracing::debug!(peer = %addr, reason = %error.message, "peer disconnected");
     t.post(AlertKind::PeerDisconnected { peer: addr, error });
 }
 

@@ -211,11 +211,13 @@ impl Session {
                 Ok(listener) => {
                     let local = listener.local_addr().unwrap_or(addr);
                     self.core.listen_addrs.write().push(local);
+                    tracing::info!(addr = %local, "listening for peers");
                     self.core.alerts.post(TorrentId::NONE, "", AlertKind::ListenSucceeded { addr: local });
                     let core = self.core.clone();
                     self.core.runtime.spawn(accept_loop(core, listener));
                 }
                 Err(e) => {
+                    tracing::error!(addr = %addr, error = %e, "cannot listen");
                     let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
                     self.core.alerts.post(
                         TorrentId::NONE,
@@ -292,6 +294,7 @@ impl Session {
         let t = Torrent::new(id, meta, params.save_path, storage, self.core.clone(), &opts);
         torrents.insert(id, t.clone());
         drop(torrents);
+        tracing::info!(id = id.0, info_hash = %t.info_hash, name = %t.name(), "torrent added");
         t.post(AlertKind::AddTorrent);
         if opts.paused {
             t.post(AlertKind::TorrentPaused);

@@ -280,6 +280,7 @@ impl Torrent {
         if core.state != state {
             let prev = core.state;
             core.state = state;
+            tracing::info!(id = self.id.0, from = prev.name(), to = state.name(), "torrent state changed");
             self.post(AlertKind::StateChanged { prev, state });
         }
     }
@@ -525,6 +526,7 @@ impl Torrent {
             self.ses.counters.add(Metric::FailedBytes, buf.data.len() as i64);
             let to_ban = self.record_failure(&mut core, piece, &buf);
             drop(core);
+            tracing::warn!(id = self.id.0, piece, "piece failed the hash check");
             self.post(AlertKind::HashFailed { piece });
             for addr in to_ban {
                 self.ban(addr);
@@ -623,6 +625,7 @@ impl Torrent {
         let peers: Vec<_> = core.peers.values().filter(|p| core.is_banned(&p.addr)).cloned().collect();
         drop(core);
         self.ses.counters.add(Metric::BannedPeers, 1);
+        tracing::warn!(peer = %addr, "peer banned for corrupt data");
         self.post(AlertKind::PeerBan { peer: addr });
         for p in peers {
             p.send(PeerCmd::Close(Error::new(ErrorKind::Protocol, "banned: sent corrupt data")));

@@ -231,6 +231,7 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
             if event == AnnounceEvent::Stopped { s.stop_tracker_timeout } else { s.tracker_receive_timeout };
         (req, Duration::from_secs(secs.max(1) as u64))
     };
+    tracing::debug!(url = %url, event = event_name(event), "announcing");
     t.post(AlertKind::TrackerAnnounce { url: url.clone(), event: event_name(event) });
     ses.counters.add(Metric::TrackerAnnounces, 1);
     let result = match tokio::time::timeout(timeout, send_announce(t, &url, &req)).await {
@@ -285,6 +286,7 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
             let times_in_row = e.fails;
             drop(core);
             ses.counters.add(Metric::TrackerErrors, 1);
+            tracing::warn!(url = %url, error = %message, "tracker failed");
             t.post(AlertKind::TrackerError {
                 url,
                 error: ErrorInfo { kind: ErrorKind::Tracker, message },
