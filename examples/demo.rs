@@ -85,11 +85,17 @@ fn run(size_mib: u64) -> Result<(), Box<dyn std::error::Error>> {
         }
         let st = leecher.torrent_status(id)?;
         let c = leecher.counters();
+        // The rate counters cover the last whole second; before the first
+        // one has passed, show the average so far.
+        let rate = match c.get(Metric::RecvPayloadRate) {
+            0 => c.get(Metric::RecvPayloadBytes) as f64 / start.elapsed().as_secs_f64().max(1e-3),
+            r => r as f64,
+        };
         print!(
             "\r  [{:<40}] {:5.1}%  {:7.1} MB/s  peers {}  pieces {}/{}   ",
             "#".repeat((st.progress * 40.0) as usize),
             st.progress * 100.0,
-            c.get(Metric::RecvPayloadRate) as f64 / 1e6,
+            rate / 1e6,
             st.num_peers,
             st.pieces_done,
             st.pieces_total

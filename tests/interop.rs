@@ -188,3 +188,58 @@ fn corrupt_peer_is_banned_and_the_download_completes() {
     assert!(c.get(Metric::BannedPeers) >= 1);
     assert!(ses.torrent_status(id).unwrap().num_hash_failures >= 1);
 }
+
+#[test]
+fn tracker_tiers_are_tried_in_order_and_stopped_is_sent_at_shutdown() {
+    let dir = tempdir("tiers");
+    let seed_dir = dir.path.join("seed");
+    let layout: &[(&str, u64)] = &[("small/a.bin", 3_000_001), ("small/b.bin", 1)];
+    make_data(&seed_dir, layout, 4);
+    let probe = dir.path.join("probe.torrent");
+    make_torrent(&seed_dir.join("small"), &probe, 64 * 1024, &[], false);
+    let tracker = Opentracker::start(&[load(&probe).info_hash.to_hex()]);
+    // Tier 0 is a tracker that refuses connections; tier 1 works.
+    let dead = format!("http://127.0.0.1:{}/announce", free_port());
+    let good = tracker.http_announce_url();
+    let torrent = dir.path.join("t.torrent");
+    make_torrent(&seed_dir.join("small"), &torrent, 64 * 1024, &[dead.clone(), good.clone()], false);
+    let meta = load(&torrent);
+    assert_eq!(meta.trackers, vec![vec![dead.clone()], vec![good.clone()]]);
+
+    let _seeder = LtPeer::seed(&torrent, &seed_dir, &SeedOpts::default());
+    let mut ses = Session::new(settings()).unwrap();
+    let save = dir.path.join("leech");
+    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), &save)).unwrap();
+    let alerts = wait_finished(&ses, id);
+    let first_error = alerts
+        .iter()
+        .position(|a| matches!(&a.kind, AlertKind::TrackerError { url, .. } if *url == dead))
+        .expect("tier 0 was tried and failed");
+    let first_reply = alerts
+        .iter()
+        .position(|a| matches!(&a.kind, AlertKind::TrackerReply { url, .. } if *url == good))
+        .expect("tier 1 answered");
+    assert!(first_error < first_reply, "tier 0 is tried before tier 1");
+    assert!(files_equal(&seed_dir.join("small/a.bin"), &save.join("small/a.bin")));
+    assert!(ses.counters().get(Metric::TrackerErrors) >= 1);
+
+    // An orderly shutdown tells the tracker that answered: event=stopped.
+    ses.shutdown();
+    let mut rest = Vec::new();
+    while let Some(a) = ses.pop_alert() {
+        rest.push(a);
+    }
+    let stopped = rest
+        .iter()
+        .position(|a| matches!(&a.kind, AlertKind::TrackerAnnounce { url, event: "stopped" } if *url == good))
+        .expect("stopped announced at shutdown");
+    assert!(
+        rest[stopped..]
+            .iter()
+            .any(|a| matches!(&a.kind, AlertKind::TrackerReply { url, .. } if *url == good)),
+        "the tracker answered the stopped announce"
+    );
+    assert!(!rest
+        .iter()
+        .any(|a| matches!(&a.kind, AlertKind::TrackerAnnounce { url, event: "stopped" } if *url == dead)));
+}
