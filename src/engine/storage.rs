@@ -119,6 +119,18 @@ fn safe_join(root: &Path, rel: &Path) -> Result<PathBuf, StorageError> {
     }
 }
 
+/// Creates the directory `path` will live in.
+fn create_parent(path: &Path) -> Result<(), StorageError> {
+    match path.parent() {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|source| StorageError {
+            op: "creating directory for",
+            path: path.to_path_buf(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Open files kept at most.
 const MAX_OPEN_FILES: usize = 64;
 
@@ -156,13 +168,7 @@ impl FsStorage {
         }
         let path = self.path_of(file)?;
         let f = if write {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| StorageError {
-                    op: "creating directory for",
-                    path: path.clone(),
-                    source,
-                })?;
-            }
+            create_parent(&path)?;
             OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -255,13 +261,7 @@ impl Storage for FsStorage {
         for (i, f) in self.layout.files.iter().enumerate() {
             if f.length == 0 && !f.pad {
                 let path = self.path_of(i)?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|source| StorageError {
-                        op: "creating directory for",
-                        path: path.clone(),
-                        source,
-                    })?;
-                }
+                create_parent(&path)?;
                 OpenOptions::new()
                     .write(true)
                     .create(true)

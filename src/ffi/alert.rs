@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void, CString};
 use std::time::Duration;
 
-use super::boundary::{code, copy_to_buf, ffi_call, non_null};
+use super::boundary::{code, copy_to_buf, ffi_call, fill_array, non_null};
 use super::error::{
     code_of, cstring, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_NULL_ARG,
     LT_ERROR_WRONG_ALERT_TYPE,
@@ -470,15 +470,8 @@ pub unsafe extern "C" fn lt_alert_counters(
             let alert = alert_ref(a)?;
             non_null(count_out, "count_out")?;
             let AlertKind::SessionStats { counters } = &alert.kind else { return Err(wrong_type(alert)) };
-            if cap > 0 {
-                non_null(values, "values")?;
-            }
-            for (i, v) in counters.iter().take(cap).enumerate() {
-                // SAFETY: i < cap elements per the caller.
-                unsafe { *values.add(i) = *v };
-            }
-            // SAFETY: checked non-NULL.
-            unsafe { *count_out = counters.len() };
+            // SAFETY: forwarded caller promises about values/cap/count_out.
+            unsafe { fill_array(counters, values, cap, count_out, "values", |v| *v) }?;
             Ok(())
         })())
     })

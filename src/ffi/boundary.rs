@@ -117,6 +117,33 @@ pub unsafe fn copy_to_buf(s: &str, buf: *mut c_char, cap: usize) -> usize {
     s.len()
 }
 
+/// Writes at most `cap` converted `items` to the caller's array `out` and
+/// the total number of items to `*count_out` (which may exceed `cap`).
+/// `out` may be NULL when `cap` is 0.
+///
+/// # Safety
+/// `out` must be valid for `cap` elements; `count_out` writable.
+pub unsafe fn fill_array<T, U>(
+    items: &[T],
+    out: *mut U,
+    cap: usize,
+    count_out: *mut usize,
+    what: &str,
+    convert: impl Fn(&T) -> U,
+) -> Result<(), lt_error> {
+    non_null(count_out, "count_out")?;
+    if cap > 0 {
+        non_null(out, what)?;
+    }
+    for (i, item) in items.iter().take(cap).enumerate() {
+        // SAFETY: i < cap elements, as the caller promises.
+        unsafe { out.add(i).write(convert(item)) };
+    }
+    // SAFETY: checked non-NULL.
+    unsafe { *count_out = items.len() };
+    Ok(())
+}
+
 /// Allocates a copy of `data` with malloc, for the caller to release with
 /// `lt_free`.
 pub fn malloc_copy(data: &[u8]) -> *mut u8 {

@@ -2,7 +2,7 @@
 
 use std::ffi::c_void;
 
-use super::boundary::{code, ffi_call, non_null};
+use super::boundary::{code, ffi_call, fill_array, non_null};
 use super::error::{fail, fail_with, lt_error, LT_ERROR_NULL_ARG, LT_ERROR_WRONG_THREAD};
 use super::settings::lt_settings_t;
 use crate::engine::{Session, Settings};
@@ -162,17 +162,8 @@ pub unsafe extern "C" fn lt_session_torrents(
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
-            non_null(count_out, "count_out")?;
-            if cap > 0 {
-                non_null(ids, "ids")?;
-            }
-            let all = ses.torrents();
-            for (i, id) in all.iter().take(cap).enumerate() {
-                // SAFETY: i < cap and the caller promises cap elements.
-                unsafe { *ids.add(i) = id.0 };
-            }
-            // SAFETY: checked non-NULL.
-            unsafe { *count_out = all.len() };
+            // SAFETY: forwarded caller promises about ids/cap/count_out.
+            unsafe { fill_array(&ses.torrents(), ids, cap, count_out, "ids", |id| id.0) }?;
             Ok(())
         })())
     })

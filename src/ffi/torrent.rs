@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, copy_to_array, ffi_call, non_null, str_arg};
+use super::boundary::{code, copy_to_array, ffi_call, fill_array, non_null, str_arg};
 use super::error::{
     code_of, fail, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG, LT_ERROR_NULL_ARG,
     LT_OK,
@@ -418,20 +418,15 @@ pub unsafe extern "C" fn lt_torrent_peers(
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
-            non_null(count_out, "count_out")?;
-            if cap > 0 {
-                non_null(peers, "peers")?;
-            }
             let list = ses.torrent(TorrentId(id)).map_err(fail)?.peers();
-            for (i, p) in list.iter().take(cap).enumerate() {
+            let convert = |p: &std::sync::Arc<crate::engine::peer::PeerHandle>| {
                 // SAFETY: plain old data; all-zero is valid.
                 let mut out: lt_peer_info_t = unsafe { std::mem::zeroed() };
                 fill_peer(&mut out, &p.info());
-                // SAFETY: i < cap elements the caller promised.
-                unsafe { peers.add(i).write(out) };
-            }
-            // SAFETY: checked non-NULL.
-            unsafe { *count_out = list.len() };
+                out
+            };
+            // SAFETY: forwarded caller promises about peers/cap/count_out.
+            unsafe { fill_array(&list, peers, cap, count_out, "peers", convert) }?;
             Ok(())
         })())
     })
