@@ -19,50 +19,119 @@
  */
 #define LT_ALERT_CATEGORY_ERROR (1 << 0)
 
+/**
+ * Alert category: peers banned or misbehaving.
+ */
 #define LT_ALERT_CATEGORY_PEER (1 << 1)
 
+/**
+ * Alert category: port mapping.
+ */
 #define LT_ALERT_CATEGORY_PORT_MAPPING (1 << 2)
 
+/**
+ * Alert category: file operations.
+ */
 #define LT_ALERT_CATEGORY_STORAGE (1 << 3)
 
+/**
+ * Alert category: tracker announces, replies, warnings and errors.
+ */
 #define LT_ALERT_CATEGORY_TRACKER (1 << 4)
 
+/**
+ * Alert category: peer connections opened and closed.
+ */
 #define LT_ALERT_CATEGORY_CONNECT (1 << 5)
 
+/**
+ * Alert category: torrent and session state changes.
+ */
 #define LT_ALERT_CATEGORY_STATUS (1 << 6)
 
+/**
+ * Alert category: peers blocked by the IP filter.
+ */
 #define LT_ALERT_CATEGORY_IP_BLOCK (1 << 8)
 
+/**
+ * Alert category: limits that may cap throughput.
+ */
 #define LT_ALERT_CATEGORY_PERFORMANCE_WARNING (1 << 9)
 
+/**
+ * Alert category: DHT events.
+ */
 #define LT_ALERT_CATEGORY_DHT (1 << 10)
 
+/**
+ * Alert category: statistics.
+ */
 #define LT_ALERT_CATEGORY_STATS (1 << 11)
 
+/**
+ * Alert category: session debug log.
+ */
 #define LT_ALERT_CATEGORY_SESSION_LOG (1 << 13)
 
+/**
+ * Alert category: torrent debug log.
+ */
 #define LT_ALERT_CATEGORY_TORRENT_LOG (1 << 14)
 
+/**
+ * Alert category: peer debug log.
+ */
 #define LT_ALERT_CATEGORY_PEER_LOG (1 << 15)
 
+/**
+ * Alert category: requests from peers.
+ */
 #define LT_ALERT_CATEGORY_INCOMING_REQUEST (1 << 16)
 
+/**
+ * Alert category: DHT debug log.
+ */
 #define LT_ALERT_CATEGORY_DHT_LOG (1 << 17)
 
+/**
+ * Alert category: DHT operations.
+ */
 #define LT_ALERT_CATEGORY_DHT_OPERATION (1 << 18)
 
+/**
+ * Alert category: port mapping debug log.
+ */
 #define LT_ALERT_CATEGORY_PORT_MAPPING_LOG (1 << 19)
 
+/**
+ * Alert category: piece picker debug log.
+ */
 #define LT_ALERT_CATEGORY_PICKER_LOG (1 << 20)
 
+/**
+ * Alert category: files finished.
+ */
 #define LT_ALERT_CATEGORY_FILE_PROGRESS (1 << 21)
 
+/**
+ * Alert category: pieces finished or failed.
+ */
 #define LT_ALERT_CATEGORY_PIECE_PROGRESS (1 << 22)
 
+/**
+ * Alert category: blocks uploaded.
+ */
 #define LT_ALERT_CATEGORY_UPLOAD (1 << 23)
 
+/**
+ * Alert category: every block requested or received.
+ */
 #define LT_ALERT_CATEGORY_BLOCK_PROGRESS (1 << 24)
 
+/**
+ * Alert category: every category.
+ */
 #define LT_ALERT_CATEGORY_ALL 2147483647
 
 /**
@@ -70,58 +139,139 @@
  */
 #define LT_ALERT_TORRENT_REMOVED 4
 
+/**
+ * Alert type: the data of a piece asked for with lt_torrent_read_piece.
+ */
 #define LT_ALERT_READ_PIECE 5
 
+/**
+ * Alert type: a torrent moved to another LT_STATE_* (lt_alert_states).
+ */
 #define LT_ALERT_STATE_CHANGED 10
 
+/**
+ * Alert type: an announce failed (lt_alert_error, lt_alert_tracker_url).
+ */
 #define LT_ALERT_TRACKER_ERROR 11
 
+/**
+ * Alert type: a tracker replied with a warning message.
+ */
 #define LT_ALERT_TRACKER_WARNING 12
 
+/**
+ * Alert type: a tracker answered a scrape.
+ */
 #define LT_ALERT_SCRAPE_REPLY 13
 
+/**
+ * Alert type: a tracker answered an announce.
+ */
 #define LT_ALERT_TRACKER_REPLY 15
 
+/**
+ * Alert type: an announce was sent to a tracker.
+ */
 #define LT_ALERT_TRACKER_ANNOUNCE 17
 
+/**
+ * Alert type: a downloaded piece failed its SHA-1 check and will be downloaded again (lt_alert_piece).
+ */
 #define LT_ALERT_HASH_FAILED 18
 
+/**
+ * Alert type: a peer was banned for sending corrupt data (lt_alert_peer).
+ */
 #define LT_ALERT_PEER_BAN 19
 
+/**
+ * Alert type: a peer broke the protocol and was disconnected.
+ */
 #define LT_ALERT_PEER_ERROR 22
 
+/**
+ * Alert type: a peer connection was established.
+ */
 #define LT_ALERT_PEER_CONNECT 23
 
+/**
+ * Alert type: a peer connection ended (lt_alert_error says why).
+ */
 #define LT_ALERT_PEER_DISCONNECTED 24
 
+/**
+ * Alert type: every wanted piece of a torrent is downloaded and verified.
+ */
 #define LT_ALERT_TORRENT_FINISHED 26
 
+/**
+ * Alert type: a piece passed its hash check and was written (lt_alert_piece).
+ */
 #define LT_ALERT_PIECE_FINISHED 27
 
+/**
+ * Alert type: a removed torrent's files were deleted.
+ */
 #define LT_ALERT_TORRENT_DELETED 35
 
+/**
+ * Alert type: deleting a removed torrent's files failed.
+ */
 #define LT_ALERT_TORRENT_DELETE_FAILED 36
 
+/**
+ * Alert type: a torrent was paused.
+ */
 #define LT_ALERT_TORRENT_PAUSED 39
 
+/**
+ * Alert type: a torrent was resumed.
+ */
 #define LT_ALERT_TORRENT_RESUMED 40
 
+/**
+ * Alert type: a torrent's files were checked.
+ */
 #define LT_ALERT_TORRENT_CHECKED 41
 
+/**
+ * Alert type: reading or writing a torrent's files failed; the torrent is stopped with the error.
+ */
 #define LT_ALERT_FILE_ERROR 43
 
+/**
+ * Alert type: a listen socket could not be opened.
+ */
 #define LT_ALERT_LISTEN_FAILED 48
 
+/**
+ * Alert type: a listen socket is open (lt_alert_peer gives its address).
+ */
 #define LT_ALERT_LISTEN_SUCCEEDED 49
 
+/**
+ * Alert type: a torrent stopped because of an error.
+ */
 #define LT_ALERT_TORRENT_ERROR 64
 
+/**
+ * Alert type: a peer connected to a listen socket.
+ */
 #define LT_ALERT_INCOMING_CONNECTION 66
 
+/**
+ * Alert type: a torrent was added.
+ */
 #define LT_ALERT_ADD_TORRENT 67
 
+/**
+ * Alert type: statistics posted by lt_post_session_stats.
+ */
 #define LT_ALERT_SESSION_STATS 70
 
+/**
+ * Alert type: alerts were dropped because the queue was full (delivered before the next alert).
+ */
 #define LT_ALERT_ALERTS_DROPPED 95
 
 /**
@@ -129,12 +279,24 @@
  */
 #define LT_LOG_ERROR 1
 
+/**
+ * Log level: warnings and errors.
+ */
 #define LT_LOG_WARN 2
 
+/**
+ * Log level: informational events and above.
+ */
 #define LT_LOG_INFO 3
 
+/**
+ * Log level: debug events and above.
+ */
 #define LT_LOG_DEBUG 4
 
+/**
+ * Log level: everything.
+ */
 #define LT_LOG_TRACE 5
 
 /**
@@ -162,12 +324,24 @@
  */
 #define LT_STATE_CHECKING_FILES 1
 
+/**
+ * Torrent state: fetching the torrent's metadata from peers.
+ */
 #define LT_STATE_DOWNLOADING_METADATA 2
 
+/**
+ * Torrent state: downloading.
+ */
 #define LT_STATE_DOWNLOADING 3
 
+/**
+ * Torrent state: every wanted piece is had; some pieces are skipped by priority.
+ */
 #define LT_STATE_FINISHED 4
 
+/**
+ * Torrent state: every piece is had; uploading.
+ */
 #define LT_STATE_SEEDING 5
 
 /**
@@ -175,22 +349,49 @@
  */
 #define LT_PEER_INTERESTING (1 << 0)
 
+/**
+ * Peer flag: we choke the peer (it may not download from us).
+ */
 #define LT_PEER_CHOKED (1 << 1)
 
+/**
+ * Peer flag: the peer wants pieces we have.
+ */
 #define LT_PEER_REMOTE_INTERESTED (1 << 2)
 
+/**
+ * Peer flag: the peer chokes us.
+ */
 #define LT_PEER_REMOTE_CHOKED (1 << 3)
 
+/**
+ * Peer flag: the peer has every piece.
+ */
 #define LT_PEER_SEED (1 << 4)
 
+/**
+ * Peer flag: the peer connected to us.
+ */
 #define LT_PEER_INCOMING (1 << 5)
 
+/**
+ * Peer flag: the peer left our requests unanswered too long.
+ */
 #define LT_PEER_SNUBBED (1 << 6)
 
+/**
+ * Peer flag: the peer speaks the extension protocol (BEP 10).
+ */
 #define LT_PEER_SUPPORTS_EXTENSIONS (1 << 7)
 
+/**
+ * Peer flag: the peer speaks the fast extension (BEP 6).
+ */
 #define LT_PEER_SUPPORTS_FAST (1 << 8)
 
+/**
+ * Peer flag: the peer holds the optimistic unchoke slot.
+ */
 #define LT_PEER_OPTIMISTIC_UNCHOKE (1 << 9)
 
 /**
@@ -443,7 +644,13 @@ typedef struct lt_torrent_status_t {
    * checked so far while checking).
    */
   double progress;
+  /**
+   * Verified pieces.
+   */
   uint32_t pieces_done;
+  /**
+   * Pieces in the torrent.
+   */
   uint32_t pieces_total;
   /**
    * Verified bytes.
@@ -461,34 +668,61 @@ typedef struct lt_torrent_status_t {
    * Size of all files.
    */
   int64_t total_size;
+  /**
+   * All bytes received per second for this torrent, over the last second.
+   */
   int64_t download_rate;
+  /**
+   * Bytes per second sent, over the last second.
+   */
   int64_t upload_rate;
+  /**
+   * Piece data received per second, over the last second.
+   */
   int64_t download_payload_rate;
+  /**
+   * Piece data sent per second, over the last second.
+   */
   int64_t upload_payload_rate;
   /**
    * All bytes received for this torrent, protocol overhead included.
    */
   int64_t total_download;
+  /**
+   * All bytes sent for this torrent, protocol overhead included.
+   */
   int64_t total_upload;
   /**
    * Piece data received / sent.
    */
   int64_t total_payload_download;
+  /**
+   * Piece data sent.
+   */
   int64_t total_payload_upload;
   /**
    * Piece data received but not used (redundant or failed the hash check).
    */
   int64_t total_wasted;
+  /**
+   * Pieces that failed the hash check.
+   */
   int64_t num_hash_failures;
   /**
    * Connected peers, and how many of them are seeds.
    */
   uint32_t num_peers;
+  /**
+   * Connected peers that have every piece.
+   */
   uint32_t num_seeds;
   /**
    * Seeds and downloaders in the swarm per the last tracker reply; -1 if unknown.
    */
   int64_t list_seeds;
+  /**
+   * Downloaders in the swarm per the last tracker reply; -1 if unknown.
+   */
   int64_t list_peers;
   /**
    * The v1 info-hash.
@@ -516,6 +750,9 @@ typedef struct lt_peer_info_t {
    * The peer's IP address as text ("127.0.0.1", "::1").
    */
   char ip[48];
+  /**
+   * The peer's TCP port.
+   */
   uint16_t port;
   /**
    * `LT_PEER_*` bits. INTERESTING: we want its pieces; CHOKED: we choke
@@ -530,13 +767,25 @@ typedef struct lt_peer_info_t {
    * Piece data received from / sent to this peer.
    */
   int64_t total_download;
+  /**
+   * Piece data sent to this peer.
+   */
   int64_t total_upload;
+  /**
+   * Piece data per second received from this peer, over the last second.
+   */
   int64_t download_rate;
+  /**
+   * Piece data per second sent to this peer, over the last second.
+   */
   int64_t upload_rate;
   /**
    * Pieces the peer has, and that as a fraction of the torrent.
    */
   uint32_t num_pieces;
+  /**
+   * Fraction of the torrent the peer has.
+   */
   double progress;
   /**
    * Our block requests to it not answered yet.
@@ -644,8 +893,14 @@ typedef struct lt_peer_info_t {
  */
 #define LT_ERROR_NOT_SUPPORTED 18
 
+/**
+ * A metric that only grows.
+ */
 #define LT_METRIC_COUNTER 0
 
+/**
+ * A metric that moves both ways.
+ */
 #define LT_METRIC_GAUGE 1
 
 #ifdef __cplusplus

@@ -209,3 +209,54 @@ fn pause_disconnects_and_resume_finishes() {
     }
     assert_eq!(leecher.torrent_status(id).unwrap().num_peers, 0);
 }
+
+/// A raw TCP peer that completes the handshake and then breaks the
+/// protocol: lt disconnects it, counts it and says why.
+#[test]
+fn malformed_peer_messages_disconnect_and_count() {
+    use std::io::{Read, Write};
+    let dir = tempdir("malformed");
+    let meta = make_torrent(&dir.0, &[("m.bin", 100_000)], 32 * 1024);
+    let (ses, _) = seed(&meta, &dir.0);
+    let port = ses.listen_port().unwrap();
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("have out of range", vec![0, 0, 0, 5, 4, 0, 0, 0, 99]),
+        ("unknown id", vec![0, 0, 0, 1, 0xff]),
+        ("oversized length", vec![0x7f, 0xff, 0xff, 0xff]),
+        ("request past the piece", vec![0, 0, 0, 13, 6, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0x40, 0]),
+    ];
+    for (i, (what, bytes)) in cases.iter().enumerate() {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut hs = vec![19u8];
+        hs.extend_from_slice(b"BitTorrent protocol");
+        hs.extend_from_slice(&[0; 8]);
+        hs.extend_from_slice(&meta.info_hash.0);
+        hs.extend_from_slice(b"-XX0000-malformed!!!");
+        s.write_all(&hs).unwrap();
+        let mut reply = [0u8; 68];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[28..48], &meta.info_hash.0);
+        s.write_all(bytes).unwrap();
+        // lt closes the connection: reads end (after its bitfield).
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+        let deadline = Instant::now() + WAIT;
+        while ses.counters().get(Metric::ProtocolErrors) < i as i64 + 1 {
+            assert!(Instant::now() < deadline, "{what}: not counted as a protocol error");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let errors: Vec<String> = std::iter::from_fn(|| ses.pop_alert())
+        .filter_map(|a| match a.kind {
+            AlertKind::PeerError { error, .. } => Some(error.message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(errors[0].contains("have for piece 99"), "{errors:?}");
+    assert!(errors[1].contains("unknown message id 255"), "{errors:?}");
+    assert!(errors[2].contains("too large"), "{errors:?}");
+    assert!(errors[3].contains("invalid request"), "{errors:?}");
+    assert_eq!(ses.counters().get(Metric::NumPeersConnected), 0);
+}

@@ -30,58 +30,108 @@ pub struct lt_alert_t {
 
 /// Alert category bits (`alert_mask` setting, `lt_alert_category`), as libtorrent's.
 pub const LT_ALERT_CATEGORY_ERROR: u32 = 1 << 0;
+/// Alert category: peers banned or misbehaving.
 pub const LT_ALERT_CATEGORY_PEER: u32 = 1 << 1;
+/// Alert category: port mapping.
 pub const LT_ALERT_CATEGORY_PORT_MAPPING: u32 = 1 << 2;
+/// Alert category: file operations.
 pub const LT_ALERT_CATEGORY_STORAGE: u32 = 1 << 3;
+/// Alert category: tracker announces, replies, warnings and errors.
 pub const LT_ALERT_CATEGORY_TRACKER: u32 = 1 << 4;
+/// Alert category: peer connections opened and closed.
 pub const LT_ALERT_CATEGORY_CONNECT: u32 = 1 << 5;
+/// Alert category: torrent and session state changes.
 pub const LT_ALERT_CATEGORY_STATUS: u32 = 1 << 6;
+/// Alert category: peers blocked by the IP filter.
 pub const LT_ALERT_CATEGORY_IP_BLOCK: u32 = 1 << 8;
+/// Alert category: limits that may cap throughput.
 pub const LT_ALERT_CATEGORY_PERFORMANCE_WARNING: u32 = 1 << 9;
+/// Alert category: DHT events.
 pub const LT_ALERT_CATEGORY_DHT: u32 = 1 << 10;
+/// Alert category: statistics.
 pub const LT_ALERT_CATEGORY_STATS: u32 = 1 << 11;
+/// Alert category: session debug log.
 pub const LT_ALERT_CATEGORY_SESSION_LOG: u32 = 1 << 13;
+/// Alert category: torrent debug log.
 pub const LT_ALERT_CATEGORY_TORRENT_LOG: u32 = 1 << 14;
+/// Alert category: peer debug log.
 pub const LT_ALERT_CATEGORY_PEER_LOG: u32 = 1 << 15;
+/// Alert category: requests from peers.
 pub const LT_ALERT_CATEGORY_INCOMING_REQUEST: u32 = 1 << 16;
+/// Alert category: DHT debug log.
 pub const LT_ALERT_CATEGORY_DHT_LOG: u32 = 1 << 17;
+/// Alert category: DHT operations.
 pub const LT_ALERT_CATEGORY_DHT_OPERATION: u32 = 1 << 18;
+/// Alert category: port mapping debug log.
 pub const LT_ALERT_CATEGORY_PORT_MAPPING_LOG: u32 = 1 << 19;
+/// Alert category: piece picker debug log.
 pub const LT_ALERT_CATEGORY_PICKER_LOG: u32 = 1 << 20;
+/// Alert category: files finished.
 pub const LT_ALERT_CATEGORY_FILE_PROGRESS: u32 = 1 << 21;
+/// Alert category: pieces finished or failed.
 pub const LT_ALERT_CATEGORY_PIECE_PROGRESS: u32 = 1 << 22;
+/// Alert category: blocks uploaded.
 pub const LT_ALERT_CATEGORY_UPLOAD: u32 = 1 << 23;
+/// Alert category: every block requested or received.
 pub const LT_ALERT_CATEGORY_BLOCK_PROGRESS: u32 = 1 << 24;
+/// Alert category: every category.
 pub const LT_ALERT_CATEGORY_ALL: u32 = 0x7fff_ffff;
 
 /// Alert types (`lt_alert_type`), numbered as libtorrent's `alert_type`.
 pub const LT_ALERT_TORRENT_REMOVED: u32 = 4;
+/// Alert type: the data of a piece asked for with lt_torrent_read_piece.
 pub const LT_ALERT_READ_PIECE: u32 = 5;
+/// Alert type: a torrent moved to another LT_STATE_* (lt_alert_states).
 pub const LT_ALERT_STATE_CHANGED: u32 = 10;
+/// Alert type: an announce failed (lt_alert_error, lt_alert_tracker_url).
 pub const LT_ALERT_TRACKER_ERROR: u32 = 11;
+/// Alert type: a tracker replied with a warning message.
 pub const LT_ALERT_TRACKER_WARNING: u32 = 12;
+/// Alert type: a tracker answered a scrape.
 pub const LT_ALERT_SCRAPE_REPLY: u32 = 13;
+/// Alert type: a tracker answered an announce.
 pub const LT_ALERT_TRACKER_REPLY: u32 = 15;
+/// Alert type: an announce was sent to a tracker.
 pub const LT_ALERT_TRACKER_ANNOUNCE: u32 = 17;
+/// Alert type: a downloaded piece failed its SHA-1 check and will be downloaded again (lt_alert_piece).
 pub const LT_ALERT_HASH_FAILED: u32 = 18;
+/// Alert type: a peer was banned for sending corrupt data (lt_alert_peer).
 pub const LT_ALERT_PEER_BAN: u32 = 19;
+/// Alert type: a peer broke the protocol and was disconnected.
 pub const LT_ALERT_PEER_ERROR: u32 = 22;
+/// Alert type: a peer connection was established.
 pub const LT_ALERT_PEER_CONNECT: u32 = 23;
+/// Alert type: a peer connection ended (lt_alert_error says why).
 pub const LT_ALERT_PEER_DISCONNECTED: u32 = 24;
+/// Alert type: every wanted piece of a torrent is downloaded and verified.
 pub const LT_ALERT_TORRENT_FINISHED: u32 = 26;
+/// Alert type: a piece passed its hash check and was written (lt_alert_piece).
 pub const LT_ALERT_PIECE_FINISHED: u32 = 27;
+/// Alert type: a removed torrent's files were deleted.
 pub const LT_ALERT_TORRENT_DELETED: u32 = 35;
+/// Alert type: deleting a removed torrent's files failed.
 pub const LT_ALERT_TORRENT_DELETE_FAILED: u32 = 36;
+/// Alert type: a torrent was paused.
 pub const LT_ALERT_TORRENT_PAUSED: u32 = 39;
+/// Alert type: a torrent was resumed.
 pub const LT_ALERT_TORRENT_RESUMED: u32 = 40;
+/// Alert type: a torrent's files were checked.
 pub const LT_ALERT_TORRENT_CHECKED: u32 = 41;
+/// Alert type: reading or writing a torrent's files failed; the torrent is stopped with the error.
 pub const LT_ALERT_FILE_ERROR: u32 = 43;
+/// Alert type: a listen socket could not be opened.
 pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
+/// Alert type: a listen socket is open (lt_alert_peer gives its address).
 pub const LT_ALERT_LISTEN_SUCCEEDED: u32 = 49;
+/// Alert type: a torrent stopped because of an error.
 pub const LT_ALERT_TORRENT_ERROR: u32 = 64;
+/// Alert type: a peer connected to a listen socket.
 pub const LT_ALERT_INCOMING_CONNECTION: u32 = 66;
+/// Alert type: a torrent was added.
 pub const LT_ALERT_ADD_TORRENT: u32 = 67;
+/// Alert type: statistics posted by lt_post_session_stats.
 pub const LT_ALERT_SESSION_STATS: u32 = 70;
+/// Alert type: alerts were dropped because the queue was full (delivered before the next alert).
 pub const LT_ALERT_ALERTS_DROPPED: u32 = 95;
 
 fn wrap(alert: Alert) -> *mut lt_alert_t {

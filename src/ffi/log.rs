@@ -16,9 +16,13 @@ use super::session::UserData;
 
 /// Log levels for `lt_set_log_callback`.
 pub const LT_LOG_ERROR: i32 = 1;
+/// Log level: warnings and errors.
 pub const LT_LOG_WARN: i32 = 2;
+/// Log level: informational events and above.
 pub const LT_LOG_INFO: i32 = 3;
+/// Log level: debug events and above.
 pub const LT_LOG_DEBUG: i32 = 4;
+/// Log level: everything.
 pub const LT_LOG_TRACE: i32 = 5;
 
 /// A log callback: `level` is an `LT_LOG_*` value, `target` the engine

@@ -13,7 +13,9 @@ use crate::engine::stats::{find_metric, Metric, METRICS, STATS_FIELDS};
 /// Whether a metric only grows (`LT_METRIC_COUNTER`) or moves both ways
 /// (`LT_METRIC_GAUGE`).
 pub type lt_metric_kind = u32;
+/// A metric that only grows.
 pub const LT_METRIC_COUNTER: lt_metric_kind = 0;
+/// A metric that moves both ways.
 pub const LT_METRIC_GAUGE: lt_metric_kind = 1;
 
 /// Session statistics. Every field after the header is also a named metric

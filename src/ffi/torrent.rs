@@ -20,9 +20,13 @@ pub const LT_REMOVE_DELETE_FILES: u32 = 1;
 
 /// Torrent states (`lt_torrent_status_t.state`), libtorrent's numbers.
 pub const LT_STATE_CHECKING_FILES: u32 = 1;
+/// Torrent state: fetching the torrent's metadata from peers.
 pub const LT_STATE_DOWNLOADING_METADATA: u32 = 2;
+/// Torrent state: downloading.
 pub const LT_STATE_DOWNLOADING: u32 = 3;
+/// Torrent state: every wanted piece is had; some pieces are skipped by priority.
 pub const LT_STATE_FINISHED: u32 = 4;
+/// Torrent state: every piece is had; uploading.
 pub const LT_STATE_SEEDING: u32 = 5;
 
 /// Adds a torrent to the session and starts it (unless `LT_ADD_PAUSED`).
@@ -229,7 +233,9 @@ pub struct lt_torrent_status_t {
     /// Verified fraction of the wanted bytes, 0.0 to 1.0 (of the files
     /// checked so far while checking).
     pub progress: f64,
+    /// Verified pieces.
     pub pieces_done: u32,
+    /// Pieces in the torrent.
     pub pieces_total: u32,
     /// Verified bytes.
     pub total_done: i64,
@@ -239,24 +245,33 @@ pub struct lt_torrent_status_t {
     pub total_wanted_done: i64,
     /// Size of all files.
     pub total_size: i64,
+    /// All bytes received per second for this torrent, over the last second.
     pub download_rate: i64,
+    /// Bytes per second sent, over the last second.
     pub upload_rate: i64,
+    /// Piece data received per second, over the last second.
     pub download_payload_rate: i64,
+    /// Piece data sent per second, over the last second.
     pub upload_payload_rate: i64,
     /// All bytes received for this torrent, protocol overhead included.
     pub total_download: i64,
+    /// All bytes sent for this torrent, protocol overhead included.
     pub total_upload: i64,
     /// Piece data received / sent.
     pub total_payload_download: i64,
+    /// Piece data sent.
     pub total_payload_upload: i64,
     /// Piece data received but not used (redundant or failed the hash check).
     pub total_wasted: i64,
+    /// Pieces that failed the hash check.
     pub num_hash_failures: i64,
     /// Connected peers, and how many of them are seeds.
     pub num_peers: u32,
+    /// Connected peers that have every piece.
     pub num_seeds: u32,
     /// Seeds and downloaders in the swarm per the last tracker reply; -1 if unknown.
     pub list_seeds: i64,
+    /// Downloaders in the swarm per the last tracker reply; -1 if unknown.
     pub list_peers: i64,
     /// The v1 info-hash.
     pub info_hash: [u8; 20],
@@ -349,14 +364,23 @@ pub unsafe extern "C" fn lt_torrent_status(
 
 /// Peer flag bits of `lt_peer_info_t.flags`.
 pub const LT_PEER_INTERESTING: u32 = 1 << 0;
+/// Peer flag: we choke the peer (it may not download from us).
 pub const LT_PEER_CHOKED: u32 = 1 << 1;
+/// Peer flag: the peer wants pieces we have.
 pub const LT_PEER_REMOTE_INTERESTED: u32 = 1 << 2;
+/// Peer flag: the peer chokes us.
 pub const LT_PEER_REMOTE_CHOKED: u32 = 1 << 3;
+/// Peer flag: the peer has every piece.
 pub const LT_PEER_SEED: u32 = 1 << 4;
+/// Peer flag: the peer connected to us.
 pub const LT_PEER_INCOMING: u32 = 1 << 5;
+/// Peer flag: the peer left our requests unanswered too long.
 pub const LT_PEER_SNUBBED: u32 = 1 << 6;
+/// Peer flag: the peer speaks the extension protocol (BEP 10).
 pub const LT_PEER_SUPPORTS_EXTENSIONS: u32 = 1 << 7;
+/// Peer flag: the peer speaks the fast extension (BEP 6).
 pub const LT_PEER_SUPPORTS_FAST: u32 = 1 << 8;
+/// Peer flag: the peer holds the optimistic unchoke slot.
 pub const LT_PEER_OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
 
 /// One connected peer, filled by `lt_torrent_peers`.
@@ -364,6 +388,7 @@ pub const LT_PEER_OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
 pub struct lt_peer_info_t {
     /// The peer's IP address as text ("127.0.0.1", "::1").
     pub ip: [c_char; 48],
+    /// The peer's TCP port.
     pub port: u16,
     /// `LT_PEER_*` bits. INTERESTING: we want its pieces; CHOKED: we choke
     /// it; REMOTE_*: the same from its side.
@@ -372,11 +397,15 @@ pub struct lt_peer_info_t {
     pub client: [c_char; 64],
     /// Piece data received from / sent to this peer.
     pub total_download: i64,
+    /// Piece data sent to this peer.
     pub total_upload: i64,
+    /// Piece data per second received from this peer, over the last second.
     pub download_rate: i64,
+    /// Piece data per second sent to this peer, over the last second.
     pub upload_rate: i64,
     /// Pieces the peer has, and that as a fraction of the torrent.
     pub num_pieces: u32,
+    /// Fraction of the torrent the peer has.
     pub progress: f64,
     /// Our block requests to it not answered yet.
     pub outstanding_requests: u32,
