@@ -139,11 +139,20 @@ pub struct FsStorage {
     root: PathBuf,
     layout: Layout,
     open: Mutex<HashMap<usize, (Arc<File>, bool)>>,
+    /// Writes go one at a time: the kernel serializes writes to a file on
+    /// its inode lock anyway, and threads spinning on that lock cost more
+    /// CPU than the copy itself (measured: 20% of a 1 GiB download).
+    write_lock: Mutex<()>,
 }
 
 impl FsStorage {
     pub fn new(save_path: PathBuf, files: Vec<StorageFile>, lengths: Lengths) -> FsStorage {
-        FsStorage { root: save_path, layout: Layout::new(files, lengths), open: Mutex::new(HashMap::new()) }
+        FsStorage {
+            root: save_path,
+            layout: Layout::new(files, lengths),
+            open: Mutex::new(HashMap::new()),
+            write_lock: Mutex::new(()),
+        }
     }
 
     pub fn save_path(&self) -> &Path {
@@ -219,6 +228,7 @@ impl FsStorage {
 impl Storage for FsStorage {
     fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
         let offset = self.layout.lengths.piece_offset(piece);
+        let _serial = self.write_lock.lock();
         let mut at = 0usize;
         for run in self.layout.runs(offset, data.len()) {
             let src = &data[at..at + run.len];
