@@ -600,6 +600,30 @@ typedef struct lt_stats_t {
    * Milliseconds since the session started.
    */
   int64_t uptime_ms;
+  /**
+   * Resident memory of the process, in bytes (sampled once a second).
+   */
+  int64_t process_rss_bytes;
+  /**
+   * CPU used by the process over the last second, per mille of all cores.
+   */
+  int64_t process_cpu_permille;
+  /**
+   * CPU used by the whole machine over the last second, per mille of all cores.
+   */
+  int64_t system_cpu_permille;
+  /**
+   * CPU cores available to the process.
+   */
+  int64_t cpu_cores;
+  /**
+   * Physical memory of the machine, in bytes.
+   */
+  int64_t system_memory_total;
+  /**
+   * Memory available for new work, in bytes (Linux's MemAvailable).
+   */
+  int64_t system_memory_available;
 } lt_stats_t;
 
 /**

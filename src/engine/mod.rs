@@ -10,6 +10,7 @@ pub mod session;
 pub mod settings;
 pub mod stats;
 pub mod storage;
+pub mod sysinfo;
 pub mod torrent;
 pub mod tracker;
 

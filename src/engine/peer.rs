@@ -407,8 +407,7 @@ async fn writer_task(
                 }
                 Ok(Err(e)) => {
                     let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
-                    t.post(AlertKind::FileError { error: error.clone() });
-                    t.fail(error);
+                    t.file_error(error);
                     return;
                 }
                 Err(_) => return,

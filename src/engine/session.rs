@@ -112,6 +112,13 @@ impl SessionCore {
         self.torrents.read().values().find(|t| t.info_hash == *ih).cloned()
     }
 
+    /// Posts a session_stats alert with every counter's value now.
+    fn post_stats(&self) {
+        self.counters.set(Metric::UptimeMs, self.start.elapsed().as_millis() as i64);
+        let counters = self.counters.snapshot();
+        self.alerts.post(TorrentId::NONE, "", AlertKind::SessionStats { counters });
+    }
+
     /// Sets the torrent-state gauges from one pass over the torrents, so
     /// they always add up to `num_torrents`.
     fn refresh_torrent_gauges(&self) {
@@ -199,6 +206,8 @@ impl Session {
         session.open_listen_sockets();
         let core = session.core.clone();
         session.core.runtime.spawn(session_tick(core));
+        let core = session.core.clone();
+        session.core.runtime.spawn(periodic_stats(core));
         Ok(session)
     }
 
@@ -390,9 +399,7 @@ impl Session {
 
     /// Posts a `session_stats` alert with a snapshot of every counter.
     pub fn post_session_stats(&self) {
-        self.core.counters.set(Metric::UptimeMs, self.core.start.elapsed().as_millis() as i64);
-        let counters = self.core.counters.snapshot();
-        self.core.alerts.post(TorrentId::NONE, "", AlertKind::SessionStats { counters });
+        self.core.post_stats();
     }
 
     /// Refreshes the uptime gauge (the one value that changes without events).
@@ -503,6 +510,8 @@ async fn session_tick(core: Arc<SessionCore>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut samplers = [RateSampler::default(); 4];
+    let mut sys = super::sysinfo::SysSampler::new();
+    set_sys_figures(&core.counters, sys.sample());
     let pairs = [
         (Metric::RecvBytes, Metric::RecvRate),
         (Metric::SentBytes, Metric::SentRate),
@@ -521,5 +530,30 @@ async fn session_tick(core: Arc<SessionCore>) {
         }
         core.counters.set(Metric::UptimeMs, now_ms as i64);
         core.refresh_torrent_gauges();
+        set_sys_figures(&core.counters, sys.sample());
+    }
+}
+
+fn set_sys_figures(c: &Counters, f: super::sysinfo::SysFigures) {
+    c.set(Metric::ProcessRssBytes, f.rss_bytes);
+    c.set(Metric::ProcessCpuPermille, f.process_cpu_permille);
+    c.set(Metric::SystemCpuPermille, f.system_cpu_permille);
+    c.set(Metric::CpuCores, f.cpu_cores);
+    c.set(Metric::MemoryTotalBytes, f.memory_total_bytes);
+    c.set(Metric::MemoryAvailableBytes, f.memory_available_bytes);
+}
+
+/// Posts a session_stats alert every `stats_interval_ms` (when not 0).
+async fn periodic_stats(core: Arc<SessionCore>) {
+    loop {
+        let ms = core.settings.read().stats_interval_ms as u64;
+        let wait = if ms == 0 { 250 } else { ms };
+        tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+        }
+        if ms > 0 && core.settings.read().stats_interval_ms as u64 == ms {
+            core.post_stats();
+        }
     }
 }

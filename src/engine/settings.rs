@@ -129,6 +129,7 @@ settings! {
         hashing_threads = 2, [1, 64], "parallel piece hash checks when checking files";
         max_failcount = 3, [1, 100], "connection failures before a peer is no longer dialled";
         max_hash_failures_per_peer = 3, [1, 1000], "hash failures a peer may take part in before it is banned";
+        stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
     }
     bools {
         enable_dht = false, "run a DHT node (not available yet: true is refused)";

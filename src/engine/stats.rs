@@ -83,6 +83,12 @@ metrics! {
     TrackerErrors: "tracker.num_errors", Counter, "announces", "announces that failed or got an error reply";
     AlertsDropped: "alerts.dropped", Counter, "alerts", "alerts dropped because the queue was full";
     UptimeMs: "ses.uptime_ms", Gauge, "ms", "time since the session started";
+    ProcessRssBytes: "process.rss_bytes", Gauge, "bytes", "resident memory of the process";
+    ProcessCpuPermille: "process.cpu_permille", Gauge, "permille", "CPU used by the process over the last second, per mille of all cores";
+    SystemCpuPermille: "system.cpu_permille", Gauge, "permille", "CPU used by the whole machine over the last second, per mille of all cores";
+    CpuCores: "system.cpu_cores", Gauge, "cores", "CPU cores available to the process";
+    MemoryTotalBytes: "system.memory_total_bytes", Gauge, "bytes", "physical memory of the machine";
+    MemoryAvailableBytes: "system.memory_available_bytes", Gauge, "bytes", "memory available for new work (MemAvailable)";
 }
 
 /// Number of metrics.
@@ -121,6 +127,12 @@ pub const STATS_FIELDS: &[(&str, Metric)] = &[
     ("num_hash_failures", Metric::NumPieceFailed),
     ("alerts_dropped", Metric::AlertsDropped),
     ("uptime_ms", Metric::UptimeMs),
+    ("process_rss_bytes", Metric::ProcessRssBytes),
+    ("process_cpu_permille", Metric::ProcessCpuPermille),
+    ("system_cpu_permille", Metric::SystemCpuPermille),
+    ("cpu_cores", Metric::CpuCores),
+    ("system_memory_total", Metric::MemoryTotalBytes),
+    ("system_memory_available", Metric::MemoryAvailableBytes),
 ];
 
 /// The session's counters: one relaxed atomic per metric.

@@ -513,8 +513,7 @@ impl Torrent {
             core.picker.on_hash_failed(piece);
             let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
             drop(core);
-            self.post(AlertKind::FileError { error: error.clone() });
-            self.fail(error);
+            self.file_error(error);
             return;
         }
         if !ok {
@@ -632,15 +631,26 @@ impl Torrent {
         }
     }
 
-    /// Stops the torrent with an error: peers close, status carries the error.
-    pub(crate) fn fail(self: &Arc<Self>, error: ErrorInfo) {
+    /// Records the error and ends the torrent's peers; false when an
+    /// error had stopped it already.
+    fn stop_with(&self, error: &ErrorInfo) -> bool {
         let mut core = self.core.lock();
         if core.error.is_some() {
-            return;
+            return false;
         }
         core.error = Some(error.clone());
         core.run.cancel();
-        drop(core);
+        true
+    }
+
+    /// A disk error: the torrent stops with it (status first, so a reader
+    /// woken by the alert sees it), then file_error and torrent_error alerts.
+    pub(crate) fn file_error(self: &Arc<Self>, error: ErrorInfo) {
+        if !self.stop_with(&error) {
+            return;
+        }
+        tracing::error!(id = self.id.0, error = %error.message, "file error, torrent stopped");
+        self.post(AlertKind::FileError { error: error.clone() });
         self.post(AlertKind::TorrentError { error });
     }
 
@@ -686,8 +696,7 @@ impl Torrent {
         }
         if let Err(e) = self.storage.create_empty_files() {
             let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
-            self.post(AlertKind::FileError { error: error.clone() });
-            self.fail(error);
+            self.file_error(error);
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -759,8 +768,7 @@ impl Torrent {
         }
         if let Some(message) = failure {
             let error = ErrorInfo { kind: ErrorKind::Io, message };
-            self.post(AlertKind::FileError { error: error.clone() });
-            self.fail(error);
+            self.file_error(error);
         }
         let mut core = self.core.lock();
         let state = if !core.picker.is_finished() {

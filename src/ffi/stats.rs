@@ -88,6 +88,18 @@ pub struct lt_stats_t {
     pub alerts_dropped: i64,
     /// Milliseconds since the session started.
     pub uptime_ms: i64,
+    /// Resident memory of the process, in bytes (sampled once a second).
+    pub process_rss_bytes: i64,
+    /// CPU used by the process over the last second, per mille of all cores.
+    pub process_cpu_permille: i64,
+    /// CPU used by the whole machine over the last second, per mille of all cores.
+    pub system_cpu_permille: i64,
+    /// CPU cores available to the process.
+    pub cpu_cores: i64,
+    /// Physical memory of the machine, in bytes.
+    pub system_memory_total: i64,
+    /// Memory available for new work, in bytes (Linux's MemAvailable).
+    pub system_memory_available: i64,
 }
 
 /// Builds an `lt_stats_t` from a metric reader.
@@ -125,6 +137,12 @@ pub(crate) fn fill_stats(value: impl Fn(Metric) -> i64) -> lt_stats_t {
         num_hash_failures: v[26],
         alerts_dropped: v[27],
         uptime_ms: v[28],
+        process_rss_bytes: v[29],
+        process_cpu_permille: v[30],
+        system_cpu_permille: v[31],
+        cpu_cores: v[32],
+        system_memory_total: v[33],
+        system_memory_available: v[34],
     }
 }
 /// Fills `*stats` (of `size` bytes: pass `sizeof(lt_stats_t)`) with the

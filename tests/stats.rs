@@ -1,0 +1,127 @@
+//! Statistics are true, current and safe to read from many threads.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lt::engine::create::{create_torrent, CreateOptions};
+use lt::engine::stats::{Metric, MetricKind, METRICS, STATS_FIELDS};
+use lt::engine::{AddTorrentParams, AlertKind, AlertType, Session, Settings, TorrentSource, TorrentState};
+use lt::proto::metainfo::Metainfo;
+
+fn settings() -> Settings {
+    Settings { listen_interfaces: "127.0.0.1:0".into(), ..Settings::default() }
+}
+
+#[test]
+fn periodic_session_stats_and_system_figures() {
+    let ses = Session::new(Settings { stats_interval_ms: 200, ..settings() }).unwrap();
+    let start = Instant::now();
+    let mut n = 0;
+    let mut last_uptime = -1;
+    while start.elapsed() < Duration::from_millis(1500) {
+        if let Some(a) = ses.wait_for_alert(Duration::from_millis(50)) {
+            if let AlertKind::SessionStats { counters } = &a.kind {
+                n += 1;
+                let up = counters[Metric::UptimeMs as usize];
+                assert!(up > last_uptime, "uptime grows");
+                last_uptime = up;
+            }
+        }
+    }
+    assert!((4..=9).contains(&n), "{n} session_stats alerts in 1.5 s at 200 ms");
+    let c = ses.counters();
+    let cores = std::thread::available_parallelism().unwrap().get() as i64;
+    assert_eq!(c.get(Metric::CpuCores), cores);
+    assert!(c.get(Metric::ProcessRssBytes) > 1 << 20);
+    assert!(c.get(Metric::MemoryTotalBytes) > c.get(Metric::MemoryAvailableBytes));
+    assert!((0..=1000).contains(&c.get(Metric::SystemCpuPermille)));
+    // Off again: no more alerts.
+    ses.apply_settings(settings()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    while ses.pop_alert().is_some() {}
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(std::iter::from_fn(|| ses.pop_alert()).all(|a| a.alert_type() != AlertType::SessionStats));
+}
+
+/// Eight threads read the counters while a download runs: counters never
+/// go down, the torrent-state gauges add up, and the final figures match
+/// the transfer.
+#[test]
+fn concurrent_readers_see_consistent_figures() {
+    let dir = std::env::temp_dir().join(format!("lt-stats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let content = dir.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    let data: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(content.join("d.bin"), &data).unwrap();
+    let opts = CreateOptions { piece_length: Some(64 * 1024), ..Default::default() };
+    let meta =
+        Arc::new(Metainfo::from_bytes(&create_torrent(&content, &opts, &mut |_, _| {}).unwrap()).unwrap());
+
+    let seeder = Session::new(settings()).unwrap();
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir);
+    p.seed_mode = true;
+    seeder.add_torrent(p).unwrap();
+    let leecher = Arc::new(Session::new(settings()).unwrap());
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.join("leech"));
+    p.peers.push(format!("127.0.0.1:{}", seeder.listen_port().unwrap()).parse().unwrap());
+    let id = leecher.add_torrent(p).unwrap();
+
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let ses = leecher.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut last = ses.stats_snapshot();
+                let mut reads = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = ses.stats_snapshot();
+                    for (i, m) in METRICS.iter().enumerate() {
+                        if m.kind == MetricKind::Counter {
+                            assert!(now[i] >= last[i], "{} went down: {} -> {}", m.name, last[i], now[i]);
+                        }
+                    }
+                    let states: i64 = [
+                        Metric::NumCheckingTorrents,
+                        Metric::NumDownloadingTorrents,
+                        Metric::NumSeedingTorrents,
+                        Metric::NumStoppedTorrents,
+                    ]
+                    .iter()
+                    .map(|m| now[*m as usize])
+                    .sum();
+                    assert!(states <= 1 && now[Metric::NumTorrents as usize] <= 1);
+                    last = now;
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while leecher.torrent_status(id).unwrap().state != TorrentState::Seeding {
+        assert!(Instant::now() < deadline, "download did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(reads > 100, "readers ran ({reads} reads)");
+
+    std::thread::sleep(Duration::from_millis(1200));
+    let c = leecher.counters();
+    let n = meta.lengths.total_length() as i64;
+    assert!(
+        c.get(Metric::RecvPayloadBytes) >= n
+            && c.get(Metric::RecvPayloadBytes) <= n + c.get(Metric::WastedBytes)
+    );
+    let states = c.get(Metric::NumCheckingTorrents)
+        + c.get(Metric::NumDownloadingTorrents)
+        + c.get(Metric::NumSeedingTorrents)
+        + c.get(Metric::NumStoppedTorrents);
+    assert_eq!(states, c.get(Metric::NumTorrents));
+    assert_eq!(c.get(Metric::NumSeedingTorrents), 1);
+    assert_eq!(STATS_FIELDS.len(), 35);
+    drop(leecher);
+    let _ = std::fs::remove_dir_all(&dir);
+}
