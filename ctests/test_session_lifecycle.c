@@ -72,6 +72,22 @@ int main(void) {
     CHECK_EQ(kind, LT_METRIC_GAUGE);
     CHECK_EQ(lt_stats_find_metric("no.such.metric", &idx), LT_ERROR_INVALID_ARG);
 
+    /* Exports are NUL-terminated strings freed with lt_free. */
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ(lt_session_stats_export(ses, LT_STATS_JSON, &text, &len), LT_OK);
+    CHECK(text != NULL && text[0] == '{' && strlen(text) == len);
+    CHECK(strstr(text, "\"net.recv_bytes\"") != NULL);
+    lt_free(text);
+    CHECK_EQ(lt_session_stats_export(ses, LT_STATS_PROMETHEUS, &text, &len), LT_OK);
+    CHECK(strstr(text, "# TYPE lt_net_recv_bytes_total counter") != NULL);
+    lt_free(text);
+    CHECK_EQ(lt_session_stats_export(ses, LT_STATS_CSV, &text, &len), LT_OK);
+    CHECK(strncmp(text, "id,info_hash,name,", 18) == 0);
+    lt_free(text);
+    CHECK_EQ(lt_session_stats_export(ses, 99, &text, &len), LT_ERROR_INVALID_ARG);
+    CHECK_EQ(lt_session_stats_port(ses, &port), LT_ERROR_IO);
+
     lt_session_free(ses);
     lt_session_free(NULL);
     return 0;

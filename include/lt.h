@@ -642,6 +642,11 @@ typedef void (*lt_log_fn)(void *user, int32_t level, const char *target, const c
 typedef uint32_t lt_metric_kind;
 
 /**
+ * Export formats for `lt_session_stats_export`.
+ */
+typedef uint32_t lt_stats_format;
+
+/**
  * A torrent's status. Filled by `lt_torrent_status`; fields are only ever
  * appended in later versions. Byte counts are totals since the torrent was
  * added; rates are bytes per second over the last second.
@@ -926,6 +931,23 @@ typedef struct lt_peer_info_t {
  * A metric that moves both ways.
  */
 #define LT_METRIC_GAUGE 1
+
+/**
+ * JSON: every session metric by name, and every torrent's status with a
+ * summary of its peers.
+ */
+#define LT_STATS_JSON 0
+
+/**
+ * CSV: a header row, then one row per torrent.
+ */
+#define LT_STATS_CSV 1
+
+/**
+ * The Prometheus text exposition format: `lt_`-prefixed metrics with HELP
+ * and TYPE lines, per-torrent series labelled by info-hash.
+ */
+#define LT_STATS_PROMETHEUS 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -1441,6 +1463,30 @@ lt_error lt_stats_metric(size_t index, const char **name_out, lt_metric_kind *ki
  * `name` must be a NUL-terminated string; `index_out` writable.
  */
 lt_error lt_stats_find_metric(const char *name, size_t *index_out);
+
+/**
+ * Exports the session's statistics as text in `format`.
+ *
+ * **Returns** `LT_OK` with a NUL-terminated string in `*out` and its length
+ * (without the NUL) in `*len_out`; `LT_ERROR_NULL_ARG`;
+ * `LT_ERROR_INVALID_ARG` for an unknown format.
+ * **Ownership:** the caller frees `*out` with `lt_free`.
+ *
+ * # Safety
+ * `s` must be a live session; `out` and `len_out` writable.
+ */
+lt_error lt_session_stats_export(struct lt_session_t *s, lt_stats_format format, char **out, size_t *len_out);
+
+/**
+ * The TCP port of the `stats_listen` HTTP endpoint.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the
+ * endpoint is off or could not listen (a listen_failed alert said why).
+ *
+ * # Safety
+ * `s` must be a live session; `port_out` writable.
+ */
+lt_error lt_session_stats_port(struct lt_session_t *s, uint16_t *port_out);
 
 /**
  * Adds a torrent to the session and starts it (unless `LT_ADD_PAUSED`).

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod create;
 pub mod error;
+pub mod export;
 pub mod peer;
 pub mod piece_picker;
 pub mod session;

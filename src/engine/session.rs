@@ -112,9 +112,14 @@ impl SessionCore {
         self.torrents.read().values().find(|t| t.info_hash == *ih).cloned()
     }
 
+    /// Refreshes the uptime gauge (the one value that changes without events).
+    pub(crate) fn refresh_uptime(&self) {
+        self.counters.set(Metric::UptimeMs, self.start.elapsed().as_millis() as i64);
+    }
+
     /// Posts a session_stats alert with every counter's value now.
     fn post_stats(&self) {
-        self.counters.set(Metric::UptimeMs, self.start.elapsed().as_millis() as i64);
+        self.refresh_uptime();
         let counters = self.counters.snapshot();
         self.alerts.post(TorrentId::NONE, "", AlertKind::SessionStats { counters });
     }
@@ -154,6 +159,7 @@ pub struct Session {
     core: Arc<SessionCore>,
     runtime: Option<tokio::runtime::Runtime>,
     next_id: AtomicU64,
+    stats_addr: RwLock<Option<SocketAddr>>,
     /// Removals still telling trackers and deleting files; shutdown waits.
     removals: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -202,8 +208,10 @@ impl Session {
             runtime: Some(runtime),
             next_id: AtomicU64::new(1),
             removals: parking_lot::Mutex::new(Vec::new()),
+            stats_addr: RwLock::new(None),
         };
         session.open_listen_sockets();
+        session.start_stats_endpoint();
         let core = session.core.clone();
         session.core.runtime.spawn(session_tick(core));
         let core = session.core.clone();
@@ -234,6 +242,23 @@ impl Session {
                         AlertKind::ListenFailed { addr: addr.to_string(), error },
                     );
                 }
+            }
+        }
+    }
+
+    fn start_stats_endpoint(&self) {
+        let spec = self.core.settings.read().stats_listen.clone();
+        let Ok(addr) = spec.parse::<SocketAddr>() else { return };
+        let weak = Arc::downgrade(&self.core);
+        match self.core.runtime.block_on(super::export::serve(weak, addr)) {
+            Ok((local, _task)) => {
+                tracing::info!(addr = %local, "serving statistics over HTTP");
+                *self.stats_addr.write() = Some(local);
+            }
+            Err(e) => {
+                tracing::error!(addr = %addr, error = %e, "cannot serve statistics");
+                let error = ErrorInfo { kind: ErrorKind::Io, message: format!("stats endpoint: {e}") };
+                self.core.alerts.post(TorrentId::NONE, "", AlertKind::ListenFailed { addr: spec, error });
             }
         }
     }
@@ -404,12 +429,23 @@ impl Session {
 
     /// Refreshes the uptime gauge (the one value that changes without events).
     pub fn refresh_uptime(&self) {
-        self.core.counters.set(Metric::UptimeMs, self.core.start.elapsed().as_millis() as i64);
+        self.core.refresh_uptime();
+    }
+
+    /// The session's statistics as JSON, CSV (one row per torrent) or
+    /// Prometheus text.
+    pub fn export_stats(&self, format: super::export::ExportFormat) -> Result<String> {
+        super::export::export(&self.core, format)
+    }
+
+    /// Where the `stats_listen` HTTP endpoint listens, if it is on.
+    pub fn stats_listen_addr(&self) -> Option<SocketAddr> {
+        *self.stats_addr.read()
     }
 
     /// The current value of every counter (uptime refreshed now).
     pub fn stats_snapshot(&self) -> Box<[i64]> {
-        self.core.counters.set(Metric::UptimeMs, self.core.start.elapsed().as_millis() as i64);
+        self.core.refresh_uptime();
         self.core.counters.snapshot()
     }
 

@@ -143,6 +143,7 @@ settings! {
         user_agent = concat!("lt/", env!("CARGO_PKG_VERSION")), "HTTP User-Agent for trackers and the client name in the extension handshake";
         peer_fingerprint = "-LT0010-", "prefix of our peer id (Azureus style)";
         dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes";
+        stats_listen = "", "ip:port of an HTTP endpoint serving GET /metrics (Prometheus) and GET /stats (JSON); empty: off";
     }
 }
 
@@ -159,6 +160,12 @@ impl Settings {
             ));
         }
         parse_listen_interfaces(&self.listen_interfaces)?;
+        if !self.stats_listen.is_empty() && self.stats_listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::invalid_argument(format!(
+                "stats_listen: '{}' is not an ip:port",
+                self.stats_listen
+            )));
+        }
         Ok(())
     }
 }

@@ -4,10 +4,11 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, ffi_call, non_null, str_arg};
-use super::error::{fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG};
+use super::boundary::{code, ffi_call, malloc_copy, non_null, str_arg};
+use super::error::{fail, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG, LT_ERROR_IO};
 use super::session::{lt_session_t, session_ref};
 use super::torrent::copy_out;
+use crate::engine::export::ExportFormat;
 use crate::engine::stats::{find_metric, Metric, METRICS, STATS_FIELDS};
 
 /// Whether a metric only grows (`LT_METRIC_COUNTER`) or moves both ways
@@ -262,6 +263,87 @@ pub unsafe extern "C" fn lt_stats_find_metric(name: *const c_char, index_out: *m
                 .ok_or_else(|| fail_with(LT_ERROR_INVALID_ARG, format!("no metric named '{name}'")))?;
             // SAFETY: checked non-NULL.
             unsafe { *index_out = i };
+            Ok(())
+        })())
+    })
+}
+
+/// Export formats for `lt_session_stats_export`.
+pub type lt_stats_format = u32;
+/// JSON: every session metric by name, and every torrent's status with a
+/// summary of its peers.
+pub const LT_STATS_JSON: lt_stats_format = 0;
+/// CSV: a header row, then one row per torrent.
+pub const LT_STATS_CSV: lt_stats_format = 1;
+/// The Prometheus text exposition format: `lt_`-prefixed metrics with HELP
+/// and TYPE lines, per-torrent series labelled by info-hash.
+pub const LT_STATS_PROMETHEUS: lt_stats_format = 2;
+
+/// Exports the session's statistics as text in `format`.
+///
+/// **Returns** `LT_OK` with a NUL-terminated string in `*out` and its length
+/// (without the NUL) in `*len_out`; `LT_ERROR_NULL_ARG`;
+/// `LT_ERROR_INVALID_ARG` for an unknown format.
+/// **Ownership:** the caller frees `*out` with `lt_free`.
+///
+/// # Safety
+/// `s` must be a live session; `out` and `len_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_session_stats_export(
+    s: *mut lt_session_t,
+    format: lt_stats_format,
+    out: *mut *mut c_char,
+    len_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(out, "out")?;
+            non_null(len_out, "len_out")?;
+            let fmt = match format {
+                LT_STATS_JSON => ExportFormat::Json,
+                LT_STATS_CSV => ExportFormat::Csv,
+                LT_STATS_PROMETHEUS => ExportFormat::Prometheus,
+                other => {
+                    return Err(fail_with(LT_ERROR_INVALID_ARG, format!("unknown stats format {other}")))
+                }
+            };
+            let text = ses.export_stats(fmt).map_err(fail)?;
+            let mut bytes = text.into_bytes();
+            let len = bytes.len();
+            bytes.push(0);
+            let p = malloc_copy(&bytes);
+            if p.is_null() {
+                return Err(fail_with(LT_ERROR_IO, "out of memory"));
+            }
+            // SAFETY: both checked non-NULL, writable per the caller.
+            unsafe {
+                *out = p as *mut c_char;
+                *len_out = len;
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// The TCP port of the `stats_listen` HTTP endpoint.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the
+/// endpoint is off or could not listen (a listen_failed alert said why).
+///
+/// # Safety
+/// `s` must be a live session; `port_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_session_stats_port(s: *mut lt_session_t, port_out: *mut u16) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(port_out, "port_out")?;
+            let addr = ses
+                .stats_listen_addr()
+                .ok_or_else(|| fail_with(LT_ERROR_IO, "the stats endpoint is off (setting stats_listen)"))?;
+            // SAFETY: checked non-NULL.
+            unsafe { *port_out = addr.port() };
             Ok(())
         })())
     })
