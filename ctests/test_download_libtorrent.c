@@ -28,6 +28,14 @@ static void check_peer_list(lt_session_t *ses, lt_torrent_id_t id, int seeder_po
     CHECK(peers[0].flags & LT_PEER_SEED);
     CHECK(peers[0].flags & LT_PEER_INTERESTING);
     CHECK_EQ(peers[0].progress, 1.0);
+    /* Blocks of the first piece came from this peer: its RTT is known. */
+    CHECK(peers[0].rtt_avg_us > 0);
+    CHECK(peers[0].rtt_min_us <= peers[0].rtt_avg_us && peers[0].rtt_avg_us <= peers[0].rtt_max_us);
+    CHECK(peers[0].rtt_last_us > 0);
+    CHECK_EQ(peers[0].hash_failures, 0);
+    CHECK(st.avg_peer_rtt_us > 0);
+    CHECK(st.max_peer_rtt_us >= st.avg_peer_rtt_us);
+    CHECK(st.distributed_copies >= 1.0);
     size_t count = 0;
     CHECK_EQ(lt_torrent_peers(ses, id, NULL, 0, &count), LT_OK);
     CHECK_EQ(count, 1);

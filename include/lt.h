@@ -265,6 +265,11 @@
 #define LT_ALERT_ADD_TORRENT 67
 
 /**
+ * Alert type: the statuses that changed, from lt_post_torrent_updates (lt_alert_statuses).
+ */
+#define LT_ALERT_STATE_UPDATE 68
+
+/**
  * Alert type: statistics posted by lt_post_session_stats.
  */
 #define LT_ALERT_SESSION_STATS 70
@@ -627,26 +632,6 @@ typedef struct lt_stats_t {
 } lt_stats_t;
 
 /**
- * A log callback: `level` is an `LT_LOG_*` value, `target` the engine
- * module ("lt::engine::peer"), `message` the event with its fields
- * ("peer disconnected addr=1.2.3.4:6881"). Both strings are valid only
- * during the call. It runs on library threads, must be quick, must not
- * call back into the library, and must not unwind or longjmp.
- */
-typedef void (*lt_log_fn)(void *user, int32_t level, const char *target, const char *message);
-
-/**
- * Whether a metric only grows (`LT_METRIC_COUNTER`) or moves both ways
- * (`LT_METRIC_GAUGE`).
- */
-typedef uint32_t lt_metric_kind;
-
-/**
- * Export formats for `lt_session_stats_export`.
- */
-typedef uint32_t lt_stats_format;
-
-/**
  * A torrent's status. Filled by `lt_torrent_status`; fields are only ever
  * appended in later versions. Byte counts are totals since the torrent was
  * added; rates are bytes per second over the last second.
@@ -769,7 +754,54 @@ typedef struct lt_torrent_status_t {
    * The directory the files are saved in (truncated to fit).
    */
   char save_path[1024];
+  /**
+   * Mean of the connected peers' mean request-to-block times, in microseconds.
+   */
+  int64_t avg_peer_rtt_us;
+  /**
+   * Longest request-to-block time among the connected peers, in microseconds.
+   */
+  int64_t max_peer_rtt_us;
+  /**
+   * Highest payload download and upload rates seen over one second.
+   */
+  int64_t peak_download_rate;
+  int64_t peak_upload_rate;
+  /**
+   * Seconds the torrent ran (not paused); of those, finished; and seeding.
+   */
+  int64_t active_time_s;
+  int64_t finished_time_s;
+  int64_t seeding_time_s;
+  /**
+   * Seconds to finish at the current payload rate; 0 when done, -1 when unknown.
+   */
+  int64_t eta_s;
+  /**
+   * Complete copies among the connected peers; -1 with no peers.
+   */
+  double distributed_copies;
 } lt_torrent_status_t;
+
+/**
+ * A log callback: `level` is an `LT_LOG_*` value, `target` the engine
+ * module ("lt::engine::peer"), `message` the event with its fields
+ * ("peer disconnected addr=1.2.3.4:6881"). Both strings are valid only
+ * during the call. It runs on library threads, must be quick, must not
+ * call back into the library, and must not unwind or longjmp.
+ */
+typedef void (*lt_log_fn)(void *user, int32_t level, const char *target, const char *message);
+
+/**
+ * Whether a metric only grows (`LT_METRIC_COUNTER`) or moves both ways
+ * (`LT_METRIC_GAUGE`).
+ */
+typedef uint32_t lt_metric_kind;
+
+/**
+ * Export formats for `lt_session_stats_export`.
+ */
+typedef uint32_t lt_stats_format;
 
 /**
  * One connected peer, filled by `lt_torrent_peers`.
@@ -824,6 +856,18 @@ typedef struct lt_peer_info_t {
    * Milliseconds since the connection was established.
    */
   uint64_t connected_ms;
+  /**
+   * Request-to-block times in microseconds: last, mean, shortest,
+   * longest (0 until a block arrived).
+   */
+  int64_t rtt_last_us;
+  int64_t rtt_avg_us;
+  int64_t rtt_min_us;
+  int64_t rtt_max_us;
+  /**
+   * Pieces that failed the hash check with blocks from this peer.
+   */
+  uint32_t hash_failures;
 } lt_peer_info_t;
 
 /**
@@ -1145,6 +1189,19 @@ lt_error lt_alert_counters(const struct lt_alert_t *a, int64_t *values, size_t c
  * `a` must be a live alert; outputs writable.
  */
 lt_error lt_alert_buffer(const struct lt_alert_t *a, const uint8_t **data_out, size_t *len_out);
+
+/**
+ * Copies the torrent statuses of a state_update alert into `statuses`: at
+ * most `cap` (each `sizeof(lt_torrent_status_t)` of this header), and the
+ * number the alert holds into `*count_out`. `statuses` may be NULL when
+ * `cap` is 0.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `statuses` writable for `cap` elements; `count_out` writable.
+ */
+lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_t *statuses, size_t cap, size_t *count_out);
 
 /**
  * The name of an error code, e.g. "LT_ERROR_INVALID_TORRENT: invalid torrent".
@@ -1605,6 +1662,18 @@ lt_error lt_torrent_status(struct lt_session_t *s, lt_torrent_id_t id, struct lt
  * `peers` must be writable for `cap` elements; `count_out` writable.
  */
 lt_error lt_torrent_peers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_peer_info_t *peers, size_t cap, size_t *count_out);
+
+/**
+ * Posts a state_update alert carrying the status of every torrent whose
+ * status changed since the previous call (all of them the first time);
+ * read them with `lt_alert_statuses`. Posted whatever the alert mask.
+ *
+ * **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_post_torrent_updates(struct lt_session_t *s);
 
 /**
  * The library version, "MAJOR.MINOR.PATCH" (the header's

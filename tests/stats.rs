@@ -125,3 +125,52 @@ fn concurrent_readers_see_consistent_figures() {
     drop(leecher);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// post_torrent_updates delivers the statuses that changed since the last
+/// call; time counters only run while the torrent runs.
+#[test]
+fn torrent_updates_carry_only_changes() {
+    let dir = std::env::temp_dir().join(format!("lt-updates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let content = dir.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("x.bin"), vec![1u8; 100_000]).unwrap();
+    let opts = CreateOptions { piece_length: Some(16 * 1024), ..Default::default() };
+    let meta =
+        Arc::new(Metainfo::from_bytes(&create_torrent(&content, &opts, &mut |_, _| {}).unwrap()).unwrap());
+    let ses = Session::new(settings()).unwrap();
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.join("empty"));
+    p.paused = true;
+    let id = ses.add_torrent(p).unwrap();
+
+    let updates = |ses: &Session| -> Vec<lt::engine::TorrentStatus> {
+        ses.post_torrent_updates();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "no state_update alert");
+            if let Some(a) = ses.wait_for_alert(Duration::from_millis(100)) {
+                if let AlertKind::StateUpdate { statuses } = a.kind {
+                    return statuses;
+                }
+            }
+        }
+    };
+    let first = updates(&ses);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].id, id);
+    assert!(first[0].paused);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(updates(&ses).is_empty(), "a paused torrent does not change");
+    assert_eq!(ses.torrent_status(id).unwrap().active_time_s, 0);
+    ses.resume_torrent(id).unwrap();
+    let after = updates(&ses);
+    assert_eq!(after.len(), 1);
+    assert!(!after[0].paused);
+    std::thread::sleep(Duration::from_millis(2500));
+    let st = ses.torrent_status(id).unwrap();
+    assert!(st.active_time_s >= 1, "{st:?}");
+    assert_eq!(st.seeding_time_s, 0);
+    assert_eq!(st.eta_s, -1, "no peers, no rate: unknown");
+    assert_eq!(st.distributed_copies, -1.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -106,6 +106,7 @@ alert_types! {
     TorrentError = 64, "torrent_error", ERROR | STATUS;
     IncomingConnection = 66, "incoming_connection", PEER;
     AddTorrent = 67, "add_torrent", STATUS;
+    StateUpdate = 68, "state_update", 0;
     SessionStats = 70, "session_stats", 0;
     AlertsDropped = 95, "alerts_dropped", 0;
 }
@@ -147,6 +148,7 @@ pub enum AlertKind {
     ListenSucceeded { addr: SocketAddr },
     ListenFailed { addr: String, error: ErrorInfo },
     SessionStats { counters: Box<[i64]> },
+    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
     AlertsDropped { count: u64, types: u128 },
 }
 
@@ -182,6 +184,7 @@ impl AlertKind {
             K::ListenSucceeded { .. } => T::ListenSucceeded,
             K::ListenFailed { .. } => T::ListenFailed,
             K::SessionStats { .. } => T::SessionStats,
+            K::StateUpdate { .. } => T::StateUpdate,
             K::AlertsDropped { .. } => T::AlertsDropped,
         }
     }
@@ -228,6 +231,7 @@ impl AlertKind {
             K::ListenSucceeded { addr } => format!("listening on {addr}"),
             K::ListenFailed { addr, error } => format!("listening on {addr} failed: {}", error.message),
             K::SessionStats { counters } => format!("session stats ({} values)", counters.len()),
+            K::StateUpdate { statuses } => format!("{} torrents changed", statuses.len()),
             K::AlertsDropped { count, .. } => {
                 format!("{count} alerts dropped: the queue was full (raise alert_queue_size or pop faster)")
             }

@@ -72,6 +72,8 @@ pub struct PeerHandle {
     total_pieces: u32,
     outstanding: AtomicUsize,
     connected_at: Instant,
+    rtt: Mutex<Rtt>,
+    hash_failures: AtomicU32,
 }
 
 /// A snapshot of one peer for `lt_torrent_peers`.
@@ -88,6 +90,23 @@ pub struct PeerInfo {
     pub progress: f64,
     pub outstanding_requests: u32,
     pub connected_ms: u64,
+    /// Request-to-block times in microseconds: last, mean, min, max (0 until a block arrived).
+    pub rtt_last_us: i64,
+    pub rtt_avg_us: i64,
+    pub rtt_min_us: i64,
+    pub rtt_max_us: i64,
+    /// Pieces that failed the hash check with blocks from this peer.
+    pub hash_failures: u32,
+}
+
+/// Request-to-block round-trip times of one peer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rtt {
+    last_us: i64,
+    sum_us: i64,
+    count: i64,
+    min_us: i64,
+    max_us: i64,
 }
 
 impl PeerHandle {
@@ -118,6 +137,8 @@ impl PeerHandle {
             total_pieces,
             outstanding: AtomicUsize::new(0),
             connected_at: Instant::now(),
+            rtt: Mutex::new(Rtt::default()),
+            hash_failures: AtomicU32::new(0),
         }
     }
 
@@ -165,8 +186,38 @@ impl PeerHandle {
         self.up_rate.store(u, Ordering::Relaxed);
     }
 
+    fn record_rtt(&self, took: Duration) {
+        let us = took.as_micros().min(i64::MAX as u128) as i64;
+        let mut r = self.rtt.lock();
+        r.last_us = us;
+        r.sum_us = r.sum_us.saturating_add(us);
+        r.min_us = if r.count == 0 { us } else { r.min_us.min(us) };
+        r.max_us = r.max_us.max(us);
+        r.count += 1;
+    }
+
+    /// Mean request-to-block time in microseconds (0 before any block).
+    pub fn rtt_avg_us(&self) -> i64 {
+        let r = self.rtt.lock();
+        if r.count == 0 {
+            0
+        } else {
+            r.sum_us / r.count
+        }
+    }
+
+    /// Longest request-to-block time seen, in microseconds.
+    pub fn rtt_max_us(&self) -> i64 {
+        self.rtt.lock().max_us
+    }
+
+    pub(crate) fn add_hash_failure(&self) {
+        self.hash_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn info(&self) -> PeerInfo {
         let num_pieces = self.num_pieces.load(Ordering::Relaxed);
+        let rtt = *self.rtt.lock();
         PeerInfo {
             addr: self.addr,
             client: self.client.lock().clone(),
@@ -179,6 +230,11 @@ impl PeerHandle {
             progress: if self.total_pieces == 0 { 0.0 } else { num_pieces as f64 / self.total_pieces as f64 },
             outstanding_requests: self.outstanding.load(Ordering::Relaxed) as u32,
             connected_ms: self.connected_at.elapsed().as_millis() as u64,
+            rtt_last_us: rtt.last_us,
+            rtt_avg_us: if rtt.count == 0 { 0 } else { rtt.sum_us / rtt.count },
+            rtt_min_us: rtt.min_us,
+            rtt_max_us: rtt.max_us,
+            hash_failures: self.hash_failures.load(Ordering::Relaxed),
         }
     }
 }
@@ -728,9 +784,10 @@ impl Conn {
         self.handle.down_payload.fetch_add(n, Ordering::Relaxed);
         self.t.counters.recv_payload.fetch_add(n, Ordering::Relaxed);
         self.t.ses.counters.add(Metric::RecvPayloadBytes, n);
-        if self.outstanding.remove(&block).is_none() {
-            // Not (or no longer) requested from this peer: the picker
-            // decides whether it is still of use.
+        // A block not (or no longer) requested from this peer is still
+        // handed to the picker, which decides whether it is of use.
+        if let Some(requested_at) = self.outstanding.remove(&block) {
+            self.handle.record_rtt(requested_at.elapsed());
         }
         self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
         self.handle.set_flag(flags::SNUBBED, false);

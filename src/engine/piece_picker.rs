@@ -182,6 +182,14 @@ impl PiecePicker {
         }
     }
 
+    /// Complete copies among the peers: the count of the rarest piece, plus
+    /// the fraction of pieces that more peers than that have.
+    pub fn distributed_copies(&self) -> f64 {
+        let Some(min) = self.availability.iter().min().copied() else { return 0.0 };
+        let above = self.availability.iter().filter(|a| **a > min).count();
+        min as f64 + above as f64 / self.availability.len() as f64
+    }
+
     /// The peer has a piece we lack and want.
     pub fn is_interesting(&self, peer_has: &Bitfield) -> bool {
         peer_has.len() == self.wanted.len()

@@ -79,6 +79,8 @@ pub(crate) struct SessionCore {
     pub listen_addrs: RwLock<Vec<SocketAddr>>,
     connections: AtomicUsize,
     pub torrents: RwLock<BTreeMap<TorrentId, Arc<Torrent>>>,
+    /// The statuses last delivered by `post_torrent_updates`.
+    last_update: parking_lot::Mutex<std::collections::HashMap<TorrentId, TorrentStatus>>,
 }
 
 impl SessionCore {
@@ -202,6 +204,7 @@ impl Session {
             listen_addrs: RwLock::new(Vec::new()),
             connections: AtomicUsize::new(0),
             torrents: RwLock::new(BTreeMap::new()),
+            last_update: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
         let session = Session {
             core,
@@ -441,6 +444,26 @@ impl Session {
     /// Where the `stats_listen` HTTP endpoint listens, if it is on.
     pub fn stats_listen_addr(&self) -> Option<SocketAddr> {
         *self.stats_addr.read()
+    }
+
+    /// Posts a state_update alert with the status of every torrent whose
+    /// status changed since the previous call (every torrent, the first
+    /// time), as libtorrent's `post_torrent_updates` does.
+    pub fn post_torrent_updates(&self) {
+        let torrents: Vec<_> = self.core.torrents.read().values().cloned().collect();
+        let mut last = self.core.last_update.lock();
+        let mut changed = Vec::new();
+        let mut seen = std::collections::HashMap::with_capacity(torrents.len());
+        for t in torrents {
+            let st = t.status();
+            if last.get(&t.id) != Some(&st) {
+                changed.push(st.clone());
+            }
+            seen.insert(t.id, st);
+        }
+        *last = seen;
+        drop(last);
+        self.core.alerts.post(TorrentId::NONE, "", AlertKind::StateUpdate { statuses: changed });
     }
 
     /// The current value of every counter (uptime refreshed now).

@@ -96,6 +96,22 @@ pub struct TorrentStatus {
     /// Seeds and downloaders in the swarm as the last tracker reply said (-1: unknown).
     pub list_seeds: i64,
     pub list_peers: i64,
+    /// Mean and largest of the connected peers' mean request-to-block times (µs).
+    pub avg_peer_rtt_us: i64,
+    pub max_peer_rtt_us: i64,
+    /// Highest payload rates seen over one second.
+    pub peak_download_rate: i64,
+    pub peak_upload_rate: i64,
+    /// Seconds the torrent ran (not paused), ran finished, and ran seeding.
+    pub active_time_s: i64,
+    pub finished_time_s: i64,
+    pub seeding_time_s: i64,
+    /// Seconds to finish at the current payload rate; -1 when unknown.
+    pub eta_s: i64,
+    /// Complete copies of the torrent among the connected peers (libtorrent's
+    /// distributed copies: the rarest piece's count plus the fraction of
+    /// pieces more common than it); -1 when there are no peers.
+    pub distributed_copies: f64,
 }
 
 /// Per-torrent traffic totals, bumped by the peer tasks.
@@ -155,6 +171,17 @@ pub(crate) struct Core {
     pub announce_completed: bool,
     optimistic: Option<PeerKey>,
     last_optimistic: Option<Instant>,
+    peaks: [i64; 2],
+    times: Times,
+}
+
+/// Time accumulated in each condition, updated once a second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Times {
+    last_tick: Option<Instant>,
+    active: Duration,
+    finished: Duration,
+    seeding: Duration,
 }
 
 /// What a ban applies to.
@@ -253,6 +280,8 @@ impl Torrent {
             announce_completed: false,
             optimistic: None,
             last_optimistic: None,
+            peaks: [0; 2],
+            times: Times::default(),
         };
         Arc::new(Torrent {
             id,
@@ -304,7 +333,26 @@ impl Torrent {
             _ => wanted_done as f64 / wanted as f64,
         };
         let c = &self.counters;
+        let rtts: Vec<i64> = core.peers.values().map(|p| p.rtt_avg_us()).filter(|r| *r > 0).collect();
+        let remaining = wanted.saturating_sub(wanted_done) as i64;
+        let rate = core.rate_values[2];
+        let eta_s = if remaining == 0 {
+            0
+        } else if rate > 0 {
+            remaining / rate
+        } else {
+            -1
+        };
         TorrentStatus {
+            avg_peer_rtt_us: if rtts.is_empty() { 0 } else { rtts.iter().sum::<i64>() / rtts.len() as i64 },
+            max_peer_rtt_us: core.peers.values().map(|p| p.rtt_max_us()).max().unwrap_or(0),
+            peak_download_rate: core.peaks[0],
+            peak_upload_rate: core.peaks[1],
+            active_time_s: core.times.active.as_secs() as i64,
+            finished_time_s: core.times.finished.as_secs() as i64,
+            seeding_time_s: core.times.seeding.as_secs() as i64,
+            eta_s,
+            distributed_copies: if core.peers.is_empty() { -1.0 } else { core.picker.distributed_copies() },
             id: self.id,
             info_hash: self.info_hash,
             name: self.meta.name.clone(),
@@ -569,6 +617,12 @@ impl Torrent {
     /// hashes are kept so the culprit can be found when the piece passes.
     fn record_failure(&self, core: &mut Core, piece: u32, buf: &PieceBuffer) -> Vec<SocketAddr> {
         let senders: HashSet<SocketAddr> = buf.senders.iter().flatten().map(|(_, a)| *a).collect();
+        let keys: HashSet<PeerKey> = buf.senders.iter().flatten().map(|(k, _)| *k).collect();
+        for k in keys {
+            if let Some(p) = core.peers.get(&k) {
+                p.add_hash_failure();
+            }
+        }
         let limit = self.ses.settings.read().max_hash_failures_per_peer as u32;
         let mut ban = Vec::new();
         if senders.len() == 1 {
@@ -798,6 +852,20 @@ impl Torrent {
         }
         for p in core.peers.values() {
             p.update_rates(now_ms);
+        }
+        core.peaks[0] = core.peaks[0].max(core.rate_values[2]);
+        core.peaks[1] = core.peaks[1].max(core.rate_values[3]);
+        let now = Instant::now();
+        let dt = core.times.last_tick.map(|t| now.duration_since(t)).unwrap_or_default();
+        core.times.last_tick = Some(now);
+        if Torrent::is_active(&core) {
+            core.times.active += dt;
+            if matches!(core.state, TorrentState::Finished | TorrentState::Seeding) {
+                core.times.finished += dt;
+            }
+            if core.state == TorrentState::Seeding {
+                core.times.seeding += dt;
+            }
         }
     }
 

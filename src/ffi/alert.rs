@@ -129,6 +129,8 @@ pub const LT_ALERT_TORRENT_ERROR: u32 = 64;
 pub const LT_ALERT_INCOMING_CONNECTION: u32 = 66;
 /// Alert type: a torrent was added.
 pub const LT_ALERT_ADD_TORRENT: u32 = 67;
+/// Alert type: the statuses that changed, from lt_post_torrent_updates (lt_alert_statuses).
+pub const LT_ALERT_STATE_UPDATE: u32 = 68;
 /// Alert type: statistics posted by lt_post_session_stats.
 pub const LT_ALERT_SESSION_STATS: u32 = 70;
 /// Alert type: alerts were dropped because the queue was full (delivered before the next alert).
@@ -553,6 +555,34 @@ pub unsafe extern "C" fn lt_alert_buffer(
                 *len_out = data.len();
             }
             Ok(())
+        })())
+    })
+}
+
+/// Copies the torrent statuses of a state_update alert into `statuses`: at
+/// most `cap` (each `sizeof(lt_torrent_status_t)` of this header), and the
+/// number the alert holds into `*count_out`. `statuses` may be NULL when
+/// `cap` is 0.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `statuses` writable for `cap` elements; `count_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_statuses(
+    a: *const lt_alert_t,
+    statuses: *mut super::torrent::lt_torrent_status_t,
+    cap: usize,
+    count_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            let AlertKind::StateUpdate { statuses: list } = &alert.kind else {
+                return Err(wrong_type(alert));
+            };
+            // SAFETY: forwarded caller promises about statuses/cap/count_out.
+            unsafe { fill_array(list, statuses, cap, count_out, "statuses", super::torrent::status_to_c) }
         })())
     })
 }

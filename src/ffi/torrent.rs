@@ -281,6 +281,21 @@ pub struct lt_torrent_status_t {
     pub error_message: [c_char; 256],
     /// The directory the files are saved in (truncated to fit).
     pub save_path: [c_char; 1024],
+    /// Mean of the connected peers' mean request-to-block times, in microseconds.
+    pub avg_peer_rtt_us: i64,
+    /// Longest request-to-block time among the connected peers, in microseconds.
+    pub max_peer_rtt_us: i64,
+    /// Highest payload download and upload rates seen over one second.
+    pub peak_download_rate: i64,
+    pub peak_upload_rate: i64,
+    /// Seconds the torrent ran (not paused); of those, finished; and seeding.
+    pub active_time_s: i64,
+    pub finished_time_s: i64,
+    pub seeding_time_s: i64,
+    /// Seconds to finish at the current payload rate; 0 when done, -1 when unknown.
+    pub eta_s: i64,
+    /// Complete copies among the connected peers; -1 with no peers.
+    pub distributed_copies: f64,
 }
 
 fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
@@ -313,6 +328,23 @@ fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
     copy_to_array(&st.name, &mut out.name);
     copy_to_array(st.error.as_ref().map(|e| e.message.as_str()).unwrap_or(""), &mut out.error_message);
     copy_to_array(&st.save_path.to_string_lossy(), &mut out.save_path);
+    out.avg_peer_rtt_us = st.avg_peer_rtt_us;
+    out.max_peer_rtt_us = st.max_peer_rtt_us;
+    out.peak_download_rate = st.peak_download_rate;
+    out.peak_upload_rate = st.peak_upload_rate;
+    out.active_time_s = st.active_time_s;
+    out.finished_time_s = st.finished_time_s;
+    out.seeding_time_s = st.seeding_time_s;
+    out.eta_s = st.eta_s;
+    out.distributed_copies = st.distributed_copies;
+}
+
+/// A C status built from an engine status.
+pub(crate) fn status_to_c(st: &TorrentStatus) -> lt_torrent_status_t {
+    // SAFETY: lt_torrent_status_t is plain old data; all-zero is valid.
+    let mut out: lt_torrent_status_t = unsafe { std::mem::zeroed() };
+    fill_status(&mut out, st);
+    out
 }
 
 /// Copies `min(size, sizeof(lt_torrent_status_t))` bytes of `src` to `dst`.
@@ -352,9 +384,7 @@ pub unsafe extern "C" fn lt_torrent_status(
                 ));
             }
             let st = ses.torrent_status(TorrentId(id)).map_err(fail)?;
-            // SAFETY: lt_torrent_status_t is plain old data; all-zero is valid.
-            let mut out: lt_torrent_status_t = unsafe { std::mem::zeroed() };
-            fill_status(&mut out, &st);
+            let out = status_to_c(&st);
             // SAFETY: the caller promises `size` writable bytes.
             unsafe { copy_out(&out, status, size) };
             Ok(())
@@ -411,6 +441,14 @@ pub struct lt_peer_info_t {
     pub outstanding_requests: u32,
     /// Milliseconds since the connection was established.
     pub connected_ms: u64,
+    /// Request-to-block times in microseconds: last, mean, shortest,
+    /// longest (0 until a block arrived).
+    pub rtt_last_us: i64,
+    pub rtt_avg_us: i64,
+    pub rtt_min_us: i64,
+    pub rtt_max_us: i64,
+    /// Pieces that failed the hash check with blocks from this peer.
+    pub hash_failures: u32,
 }
 
 fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
@@ -426,6 +464,11 @@ fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
     out.progress = p.progress;
     out.outstanding_requests = p.outstanding_requests;
     out.connected_ms = p.connected_ms;
+    out.rtt_last_us = p.rtt_last_us;
+    out.rtt_avg_us = p.rtt_avg_us;
+    out.rtt_min_us = p.rtt_min_us;
+    out.rtt_max_us = p.rtt_max_us;
+    out.hash_failures = p.hash_failures;
 }
 
 /// Lists a torrent's connected peers: writes at most `cap` entries to
@@ -456,6 +499,24 @@ pub unsafe extern "C" fn lt_torrent_peers(
             };
             // SAFETY: forwarded caller promises about peers/cap/count_out.
             unsafe { fill_array(&list, peers, cap, count_out, "peers", convert) }?;
+            Ok(())
+        })())
+    })
+}
+
+/// Posts a state_update alert carrying the status of every torrent whose
+/// status changed since the previous call (all of them the first time);
+/// read them with `lt_alert_statuses`. Posted whatever the alert mask.
+///
+/// **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+///
+/// # Safety
+/// `s` must be a live session.
+#[no_mangle]
+pub unsafe extern "C" fn lt_post_torrent_updates(s: *mut lt_session_t) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            session_ref(s)?.post_torrent_updates();
             Ok(())
         })())
     })
