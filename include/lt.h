@@ -145,6 +145,11 @@
 #define LT_ALERT_READ_PIECE 5
 
 /**
+ * Alert type: a watched figure crossed its threshold, or is back to normal (lt_alert_performance).
+ */
+#define LT_ALERT_PERFORMANCE 9
+
+/**
  * Alert type: a torrent moved to another LT_STATE_* (lt_alert_states).
  */
 #define LT_ALERT_STATE_CHANGED 10
@@ -278,6 +283,22 @@
  * Alert type: alerts were dropped because the queue was full (delivered before the next alert).
  */
 #define LT_ALERT_ALERTS_DROPPED 95
+
+/**
+ * Threshold severities (`lt_alert_performance`, `lt_threshold_event_t`).
+ * Back to normal.
+ */
+#define LT_SEVERITY_CLEARED 0
+
+/**
+ * Past the threshold.
+ */
+#define LT_SEVERITY_WARNING 1
+
+/**
+ * Twice as far past the threshold as allowed.
+ */
+#define LT_SEVERITY_CRITICAL 2
 
 /**
  * Log levels for `lt_set_log_callback`.
@@ -804,6 +825,34 @@ typedef uint32_t lt_metric_kind;
 typedef uint32_t lt_stats_format;
 
 /**
+ * A threshold crossing or return to normal, from
+ * `lt_session_threshold_events`.
+ */
+typedef struct lt_threshold_event_t {
+  /**
+   * Microseconds since the session started.
+   */
+  int64_t timestamp_us;
+  /**
+   * The torrent for per-torrent figures, 0 for session figures.
+   */
+  uint64_t torrent;
+  /**
+   * Which figure ("download_rate_low", ...): a static string.
+   */
+  const char *metric;
+  /**
+   * The observed value and the threshold, in the figure's unit.
+   */
+  int64_t value;
+  int64_t threshold;
+  /**
+   * `LT_SEVERITY_*`.
+   */
+  uint32_t severity;
+} lt_threshold_event_t;
+
+/**
  * One connected peer, filled by `lt_torrent_peers`.
  */
 typedef struct lt_peer_info_t {
@@ -1204,6 +1253,19 @@ lt_error lt_alert_buffer(const struct lt_alert_t *a, const uint8_t **data_out, s
 lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_t *statuses, size_t cap, size_t *count_out);
 
 /**
+ * The figures of a performance alert: which figure (a static string such
+ * as "download_rate_low", "hash_failures_per_minute", "peer_rtt_ms",
+ * "disk_queue_bytes", "alert_queue_percent"), the observed value, the
+ * threshold and the `LT_SEVERITY_*`. Any output may be NULL.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; outputs NULL or writable.
+ */
+lt_error lt_alert_performance(const struct lt_alert_t *a, const char **metric_out, int64_t *value_out, int64_t *threshold_out, uint32_t *severity_out);
+
+/**
  * The name of an error code, e.g. "LT_ERROR_INVALID_TORRENT: invalid torrent".
  *
  * **Returns** a static string (never NULL, never to be freed); unknown
@@ -1544,6 +1606,17 @@ lt_error lt_session_stats_export(struct lt_session_t *s, lt_stats_format format,
  * `s` must be a live session; `port_out` writable.
  */
 lt_error lt_session_stats_port(struct lt_session_t *s, uint16_t *port_out);
+
+/**
+ * Copies the session's last (at most 1,000) threshold events, oldest
+ * first: at most `cap` into `events`, and their number into `*count_out`.
+ *
+ * **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `events` writable for `cap` elements (NULL if `cap` is 0); `count_out` writable.
+ */
+lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold_event_t *events, size_t cap, size_t *count_out);
 
 /**
  * Adds a torrent to the session and starts it (unless `LT_ADD_PAUSED`).

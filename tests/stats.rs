@@ -174,3 +174,42 @@ fn torrent_updates_carry_only_changes() {
     assert_eq!(st.distributed_copies, -1.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A threshold crossed and then back to normal raises exactly two
+/// performance alerts, and both are kept as events.
+#[test]
+fn threshold_crossed_and_cleared_alerts_twice() {
+    use lt::engine::thresholds::{Severity, Watched};
+    let ses = Session::new(Settings {
+        alert_queue_size: 100,
+        perf_alert_queue_percent: 50,
+        alert_mask: lt::engine::alerts::category::PERFORMANCE_WARNING as i64,
+        ..settings()
+    })
+    .unwrap();
+    for _ in 0..60 {
+        ses.post_session_stats();
+    }
+    let mut perf = Vec::new();
+    let drain = |ses: &Session, perf: &mut Vec<lt::engine::thresholds::ThresholdEvent>| {
+        while let Some(a) = ses.pop_alert() {
+            if let AlertKind::Performance { event } = a.kind {
+                perf.push(event);
+            }
+        }
+    };
+    // Over the threshold for a few checks: one alert only.
+    std::thread::sleep(Duration::from_millis(3500));
+    drain(&ses, &mut perf);
+    assert_eq!(perf.len(), 1, "{perf:?}");
+    assert_eq!(perf[0].watched, Watched::AlertQueuePercent);
+    assert_eq!(perf[0].severity, Severity::Warning);
+    assert!(perf[0].value > 50 && perf[0].threshold == 50);
+    // Drained: back to normal, once.
+    std::thread::sleep(Duration::from_millis(3500));
+    drain(&ses, &mut perf);
+    assert_eq!(perf.len(), 2, "{perf:?}");
+    assert_eq!(perf[1].severity, Severity::Cleared);
+    assert_eq!(ses.threshold_events().len(), 2);
+    assert_eq!(ses.counters().get(Metric::PerformanceAlerts), 2);
+}

@@ -82,6 +82,7 @@ macro_rules! alert_types {
 alert_types! {
     TorrentRemoved = 4, "torrent_removed", STATUS;
     ReadPiece = 5, "read_piece", STORAGE;
+    Performance = 9, "performance", PERFORMANCE_WARNING;
     StateChanged = 10, "state_changed", STATUS;
     TrackerError = 11, "tracker_error", TRACKER | ERROR;
     TrackerWarning = 12, "tracker_warning", TRACKER | ERROR;
@@ -149,6 +150,7 @@ pub enum AlertKind {
     ListenFailed { addr: String, error: ErrorInfo },
     SessionStats { counters: Box<[i64]> },
     StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
+    Performance { event: super::thresholds::ThresholdEvent },
     AlertsDropped { count: u64, types: u128 },
 }
 
@@ -185,6 +187,7 @@ impl AlertKind {
             K::ListenFailed { .. } => T::ListenFailed,
             K::SessionStats { .. } => T::SessionStats,
             K::StateUpdate { .. } => T::StateUpdate,
+            K::Performance { .. } => T::Performance,
             K::AlertsDropped { .. } => T::AlertsDropped,
         }
     }
@@ -232,6 +235,19 @@ impl AlertKind {
             K::ListenFailed { addr, error } => format!("listening on {addr} failed: {}", error.message),
             K::SessionStats { counters } => format!("session stats ({} values)", counters.len()),
             K::StateUpdate { statuses } => format!("{} torrents changed", statuses.len()),
+            K::Performance { event } => {
+                use super::thresholds::Severity;
+                let what = event.watched.name();
+                match event.severity {
+                    Severity::Cleared => format!("{name}: {what} back to normal"),
+                    s => format!(
+                        "{name}: {what} is {} (threshold {}): {}",
+                        event.value,
+                        event.threshold,
+                        if s == Severity::Critical { "critical" } else { "warning" }
+                    ),
+                }
+            }
             K::AlertsDropped { count, .. } => {
                 format!("{count} alerts dropped: the queue was full (raise alert_queue_size or pop faster)")
             }

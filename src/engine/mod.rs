@@ -12,6 +12,7 @@ pub mod settings;
 pub mod stats;
 pub mod storage;
 pub mod sysinfo;
+pub mod thresholds;
 pub mod torrent;
 pub mod tracker;
 

@@ -166,6 +166,11 @@ impl PeerHandle {
         self.has_flag(flags::REMOTE_INTERESTED)
     }
 
+    /// Whether the peer chokes us.
+    pub fn remote_choked(&self) -> bool {
+        self.has_flag(flags::REMOTE_CHOKED)
+    }
+
     pub fn am_choking(&self) -> bool {
         self.has_flag(flags::CHOKED)
     }

@@ -79,6 +79,7 @@ pub(crate) struct SessionCore {
     pub listen_addrs: RwLock<Vec<SocketAddr>>,
     connections: AtomicUsize,
     pub torrents: RwLock<BTreeMap<TorrentId, Arc<Torrent>>>,
+    pub thresholds: parking_lot::Mutex<super::thresholds::Thresholds>,
     /// The statuses last delivered by `post_torrent_updates`.
     last_update: parking_lot::Mutex<std::collections::HashMap<TorrentId, TorrentStatus>>,
 }
@@ -205,6 +206,7 @@ impl Session {
             connections: AtomicUsize::new(0),
             torrents: RwLock::new(BTreeMap::new()),
             last_update: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            thresholds: parking_lot::Mutex::new(Default::default()),
         });
         let session = Session {
             core,
@@ -466,6 +468,11 @@ impl Session {
         self.core.alerts.post(TorrentId::NONE, "", AlertKind::StateUpdate { statuses: changed });
     }
 
+    /// The last 1,000 threshold crossings and returns to normal, oldest first.
+    pub fn threshold_events(&self) -> Vec<super::thresholds::ThresholdEvent> {
+        self.core.thresholds.lock().events()
+    }
+
     /// The current value of every counter (uptime refreshed now).
     pub fn stats_snapshot(&self) -> Box<[i64]> {
         self.core.refresh_uptime();
@@ -571,6 +578,7 @@ async fn session_tick(core: Arc<SessionCore>) {
     let mut samplers = [RateSampler::default(); 4];
     let mut sys = super::sysinfo::SysSampler::new();
     set_sys_figures(&core.counters, sys.sample());
+    let mut watch = Watch::default();
     let pairs = [
         (Metric::RecvBytes, Metric::RecvRate),
         (Metric::SentBytes, Metric::SentRate),
@@ -590,6 +598,104 @@ async fn session_tick(core: Arc<SessionCore>) {
         core.counters.set(Metric::UptimeMs, now_ms as i64);
         core.refresh_torrent_gauges();
         set_sys_figures(&core.counters, sys.sample());
+        watch.check(&core);
+    }
+}
+
+/// What the threshold checks remember between seconds.
+#[derive(Default)]
+struct Watch {
+    /// (time, hash failures so far) over the last minute.
+    failures: std::collections::VecDeque<(Instant, i64)>,
+    /// Seconds in a row each torrent has been below the rate minimum.
+    low_secs: std::collections::HashMap<TorrentId, u32>,
+}
+
+impl Watch {
+    /// Reads the watched figures and posts a performance alert for each
+    /// threshold crossed or back to normal.
+    fn check(&mut self, core: &SessionCore) {
+        use super::thresholds::{Reading, Watched};
+        let s = core.settings.read().clone();
+        let mut readings = Vec::new();
+        let mut reading = |watched, torrent, value: i64, threshold: i64, over| {
+            readings.push(Reading { watched, torrent, value, threshold, over })
+        };
+        if s.perf_alert_queue_percent > 0 {
+            let pct = (core.alerts.len() * 100 / s.alert_queue_size.max(1) as usize) as i64;
+            reading(
+                Watched::AlertQueuePercent,
+                TorrentId::NONE,
+                pct,
+                s.perf_alert_queue_percent,
+                pct > s.perf_alert_queue_percent,
+            );
+        }
+        if s.perf_disk_queue_bytes > 0 {
+            let q = core.counters.get(Metric::DiskQueuedBytes);
+            reading(
+                Watched::DiskQueueBytes,
+                TorrentId::NONE,
+                q,
+                s.perf_disk_queue_bytes,
+                q > s.perf_disk_queue_bytes,
+            );
+        }
+        let now = Instant::now();
+        self.failures.push_back((now, core.counters.get(Metric::NumPieceFailed)));
+        while self.failures.front().is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(60)) {
+            self.failures.pop_front();
+        }
+        if s.perf_hash_failures_per_min > 0 {
+            let first = self.failures.front().map_or(0, |f| f.1);
+            let last = self.failures.back().map_or(0, |f| f.1);
+            let n = last - first;
+            reading(
+                Watched::HashFailuresPerMinute,
+                TorrentId::NONE,
+                n,
+                s.perf_hash_failures_per_min,
+                n > s.perf_hash_failures_per_min,
+            );
+        }
+        let torrents: Vec<_> = core.torrents.read().values().cloned().collect();
+        self.low_secs.retain(|id, _| torrents.iter().any(|t| t.id == *id));
+        for t in &torrents {
+            let st = t.status();
+            let running = !st.paused && st.error.is_none();
+            if s.perf_download_rate_min > 0
+                && running
+                && st.state == TorrentState::Downloading
+                && t.peers_unchoking_us() > 0
+            {
+                let secs = self.low_secs.entry(t.id).or_insert(0);
+                *secs = if st.download_payload_rate < s.perf_download_rate_min { *secs + 1 } else { 0 };
+                let over = *secs >= s.perf_download_rate_secs as u32;
+                reading(
+                    Watched::DownloadRateLow,
+                    t.id,
+                    st.download_payload_rate,
+                    s.perf_download_rate_min,
+                    over,
+                );
+            } else {
+                self.low_secs.remove(&t.id);
+            }
+            if s.perf_peer_rtt_ms > 0 && running && st.num_peers > 0 {
+                let ms = st.avg_peer_rtt_us / 1000;
+                reading(Watched::PeerRtt, t.id, ms, s.perf_peer_rtt_ms, ms > s.perf_peer_rtt_ms);
+            }
+        }
+        let events = core.thresholds.lock().observe(&readings, core.alerts.now_us());
+        for event in events {
+            core.counters.add(Metric::PerformanceAlerts, 1);
+            let name = torrents
+                .iter()
+                .find(|t| t.id == event.torrent)
+                .map(|t| t.name().to_string())
+                .unwrap_or_default();
+            core.alerts.post(event.torrent, &name, AlertKind::Performance { event });
+        }
     }
 }
 

@@ -129,6 +129,12 @@ settings! {
         hashing_threads = 2, [1, 64], "parallel piece hash checks when checking files";
         max_failcount = 3, [1, 100], "connection failures before a peer is no longer dialled";
         max_hash_failures_per_peer = 3, [1, 1000], "hash failures a peer may take part in before it is banned";
+        perf_download_rate_min = 0, [0, 1_000_000_000_000i64], "performance alert when a downloading torrent with peers unchoking us gets fewer payload bytes/s than this (0: off)";
+        perf_download_rate_secs = 10, [1, 3600], "seconds the download rate must stay low before perf_download_rate_min alerts";
+        perf_hash_failures_per_min = 0, [0, 1_000_000], "performance alert when more pieces than this fail the hash check within a minute (0: off)";
+        perf_peer_rtt_ms = 0, [0, 3_600_000], "performance alert when a torrent's mean peer request-to-block time exceeds this (0: off)";
+        perf_disk_queue_bytes = 0, [0, 1_000_000_000_000i64], "performance alert when more bytes than this wait to be hashed and written (0: off)";
+        perf_alert_queue_percent = 0, [0, 100], "performance alert when the alert queue is fuller than this percentage (0: off)";
         stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
     }
     bools {

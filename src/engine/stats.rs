@@ -79,6 +79,8 @@ metrics! {
     BlocksWritten: "disk.num_blocks_written", Counter, "blocks", "16 KiB blocks written to disk";
     BlocksRead: "disk.num_blocks_read", Counter, "blocks", "16 KiB blocks read from disk (uploads and checks)";
     DiskQueueDepth: "disk.queued_disk_jobs", Gauge, "jobs", "disk jobs (writes, reads, hash checks) waiting or running";
+    DiskQueuedBytes: "disk.queued_write_bytes", Gauge, "bytes", "piece data waiting to be hashed and written";
+    PerformanceAlerts: "alerts.performance_events", Counter, "events", "threshold crossings and returns to normal";
     TrackerAnnounces: "tracker.num_announces", Counter, "announces", "announces sent to trackers";
     TrackerErrors: "tracker.num_errors", Counter, "announces", "announces that failed or got an error reply";
     AlertsDropped: "alerts.dropped", Counter, "alerts", "alerts dropped because the queue was full";

@@ -540,11 +540,13 @@ impl Torrent {
     fn spawn_verify(self: &Arc<Self>, piece: u32, buf: PieceBuffer) {
         let t = self.clone();
         self.ses.counters.add(Metric::DiskQueueDepth, 1);
+        self.ses.counters.add(Metric::DiskQueuedBytes, buf.data.len() as i64);
         let expected = self.meta.piece_hashes.get(piece as usize).copied();
         self.ses.runtime.spawn_blocking(move || {
             let ok = expected == Some(Sha1::digest(&buf.data).into());
             let write = if ok { Some(t.storage.write_piece(piece, &buf.data)) } else { None };
             t.ses.counters.add(Metric::DiskQueueDepth, -1);
+            t.ses.counters.add(Metric::DiskQueuedBytes, -(buf.data.len() as i64));
             t.piece_verified(piece, buf, ok, write);
         });
     }
@@ -1005,6 +1007,11 @@ impl Torrent {
     pub(crate) fn shut_down(&self) {
         self.core.lock().run.cancel();
         self.removed.cancel();
+    }
+
+    /// Connected peers that unchoke us.
+    pub(crate) fn peers_unchoking_us(&self) -> usize {
+        self.core.lock().peers.values().filter(|p| !p.remote_choked()).count()
     }
 
     /// A peer became interested: unchoke it at once when a slot is free,

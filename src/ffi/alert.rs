@@ -81,6 +81,8 @@ pub const LT_ALERT_CATEGORY_ALL: u32 = 0x7fff_ffff;
 pub const LT_ALERT_TORRENT_REMOVED: u32 = 4;
 /// Alert type: the data of a piece asked for with lt_torrent_read_piece.
 pub const LT_ALERT_READ_PIECE: u32 = 5;
+/// Alert type: a watched figure crossed its threshold, or is back to normal (lt_alert_performance).
+pub const LT_ALERT_PERFORMANCE: u32 = 9;
 /// Alert type: a torrent moved to another LT_STATE_* (lt_alert_states).
 pub const LT_ALERT_STATE_CHANGED: u32 = 10;
 /// Alert type: an announce failed (lt_alert_error, lt_alert_tracker_url).
@@ -583,6 +585,55 @@ pub unsafe extern "C" fn lt_alert_statuses(
             };
             // SAFETY: forwarded caller promises about statuses/cap/count_out.
             unsafe { fill_array(list, statuses, cap, count_out, "statuses", super::torrent::status_to_c) }
+        })())
+    })
+}
+
+/// Threshold severities (`lt_alert_performance`, `lt_threshold_event_t`).
+/// Back to normal.
+pub const LT_SEVERITY_CLEARED: u32 = 0;
+/// Past the threshold.
+pub const LT_SEVERITY_WARNING: u32 = 1;
+/// Twice as far past the threshold as allowed.
+pub const LT_SEVERITY_CRITICAL: u32 = 2;
+
+/// The figures of a performance alert: which figure (a static string such
+/// as "download_rate_low", "hash_failures_per_minute", "peer_rtt_ms",
+/// "disk_queue_bytes", "alert_queue_percent"), the observed value, the
+/// threshold and the `LT_SEVERITY_*`. Any output may be NULL.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; outputs NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_performance(
+    a: *const lt_alert_t,
+    metric_out: *mut *const c_char,
+    value_out: *mut i64,
+    threshold_out: *mut i64,
+    severity_out: *mut u32,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            let AlertKind::Performance { event } = &alert.kind else { return Err(wrong_type(alert)) };
+            // SAFETY: each output is NULL or writable, as the caller promises.
+            unsafe {
+                if !metric_out.is_null() {
+                    *metric_out = super::stats::watched_name(event.watched);
+                }
+                if !value_out.is_null() {
+                    *value_out = event.value;
+                }
+                if !threshold_out.is_null() {
+                    *threshold_out = event.threshold;
+                }
+                if !severity_out.is_null() {
+                    *severity_out = event.severity as u32;
+                }
+            }
+            Ok(())
         })())
     })
 }

@@ -4,12 +4,13 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, ffi_call, malloc_copy, non_null, str_arg};
+use super::boundary::{code, ffi_call, fill_array, malloc_copy, non_null, str_arg};
 use super::error::{fail, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG, LT_ERROR_IO};
 use super::session::{lt_session_t, session_ref};
 use super::torrent::copy_out;
 use crate::engine::export::ExportFormat;
 use crate::engine::stats::{find_metric, Metric, METRICS, STATS_FIELDS};
+use crate::engine::thresholds::{ThresholdEvent, Watched};
 
 /// Whether a metric only grows (`LT_METRIC_COUNTER`) or moves both ways
 /// (`LT_METRIC_GAUGE`).
@@ -345,6 +346,64 @@ pub unsafe extern "C" fn lt_session_stats_port(s: *mut lt_session_t, port_out: *
             // SAFETY: checked non-NULL.
             unsafe { *port_out = addr.port() };
             Ok(())
+        })())
+    })
+}
+
+/// The name of a watched figure as a static C string.
+pub(crate) fn watched_name(w: Watched) -> *const c_char {
+    static NAMES: once_cell::sync::Lazy<Vec<(Watched, std::ffi::CString)>> =
+        once_cell::sync::Lazy::new(|| {
+            Watched::ALL.iter().map(|w| (*w, super::error::cstring(w.name()))).collect()
+        });
+    NAMES.iter().find(|(x, _)| *x == w).map(|(_, n)| n.as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+/// A threshold crossing or return to normal, from
+/// `lt_session_threshold_events`.
+#[repr(C)]
+pub struct lt_threshold_event_t {
+    /// Microseconds since the session started.
+    pub timestamp_us: i64,
+    /// The torrent for per-torrent figures, 0 for session figures.
+    pub torrent: u64,
+    /// Which figure ("download_rate_low", ...): a static string.
+    pub metric: *const c_char,
+    /// The observed value and the threshold, in the figure's unit.
+    pub value: i64,
+    pub threshold: i64,
+    /// `LT_SEVERITY_*`.
+    pub severity: u32,
+}
+
+/// Copies the session's last (at most 1,000) threshold events, oldest
+/// first: at most `cap` into `events`, and their number into `*count_out`.
+///
+/// **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+///
+/// # Safety
+/// `events` writable for `cap` elements (NULL if `cap` is 0); `count_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_session_threshold_events(
+    s: *mut lt_session_t,
+    events: *mut lt_threshold_event_t,
+    cap: usize,
+    count_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            let list = ses.threshold_events();
+            let convert = |e: &ThresholdEvent| lt_threshold_event_t {
+                timestamp_us: e.timestamp_us,
+                torrent: e.torrent.0,
+                metric: watched_name(e.watched),
+                value: e.value,
+                threshold: e.threshold,
+                severity: e.severity as u32,
+            };
+            // SAFETY: forwarded caller promises about events/cap/count_out.
+            unsafe { fill_array(&list, events, cap, count_out, "events", convert) }
         })())
     })
 }
