@@ -368,6 +368,7 @@ pub(crate) async fn run(
         peer_reqq: 250,
         got_first_message: false,
         ticks: 0,
+        throttled: false,
     };
     let result = conn.run(read_half, rx, cancel).await;
     writer.abort();
@@ -503,6 +504,8 @@ struct Conn {
     peer_reqq: usize,
     got_first_message: bool,
     ticks: u64,
+    /// Requests held back until the disk catches up.
+    throttled: bool,
 }
 
 fn protocol(msg: impl Into<String>) -> Error {
@@ -524,6 +527,8 @@ impl Conn {
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ses = self.t.ses.clone();
+        let disk_ready = &ses.disk_ready;
         loop {
             if buf.capacity() - buf.len() < 64 * 1024 {
                 buf.reserve(256 * 1024);
@@ -550,6 +555,7 @@ impl Conn {
                     self.fill_requests();
                 }
                 _ = tick.tick() => self.tick()?,
+                _ = disk_ready.notified(), if self.throttled => self.fill_requests(),
             }
         }
     }
@@ -807,6 +813,12 @@ impl Conn {
     /// `request_queue_time` seconds at the peer's current rate.
     fn fill_requests(&mut self) {
         if self.peer_choking || !self.am_interested {
+            return;
+        }
+        // Backpressure: while too much received data waits for the disk,
+        // ask for nothing more; the disk wakes us when it catches up.
+        self.throttled = self.t.ses.disk_backlogged();
+        if self.throttled {
             return;
         }
         let s = self.t.ses.settings.read();

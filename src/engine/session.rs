@@ -80,6 +80,8 @@ pub(crate) struct SessionCore {
     connections: AtomicUsize,
     pub torrents: RwLock<BTreeMap<TorrentId, Arc<Torrent>>>,
     pub thresholds: parking_lot::Mutex<super::thresholds::Thresholds>,
+    /// Woken when bytes waiting for the disk drop below the limit.
+    pub disk_ready: tokio::sync::Notify,
     /// The statuses last delivered by `post_torrent_updates`.
     last_update: parking_lot::Mutex<std::collections::HashMap<TorrentId, TorrentStatus>>,
 }
@@ -113,6 +115,21 @@ impl SessionCore {
 
     fn find_by_hash(&self, ih: &crate::proto::types::InfoHash) -> Option<Arc<Torrent>> {
         self.torrents.read().values().find(|t| t.info_hash == *ih).cloned()
+    }
+
+    /// Whether received data waiting to be hashed and written exceeds
+    /// `max_queued_disk_bytes` (peers then stop requesting).
+    pub fn disk_backlogged(&self) -> bool {
+        self.counters.get(Metric::DiskQueuedBytes) > self.settings.read().max_queued_disk_bytes
+    }
+
+    /// Records that `bytes` left the disk queue; wakes throttled peers
+    /// once it is below the limit.
+    pub fn disk_done(&self, bytes: i64) {
+        self.counters.add(Metric::DiskQueuedBytes, -bytes);
+        if !self.disk_backlogged() {
+            self.disk_ready.notify_waiters();
+        }
     }
 
     /// Refreshes the uptime gauge (the one value that changes without events).
@@ -207,6 +224,7 @@ impl Session {
             torrents: RwLock::new(BTreeMap::new()),
             last_update: parking_lot::Mutex::new(std::collections::HashMap::new()),
             thresholds: parking_lot::Mutex::new(Default::default()),
+            disk_ready: tokio::sync::Notify::new(),
         });
         let session = Session {
             core,

@@ -124,6 +124,7 @@ settings! {
         min_announce_interval = 60, [1, 86400], "shortest interval between announces to one tracker, in seconds";
         stop_tracker_timeout = 3, [0, 60], "seconds to wait for trackers' replies to the stopped event at shutdown";
         tracker_receive_timeout = 20, [1, 600], "seconds to wait for a tracker's reply";
+        max_queued_disk_bytes = 64 << 20, [1 << 20, 1i64 << 40], "received bytes that may wait to be hashed and written before peers stop requesting more";
         aio_threads = 4, [1, 64], "threads for disk I/O and hashing";
         network_threads = 2, [1, 64], "threads running the network engine";
         hashing_threads = 2, [1, 64], "parallel piece hash checks when checking files";

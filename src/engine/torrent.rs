@@ -546,7 +546,7 @@ impl Torrent {
             let ok = expected == Some(Sha1::digest(&buf.data).into());
             let write = if ok { Some(t.storage.write_piece(piece, &buf.data)) } else { None };
             t.ses.counters.add(Metric::DiskQueueDepth, -1);
-            t.ses.counters.add(Metric::DiskQueuedBytes, -(buf.data.len() as i64));
+            t.ses.disk_done(buf.data.len() as i64);
             t.piece_verified(piece, buf, ok, write);
         });
     }
