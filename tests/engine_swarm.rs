@@ -129,6 +129,22 @@ fn lt_seeds_to_lt_and_figures_are_true() {
     let s = seeder.counters();
     assert!(s.get(Metric::SentPayloadBytes) >= n);
     assert!(s.get(Metric::BlocksRead) >= blocks);
+
+    // Per-message counters on both sides agree with the transfer.
+    assert!(c.get(Metric::InPiece) >= blocks);
+    assert!(c.get(Metric::OutRequest) >= blocks);
+    assert_eq!(c.get(Metric::BlocksRequested), c.get(Metric::OutRequest));
+    assert_eq!(c.get(Metric::InExtHandshake), 1);
+    assert_eq!(c.get(Metric::OutExtHandshake), 1);
+    assert!(c.get(Metric::OutInterested) >= 1 && s.get(Metric::InInterested) >= 1);
+    assert!(s.get(Metric::OutUnchoke) >= 1 && c.get(Metric::InUnchoke) >= 1);
+    assert_eq!(s.get(Metric::InRequest), c.get(Metric::OutRequest));
+    assert_eq!(s.get(Metric::PieceRequests), s.get(Metric::InRequest));
+    assert!(s.get(Metric::OutPiece) >= blocks);
+    assert_eq!(s.get(Metric::OutHaveAll), 1, "a seed announces have_all to a fast-extension peer");
+    assert_eq!(c.get(Metric::InHaveAll), 1);
+    assert_eq!(c.get(Metric::DiskWriteBytes), n);
+    assert_eq!(s.get(Metric::PiecesChecked), meta.lengths.num_pieces() as i64);
 }
 
 #[test]

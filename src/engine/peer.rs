@@ -309,7 +309,12 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
                     return;
                 }
             },
-            _ => {
+            Err(_) => {
+                ses.counters.add(Metric::ConnectTimeouts, 1);
+                fail_dial(&t, addr);
+                return;
+            }
+            Ok(Err(_)) => {
                 fail_dial(&t, addr);
                 return;
             }
@@ -388,6 +393,8 @@ pub(crate) async fn run(
     let error = match result {
         Ok(()) => ErrorInfo { kind: ErrorKind::ShuttingDown, message: "closed by us".into() },
         Err(e) => {
+            ses.counters
+                .add(if incoming { Metric::ErrorIncomingPeers } else { Metric::ErrorOutgoingPeers }, 1);
             if e.kind() == ErrorKind::Protocol {
                 ses.counters.add(Metric::ProtocolErrors, 1);
                 t.post(AlertKind::PeerError {
@@ -400,6 +407,32 @@ pub(crate) async fn run(
     };
     tracing::debug!(peer = %addr, reason = %error.message, "peer disconnected");
     t.post(AlertKind::PeerDisconnected { peer: addr, error });
+}
+
+/// The per-type message counter of `msg`.
+fn message_metric(msg: &Message, incoming: bool) -> Option<Metric> {
+    use Metric as M;
+    let (i, o) = match msg {
+        Message::KeepAlive => return None,
+        Message::Choke => (M::InChoke, M::OutChoke),
+        Message::Unchoke => (M::InUnchoke, M::OutUnchoke),
+        Message::Interested => (M::InInterested, M::OutInterested),
+        Message::NotInterested => (M::InNotInterested, M::OutNotInterested),
+        Message::Have(_) => (M::InHave, M::OutHave),
+        Message::Bitfield(_) => (M::InBitfield, M::OutBitfield),
+        Message::Request(_) => (M::InRequest, M::OutRequest),
+        Message::Piece { .. } => (M::InPiece, M::OutPiece),
+        Message::Cancel(_) => (M::InCancel, M::OutCancel),
+        Message::Port(_) => (M::InDhtPort, M::OutDhtPort),
+        Message::Suggest(_) => (M::InSuggest, M::OutSuggest),
+        Message::HaveAll => (M::InHaveAll, M::OutHaveAll),
+        Message::HaveNone => (M::InHaveNone, M::OutHaveNone),
+        Message::Reject(_) => (M::InReject, M::OutReject),
+        Message::AllowedFast(_) => (M::InAllowedFast, M::OutAllowedFast),
+        Message::Extended { id: 0, .. } => (M::InExtHandshake, M::OutExtHandshake),
+        Message::Extended { .. } => (M::InExtended, M::OutExtended),
+    };
+    Some(if incoming { i } else { o })
 }
 
 /// Messages for the writer task.
@@ -422,10 +455,20 @@ async fn writer_task(
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut uploads: VecDeque<BlockRequest> = VecDeque::new();
+    let counters = t.ses.counters.clone();
     let apply = |o: Out, buf: &mut BytesMut, uploads: &mut VecDeque<BlockRequest>| match o {
-        Out::Msg(m) => wire::encode_message(&m, buf),
+        Out::Msg(m) => {
+            if let Some(metric) = message_metric(&m, false) {
+                counters.add(metric, 1);
+            }
+            wire::encode_message(&m, buf)
+        }
         Out::Upload(r) => uploads.push_back(r),
-        Out::CancelUpload(r) => uploads.retain(|u| *u != r),
+        Out::CancelUpload(r) => {
+            let before = uploads.len();
+            uploads.retain(|u| *u != r);
+            counters.add(Metric::CancelledPieceRequests, (before - uploads.len()) as i64);
+        }
         Out::ClearUploads => uploads.clear(),
     };
     loop {
@@ -466,6 +509,8 @@ async fn writer_task(
                     t.counters.sent_payload.fetch_add(payload, Ordering::Relaxed);
                     t.ses.counters.add(Metric::SentPayloadBytes, payload);
                     t.ses.counters.add(Metric::BlocksRead, batch.len() as i64);
+                    t.ses.counters.add(Metric::OutPiece, batch.len() as i64);
+                    t.ses.counters.add(Metric::DiskReadBytes, payload);
                 }
                 Ok(Err(e)) => {
                     let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
@@ -542,6 +587,7 @@ impl Conn {
                 n = r.read_buf(&mut buf) => {
                     let n = n.map_err(|e| Error::new(ErrorKind::Io, format!("connection: {e}")))?;
                     if n == 0 {
+                        self.t.ses.counters.add(Metric::EofPeers, 1);
                         return Err(Error::new(ErrorKind::Io, "connection closed by peer"));
                     }
                     self.last_recv = Instant::now();
@@ -643,6 +689,9 @@ impl Conn {
 
     fn message(&mut self, msg: Message) -> Result<(), Error> {
         let lengths = self.t.meta.lengths;
+        if let Some(metric) = message_metric(&msg, true) {
+            self.t.ses.counters.add(metric, 1);
+        }
         // The piece-set messages must come before any other, though an
         // extension handshake may precede them.
         let first = !self.got_first_message;
@@ -720,6 +769,7 @@ impl Conn {
                 }
                 let block = Block { piece: r.piece, index: r.begin / BLOCK_SIZE };
                 if self.outstanding.remove(&block).is_some() {
+                    self.t.ses.counters.add(Metric::RejectedRequests, 1);
                     self.t.abort_blocks(self.handle.key, [block]);
                     self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
                 }
@@ -759,7 +809,9 @@ impl Conn {
 
     fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
         let lengths = self.t.meta.lengths;
+        self.t.ses.counters.add(Metric::PieceRequests, 1);
         if r.piece >= lengths.num_pieces() || !lengths.is_valid_request(r.piece, r.begin, r.length) {
+            self.t.ses.counters.add(Metric::InvalidPieceRequests, 1);
             return Err(protocol(format!(
                 "invalid request: piece {} offset {} length {}",
                 r.piece, r.begin, r.length
@@ -767,6 +819,11 @@ impl Conn {
         }
         let limit = self.t.ses.settings.read().max_allowed_in_request_queue as usize;
         let we_have = self.t.core.lock().picker.have(r.piece);
+        if self.handle.am_choking() {
+            self.t.ses.counters.add(Metric::ChokedPieceRequests, 1);
+        } else if !we_have {
+            self.t.ses.counters.add(Metric::InvalidPieceRequests, 1);
+        }
         if self.handle.am_choking() || !we_have || self.queued.load(Ordering::Relaxed) >= limit {
             if self.fast {
                 self.send(Message::Reject(r));
@@ -841,6 +898,7 @@ impl Conn {
             self.outstanding.insert(*b, now);
             self.send(Message::Request(BlockRequest { piece: b.piece, begin: b.begin(), length }));
         }
+        self.t.ses.counters.add(Metric::BlocksRequested, picked.len() as i64);
         self.pick_buf = picked;
         self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
         if self.outstanding.is_empty() && self.am_interested && !self.t.is_interesting(&self.has) {
@@ -855,12 +913,15 @@ impl Conn {
         let request_timeout = Duration::from_secs(s.request_timeout as u64);
         drop(s);
         if self.last_recv.elapsed() > peer_timeout {
+            self.t.ses.counters.add(Metric::TimeoutPeers, 1);
             return Err(Error::new(ErrorKind::Timeout, "peer sent nothing for too long"));
         }
         // Requests unanswered for too long go back to the picker so other
         // peers can take them; this peer is marked snubbed.
         if self.last_recv.elapsed() > request_timeout && !self.outstanding.is_empty() {
             let blocks: Vec<Block> = self.outstanding.drain().map(|(b, _)| b).collect();
+            self.t.ses.counters.add(Metric::TimedOutRequests, blocks.len() as i64);
+            self.t.ses.counters.add(Metric::SnubbedPeers, 1);
             self.t.abort_blocks(self.handle.key, blocks);
             self.handle.outstanding.store(0, Ordering::Relaxed);
             self.handle.set_flag(flags::SNUBBED, true);

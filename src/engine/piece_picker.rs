@@ -80,6 +80,7 @@ pub struct PiecePicker {
     partial: HashMap<u32, Partial>,
     by_peer: HashMap<PeerKey, HashSet<Block>>,
     sequential: bool,
+    endgame_picks: u64,
 }
 
 impl PiecePicker {
@@ -97,6 +98,7 @@ impl PiecePicker {
             partial: HashMap::new(),
             by_peer: HashMap::new(),
             sequential: false,
+            endgame_picks: 0,
         }
     }
 
@@ -196,6 +198,11 @@ impl PiecePicker {
             && peer_has.as_bytes().iter().zip(self.wanted.as_bytes()).any(|(a, b)| a & b != 0)
     }
 
+    /// Blocks handed out to a second requester in endgame, in total.
+    pub fn endgame_picks(&self) -> u64 {
+        self.endgame_picks
+    }
+
     /// No block is left that nobody has been asked for.
     pub fn in_endgame(&self) -> bool {
         let open = self.wanted.ones().any(|p| !self.partial.contains_key(&p));
@@ -276,6 +283,7 @@ impl PiecePicker {
                     .collect();
                 for index in picks {
                     let b = Block { piece, index };
+                    self.endgame_picks += 1;
                     self.mark_requested(b, peer);
                     out.push(b);
                     if out.len() - start >= max {

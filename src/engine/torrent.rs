@@ -481,7 +481,12 @@ impl Torrent {
         if !Torrent::is_active(&core) {
             return;
         }
+        let before = core.picker.endgame_picks();
         core.picker.pick_blocks(has, key, max, out);
+        let endgame = core.picker.endgame_picks() - before;
+        if endgame > 0 {
+            self.ses.counters.add(Metric::EndgameRequests, endgame as i64);
+        }
     }
 
     /// Gives blocks back to the picker (choked, rejected, timed out, closed).
@@ -545,6 +550,9 @@ impl Torrent {
         self.ses.runtime.spawn_blocking(move || {
             let ok = expected == Some(Sha1::digest(&buf.data).into());
             let write = if ok { Some(t.storage.write_piece(piece, &buf.data)) } else { None };
+            if matches!(write, Some(Ok(()))) {
+                t.ses.counters.add(Metric::DiskWriteBytes, buf.data.len() as i64);
+            }
             t.ses.counters.add(Metric::DiskQueueDepth, -1);
             t.ses.disk_done(buf.data.len() as i64);
             t.piece_verified(piece, buf, ok, write);
@@ -680,6 +688,7 @@ impl Torrent {
         let peers: Vec<_> = core.peers.values().filter(|p| core.is_banned(&p.addr)).cloned().collect();
         drop(core);
         self.ses.counters.add(Metric::BannedPeers, 1);
+        self.ses.counters.add(Metric::BannedForHashFailure, 1);
         tracing::warn!(peer = %addr, "peer banned for corrupt data");
         self.post(AlertKind::PeerBan { peer: addr });
         for p in peers {
@@ -806,6 +815,7 @@ impl Torrent {
                         }
                         None => false,
                     };
+                    t.ses.counters.add(Metric::PiecesChecked, 1);
                     let mut core = t.core.lock();
                     if good {
                         core.picker.set_have(piece);

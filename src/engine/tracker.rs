@@ -234,6 +234,12 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
     tracing::debug!(url = %url, event = event_name(event), "announcing");
     t.post(AlertKind::TrackerAnnounce { url: url.clone(), event: event_name(event) });
     ses.counters.add(Metric::TrackerAnnounces, 1);
+    match event {
+        AnnounceEvent::Started => ses.counters.add(Metric::TrackerStartedAnnounces, 1),
+        AnnounceEvent::Completed => ses.counters.add(Metric::TrackerCompletedAnnounces, 1),
+        AnnounceEvent::Stopped => ses.counters.add(Metric::TrackerStoppedAnnounces, 1),
+        AnnounceEvent::None => {}
+    }
     let result = match tokio::time::timeout(timeout, send_announce(t, &url, &req)).await {
         Ok(r) => r,
         Err(_) => Err(format!("timed out after {} s", timeout.as_secs())),
@@ -272,6 +278,7 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
             if let Some(w) = reply.warning {
                 t.post(AlertKind::TrackerWarning { url: url.clone(), message: w });
             }
+            ses.counters.add(Metric::TrackerPeersReceived, reply.peers.len() as i64);
             t.post(AlertKind::TrackerReply { url, num_peers: reply.peers.len() as u32 });
             if event != AnnounceEvent::Stopped {
                 t.add_peers(reply.peers);
