@@ -145,6 +145,12 @@ fn lt_seeds_to_lt_and_figures_are_true() {
     assert_eq!(c.get(Metric::InHaveAll), 1);
     assert_eq!(c.get(Metric::DiskWriteBytes), n);
     assert_eq!(s.get(Metric::PiecesChecked), meta.lengths.num_pieces() as i64);
+    assert_eq!(c.get(Metric::DiskWriteOps), meta.lengths.num_pieces() as i64);
+    assert!(c.get(Metric::DiskHashTime) > 0 && c.get(Metric::DiskWriteTime) > 0);
+    assert!(s.get(Metric::DiskReadOps) >= meta.lengths.num_pieces() as i64);
+    assert_eq!(c.get(Metric::TorrentsAdded), 1);
+    assert_eq!(c.get(Metric::TorrentsFinished), 1);
+    assert!(c.get(Metric::AlertsPosted) >= alerts.len() as i64);
 }
 
 #[test]

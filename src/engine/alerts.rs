@@ -360,6 +360,7 @@ impl AlertQueue {
         let alert = Alert { kind, torrent, timestamp_us: self.now_us(), message };
         // The receiver lives in self, so the channel cannot be disconnected.
         let _ = self.tx.send(alert);
+        self.counters.add(Metric::AlertsPosted, 1);
         if was_empty {
             if let Some(f) = self.notify.read().as_ref() {
                 f();

@@ -158,6 +158,18 @@ impl PeerHandle {
         self.flags.load(Ordering::Relaxed) & bit != 0
     }
 
+    pub fn is_snubbed(&self) -> bool {
+        self.has_flag(flags::SNUBBED)
+    }
+
+    pub fn supports_extensions(&self) -> bool {
+        self.has_flag(flags::SUPPORTS_EXTENSIONS)
+    }
+
+    pub fn outstanding_requests(&self) -> i64 {
+        self.outstanding.load(Ordering::Relaxed) as i64
+    }
+
     pub fn is_seed(&self) -> bool {
         self.has_flag(flags::SEED)
     }
@@ -491,6 +503,7 @@ async fn writer_task(
             queued.store(uploads.len(), Ordering::Relaxed);
             let storage = t.storage.clone();
             let mut out = std::mem::take(&mut buf);
+            let started = Instant::now();
             let read = tokio::task::spawn_blocking(move || {
                 for r in &batch {
                     out.extend_from_slice(&wire::piece_header(r.piece, r.begin, r.length));
@@ -511,6 +524,8 @@ async fn writer_task(
                     t.ses.counters.add(Metric::BlocksRead, batch.len() as i64);
                     t.ses.counters.add(Metric::OutPiece, batch.len() as i64);
                     t.ses.counters.add(Metric::DiskReadBytes, payload);
+                    t.ses.counters.add(Metric::DiskReadTime, started.elapsed().as_micros() as i64);
+                    t.ses.counters.add(Metric::DiskReadOps, 1);
                 }
                 Ok(Err(e)) => {
                     let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };

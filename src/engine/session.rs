@@ -150,8 +150,15 @@ impl SessionCore {
         let torrents: Vec<_> = self.torrents.read().values().cloned().collect();
         let (mut checking, mut downloading, mut seeding, mut stopped) = (0, 0, 0, 0);
         let mut unchoked_optimistic = 0;
+        let (mut seeds, mut snubbed, mut outstanding, mut extensions) = (0, 0, 0, 0);
         for t in &torrents {
             let core = t.core.lock();
+            for p in core.peers.values() {
+                seeds += p.is_seed() as i64;
+                snubbed += p.is_snubbed() as i64;
+                outstanding += p.outstanding_requests();
+                extensions += p.supports_extensions() as i64;
+            }
             if core.paused || core.error.is_some() {
                 stopped += 1;
             } else {
@@ -170,6 +177,11 @@ impl SessionCore {
         c.set(Metric::NumStoppedTorrents, stopped);
         c.set(Metric::NumTorrents, torrents.len() as i64);
         c.set(Metric::NumPeersUpUnchokedOptimistic, unchoked_optimistic);
+        c.set(Metric::NumSeedPeers, seeds);
+        c.set(Metric::NumSnubbedPeers, snubbed);
+        c.set(Metric::NumOutstandingRequests, outstanding);
+        c.set(Metric::NumPeersExtensions, extensions);
+        c.set(Metric::AlertsQueued, self.alerts.len() as i64);
     }
 }
 
@@ -352,6 +364,7 @@ impl Session {
         torrents.insert(id, t.clone());
         drop(torrents);
         tracing::info!(id = id.0, info_hash = %t.info_hash, name = %t.name(), "torrent added");
+        self.core.counters.add(Metric::TorrentsAdded, 1);
         t.post(AlertKind::AddTorrent);
         if opts.paused {
             t.post(AlertKind::TorrentPaused);
@@ -390,6 +403,7 @@ impl Session {
     pub fn remove_torrent(&self, id: TorrentId, delete_files: bool) -> Result<()> {
         let t = self.core.torrents.write().remove(&id).ok_or_else(|| Error::invalid_handle(id.0))?;
         t.shut_down();
+        self.core.counters.add(Metric::TorrentsRemoved, 1);
         self.core.refresh_torrent_gauges();
         let core = self.core.clone();
         let task = self.core.runtime.spawn(async move {

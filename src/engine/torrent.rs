@@ -548,10 +548,16 @@ impl Torrent {
         self.ses.counters.add(Metric::DiskQueuedBytes, buf.data.len() as i64);
         let expected = self.meta.piece_hashes.get(piece as usize).copied();
         self.ses.runtime.spawn_blocking(move || {
+            let c = &t.ses.counters;
+            let started = Instant::now();
             let ok = expected == Some(Sha1::digest(&buf.data).into());
+            c.add(Metric::DiskHashTime, started.elapsed().as_micros() as i64);
+            let started = Instant::now();
             let write = if ok { Some(t.storage.write_piece(piece, &buf.data)) } else { None };
             if matches!(write, Some(Ok(()))) {
-                t.ses.counters.add(Metric::DiskWriteBytes, buf.data.len() as i64);
+                c.add(Metric::DiskWriteTime, started.elapsed().as_micros() as i64);
+                c.add(Metric::DiskWriteOps, 1);
+                c.add(Metric::DiskWriteBytes, buf.data.len() as i64);
             }
             t.ses.counters.add(Metric::DiskQueueDepth, -1);
             t.ses.disk_done(buf.data.len() as i64);
@@ -616,6 +622,7 @@ impl Torrent {
             if let Err(e) = self.storage.flush() {
                 tracing::warn!(error = %e, "flush after finishing failed");
             }
+            self.ses.counters.add(Metric::TorrentsFinished, 1);
             self.post(AlertKind::TorrentFinished);
             self.wake.notify_one();
         }
@@ -715,6 +722,7 @@ impl Torrent {
             return;
         }
         tracing::error!(id = self.id.0, error = %error.message, "file error, torrent stopped");
+        self.ses.counters.add(Metric::TorrentErrors, 1);
         self.post(AlertKind::FileError { error: error.clone() });
         self.post(AlertKind::TorrentError { error });
     }
@@ -805,7 +813,10 @@ impl Torrent {
                     if piece >= num {
                         return Ok(());
                     }
+                    let started = Instant::now();
                     let data = t.storage.read_piece(piece).map_err(|e| e.to_string())?;
+                    t.ses.counters.add(Metric::DiskReadTime, started.elapsed().as_micros() as i64);
+                    t.ses.counters.add(Metric::DiskReadOps, 1);
                     let good = match data {
                         Some(d) => {
                             t.ses
@@ -885,6 +896,7 @@ impl Torrent {
     /// (or, when seeding, that take the most), plus one optimistic slot
     /// that rotates every 30 s.
     fn choke_round(&self) {
+        self.ses.counters.add(Metric::ChokeRounds, 1);
         let slots = self.ses.settings.read().unchoke_slots_limit;
         let mut core = self.core.lock();
         let seeding = core.picker.is_finished();
@@ -900,6 +912,7 @@ impl Torrent {
             core.optimistic = if candidates.is_empty() {
                 None
             } else {
+                self.ses.counters.add(Metric::OptimisticRotations, 1);
                 use rand::Rng;
                 Some(candidates[rand::thread_rng().gen_range(0..candidates.len())].key)
             };

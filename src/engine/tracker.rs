@@ -313,7 +313,7 @@ async fn send_announce(
         http_announce(t, url, req).await
     } else if let Some(rest) = url.strip_prefix("udp://") {
         let timeout = t.ses.settings.read().tracker_receive_timeout as u64;
-        udp_announce(rest, req, timeout).await
+        udp_announce(rest, req, timeout, &t.ses.counters).await
     } else {
         Err(format!("unsupported tracker URL scheme in '{url}'"))
     }
@@ -332,6 +332,8 @@ async fn http_announce(
     req: &AnnounceRequest,
 ) -> Result<AnnounceResponse, String> {
     let full = wire::http_announce_url(url, req);
+    // The request line and headers, approximately: the URL dominates.
+    t.ses.counters.add(Metric::SentTrackerBytes, full.len() as i64 + 64);
     let mut resp = t.ses.http.get(&full).send().await.map_err(|e| format!("HTTP request failed: {e}"))?;
     let status = resp.status();
     if !status.is_success() {
@@ -344,6 +346,7 @@ async fn http_announce(
         }
         body.extend_from_slice(&chunk);
     }
+    t.ses.counters.add(Metric::RecvTrackerBytes, body.len() as i64);
     wire::parse_http_announce(&body).map_err(reply_error)
 }
 
@@ -354,6 +357,7 @@ async fn udp_announce(
     hostport: &str,
     req: &AnnounceRequest,
     recv_timeout: u64,
+    counters: &super::stats::Counters,
 ) -> Result<AnnounceResponse, String> {
     let hostport = hostport.split('/').next().unwrap_or(hostport);
     let addr: SocketAddr = tokio::net::lookup_host(hostport)
@@ -368,7 +372,9 @@ async fn udp_announce(
     let first_wait = Duration::from_secs(recv_timeout.clamp(1, 15));
 
     let tid: u32 = rand::random();
-    let reply = udp_exchange(&sock, &wire::udp_connect_request(tid), tid, addr.is_ipv6(), first_wait).await?;
+    let reply =
+        udp_exchange(&sock, &wire::udp_connect_request(tid), tid, addr.is_ipv6(), first_wait, counters)
+            .await?;
     let connection_id = match reply {
         UdpResponse::Connect { connection_id, .. } => connection_id,
         UdpResponse::Error { message, .. } => return Err(message),
@@ -376,7 +382,7 @@ async fn udp_announce(
     };
     let tid: u32 = rand::random();
     let packet = wire::udp_announce_request(connection_id, tid, req);
-    match udp_exchange(&sock, &packet, tid, addr.is_ipv6(), first_wait).await? {
+    match udp_exchange(&sock, &packet, tid, addr.is_ipv6(), first_wait, counters).await? {
         UdpResponse::Announce { interval, leechers, seeders, peers, .. } => Ok(AnnounceResponse {
             interval: Some(interval),
             complete: Some(seeders),
@@ -395,11 +401,13 @@ async fn udp_exchange(
     tid: u32,
     ipv6: bool,
     first_wait: Duration,
+    counters: &super::stats::Counters,
 ) -> Result<UdpResponse, String> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut wait = first_wait;
     for _ in 0..4 {
         sock.send(packet).await.map_err(|e| format!("UDP send: {e}"))?;
+        counters.add(Metric::SentTrackerBytes, packet.len() as i64);
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -410,6 +418,7 @@ async fn udp_exchange(
                 Err(_) => break,
                 Ok(Err(e)) => return Err(format!("UDP receive: {e}")),
                 Ok(Ok(n)) => {
+                    counters.add(Metric::RecvTrackerBytes, n as i64);
                     let Ok(reply) = wire::parse_udp_response(&buf[..n], ipv6) else { continue };
                     let reply_tid = match &reply {
                         UdpResponse::Connect { transaction_id, .. }
