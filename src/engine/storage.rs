@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::proto::types::Lengths;
 
@@ -50,6 +50,19 @@ pub trait Storage: Send + Sync {
     fn delete_files(&self) -> Result<(), StorageError>;
     /// Flushes written data and closes open files.
     fn flush(&self) -> Result<(), StorageError>;
+    /// The directory the files live under.
+    fn save_path(&self) -> PathBuf;
+    /// Moves every existing file (and nothing else) under `dir`, removing
+    /// the directories left empty; later reads and writes go there.
+    fn move_to(&self, dir: &Path) -> Result<(), StorageError>;
+    /// Renames file `file` to the relative path `to` (sanitized by the
+    /// caller), moving it on disk if it exists.
+    fn rename_file(&self, file: usize, to: &Path) -> Result<(), StorageError>;
+    /// Each file's relative path now.
+    fn file_paths(&self) -> Vec<PathBuf>;
+    /// Size and modification time (ns since the epoch) of each file on
+    /// disk; `None` for a file that does not exist.
+    fn file_stats(&self) -> Vec<Option<(u64, i64)>>;
 }
 
 /// Where a byte range of the torrent lands: file index, offset in the
@@ -131,12 +144,70 @@ fn create_parent(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// Moves a file, across file systems too (copy, then remove). Answers
+/// false when there was nothing to move.
+fn move_file(from: &Path, to: &Path) -> Result<bool, StorageError> {
+    if !from.exists() {
+        return Ok(false);
+    }
+    if to.exists() {
+        return Err(StorageError {
+            op: "moving to",
+            path: to.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::AlreadyExists, "a file is in the way"),
+        });
+    }
+    create_parent(to)?;
+    if std::fs::rename(from, to).is_err() {
+        std::fs::copy(from, to).map_err(|source| StorageError {
+            op: "copying to",
+            path: to.to_path_buf(),
+            source,
+        })?;
+        std::fs::remove_file(from).map_err(|source| StorageError {
+            op: "removing",
+            path: from.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(true)
+}
+
+/// Removes the directories between `root` and each of `paths` that are
+/// empty now (deepest first); anything else in them stays.
+fn remove_empty_dirs(root: &Path, paths: &[PathBuf]) {
+    let mut dirs = Vec::new();
+    for path in paths {
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == root || !d.starts_with(root) {
+                break;
+            }
+            dirs.push(d.to_path_buf());
+            dir = d.parent();
+        }
+    }
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    dirs.dedup();
+    for d in dirs {
+        let _ = std::fs::remove_dir(&d);
+    }
+}
+
 /// Open files kept at most.
 const MAX_OPEN_FILES: usize = 64;
 
+/// Where the files are: the save path and each file's relative path.
+/// Changes only by `move_to` and `rename_file`.
+#[derive(Clone, Debug)]
+struct Place {
+    root: PathBuf,
+    paths: Vec<PathBuf>,
+}
+
 /// Files on disk under a save path.
 pub struct FsStorage {
-    root: PathBuf,
+    place: RwLock<Place>,
     layout: Layout,
     open: Mutex<HashMap<usize, (Arc<File>, bool)>>,
     /// Writes go one at a time: the kernel serializes writes to a file on
@@ -147,20 +218,23 @@ pub struct FsStorage {
 
 impl FsStorage {
     pub fn new(save_path: PathBuf, files: Vec<StorageFile>, lengths: Lengths) -> FsStorage {
+        let paths = files.iter().map(|f| f.path.clone()).collect();
         FsStorage {
-            root: save_path,
+            place: RwLock::new(Place { root: save_path, paths }),
             layout: Layout::new(files, lengths),
             open: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
         }
     }
 
-    pub fn save_path(&self) -> &Path {
-        &self.root
+    fn path_of(&self, file: usize) -> Result<PathBuf, StorageError> {
+        let place = self.place.read();
+        safe_join(&place.root, &place.paths[file])
     }
 
-    fn path_of(&self, file: usize) -> Result<PathBuf, StorageError> {
-        safe_join(&self.root, &self.layout.files[file].path)
+    /// The real (non-pad) files, by index.
+    fn real_files(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.layout.files.len()).filter(|i| !self.layout.files[*i].pad)
     }
 
     /// An open handle for `file`; for writing, the file and its directory
@@ -254,7 +328,7 @@ impl Storage for FsStorage {
         } else {
             Err(StorageError {
                 op: "reading",
-                path: self.root.clone(),
+                path: self.save_path(),
                 source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("piece {piece} is not on disk")),
             })
         }
@@ -291,33 +365,101 @@ impl Storage for FsStorage {
 
     fn delete_files(&self) -> Result<(), StorageError> {
         self.open.lock().clear();
-        let mut dirs = Vec::new();
-        for i in 0..self.layout.files.len() {
-            if self.layout.files[i].pad {
-                continue;
-            }
+        let mut paths = Vec::new();
+        for i in self.real_files() {
             let path = self.path_of(i)?;
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => return Err(StorageError { op: "deleting", path, source }),
             }
-            let mut dir = path.parent();
-            while let Some(d) = dir {
-                if d == self.root || !d.starts_with(&self.root) {
+            paths.push(path);
+        }
+        remove_empty_dirs(&self.save_path(), &paths);
+        Ok(())
+    }
+
+    fn save_path(&self) -> PathBuf {
+        self.place.read().root.clone()
+    }
+
+    fn move_to(&self, dir: &Path) -> Result<(), StorageError> {
+        // Writers wait, and new handles are not opened, until the move is done.
+        let _serial = self.write_lock.lock();
+        let mut place = self.place.write();
+        if place.root == dir {
+            return Ok(());
+        }
+        let mut moved = Vec::new();
+        let mut result = Ok(());
+        for i in self.real_files() {
+            let from = safe_join(&place.root, &place.paths[i])?;
+            let to = safe_join(dir, &place.paths[i])?;
+            match move_file(&from, &to) {
+                Ok(true) => moved.push((from, to)),
+                Ok(false) => {}
+                Err(e) => {
+                    result = Err(e);
                     break;
                 }
-                dirs.push(d.to_path_buf());
-                dir = d.parent();
             }
         }
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        dirs.dedup();
-        for d in dirs {
-            // Only empty directories go; anything else in them stays.
-            let _ = std::fs::remove_dir(&d);
+        self.open.lock().clear();
+        if let Err(e) = result {
+            // Put back what was moved, so the torrent stays whole in one place.
+            for (from, to) in moved.iter().rev() {
+                let _ = move_file(to, from);
+            }
+            return Err(e);
         }
+        let old: Vec<PathBuf> = moved.into_iter().map(|(from, _)| from).collect();
+        remove_empty_dirs(&place.root, &old);
+        place.root = dir.to_path_buf();
         Ok(())
+    }
+
+    fn rename_file(&self, file: usize, to: &Path) -> Result<(), StorageError> {
+        let _serial = self.write_lock.lock();
+        let mut place = self.place.write();
+        if file >= place.paths.len() || self.layout.files[file].pad {
+            return Err(StorageError {
+                op: "renaming",
+                path: to.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, format!("no file with index {file}")),
+            });
+        }
+        let from = safe_join(&place.root, &place.paths[file])?;
+        let dest = safe_join(&place.root, to)?;
+        if place.paths.iter().enumerate().any(|(i, p)| i != file && p == to) {
+            return Err(StorageError {
+                op: "renaming",
+                path: dest,
+                source: io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "another file of the torrent has that name",
+                ),
+            });
+        }
+        move_file(&from, &dest)?;
+        self.open.lock().remove(&file);
+        let root = place.root.clone();
+        remove_empty_dirs(&root, &[from]);
+        place.paths[file] = to.to_path_buf();
+        Ok(())
+    }
+
+    fn file_paths(&self) -> Vec<PathBuf> {
+        self.place.read().paths.clone()
+    }
+
+    fn file_stats(&self) -> Vec<Option<(u64, i64)>> {
+        (0..self.layout.files.len())
+            .map(|i| {
+                let meta = std::fs::metadata(self.path_of(i).ok()?).ok()?;
+                let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+                Some((meta.len(), mtime.as_nanos() as i64))
+            })
+            .collect()
     }
 
     fn flush(&self) -> Result<(), StorageError> {
@@ -406,6 +548,26 @@ impl Storage for MemoryStorage {
 
     fn flush(&self) -> Result<(), StorageError> {
         Ok(())
+    }
+
+    fn save_path(&self) -> PathBuf {
+        PathBuf::from("memory")
+    }
+
+    fn move_to(&self, _dir: &Path) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn rename_file(&self, _file: usize, _to: &Path) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn file_paths(&self) -> Vec<PathBuf> {
+        self.layout.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    fn file_stats(&self) -> Vec<Option<(u64, i64)>> {
+        vec![None; self.layout.files.len()]
     }
 }
 
