@@ -145,6 +145,16 @@
 #define LT_ALERT_READ_PIECE 5
 
 /**
+ * Alert type: a file was renamed by lt_torrent_rename_file.
+ */
+#define LT_ALERT_FILE_RENAMED 7
+
+/**
+ * Alert type: renaming a file failed (lt_alert_error).
+ */
+#define LT_ALERT_FILE_RENAME_FAILED 8
+
+/**
  * Alert type: a watched figure crossed its threshold, or is back to normal (lt_alert_performance).
  */
 #define LT_ALERT_PERFORMANCE 9
@@ -168,6 +178,11 @@
  * Alert type: a tracker answered a scrape.
  */
 #define LT_ALERT_SCRAPE_REPLY 13
+
+/**
+ * Alert type: a scrape failed (lt_alert_error, lt_alert_tracker_url).
+ */
+#define LT_ALERT_SCRAPE_FAILED 14
 
 /**
  * Alert type: a tracker answered an announce.
@@ -215,6 +230,16 @@
 #define LT_ALERT_PIECE_FINISHED 27
 
 /**
+ * Alert type: lt_torrent_move_storage finished; the files are in the new place.
+ */
+#define LT_ALERT_STORAGE_MOVED 33
+
+/**
+ * Alert type: lt_torrent_move_storage failed; the files stayed where they were (lt_alert_error).
+ */
+#define LT_ALERT_STORAGE_MOVED_FAILED 34
+
+/**
  * Alert type: a removed torrent's files were deleted.
  */
 #define LT_ALERT_TORRENT_DELETED 35
@@ -223,6 +248,16 @@
  * Alert type: deleting a removed torrent's files failed.
  */
 #define LT_ALERT_TORRENT_DELETE_FAILED 36
+
+/**
+ * Alert type: the resume data asked for with lt_torrent_save_resume_data (lt_alert_buffer).
+ */
+#define LT_ALERT_SAVE_RESUME_DATA 37
+
+/**
+ * Alert type: saving resume data failed (lt_alert_error).
+ */
+#define LT_ALERT_SAVE_RESUME_DATA_FAILED 38
 
 /**
  * Alert type: a torrent was paused.
@@ -253,6 +288,11 @@
  * Alert type: a listen socket is open (lt_alert_peer gives its address).
  */
 #define LT_ALERT_LISTEN_SUCCEEDED 49
+
+/**
+ * Alert type: resume data was not trusted (files changed since it was saved); the files are checked instead.
+ */
+#define LT_ALERT_FASTRESUME_REJECTED 53
 
 /**
  * Alert type: a torrent stopped because of an error.
@@ -301,6 +341,26 @@
 #define LT_SEVERITY_CRITICAL 2
 
 /**
+ * `lt_torrent_queue_move`: one place towards the front of the queue.
+ */
+#define LT_QUEUE_UP 0
+
+/**
+ * `lt_torrent_queue_move`: one place towards the back.
+ */
+#define LT_QUEUE_DOWN 1
+
+/**
+ * `lt_torrent_queue_move`: to the front.
+ */
+#define LT_QUEUE_TOP 2
+
+/**
+ * `lt_torrent_queue_move`: to the back.
+ */
+#define LT_QUEUE_BOTTOM 3
+
+/**
  * Log levels for `lt_set_log_callback`.
  */
 #define LT_LOG_ERROR 1
@@ -339,6 +399,12 @@
  * Download pieces in order (for streaming).
  */
 #define LT_ADD_SEQUENTIAL (1 << 2)
+
+/**
+ * Let the queue start and stop the torrent (`active_downloads`,
+ * `active_seeds`, `active_limit`). Pausing it by hand ends that.
+ */
+#define LT_ADD_AUTO_MANAGED (1 << 3)
 
 /**
  * Delete the torrent's files when removing it.
@@ -445,7 +511,8 @@ typedef struct lt_alert_t lt_alert_t;
  * Methods: `lt_params_new`, `lt_params_set_torrent_file`,
  * `lt_params_set_torrent_data`, `lt_params_set_magnet`,
  * `lt_params_set_save_path`, `lt_params_set_flags`, `lt_params_add_peer`,
- * `lt_params_add_tracker`, `lt_params_free`.
+ * `lt_params_add_tracker`, `lt_params_set_resume_data`,
+ * `lt_params_set_file_priorities`, `lt_params_free`.
  * **Thread safety:** may move between threads, not be shared.
  */
 typedef struct lt_params_t lt_params_t;
@@ -587,7 +654,8 @@ typedef struct lt_stats_t {
    */
   int64_t num_checking;
   /**
-   * Torrents paused by the user or by an error.
+   * Torrents paused by the user (or with the session) or stopped by an
+   * error; queued torrents are counted in `num_queued` instead.
    */
   int64_t num_stopped;
   /**
@@ -650,6 +718,40 @@ typedef struct lt_stats_t {
    * Memory available for new work, in bytes (Linux's MemAvailable).
    */
   int64_t system_memory_available;
+  /**
+   * Connected peers over uTP (0: uTP is not implemented).
+   */
+  int64_t num_utp_peers;
+  /**
+   * Nodes in the DHT routing table (0: the DHT is not implemented yet).
+   */
+  int64_t dht_nodes;
+  /**
+   * Replacement nodes cached by the DHT (0: the DHT is not implemented yet).
+   */
+  int64_t dht_node_cache;
+  /**
+   * Torrents tracked by the DHT node (0: the DHT is not implemented yet).
+   */
+  int64_t dht_torrents;
+  /**
+   * Auto-managed torrents the queue keeps stopped (`active_downloads`,
+   * `active_seeds`, `active_limit`). `num_checking + num_downloading +
+   * num_seeding + num_stopped + num_queued == num_torrents`.
+   */
+  int64_t num_queued;
+  /**
+   * Blocks in a read cache (0: reads go through the OS page cache).
+   */
+  int64_t disk_read_cache_size;
+  /**
+   * Received 16 KiB blocks held in memory until their piece is hashed and written.
+   */
+  int64_t disk_write_cache_size;
+  /**
+   * Scrape requests sent to trackers.
+   */
+  int64_t num_tracker_scrapes;
 } lt_stats_t;
 
 /**
@@ -667,7 +769,8 @@ typedef struct lt_torrent_status_t {
    */
   uint32_t state;
   /**
-   * 1 when paused (by the user or by an error).
+   * 1 when paused by the user, by a session pause or by an error (a
+   * torrent the queue stopped has `queued` set instead).
    */
   uint32_t paused;
   /**
@@ -802,7 +905,64 @@ typedef struct lt_torrent_status_t {
    * Complete copies among the connected peers; -1 with no peers.
    */
   double distributed_copies;
+  /**
+   * Position in the download queue (0 first); -1 once finished.
+   */
+  int64_t queue_position;
+  /**
+   * 1 when the queue starts and stops the torrent (`LT_ADD_AUTO_MANAGED`).
+   */
+  uint32_t auto_managed;
+  /**
+   * 1 when the queue stopped it to keep within `active_downloads`,
+   * `active_seeds` or `active_limit`; it starts again when a slot frees.
+   */
+  uint32_t queued;
+  /**
+   * 1 when pieces are downloaded in order.
+   */
+  uint32_t sequential;
+  /**
+   * Most peer connections for this torrent.
+   */
+  uint32_t max_connections;
+  /**
+   * This torrent's own rate limits in bytes per second (0: none).
+   */
+  int64_t download_limit;
+  int64_t upload_limit;
+  /**
+   * When the torrent was added and when it last finished (Unix seconds; 0: never).
+   */
+  int64_t added_time;
+  int64_t completed_time;
 } lt_torrent_status_t;
+
+/**
+ * One file of a torrent, filled by `lt_torrent_files`.
+ */
+typedef struct lt_file_info_t {
+  /**
+   * The path relative to the save path, after renames (UTF-8, NUL-terminated, truncated to fit).
+   */
+  char path[1024];
+  /**
+   * The file's size in bytes.
+   */
+  int64_t size;
+  /**
+   * Where the file starts in the torrent's byte stream.
+   */
+  int64_t offset;
+  /**
+   * 0 (skipped) to 7.
+   */
+  uint8_t priority;
+  /**
+   * 1 for a BEP 47 padding file (never on disk).
+   */
+  uint8_t pad;
+} lt_file_info_t;
 
 /**
  * A log callback: `level` is an `LT_LOG_*` value, `target` the engine
@@ -1014,6 +1174,11 @@ typedef struct lt_peer_info_t {
  * Not supported by this version of the library.
  */
 #define LT_ERROR_NOT_SUPPORTED 18
+
+/**
+ * Resume data is malformed, or belongs to another torrent.
+ */
+#define LT_ERROR_INVALID_RESUME_DATA 19
 
 /**
  * A metric that only grows.
@@ -1229,8 +1394,9 @@ lt_error lt_alert_stats(const struct lt_alert_t *a, struct lt_stats_t *stats, si
 lt_error lt_alert_counters(const struct lt_alert_t *a, int64_t *values, size_t cap, size_t *count_out);
 
 /**
- * The bytes a read_piece alert carries. Owned by the alert: valid until
- * `lt_alert_free`.
+ * The bytes a read_piece alert (the piece) or a save_resume_data alert
+ * (the bencoded resume data) carries. Owned by the alert: valid until
+ * `lt_alert_free`; copy them to keep them.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
  *
@@ -1264,6 +1430,204 @@ lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_
  * `a` must be a live alert; outputs NULL or writable.
  */
 lt_error lt_alert_performance(const struct lt_alert_t *a, const char **metric_out, int64_t *value_out, int64_t *threshold_out, uint32_t *severity_out);
+
+/**
+ * Pauses the whole session: every torrent stops (peers close, trackers
+ * are told `stopped`) without changing its own paused flag.
+ *
+ * **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_session_pause(struct lt_session_t *s);
+
+/**
+ * Resumes the session: the torrents a session pause stopped run again.
+ *
+ * **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_session_resume(struct lt_session_t *s);
+
+/**
+ * Moves a torrent in the download queue (`LT_QUEUE_UP`, `_DOWN`, `_TOP`,
+ * `_BOTTOM`). Finished torrents are not in the queue: nothing happens.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for another `how`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_queue_move(struct lt_session_t *s, lt_torrent_id_t id, uint32_t how);
+
+/**
+ * Lets the queue start and stop the torrent (`true`), or takes it back
+ * (`false`: a torrent the queue had stopped starts).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_auto_managed(struct lt_session_t *s, lt_torrent_id_t id, bool on);
+
+/**
+ * Checks every piece on disk again (the state is checking meanwhile);
+ * `torrent_checked` follows and the torrent runs on.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_force_recheck(struct lt_session_t *s, lt_torrent_id_t id);
+
+/**
+ * Asks a tracker for the swarm's size; a `scrape_reply` (figures in
+ * `lt_torrent_status_t.list_seeds` / `list_peers`) or `scrape_failed`
+ * alert follows.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_scrape_tracker(struct lt_session_t *s, lt_torrent_id_t id);
+
+/**
+ * Saves the torrent's resume data; a `save_resume_data` alert carries it
+ * (`lt_alert_buffer`: bencoded, libtorrent's field names, with the info
+ * dictionary), or `save_resume_data_failed` says why. Both are posted
+ * whatever the alert mask.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_save_resume_data(struct lt_session_t *s, lt_torrent_id_t id);
+
+/**
+ * Sets one file's priority: 0 skips it, 1 to 7 download it (higher
+ * first). Pieces shared with a wanted file are still downloaded.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for a file index out of range or a priority above 7.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_file_priority(struct lt_session_t *s, lt_torrent_id_t id, uint32_t file, uint8_t priority);
+
+/**
+ * Sets one piece's priority: 0 skips it, 1 to 7 download it.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for a piece out of range or a priority above 7.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_piece_priority(struct lt_session_t *s, lt_torrent_id_t id, uint32_t piece, uint8_t priority);
+
+/**
+ * Downloads pieces in order (`true`) or rarest first (`false`).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_sequential(struct lt_session_t *s, lt_torrent_id_t id, bool on);
+
+/**
+ * Limits this torrent's download to `bytes_per_s` (0: no limit of its
+ * own; the session's `download_rate_limit` still applies). Protocol
+ * bytes count too.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for a negative rate.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_download_limit(struct lt_session_t *s, lt_torrent_id_t id, int64_t bytes_per_s);
+
+/**
+ * Limits this torrent's upload to `bytes_per_s` (0: no limit of its own).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for a negative rate.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_upload_limit(struct lt_session_t *s, lt_torrent_id_t id, int64_t bytes_per_s);
+
+/**
+ * Caps this torrent's peer connections (0: the `max_peers_per_torrent`
+ * setting). Connections above a lowered cap close as they end.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_set_max_connections(struct lt_session_t *s, lt_torrent_id_t id, uint32_t max);
+
+/**
+ * Moves the torrent's files to `dir` while it keeps running; a
+ * `storage_moved` or `storage_moved_failed` alert follows. On failure the
+ * files stay where they were.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for an empty path.
+ *
+ * # Safety
+ * `s` must be live; `dir` a NUL-terminated string.
+ */
+lt_error lt_torrent_move_storage(struct lt_session_t *s, lt_torrent_id_t id, const char *dir);
+
+/**
+ * Renames file `file` to `name`, a relative path under the save path
+ * ('/'-separated; no "..", no empty or reserved parts); a `file_renamed`
+ * or `file_rename_failed` alert follows.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for a bad index or an unsafe name.
+ *
+ * # Safety
+ * `s` must be live; `name` a NUL-terminated string.
+ */
+lt_error lt_torrent_rename_file(struct lt_session_t *s, lt_torrent_id_t id, uint32_t file, const char *name);
+
+/**
+ * Reads a downloaded piece back; a `read_piece` alert carries its bytes
+ * (`lt_alert_buffer`) or, for a piece not downloaded yet, the error
+ * (`lt_alert_error`). Posted whatever the alert mask.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_INVALID_ARG` for a piece out of range.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_read_piece(struct lt_session_t *s, lt_torrent_id_t id, uint32_t piece);
+
+/**
+ * Lists a torrent's files: writes at most `cap` entries to `files` and the
+ * number of files to `*count_out`. `files` may be NULL when `cap` is 0.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `files` must be writable for `cap` elements; `count_out` writable.
+ */
+lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t cap, size_t *count_out);
 
 /**
  * The name of an error code, e.g. "LT_ERROR_INVALID_TORRENT: invalid torrent".
@@ -1350,6 +1714,38 @@ lt_error lt_params_set_torrent_file(struct lt_params_t *p, const char *path);
  * `data` must be valid for `len` bytes.
  */
 lt_error lt_params_set_torrent_data(struct lt_params_t *p, const uint8_t *data, size_t len);
+
+/**
+ * Sets resume data saved by `lt_torrent_save_resume_data` (copied and
+ * checked now). When no torrent is set and the data carries the info
+ * dictionary (lt saves it), the torrent comes from the data itself.
+ * `lt_add_torrent` then refuses data for another torrent
+ * (`LT_ERROR_INVALID_RESUME_DATA`), and trusts the pieces it lists only
+ * when every file has the size and modification time recorded in it;
+ * otherwise the files are checked in full (a `fastresume_rejected` alert
+ * says why).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_RESUME_DATA`
+ * when the data is malformed (the params are unchanged).
+ *
+ * # Safety
+ * `p` must be live; `data` readable for `len` bytes.
+ */
+lt_error lt_params_set_resume_data(struct lt_params_t *p, const uint8_t *data, size_t len);
+
+/**
+ * Sets file priorities, one byte per file in the torrent's order: 0 skips
+ * the file, 1 to 7 download it (higher first). Missing entries are 4.
+ * A piece shared by a skipped and a wanted file is still downloaded, so a
+ * skipped file may get those boundary bytes.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` (NULL with `len` > 0);
+ * `LT_ERROR_INVALID_ARG` for a priority above 7 or too many entries.
+ *
+ * # Safety
+ * `p` must be live; `prios` readable for `len` bytes.
+ */
+lt_error lt_params_set_file_priorities(struct lt_params_t *p, const uint8_t *prios, size_t len);
 
 /**
  * Sets a magnet URI (parsed and checked now). Adding a torrent from a

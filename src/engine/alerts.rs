@@ -71,6 +71,22 @@ macro_rules! alert_types {
                 match self { $(AlertType::$variant => $cat,)* }
             }
 
+            /// Answers to an explicit request (read a piece, save resume
+            /// data, move storage, rename a file) are posted whatever the
+            /// mask, as libtorrent does: the application is waiting for them.
+            pub fn always_posted(self) -> bool {
+                matches!(
+                    self,
+                    AlertType::ReadPiece
+                        | AlertType::FileRenamed
+                        | AlertType::FileRenameFailed
+                        | AlertType::StorageMoved
+                        | AlertType::StorageMovedFailed
+                        | AlertType::SaveResumeData
+                        | AlertType::SaveResumeDataFailed
+                )
+            }
+
             /// The type with number `n`, if there is one.
             pub fn from_u32(n: u32) -> Option<AlertType> {
                 match n { $($num => Some(AlertType::$variant),)* _ => None }
@@ -82,11 +98,14 @@ macro_rules! alert_types {
 alert_types! {
     TorrentRemoved = 4, "torrent_removed", STATUS;
     ReadPiece = 5, "read_piece", STORAGE;
+    FileRenamed = 7, "file_renamed", STORAGE;
+    FileRenameFailed = 8, "file_rename_failed", STORAGE;
     Performance = 9, "performance", PERFORMANCE_WARNING;
     StateChanged = 10, "state_changed", STATUS;
     TrackerError = 11, "tracker_error", TRACKER | ERROR;
     TrackerWarning = 12, "tracker_warning", TRACKER | ERROR;
     ScrapeReply = 13, "scrape_reply", TRACKER;
+    ScrapeFailed = 14, "scrape_failed", TRACKER | ERROR;
     TrackerReply = 15, "tracker_reply", TRACKER;
     TrackerAnnounce = 17, "tracker_announce", TRACKER;
     HashFailed = 18, "hash_failed", STATUS;
@@ -96,14 +115,19 @@ alert_types! {
     PeerDisconnected = 24, "peer_disconnected", CONNECT;
     TorrentFinished = 26, "torrent_finished", STATUS;
     PieceFinished = 27, "piece_finished", PIECE_PROGRESS;
+    StorageMoved = 33, "storage_moved", STORAGE;
+    StorageMovedFailed = 34, "storage_moved_failed", STORAGE;
     TorrentDeleted = 35, "torrent_deleted", STORAGE;
     TorrentDeleteFailed = 36, "torrent_delete_failed", STORAGE | ERROR;
+    SaveResumeData = 37, "save_resume_data", STORAGE;
+    SaveResumeDataFailed = 38, "save_resume_data_failed", STORAGE | ERROR;
     TorrentPaused = 39, "torrent_paused", STATUS;
     TorrentResumed = 40, "torrent_resumed", STATUS;
     TorrentChecked = 41, "torrent_checked", STATUS;
     FileError = 43, "file_error", STATUS | ERROR | STORAGE;
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
+    FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
     TorrentError = 64, "torrent_error", ERROR | STATUS;
     IncomingConnection = 66, "incoming_connection", PEER;
     AddTorrent = 67, "add_torrent", STATUS;
@@ -136,6 +160,15 @@ pub enum AlertKind {
     PieceFinished { piece: u32 },
     HashFailed { piece: u32 },
     ReadPiece { piece: u32, data: Vec<u8> },
+    ReadPieceFailed { piece: u32, error: ErrorInfo },
+    FileRenamed { file: u32, new_name: String },
+    FileRenameFailed { file: u32, error: ErrorInfo },
+    StorageMoved { path: String },
+    StorageMovedFailed { path: String, error: ErrorInfo },
+    SaveResumeData { data: Vec<u8> },
+    SaveResumeDataFailed { error: ErrorInfo },
+    FastresumeRejected { reason: String },
+    ScrapeFailed { url: String, error: ErrorInfo },
     PeerConnect { peer: SocketAddr, incoming: bool },
     PeerDisconnected { peer: SocketAddr, error: ErrorInfo },
     PeerBan { peer: SocketAddr },
@@ -172,7 +205,15 @@ impl AlertKind {
             K::FileError { .. } => T::FileError,
             K::PieceFinished { .. } => T::PieceFinished,
             K::HashFailed { .. } => T::HashFailed,
-            K::ReadPiece { .. } => T::ReadPiece,
+            K::ReadPiece { .. } | K::ReadPieceFailed { .. } => T::ReadPiece,
+            K::FileRenamed { .. } => T::FileRenamed,
+            K::FileRenameFailed { .. } => T::FileRenameFailed,
+            K::StorageMoved { .. } => T::StorageMoved,
+            K::StorageMovedFailed { .. } => T::StorageMovedFailed,
+            K::SaveResumeData { .. } => T::SaveResumeData,
+            K::SaveResumeDataFailed { .. } => T::SaveResumeDataFailed,
+            K::FastresumeRejected { .. } => T::FastresumeRejected,
+            K::ScrapeFailed { .. } => T::ScrapeFailed,
             K::PeerConnect { .. } => T::PeerConnect,
             K::PeerDisconnected { .. } => T::PeerDisconnected,
             K::PeerBan { .. } => T::PeerBan,
@@ -212,6 +253,25 @@ impl AlertKind {
             K::PieceFinished { piece } => format!("{name}: piece {piece} finished"),
             K::HashFailed { piece } => format!("{name}: hash check failed for piece {piece}"),
             K::ReadPiece { piece, data } => format!("{name}: read piece {piece} ({} bytes)", data.len()),
+            K::ReadPieceFailed { piece, error } => {
+                format!("{name}: reading piece {piece} failed: {}", error.message)
+            }
+            K::FileRenamed { file, new_name } => format!("{name}: file {file} renamed to {new_name}"),
+            K::FileRenameFailed { file, error } => {
+                format!("{name}: renaming file {file} failed: {}", error.message)
+            }
+            K::StorageMoved { path } => format!("{name}: storage moved to {path}"),
+            K::StorageMovedFailed { path, error } => {
+                format!("{name}: moving storage to {path} failed: {}", error.message)
+            }
+            K::SaveResumeData { data } => format!("{name}: resume data saved ({} bytes)", data.len()),
+            K::SaveResumeDataFailed { error } => {
+                format!("{name}: saving resume data failed: {}", error.message)
+            }
+            K::FastresumeRejected { reason } => {
+                format!("{name}: resume data not trusted, checking files: {reason}")
+            }
+            K::ScrapeFailed { url, error } => format!("{name}: scrape of {url} failed: {}", error.message),
             K::PeerConnect { peer, incoming } => {
                 let dir = if *incoming { "incoming" } else { "outgoing" };
                 format!("{name}: peer {peer} connected ({dir})")
@@ -325,7 +385,7 @@ impl AlertQueue {
     /// the mask, or it has none).
     pub fn enabled(&self, t: AlertType) -> bool {
         let cat = t.category();
-        cat == 0 || cat & self.mask.load(Ordering::Relaxed) != 0
+        cat == 0 || t.always_posted() || cat & self.mask.load(Ordering::Relaxed) != 0
     }
 
     /// Number of alerts waiting.

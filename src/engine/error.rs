@@ -32,6 +32,8 @@ pub enum ErrorKind {
     NoMetadata,
     /// Not supported by this build or version.
     NotSupported,
+    /// Resume data is malformed or belongs to another torrent.
+    InvalidResumeData,
 }
 
 /// An engine error: a kind and a human-readable message.

@@ -2,11 +2,15 @@
 //! Nothing here knows about C.
 
 pub mod alerts;
+pub mod bandwidth;
+pub mod controls;
 pub mod create;
 pub mod error;
 pub mod export;
 pub mod peer;
 pub mod piece_picker;
+pub mod queue;
+pub mod resume;
 pub mod session;
 pub mod settings;
 pub mod stats;
@@ -18,6 +22,6 @@ pub mod tracker;
 
 pub use alerts::{Alert, AlertKind, AlertType};
 pub use error::{Error, ErrorKind, Result};
-pub use session::{AddTorrentParams, Session, TorrentSource};
+pub use session::{AddTorrentParams, QueueMove, Session, TorrentSource};
 pub use settings::Settings;
 pub use torrent::{TorrentId, TorrentState, TorrentStatus};

@@ -22,8 +22,10 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
+use super::bandwidth;
 use super::error::{Error, ErrorKind};
 use super::piece_picker::{Block, PeerKey};
+use super::session::SessionCore;
 use super::stats::{Metric, RateSampler};
 use super::torrent::Torrent;
 use crate::proto::bitfield::Bitfield;
@@ -326,7 +328,8 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
                 fail_dial(&t, addr);
                 return;
             }
-            Ok(Err(_)) => {
+            Ok(Err(e)) => {
+                io_error(&ses, "connecting", e);
                 fail_dial(&t, addr);
                 return;
             }
@@ -468,6 +471,8 @@ async fn writer_task(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut uploads: VecDeque<BlockRequest> = VecDeque::new();
     let counters = t.ses.counters.clone();
+    let ses = t.ses.clone();
+    let limits = [&ses.up_limit, &t.up_limit];
     let apply = |o: Out, buf: &mut BytesMut, uploads: &mut VecDeque<BlockRequest>| match o {
         Out::Msg(m) => {
             if let Some(metric) = message_metric(&m, false) {
@@ -490,7 +495,8 @@ async fn writer_task(
                 None => return,
             }
         }
-        while buf.len() < 1 << 20 {
+        let chunk = bandwidth::chunk_all(&limits);
+        while buf.len() < chunk.unwrap_or(1 << 20) {
             match rx.try_recv() {
                 Ok(o) => apply(o, &mut buf, &mut uploads),
                 Err(_) => break,
@@ -498,7 +504,8 @@ async fn writer_task(
         }
         queued.store(uploads.len(), Ordering::Relaxed);
         if !uploads.is_empty() {
-            let n = uploads.len().min(UPLOAD_BATCH);
+            // Under an upload limit, one block at a time keeps the pace even.
+            let n = uploads.len().min(if chunk.is_some() { 1 } else { UPLOAD_BATCH });
             let batch: Vec<BlockRequest> = uploads.drain(..n).collect();
             queued.store(uploads.len(), Ordering::Relaxed);
             let storage = t.storage.clone();
@@ -536,15 +543,52 @@ async fn writer_task(
             }
         }
         if !buf.is_empty() {
-            if w.write_all(&buf).await.is_err() {
+            if let Err(e) = w.write_all(&buf).await {
+                io_error(&ses, "writing", e);
                 return;
             }
             let n = buf.len() as i64;
             t.counters.sent.fetch_add(n, Ordering::Relaxed);
             t.ses.counters.add(Metric::SentBytes, n);
             buf.clear();
+            if chunk.is_some() {
+                let wait = bandwidth::charge_all(&limits, n as usize, Instant::now());
+                if !wait.is_zero() {
+                    counters.add(Metric::LimiterUpWaits, 1);
+                    counters.add(Metric::LimiterUpWaitUs, wait.as_micros() as i64);
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
+}
+
+/// Reads what is there, at most `max` bytes when a rate limit applies.
+async fn read_some(
+    r: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    max: Option<usize>,
+) -> std::io::Result<usize> {
+    match max {
+        None => r.read_buf(buf).await,
+        Some(n) => r.take(n as u64).read_buf(buf).await,
+    }
+}
+
+/// A socket error as a connection error, counted by its cause.
+fn io_error(ses: &SessionCore, what: &str, e: std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let metric = match e.kind() {
+        K::ConnectionReset => Some(Metric::ConnResetPeers),
+        K::ConnectionRefused => Some(Metric::ConnRefusedPeers),
+        K::ConnectionAborted => Some(Metric::ConnAbortedPeers),
+        K::BrokenPipe => Some(Metric::BrokenPipePeers),
+        _ => None,
+    };
+    if let Some(m) = metric {
+        ses.counters.add(m, 1);
+    }
+    Error::new(ErrorKind::Io, format!("{what}: {e}"))
 }
 
 /// The reader side's protocol state.
@@ -588,19 +632,26 @@ impl Conn {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ses = self.t.ses.clone();
+        let t = self.t.clone();
+        let limits = [&ses.down_limit, &t.down_limit];
         let disk_ready = &ses.disk_ready;
+        // While a download limit is in debt, reading waits until then.
+        let mut read_again_at: Option<tokio::time::Instant> = None;
         loop {
             if buf.capacity() - buf.len() < 64 * 1024 {
                 buf.reserve(256 * 1024);
             }
+            let chunk = bandwidth::chunk_all(&limits);
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd)?,
                     None => return Ok(()),
                 },
-                n = r.read_buf(&mut buf) => {
-                    let n = n.map_err(|e| Error::new(ErrorKind::Io, format!("connection: {e}")))?;
+                _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if read_again_at.is_some() => read_again_at = None,
+                n = read_some(&mut r, &mut buf, chunk), if read_again_at.is_none() => {
+                    let n = n.map_err(|e| io_error(&ses, "connection", e))?;
                     if n == 0 {
                         self.t.ses.counters.add(Metric::EofPeers, 1);
                         return Err(Error::new(ErrorKind::Io, "connection closed by peer"));
@@ -608,6 +659,14 @@ impl Conn {
                     self.last_recv = Instant::now();
                     self.t.counters.recv.fetch_add(n as i64, Ordering::Relaxed);
                     self.t.ses.counters.add(Metric::RecvBytes, n as i64);
+                    if chunk.is_some() {
+                        let wait = bandwidth::charge_all(&limits, n, self.last_recv);
+                        if !wait.is_zero() {
+                            ses.counters.add(Metric::LimiterDownWaits, 1);
+                            ses.counters.add(Metric::LimiterDownWaitUs, wait.as_micros() as i64);
+                            read_again_at = Some(tokio::time::Instant::now() + wait);
+                        }
+                    }
                     while let Some(msg) = wire::decode_message(&mut buf, wire::MAX_MESSAGE_LEN)
                         .map_err(|e| protocol(e.to_string()))?
                     {

@@ -162,6 +162,27 @@ impl PiecePicker {
         self.sequential = on;
     }
 
+    pub fn is_sequential(&self) -> bool {
+        self.sequential
+    }
+
+    /// Every piece's priority, by index.
+    pub fn priorities(&self) -> &[u8] {
+        &self.priority
+    }
+
+    /// Forgets every had piece and every request, keeping priorities and
+    /// availability (before a recheck of the files).
+    pub fn reset_have(&mut self) {
+        let n = self.lengths.num_pieces();
+        self.have = Bitfield::new(n);
+        for p in 0..n {
+            self.wanted.set(p, self.priority[p as usize] > 0);
+        }
+        self.partial.clear();
+        self.by_peer.clear();
+    }
+
     pub fn add_peer_bitfield(&mut self, has: &Bitfield) {
         for p in has.ones() {
             if let Some(a) = self.availability.get_mut(p as usize) {

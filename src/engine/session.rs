@@ -2,10 +2,10 @@
 //! counters, HTTP client) and the torrents that use them. This is the Rust
 //! API that the tests drive and the C API wraps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
+use super::bandwidth::RateLimit;
 use super::error::{Error, ErrorKind, Result};
 use super::peer;
+use super::queue::{self, QueueEntry, QueueLimits};
 use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
@@ -24,7 +26,7 @@ use super::torrent::{StartOptions, Torrent, TorrentId, TorrentState, TorrentStat
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
-use crate::proto::types::PeerId;
+use crate::proto::types::{InfoHash, PeerId, BLOCK_SIZE};
 use crate::proto::wire::Handshake;
 
 /// What a torrent is added from.
@@ -49,6 +51,17 @@ pub struct AddTorrentParams {
     pub peers: Vec<SocketAddr>,
     /// Trackers besides the torrent's own, with their tier.
     pub trackers: Vec<(String, u32)>,
+    /// Let the queue start and stop the torrent (`active_downloads`, ...).
+    pub auto_managed: bool,
+    /// Per file, 0 (skip) to 7; missing entries are 4.
+    pub file_priorities: Vec<u8>,
+    /// Per-torrent rate limits in bytes per second (0: none).
+    pub download_limit: i64,
+    pub upload_limit: i64,
+    /// Most peer connections (0: the `max_peers_per_torrent` setting).
+    pub max_connections: u32,
+    /// Fast-resume data from an earlier `save_resume_data`.
+    pub resume_data: Option<Vec<u8>>,
 }
 
 impl AddTorrentParams {
@@ -61,8 +74,23 @@ impl AddTorrentParams {
             sequential: false,
             peers: Vec::new(),
             trackers: Vec::new(),
+            auto_managed: false,
+            file_priorities: Vec::new(),
+            download_limit: 0,
+            upload_limit: 0,
+            max_connections: 0,
+            resume_data: None,
         }
     }
+}
+
+/// Where to move a torrent in the download queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueMove {
+    Up,
+    Down,
+    Top,
+    Bottom,
 }
 
 /// What every part of the engine shares.
@@ -79,6 +107,17 @@ pub(crate) struct SessionCore {
     pub listen_addrs: RwLock<Vec<SocketAddr>>,
     connections: AtomicUsize,
     pub torrents: RwLock<BTreeMap<TorrentId, Arc<Torrent>>>,
+    /// The torrents by info-hash (kept with `torrents`, under its lock order).
+    by_hash: RwLock<HashMap<InfoHash, TorrentId>>,
+    /// Unfinished torrents in download-queue order (index = queue position).
+    queue: parking_lot::Mutex<Vec<TorrentId>>,
+    /// Woken when the queue should be looked at again.
+    requeue: tokio::sync::Notify,
+    /// The whole session is paused.
+    paused: AtomicBool,
+    /// The session-wide rate limits.
+    pub down_limit: RateLimit,
+    pub up_limit: RateLimit,
     pub thresholds: parking_lot::Mutex<super::thresholds::Thresholds>,
     /// Woken when bytes waiting for the disk drop below the limit.
     pub disk_ready: tokio::sync::Notify,
@@ -113,8 +152,101 @@ impl SessionCore {
         })
     }
 
-    fn find_by_hash(&self, ih: &crate::proto::types::InfoHash) -> Option<Arc<Torrent>> {
-        self.torrents.read().values().find(|t| t.info_hash == *ih).cloned()
+    fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
+        let id = *self.by_hash.read().get(ih)?;
+        self.torrents.read().get(&id).cloned()
+    }
+
+    /// Asks the queue to look at the torrents again soon.
+    pub(crate) fn queue_changed(&self) {
+        self.requeue.notify_one();
+    }
+
+    /// Puts `t` at the bottom of the download queue, or takes it out (it
+    /// finished); positions behind it move up.
+    pub(crate) fn queue_membership(&self, t: &Torrent, member: bool) {
+        let mut q = self.queue.lock();
+        match (member, q.iter().position(|id| *id == t.id)) {
+            (true, None) => {
+                q.push(t.id);
+                t.core.lock().queue_position = q.len() as i64 - 1;
+            }
+            (false, Some(i)) => {
+                q.remove(i);
+                t.core.lock().queue_position = -1;
+                self.renumber(&q, i..q.len());
+            }
+            _ => {}
+        }
+        drop(q);
+        self.queue_changed();
+    }
+
+    /// Writes the queue positions of `range` into the torrents.
+    fn renumber(&self, q: &[TorrentId], range: std::ops::Range<usize>) {
+        let torrents = self.torrents.read();
+        for i in range {
+            if let Some(t) = q.get(i).and_then(|id| torrents.get(id)) {
+                t.core.lock().queue_position = i as i64;
+            }
+        }
+    }
+
+    /// Moves a torrent in the download queue; finished torrents are not in it.
+    fn queue_move(&self, id: TorrentId, how: QueueMove) {
+        let mut q = self.queue.lock();
+        let Some(i) = q.iter().position(|x| *x == id) else { return };
+        let last = q.len() - 1;
+        let j = match how {
+            QueueMove::Up => i.saturating_sub(1),
+            QueueMove::Down => (i + 1).min(last),
+            QueueMove::Top => 0,
+            QueueMove::Bottom => last,
+        };
+        if i == j {
+            return;
+        }
+        let x = q.remove(i);
+        q.insert(j, x);
+        self.renumber(&q, i.min(j)..i.max(j) + 1);
+        drop(q);
+        self.queue_changed();
+    }
+
+    /// Applies the queue's plan: stops first, so the limits are never
+    /// exceeded, then starts.
+    fn run_queue(&self) {
+        let s = self.settings.read();
+        let limits = QueueLimits {
+            active_downloads: s.active_downloads,
+            active_seeds: s.active_seeds,
+            active_limit: s.active_limit,
+        };
+        drop(s);
+        let torrents: Vec<_> = self.torrents.read().values().cloned().collect();
+        let entries: Vec<QueueEntry> = torrents
+            .iter()
+            .map(|t| {
+                let c = t.core.lock();
+                QueueEntry {
+                    id: t.id,
+                    position: c.queue_position,
+                    auto_managed: c.auto_managed,
+                    held: c.paused || c.error.is_some() || c.session_paused,
+                    checking: c.state == TorrentState::CheckingFiles,
+                    finished: c.picker.is_finished(),
+                }
+            })
+            .collect();
+        let plan = queue::plan(&entries, limits);
+        let by_id: HashMap<TorrentId, &Arc<Torrent>> = torrents.iter().map(|t| (t.id, t)).collect();
+        for stop in [true, false] {
+            for (id, _) in plan.iter().filter(|(_, q)| *q == stop) {
+                if by_id[id].set_queued(stop) {
+                    self.counters.add(if stop { Metric::QueueStops } else { Metric::QueueStarts }, 1);
+                }
+            }
+        }
     }
 
     /// Whether received data waiting to be hashed and written exceeds
@@ -149,6 +281,8 @@ impl SessionCore {
     fn refresh_torrent_gauges(&self) {
         let torrents: Vec<_> = self.torrents.read().values().cloned().collect();
         let (mut checking, mut downloading, mut seeding, mut stopped) = (0, 0, 0, 0);
+        let (mut queued_down, mut queued_seed, mut upload_only, mut errors, mut managed) = (0, 0, 0, 0, 0);
+        let mut write_cache = 0;
         let mut unchoked_optimistic = 0;
         let (mut seeds, mut snubbed, mut outstanding, mut extensions) = (0, 0, 0, 0);
         for t in &torrents {
@@ -159,13 +293,26 @@ impl SessionCore {
                 outstanding += p.outstanding_requests();
                 extensions += p.supports_extensions() as i64;
             }
-            if core.paused || core.error.is_some() {
+            errors += core.error.is_some() as i64;
+            managed += core.auto_managed as i64;
+            write_cache += core.blocks_in_memory() as i64;
+            if core.paused || core.error.is_some() || core.session_paused {
                 stopped += 1;
+            } else if core.queued {
+                if core.picker.is_finished() {
+                    queued_seed += 1;
+                } else {
+                    queued_down += 1;
+                }
             } else {
                 match core.state {
                     TorrentState::CheckingFiles => checking += 1,
                     TorrentState::Downloading | TorrentState::DownloadingMetadata => downloading += 1,
-                    TorrentState::Finished | TorrentState::Seeding => seeding += 1,
+                    TorrentState::Finished => {
+                        seeding += 1;
+                        upload_only += 1;
+                    }
+                    TorrentState::Seeding => seeding += 1,
                 }
             }
             unchoked_optimistic += core.optimistic_unchoked() as i64;
@@ -175,6 +322,13 @@ impl SessionCore {
         c.set(Metric::NumDownloadingTorrents, downloading);
         c.set(Metric::NumSeedingTorrents, seeding);
         c.set(Metric::NumStoppedTorrents, stopped);
+        c.set(Metric::NumQueuedDownloadTorrents, queued_down);
+        c.set(Metric::NumQueuedSeedingTorrents, queued_seed);
+        c.set(Metric::NumQueuedTorrents, queued_down + queued_seed);
+        c.set(Metric::NumUploadOnlyTorrents, upload_only);
+        c.set(Metric::NumErrorTorrents, errors);
+        c.set(Metric::NumAutoManagedTorrents, managed);
+        c.set(Metric::WriteCacheBlocks, write_cache + c.get(Metric::DiskQueuedBytes) / BLOCK_SIZE as i64);
         c.set(Metric::NumTorrents, torrents.len() as i64);
         c.set(Metric::NumPeersUpUnchokedOptimistic, unchoked_optimistic);
         c.set(Metric::NumSeedPeers, seeds);
@@ -208,6 +362,7 @@ impl Session {
             .build()
             .map_err(|e| Error::new(ErrorKind::Io, format!("starting the runtime: {e}")))?;
         let counters = Arc::new(Counters::new());
+        let (settings_down, settings_up) = (settings.download_rate_limit, settings.upload_rate_limit);
         let start = Instant::now();
         let alerts = AlertQueue::new(
             settings.alert_mask as u32,
@@ -234,6 +389,12 @@ impl Session {
             listen_addrs: RwLock::new(Vec::new()),
             connections: AtomicUsize::new(0),
             torrents: RwLock::new(BTreeMap::new()),
+            by_hash: RwLock::new(HashMap::new()),
+            queue: parking_lot::Mutex::new(Vec::new()),
+            requeue: tokio::sync::Notify::new(),
+            paused: AtomicBool::new(false),
+            down_limit: RateLimit::new(settings_down),
+            up_limit: RateLimit::new(settings_up),
             last_update: parking_lot::Mutex::new(std::collections::HashMap::new()),
             thresholds: parking_lot::Mutex::new(Default::default()),
             disk_ready: tokio::sync::Notify::new(),
@@ -251,6 +412,8 @@ impl Session {
         session.core.runtime.spawn(session_tick(core));
         let core = session.core.clone();
         session.core.runtime.spawn(periodic_stats(core));
+        let core = session.core.clone();
+        session.core.runtime.spawn(queue_task(core));
         Ok(session)
     }
 
@@ -309,7 +472,10 @@ impl Session {
         settings.validate()?;
         self.core.alerts.set_mask(settings.alert_mask as u32);
         self.core.alerts.set_limit(settings.alert_queue_size as usize);
+        self.core.down_limit.set_rate(settings.download_rate_limit);
+        self.core.up_limit.set_rate(settings.upload_rate_limit);
         *self.core.settings.write() = settings;
+        self.core.queue_changed();
         Ok(())
     }
 
@@ -338,38 +504,62 @@ impl Session {
         if params.save_path.as_os_str().is_empty() {
             return Err(Error::invalid_argument("save path is empty"));
         }
-        let mut torrents = self.core.torrents.write();
-        if let Some(existing) = torrents.values().find(|t| t.info_hash == meta.info_hash) {
-            return Err(Error::new(
-                ErrorKind::DuplicateTorrent,
-                format!("torrent {} is already in the session (id {})", meta.info_hash, existing.id.0),
-            ));
-        }
-        let id = TorrentId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let files = meta
+        let files: Vec<StorageFile> = meta
             .files
             .iter()
             .map(|f| StorageFile { path: f.path.clone(), length: f.length, pad: f.pad })
             .collect();
         let storage = Arc::new(FsStorage::new(params.save_path.clone(), files, meta.lengths));
-        let check = !params.seed_mode && storage.any_file_exists();
-        let opts = StartOptions {
+        let mut opts = StartOptions {
             paused: params.paused,
+            auto_managed: params.auto_managed,
+            session_paused: self.core.paused.load(Ordering::Relaxed),
             seed_mode: params.seed_mode,
             sequential: params.sequential,
             peers: params.peers,
             extra_trackers: params.trackers,
+            file_priorities: params.file_priorities,
+            download_limit: params.download_limit,
+            upload_limit: params.upload_limit,
+            max_connections: params.max_connections,
+            added_time: super::torrent::unix_now(),
+            ..StartOptions::default()
         };
-        let t = Torrent::new(id, meta, params.save_path, storage, self.core.clone(), &opts);
+        let mut check = !params.seed_mode && storage.any_file_exists();
+        let mut rejected = None;
+        if let Some(blob) = &params.resume_data {
+            rejected = super::resume::apply(blob, &meta, storage.as_ref(), &mut opts)?;
+            check &= rejected.is_some();
+            let m = if rejected.is_some() { Metric::ResumeRechecked } else { Metric::ResumeAccepted };
+            self.core.counters.add(m, 1);
+        }
+        let mut torrents = self.core.torrents.write();
+        let mut by_hash = self.core.by_hash.write();
+        if let Some(existing) = by_hash.get(&meta.info_hash) {
+            return Err(Error::new(
+                ErrorKind::DuplicateTorrent,
+                format!("torrent {} is already in the session (id {})", meta.info_hash, existing.0),
+            ));
+        }
+        let id = TorrentId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let t = Torrent::new(id, meta, storage, self.core.clone(), &opts);
         torrents.insert(id, t.clone());
+        by_hash.insert(t.info_hash, id);
+        drop(by_hash);
         drop(torrents);
         tracing::info!(id = id.0, info_hash = %t.info_hash, name = %t.name(), "torrent added");
         self.core.counters.add(Metric::TorrentsAdded, 1);
+        if !t.core.lock().picker.is_finished() {
+            self.core.queue_membership(&t, true);
+        }
         t.post(AlertKind::AddTorrent);
+        if let Some(reason) = rejected {
+            t.post(AlertKind::FastresumeRejected { reason });
+        }
         if opts.paused {
             t.post(AlertKind::TorrentPaused);
         }
-        self.core.refresh_torrent_gauges();
+        self.core.queue_changed();
         self.core.runtime.spawn(t.clone().run(check));
         Ok(id)
     }
@@ -398,10 +588,44 @@ impl Session {
         Ok(())
     }
 
+    /// Pauses every torrent (their own paused flags stay as they are).
+    pub fn pause(&self) {
+        self.set_paused(true);
+    }
+
+    /// Resumes the torrents a session pause stopped.
+    pub fn resume(&self) {
+        self.set_paused(false);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.core.paused.load(Ordering::Relaxed)
+    }
+
+    fn set_paused(&self, paused: bool) {
+        if self.core.paused.swap(paused, Ordering::Relaxed) == paused {
+            return;
+        }
+        self.core.counters.set(Metric::SessionPaused, paused as i64);
+        let torrents: Vec<_> = self.core.torrents.read().values().cloned().collect();
+        for t in torrents {
+            t.set_session_paused(paused);
+        }
+    }
+
+    /// Moves a torrent in the download queue.
+    pub fn queue_move(&self, id: TorrentId, how: QueueMove) -> Result<()> {
+        self.torrent(id)?;
+        self.core.queue_move(id, how);
+        Ok(())
+    }
+
     /// Removes a torrent: its peers close, trackers are told `stopped`,
     /// and with `delete_files` its files are removed from disk.
     pub fn remove_torrent(&self, id: TorrentId, delete_files: bool) -> Result<()> {
         let t = self.core.torrents.write().remove(&id).ok_or_else(|| Error::invalid_handle(id.0))?;
+        self.core.by_hash.write().remove(&t.info_hash);
+        self.core.queue_membership(&t, false);
         t.shut_down();
         self.core.counters.add(Metric::TorrentsRemoved, 1);
         self.core.refresh_torrent_gauges();
@@ -541,6 +765,8 @@ impl Session {
             }
         }
         self.core.torrents.write().clear();
+        self.core.by_hash.write().clear();
+        self.core.queue.lock().clear();
         runtime.shutdown_timeout(Duration::from_secs(1));
     }
 }
@@ -738,6 +964,19 @@ fn set_sys_figures(c: &Counters, f: super::sysinfo::SysFigures) {
     c.set(Metric::CpuCores, f.cpu_cores);
     c.set(Metric::MemoryTotalBytes, f.memory_total_bytes);
     c.set(Metric::MemoryAvailableBytes, f.memory_available_bytes);
+}
+
+/// Runs the queue whenever something changed, and once a second.
+async fn queue_task(core: Arc<SessionCore>) {
+    loop {
+        tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            _ = core.requeue.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        core.run_queue();
+        core.refresh_torrent_gauges();
+    }
 }
 
 /// Posts a session_stats alert every `stats_interval_ms` (when not 0).

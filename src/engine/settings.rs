@@ -112,6 +112,11 @@ settings! {
         alert_mask = category::DEFAULT as i64, [0, u32::MAX as i64], "categories of alerts to queue (LT_ALERT_CATEGORY_* bits)";
         alert_queue_size = 2000, [1, 10_000_000], "alerts kept before newer ones are dropped";
         connections_limit = 200, [1, 65535], "peer connections in the whole session";
+        download_rate_limit = 0, [0, 1i64 << 40], "bytes per second received from peers in the whole session, shared by all torrents (0: no limit)";
+        upload_rate_limit = 0, [0, 1i64 << 40], "bytes per second sent to peers in the whole session, shared by all torrents (0: no limit)";
+        active_downloads = 3, [-1, 1_000_000], "auto-managed torrents downloading at once (-1: no limit)";
+        active_seeds = 5, [-1, 1_000_000], "auto-managed torrents seeding at once (-1: no limit)";
+        active_limit = 500, [-1, 1_000_000], "auto-managed torrents running at once, downloading and seeding (-1: no limit)";
         max_peers_per_torrent = 100, [1, 65535], "peer connections per torrent";
         unchoke_slots_limit = 8, [0, 1000], "peers unchoked at once per torrent (plus one optimistic slot); 0 = unlimited";
         max_out_request_queue = 500, [1, 5000], "most block requests outstanding to one peer";

@@ -166,6 +166,42 @@ metrics! {
     CpuCores: "system.cpu_cores", Gauge, "cores", "CPU cores available to the process";
     MemoryTotalBytes: "system.memory_total_bytes", Gauge, "bytes", "physical memory of the machine";
     MemoryAvailableBytes: "system.memory_available_bytes", Gauge, "bytes", "memory available for new work (MemAvailable)";
+    NumQueuedDownloadTorrents: "ses.num_queued_download_torrents", Gauge, "torrents", "auto-managed torrents waiting in the queue to download";
+    NumQueuedSeedingTorrents: "ses.num_queued_seeding_torrents", Gauge, "torrents", "auto-managed finished torrents waiting in the queue to seed";
+    NumQueuedTorrents: "ses.num_queued_torrents", Gauge, "torrents", "auto-managed torrents the queue keeps stopped (download and seed)";
+    NumUploadOnlyTorrents: "ses.num_upload_only_torrents", Gauge, "torrents", "running torrents with every wanted piece but not all pieces (finished, not seeding)";
+    NumErrorTorrents: "ses.num_error_torrents", Gauge, "torrents", "torrents stopped by an error";
+    NumAutoManagedTorrents: "ses.num_auto_managed_torrents", Gauge, "torrents", "torrents the queue starts and stops";
+    QueueStarts: "ses.num_queue_starts", Counter, "events", "times the queue started a queued torrent";
+    QueueStops: "ses.num_queue_stops", Counter, "events", "times the queue stopped a torrent to make room";
+    SessionPaused: "ses.paused", Gauge, "bool", "1 while the whole session is paused";
+    ForcedRechecks: "ses.num_forced_rechecks", Counter, "torrents", "rechecks of existing files asked for through the API";
+    ResumeSaved: "ses.num_resume_data_saved", Counter, "torrents", "resume data produced (save_resume_data alerts)";
+    ResumeFailed: "ses.num_resume_data_failed", Counter, "torrents", "resume data requests that failed";
+    ResumeAccepted: "ses.num_resume_data_accepted", Counter, "torrents", "torrents added with resume data whose files matched (no recheck)";
+    ResumeRechecked: "ses.num_resume_data_rechecked", Counter, "torrents", "torrents added with resume data whose files did not match (full recheck)";
+    StorageMoves: "ses.num_storage_moves", Counter, "torrents", "storage moves that completed";
+    StorageMoveFailures: "ses.num_storage_move_failures", Counter, "torrents", "storage moves that failed";
+    FilesRenamed: "ses.num_files_renamed", Counter, "files", "files renamed through the API";
+    PiecesReadForApi: "ses.num_read_piece", Counter, "pieces", "pieces read for the application (read_piece alerts)";
+    NumUtpPeers: "peer.num_utp_peers", Gauge, "peers", "connected peers over uTP (always 0: uTP is not implemented)";
+    ConnectionLimitRefusals: "peer.connection_limit_refusals", Counter, "connections", "connections not made or refused because connections_limit was reached";
+    TorrentConnectionLimitRefusals: "peer.torrent_connection_limit_refusals", Counter, "connections", "connections refused because the torrent had its most peers";
+    ConnResetPeers: "peer.connreset_peers", Counter, "connections", "connections reset by the peer";
+    ConnRefusedPeers: "peer.connrefused_peers", Counter, "connections", "outgoing connections the peer refused";
+    ConnAbortedPeers: "peer.connaborted_peers", Counter, "connections", "connections aborted by the network stack";
+    BrokenPipePeers: "peer.broken_pipe_peers", Counter, "connections", "connections that failed writing (broken pipe)";
+    LimiterDownWaits: "net.limiter_down_waits", Counter, "events", "times a peer stopped reading to keep within a download rate limit";
+    LimiterUpWaits: "net.limiter_up_waits", Counter, "events", "times a peer stopped writing to keep within an upload rate limit";
+    LimiterDownWaitUs: "net.limiter_down_wait_us", Counter, "us", "time peers spent waiting for the download rate limit";
+    LimiterUpWaitUs: "net.limiter_up_wait_us", Counter, "us", "time peers spent waiting for the upload rate limit";
+    TrackerScrapes: "tracker.num_scrapes", Counter, "requests", "scrape requests sent to trackers";
+    TrackerScrapeErrors: "tracker.num_scrape_errors", Counter, "requests", "scrape requests that failed or got an error reply";
+    WriteCacheBlocks: "disk.write_cache_blocks", Gauge, "blocks", "received 16 KiB blocks held in memory until their piece is hashed and written";
+    ReadCacheBlocks: "disk.read_cache_blocks", Gauge, "blocks", "blocks in a read cache (always 0: reads go through the OS page cache)";
+    DhtNodes: "dht.dht_nodes", Gauge, "nodes", "nodes in the DHT routing table (0: the DHT is not implemented yet)";
+    DhtNodeCache: "dht.dht_node_cache", Gauge, "nodes", "replacement nodes cached by the DHT (0: the DHT is not implemented yet)";
+    DhtTorrents: "dht.dht_torrents", Gauge, "torrents", "torrents tracked by the DHT node (0: the DHT is not implemented yet)";
 }
 
 /// Number of metrics.
@@ -210,6 +246,14 @@ pub const STATS_FIELDS: &[(&str, Metric)] = &[
     ("cpu_cores", Metric::CpuCores),
     ("system_memory_total", Metric::MemoryTotalBytes),
     ("system_memory_available", Metric::MemoryAvailableBytes),
+    ("num_utp_peers", Metric::NumUtpPeers),
+    ("dht_nodes", Metric::DhtNodes),
+    ("dht_node_cache", Metric::DhtNodeCache),
+    ("dht_torrents", Metric::DhtTorrents),
+    ("num_queued", Metric::NumQueuedTorrents),
+    ("disk_read_cache_size", Metric::ReadCacheBlocks),
+    ("disk_write_cache_size", Metric::WriteCacheBlocks),
+    ("num_tracker_scrapes", Metric::TrackerScrapes),
 ];
 
 /// The session's counters: one relaxed atomic per metric.

@@ -19,9 +19,10 @@ use sha1::{Digest, Sha1};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
+use super::bandwidth::RateLimit;
 use super::error::{Error, ErrorKind};
 use super::peer::{self, PeerCmd, PeerHandle};
-use super::piece_picker::{Block, PeerKey, PiecePicker, Received};
+use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORITY};
 use super::session::SessionCore;
 use super::stats::{Metric, RateSampler};
 use super::storage::Storage;
@@ -112,6 +113,24 @@ pub struct TorrentStatus {
     /// distributed copies: the rarest piece's count plus the fraction of
     /// pieces more common than it); -1 when there are no peers.
     pub distributed_copies: f64,
+    /// Whether the queue starts and stops the torrent.
+    pub auto_managed: bool,
+    /// Stopped because the whole session is paused.
+    pub session_paused: bool,
+    /// Stopped by the queue, waiting for a slot.
+    pub queued: bool,
+    /// Position in the download queue (0 first); -1 once finished.
+    pub queue_position: i64,
+    /// Pieces are picked in order.
+    pub sequential: bool,
+    /// The per-torrent limits in bytes per second (0: none).
+    pub download_limit: i64,
+    pub upload_limit: i64,
+    /// Most peer connections (the `max_peers_per_torrent` setting unless set per torrent).
+    pub max_connections: u32,
+    /// When the torrent was added and when it last finished (unix seconds, 0: never).
+    pub added_time: i64,
+    pub completed_time: i64,
 }
 
 /// Per-torrent traffic totals, bumped by the peer tasks.
@@ -149,7 +168,24 @@ pub(crate) struct KnownPeer {
 
 pub(crate) struct Core {
     pub state: TorrentState,
+    /// Paused by the user.
     pub paused: bool,
+    /// Stopped by the queue (auto-managed torrents only).
+    pub queued: bool,
+    /// Stopped because the whole session is paused.
+    pub session_paused: bool,
+    pub auto_managed: bool,
+    /// Whether peers, trackers and picking run: none of the reasons to
+    /// stop holds. Changed only by `Torrent::apply_run_state`.
+    pub running: bool,
+    /// A recheck of the files was asked for.
+    pub recheck: bool,
+    pub queue_position: i64,
+    /// Most peers; 0: the `max_peers_per_torrent` setting.
+    pub max_connections: u32,
+    pub file_priority: Vec<u8>,
+    pub added_time: i64,
+    pub completed_time: i64,
     pub error: Option<ErrorInfo>,
     pub picker: PiecePicker,
     buffers: HashMap<u32, PieceBuffer>,
@@ -196,6 +232,11 @@ impl Core {
         self.banned.contains(&BanKey::Ip(addr.ip())) || self.banned.contains(&BanKey::Endpoint(*addr))
     }
 
+    /// Received blocks held in memory until their piece is complete.
+    pub(crate) fn blocks_in_memory(&self) -> usize {
+        self.buffers.values().map(|b| b.senders.iter().flatten().count()).sum()
+    }
+
     /// 1 when the optimistic slot holds an unchoked peer.
     pub(crate) fn optimistic_unchoked(&self) -> bool {
         self.optimistic.and_then(|k| self.peers.get(&k)).is_some_and(|p| !p.am_choking())
@@ -207,7 +248,8 @@ pub struct Torrent {
     pub id: TorrentId,
     pub info_hash: InfoHash,
     pub meta: Arc<Metainfo>,
-    pub save_path: PathBuf,
+    pub(crate) down_limit: RateLimit,
+    pub(crate) up_limit: RateLimit,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) ses: Arc<SessionCore>,
     pub(crate) core: Mutex<Core>,
@@ -218,19 +260,33 @@ pub struct Torrent {
 }
 
 /// How a torrent starts.
+#[derive(Default)]
 pub(crate) struct StartOptions {
     pub paused: bool,
+    pub auto_managed: bool,
+    pub session_paused: bool,
     pub seed_mode: bool,
     pub sequential: bool,
     pub peers: Vec<SocketAddr>,
     pub extra_trackers: Vec<(String, u32)>,
+    /// Per file, 0 (skip) to 7; missing entries are 4.
+    pub file_priorities: Vec<u8>,
+    pub download_limit: i64,
+    pub upload_limit: i64,
+    pub max_connections: u32,
+    /// Pieces known to be on disk (from trusted resume data).
+    pub have: Option<Vec<bool>>,
+    pub piece_priorities: Vec<u8>,
+    pub added_time: i64,
+    pub completed_time: i64,
+    pub totals: [i64; 2],
+    pub times_s: [i64; 3],
 }
 
 impl Torrent {
     pub(crate) fn new(
         id: TorrentId,
         meta: Arc<Metainfo>,
-        save_path: PathBuf,
         storage: Arc<dyn Storage>,
         ses: Arc<SessionCore>,
         opts: &StartOptions,
@@ -252,15 +308,39 @@ impl Torrent {
                 picker.set_have(p);
             }
         }
+        if let Some(have) = &opts.have {
+            for (p, _) in have.iter().enumerate().filter(|(_, h)| **h) {
+                picker.set_have(p as u32);
+            }
+        }
+        let mut file_priority = opts.file_priorities.clone();
+        file_priority.resize(meta.files.len(), DEFAULT_PRIORITY);
+        apply_file_priorities(&mut picker, &meta, &file_priority);
+        for (p, prio) in opts.piece_priorities.iter().enumerate() {
+            picker.set_piece_priority(p as u32, *prio);
+        }
         let known = opts
             .peers
             .iter()
             .map(|a| (*a, KnownPeer { failures: 0, connected: false, last_attempt: None }))
             .collect();
         let state = if picker.is_finished() { TorrentState::Seeding } else { TorrentState::Downloading };
+        // An auto-managed torrent waits for the queue to give it a slot.
+        let queued = opts.auto_managed && !opts.paused;
+        let running = !opts.paused && !opts.session_paused && !queued;
         let core = Core {
             state,
             paused: opts.paused,
+            queued,
+            session_paused: opts.session_paused,
+            auto_managed: opts.auto_managed,
+            running,
+            recheck: false,
+            queue_position: -1,
+            max_connections: opts.max_connections,
+            file_priority,
+            added_time: opts.added_time,
+            completed_time: opts.completed_time,
             error: None,
             picker,
             buffers: HashMap::new(),
@@ -281,18 +361,27 @@ impl Torrent {
             optimistic: None,
             last_optimistic: None,
             peaks: [0; 2],
-            times: Times::default(),
+            times: Times {
+                last_tick: None,
+                active: Duration::from_secs(opts.times_s[0].max(0) as u64),
+                finished: Duration::from_secs(opts.times_s[1].max(0) as u64),
+                seeding: Duration::from_secs(opts.times_s[2].max(0) as u64),
+            },
         };
+        let counters = TorrentCounters::default();
+        counters.recv_payload.store(opts.totals[0], Ordering::Relaxed);
+        counters.sent_payload.store(opts.totals[1], Ordering::Relaxed);
         Arc::new(Torrent {
             id,
             info_hash: meta.info_hash,
             removed: ses.shutdown.child_token(),
             meta,
-            save_path,
+            down_limit: RateLimit::new(opts.download_limit),
+            up_limit: RateLimit::new(opts.upload_limit),
             storage,
             ses,
             core: Mutex::new(core),
-            counters: TorrentCounters::default(),
+            counters,
             wake: tokio::sync::Notify::new(),
         })
     }
@@ -353,10 +442,20 @@ impl Torrent {
             seeding_time_s: core.times.seeding.as_secs() as i64,
             eta_s,
             distributed_copies: if core.peers.is_empty() { -1.0 } else { core.picker.distributed_copies() },
+            auto_managed: core.auto_managed,
+            session_paused: core.session_paused,
+            queued: core.queued,
+            queue_position: core.queue_position,
+            sequential: core.picker.is_sequential(),
+            download_limit: self.down_limit.rate(),
+            upload_limit: self.up_limit.rate(),
+            max_connections: self.max_connections(&core) as u32,
+            added_time: core.added_time,
+            completed_time: core.completed_time,
             id: self.id,
             info_hash: self.info_hash,
             name: self.meta.name.clone(),
-            save_path: self.save_path.clone(),
+            save_path: self.storage.save_path(),
             state: core.state,
             paused: core.paused,
             error: core.error.clone(),
@@ -391,9 +490,17 @@ impl Torrent {
         v
     }
 
-    /// Whether the torrent is running (not paused, no error, not checking).
+    /// Whether the torrent is running and not checking its files.
     pub(crate) fn is_active(core: &Core) -> bool {
-        !core.paused && core.error.is_none() && core.state != TorrentState::CheckingFiles
+        core.running && core.state != TorrentState::CheckingFiles
+    }
+
+    /// The most peers this torrent takes.
+    fn max_connections(&self, core: &Core) -> usize {
+        match core.max_connections {
+            0 => self.ses.settings.read().max_peers_per_torrent as usize,
+            n => n as usize,
+        }
     }
 
     // ---- called by peer tasks -------------------------------------------
@@ -410,8 +517,8 @@ impl Torrent {
         if !Torrent::is_active(&core) || core.is_banned(&addr) {
             return None;
         }
-        let limit = self.ses.settings.read().max_peers_per_torrent as usize;
-        if core.peers.len() >= limit {
+        if core.peers.len() >= self.max_connections(&core) {
+            self.ses.counters.add(Metric::TorrentConnectionLimitRefusals, 1);
             return None;
         }
         if !self.ses.settings.read().allow_multiple_connections_per_ip
@@ -622,6 +729,8 @@ impl Torrent {
             if let Err(e) = self.storage.flush() {
                 tracing::warn!(error = %e, "flush after finishing failed");
             }
+            self.core.lock().completed_time = unix_now();
+            self.ses.queue_membership(self, false);
             self.ses.counters.add(Metric::TorrentsFinished, 1);
             self.post(AlertKind::TorrentFinished);
             self.wake.notify_one();
@@ -705,13 +814,13 @@ impl Torrent {
 
     /// Records the error and ends the torrent's peers; false when an
     /// error had stopped it already.
-    fn stop_with(&self, error: &ErrorInfo) -> bool {
+    fn stop_with(self: &Arc<Self>, error: &ErrorInfo) -> bool {
         let mut core = self.core.lock();
         if core.error.is_some() {
             return false;
         }
         core.error = Some(error.clone());
-        core.run.cancel();
+        self.apply_run_state(core);
         true
     }
 
@@ -729,18 +838,45 @@ impl Torrent {
 
     // ---- control --------------------------------------------------------
 
+    /// Starts or stops peers and trackers when the reasons to stop
+    /// (user pause, queue, session pause, error) changed. The one place
+    /// `running` changes: stopping ends the peers and tells trackers
+    /// `stopped`; starting announces `started` again.
+    pub(crate) fn apply_run_state(self: &Arc<Self>, mut core: parking_lot::MutexGuard<'_, Core>) {
+        let run = !core.paused && !core.queued && !core.session_paused && core.error.is_none();
+        if run == core.running {
+            return;
+        }
+        core.running = run;
+        core.times.last_tick = None;
+        if run {
+            core.run = self.ses.shutdown.child_token();
+            core.trackers.restart();
+            drop(core);
+            self.wake.notify_one();
+        } else {
+            core.run.cancel();
+            core.rate_values = [0; 4];
+            drop(core);
+            let t = self.clone();
+            self.ses.runtime.spawn(async move { tracker::announce(&t, AnnounceEvent::Stopped).await });
+        }
+        self.ses.queue_changed();
+    }
+
     /// Pauses the torrent: peers disconnect, trackers are told `stopped`.
+    /// The torrent stops being auto-managed, so the queue leaves it paused
+    /// (libtorrent's advice for a user's pause).
     pub fn pause(self: &Arc<Self>) {
         let mut core = self.core.lock();
         if core.paused {
             return;
         }
         core.paused = true;
-        core.run.cancel();
-        drop(core);
+        core.auto_managed = false;
+        core.queued = false;
+        self.apply_run_state(core);
         self.post(AlertKind::TorrentPaused);
-        let t = self.clone();
-        self.ses.runtime.spawn(async move { tracker::announce(&t, AnnounceEvent::Stopped).await });
     }
 
     /// Resumes a paused torrent; clears an error.
@@ -751,11 +887,127 @@ impl Torrent {
         }
         core.paused = false;
         core.error = None;
-        core.run = self.ses.shutdown.child_token();
-        core.trackers.restart();
-        drop(core);
+        self.apply_run_state(core);
         self.post(AlertKind::TorrentResumed);
+    }
+
+    /// Lets the queue start and stop the torrent (or takes that away).
+    pub fn set_auto_managed(self: &Arc<Self>, on: bool) {
+        let mut core = self.core.lock();
+        core.auto_managed = on;
+        if !on && core.queued {
+            core.queued = false;
+            self.apply_run_state(core);
+        } else {
+            drop(core);
+            self.ses.queue_changed();
+        }
+    }
+
+    /// The queue's decision: stop (`true`) or start this auto-managed torrent.
+    pub(crate) fn set_queued(self: &Arc<Self>, queued: bool) -> bool {
+        let mut core = self.core.lock();
+        if core.queued == queued || !core.auto_managed {
+            return false;
+        }
+        core.queued = queued;
+        self.apply_run_state(core);
+        self.post(if queued { AlertKind::TorrentPaused } else { AlertKind::TorrentResumed });
+        true
+    }
+
+    /// The whole session paused or resumed.
+    pub(crate) fn set_session_paused(self: &Arc<Self>, paused: bool) {
+        let mut core = self.core.lock();
+        core.session_paused = paused;
+        self.apply_run_state(core);
+    }
+
+    /// Checks every piece on disk again; the torrent runs on afterwards.
+    pub fn force_recheck(&self) {
+        self.core.lock().recheck = true;
+        self.ses.counters.add(Metric::ForcedRechecks, 1);
         self.wake.notify_one();
+    }
+
+    /// Sets file priorities (0: skip, 1 to 7); pieces take the highest
+    /// priority of the files they overlap.
+    pub fn set_file_priorities(self: &Arc<Self>, prios: &[u8]) {
+        let mut core = self.core.lock();
+        for (dst, p) in core.file_priority.iter_mut().zip(prios) {
+            *dst = (*p).min(7);
+        }
+        let prios = core.file_priority.clone();
+        apply_file_priorities(&mut core.picker, &self.meta, &prios);
+        self.priorities_changed(core);
+    }
+
+    pub fn set_file_priority(self: &Arc<Self>, file: usize, prio: u8) -> Result<(), Error> {
+        let mut prios = self.core.lock().file_priority.clone();
+        let n = prios.len();
+        let slot = prios
+            .get_mut(file)
+            .ok_or_else(|| Error::invalid_argument(format!("file index {file} out of range ({n} files)")))?;
+        *slot = prio;
+        self.set_file_priorities(&prios);
+        Ok(())
+    }
+
+    pub fn set_piece_priority(self: &Arc<Self>, piece: u32, prio: u8) -> Result<(), Error> {
+        let n = self.meta.lengths.num_pieces();
+        if piece >= n {
+            return Err(Error::invalid_argument(format!("piece index {piece} out of range ({n} pieces)")));
+        }
+        let mut core = self.core.lock();
+        core.picker.set_piece_priority(piece, prio);
+        self.priorities_changed(core);
+        Ok(())
+    }
+
+    /// After priorities changed: a finished torrent with new wanted pieces
+    /// downloads again, one with none left is finished; peers re-evaluate
+    /// their interest.
+    fn priorities_changed(self: &Arc<Self>, mut core: parking_lot::MutexGuard<'_, Core>) {
+        let finished = core.picker.is_finished();
+        let state = match core.state {
+            TorrentState::CheckingFiles | TorrentState::DownloadingMetadata => core.state,
+            _ if !finished => TorrentState::Downloading,
+            _ if core.picker.is_seed() => TorrentState::Seeding,
+            _ => TorrentState::Finished,
+        };
+        let was_finished = matches!(core.state, TorrentState::Finished | TorrentState::Seeding);
+        self.set_state(&mut core, state);
+        for p in core.peers.values() {
+            p.send(PeerCmd::RecheckInterest);
+        }
+        drop(core);
+        if was_finished != finished {
+            self.ses.queue_membership(self, !finished);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Each file's priority, by index.
+    pub fn file_priorities(&self) -> Vec<u8> {
+        self.core.lock().file_priority.clone()
+    }
+
+    pub fn set_sequential(&self, on: bool) {
+        self.core.lock().picker.set_sequential(on);
+    }
+
+    /// Per-torrent rate limits in bytes per second (0: none).
+    pub fn set_download_limit(&self, rate: i64) {
+        self.down_limit.set_rate(rate);
+    }
+
+    pub fn set_upload_limit(&self, rate: i64) {
+        self.up_limit.set_rate(rate);
+    }
+
+    /// Most peer connections (0: the `max_peers_per_torrent` setting).
+    pub fn set_max_connections(&self, n: u32) {
+        self.core.lock().max_connections = n;
     }
 
     // ---- the torrent's task ---------------------------------------------
@@ -775,10 +1027,28 @@ impl Torrent {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut n: u64 = 0;
         loop {
-            tokio::select! {
-                _ = self.removed.cancelled() => break,
-                _ = tick.tick() => {}
-                _ = self.wake.notified() => {}
+            let (running, recheck) = {
+                let mut core = self.core.lock();
+                (core.running, std::mem::take(&mut core.recheck))
+            };
+            if recheck {
+                self.recheck().await;
+                continue;
+            }
+            if running {
+                tokio::select! {
+                    _ = self.removed.cancelled() => break,
+                    _ = tick.tick() => {}
+                    _ = self.wake.notified() => {}
+                }
+            } else {
+                // A stopped torrent costs nothing until something wakes it.
+                tokio::select! {
+                    _ = self.removed.cancelled() => break,
+                    _ = self.wake.notified() => {}
+                }
+                self.update_rates();
+                continue;
             }
             n += 1;
             self.update_rates();
@@ -789,6 +1059,25 @@ impl Torrent {
             let t = self.clone();
             tracker::maybe_announce(&t).await;
         }
+    }
+
+    /// Forgets what is had, ends the peers and checks the files again.
+    async fn recheck(self: &Arc<Self>) {
+        let was_finished = {
+            let mut core = self.core.lock();
+            core.run.cancel();
+            core.run = self.ses.shutdown.child_token();
+            let was = core.picker.is_finished();
+            core.picker.reset_have();
+            core.buffers.clear();
+            was
+        };
+        self.check_files().await;
+        let finished = self.core.lock().picker.is_finished();
+        if was_finished != finished {
+            self.ses.queue_membership(self, !finished);
+        }
+        self.ses.queue_changed();
     }
 
     async fn check_files(self: &Arc<Self>) {
@@ -936,11 +1225,7 @@ impl Torrent {
         if !Torrent::is_active(&core) {
             return;
         }
-        if core.picker.is_finished() && core.state != TorrentState::Downloading {
-            // Seeds wait for downloaders to come to them, but still dial
-            // peers we were given explicitly below.
-        }
-        let mut room = (settings.max_peers_per_torrent as usize).saturating_sub(core.peers.len());
+        let mut room = self.max_connections(&core).saturating_sub(core.peers.len());
         let now = Instant::now();
         let mut dial = Vec::new();
         let max_fail = settings.max_failcount as u32;
@@ -957,6 +1242,7 @@ impl Torrent {
                 continue;
             }
             if !self.ses.try_reserve_connection() {
+                self.ses.counters.add(Metric::ConnectionLimitRefusals, 1);
                 break;
             }
             k.last_attempt = Some(now);
@@ -1018,6 +1304,13 @@ impl Torrent {
         self.wake.notify_one();
     }
 
+    /// Asks a tracker for the swarm's seeds and downloaders (a
+    /// `scrape_reply` or `scrape_failed` alert follows).
+    pub fn scrape_tracker(self: &Arc<Self>) {
+        let t = self.clone();
+        self.ses.runtime.spawn(async move { tracker::scrape(&t).await });
+    }
+
     /// Announces to trackers now.
     pub fn force_reannounce(&self) {
         let mut core = self.core.lock();
@@ -1056,5 +1349,35 @@ impl Torrent {
                 p.send(PeerCmd::Cancel(block));
             }
         }
+    }
+}
+
+/// Seconds since the Unix epoch now.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Sets each piece's priority to the highest of the files it overlaps
+/// (pad files do not count), so a piece shared by a skipped and a wanted
+/// file is still downloaded.
+fn apply_file_priorities(picker: &mut PiecePicker, meta: &Metainfo, file_priority: &[u8]) {
+    let lengths = meta.lengths;
+    let mut piece_prio = vec![0u8; lengths.num_pieces() as usize];
+    let plen = lengths.piece_length() as u64;
+    for (f, prio) in meta.files.iter().zip(file_priority) {
+        if f.pad || f.length == 0 {
+            continue;
+        }
+        let first = (f.offset / plen) as usize;
+        let last = ((f.offset + f.length - 1) / plen) as usize;
+        for p in piece_prio.iter_mut().take(last + 1).skip(first) {
+            *p = (*p).max(*prio);
+        }
+    }
+    for (p, prio) in piece_prio.into_iter().enumerate() {
+        picker.set_piece_priority(p as u32, prio);
     }
 }

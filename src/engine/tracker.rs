@@ -331,10 +331,15 @@ async fn http_announce(
     url: &str,
     req: &AnnounceRequest,
 ) -> Result<AnnounceResponse, String> {
-    let full = wire::http_announce_url(url, req);
+    let body = http_get(t, &wire::http_announce_url(url, req)).await?;
+    wire::parse_http_announce(&body).map_err(reply_error)
+}
+
+/// GETs a tracker URL and reads the reply body, bounded.
+async fn http_get(t: &Arc<Torrent>, full: &str) -> Result<Vec<u8>, String> {
     // The request line and headers, approximately: the URL dominates.
     t.ses.counters.add(Metric::SentTrackerBytes, full.len() as i64 + 64);
-    let mut resp = t.ses.http.get(&full).send().await.map_err(|e| format!("HTTP request failed: {e}"))?;
+    let mut resp = t.ses.http.get(full).send().await.map_err(|e| format!("HTTP request failed: {e}"))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("HTTP status {status}"));
@@ -347,7 +352,7 @@ async fn http_announce(
         body.extend_from_slice(&chunk);
     }
     t.ses.counters.add(Metric::RecvTrackerBytes, body.len() as i64);
-    wire::parse_http_announce(&body).map_err(reply_error)
+    Ok(body)
 }
 
 /// BEP 15: connect, then announce, each retried with a doubling timeout
@@ -359,6 +364,29 @@ async fn udp_announce(
     recv_timeout: u64,
     counters: &super::stats::Counters,
 ) -> Result<AnnounceResponse, String> {
+    let (sock, connection_id, first_wait, ipv6) = udp_connect(hostport, recv_timeout, counters).await?;
+    let tid: u32 = rand::random();
+    let packet = wire::udp_announce_request(connection_id, tid, req);
+    match udp_exchange(&sock, &packet, tid, ipv6, first_wait, counters).await? {
+        UdpResponse::Announce { interval, leechers, seeders, peers, .. } => Ok(AnnounceResponse {
+            interval: Some(interval),
+            complete: Some(seeders),
+            incomplete: Some(leechers),
+            peers,
+            ..AnnounceResponse::default()
+        }),
+        UdpResponse::Error { message, .. } => Err(message),
+        _ => Err("unexpected reply to announce".into()),
+    }
+}
+
+/// BEP 15's connect step: a socket to the tracker, the connection id it
+/// gave, the first retry wait and whether it is IPv6.
+async fn udp_connect(
+    hostport: &str,
+    recv_timeout: u64,
+    counters: &super::stats::Counters,
+) -> Result<(UdpSocket, u64, Duration, bool), String> {
     let hostport = hostport.split('/').next().unwrap_or(hostport);
     let addr: SocketAddr = tokio::net::lookup_host(hostport)
         .await
@@ -375,23 +403,66 @@ async fn udp_announce(
     let reply =
         udp_exchange(&sock, &wire::udp_connect_request(tid), tid, addr.is_ipv6(), first_wait, counters)
             .await?;
-    let connection_id = match reply {
-        UdpResponse::Connect { connection_id, .. } => connection_id,
-        UdpResponse::Error { message, .. } => return Err(message),
-        _ => return Err("unexpected reply to connect".into()),
-    };
-    let tid: u32 = rand::random();
-    let packet = wire::udp_announce_request(connection_id, tid, req);
-    match udp_exchange(&sock, &packet, tid, addr.is_ipv6(), first_wait, counters).await? {
-        UdpResponse::Announce { interval, leechers, seeders, peers, .. } => Ok(AnnounceResponse {
-            interval: Some(interval),
-            complete: Some(seeders),
-            incomplete: Some(leechers),
-            peers,
-            ..AnnounceResponse::default()
-        }),
+    match reply {
+        UdpResponse::Connect { connection_id, .. } => Ok((sock, connection_id, first_wait, addr.is_ipv6())),
         UdpResponse::Error { message, .. } => Err(message),
-        _ => Err("unexpected reply to announce".into()),
+        _ => Err("unexpected reply to connect".into()),
+    }
+}
+
+/// Scrapes the torrent's first working tracker (or its first tracker):
+/// the swarm's seeds and downloaders go into the status, and a
+/// `scrape_reply` or `scrape_failed` alert follows.
+pub(crate) async fn scrape(t: &Arc<Torrent>) {
+    let url = {
+        let core = t.core.lock();
+        let entries = &core.trackers.entries;
+        entries.iter().find(|e| e.working).or(entries.first()).map(|e| e.url.clone())
+    };
+    let Some(url) = url else { return };
+    t.ses.counters.add(Metric::TrackerScrapes, 1);
+    let timeout = t.ses.settings.read().tracker_receive_timeout as u64;
+    let result = match tokio::time::timeout(Duration::from_secs(timeout.max(1)), scrape_one(t, &url)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timed out after {timeout} s")),
+    };
+    match result {
+        Ok(info) => {
+            let mut core = t.core.lock();
+            core.list_seeds = info.complete as i64;
+            core.list_peers = info.incomplete as i64;
+            drop(core);
+            t.post(AlertKind::ScrapeReply { url, complete: info.complete, incomplete: info.incomplete });
+        }
+        Err(message) => {
+            t.ses.counters.add(Metric::TrackerScrapeErrors, 1);
+            t.post(AlertKind::ScrapeFailed { url, error: ErrorInfo { kind: ErrorKind::Tracker, message } });
+        }
+    }
+}
+
+async fn scrape_one(t: &Arc<Torrent>, url: &str) -> Result<wire::ScrapeInfo, String> {
+    let ih = [t.info_hash];
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let full = wire::http_scrape_url(url, &ih)
+            .ok_or_else(|| format!("'{url}' has no scrape URL (its path does not end in 'announce')"))?;
+        let body = http_get(t, &full).await?;
+        wire::parse_http_scrape(&body, &t.info_hash).map_err(reply_error)
+    } else if let Some(rest) = url.strip_prefix("udp://") {
+        let counters = &t.ses.counters;
+        let timeout = t.ses.settings.read().tracker_receive_timeout as u64;
+        let (sock, connection_id, first_wait, ipv6) = udp_connect(rest, timeout, counters).await?;
+        let tid: u32 = rand::random();
+        let packet = wire::udp_scrape_request(connection_id, tid, &ih);
+        match udp_exchange(&sock, &packet, tid, ipv6, first_wait, counters).await? {
+            UdpResponse::Scrape { entries, .. } => {
+                entries.first().copied().ok_or_else(|| "scrape reply lists no torrent".to_string())
+            }
+            UdpResponse::Error { message, .. } => Err(message),
+            _ => Err("unexpected reply to scrape".into()),
+        }
+    } else {
+        Err(format!("unsupported tracker URL scheme in '{url}'"))
     }
 }
 

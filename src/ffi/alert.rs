@@ -81,6 +81,10 @@ pub const LT_ALERT_CATEGORY_ALL: u32 = 0x7fff_ffff;
 pub const LT_ALERT_TORRENT_REMOVED: u32 = 4;
 /// Alert type: the data of a piece asked for with lt_torrent_read_piece.
 pub const LT_ALERT_READ_PIECE: u32 = 5;
+/// Alert type: a file was renamed by lt_torrent_rename_file.
+pub const LT_ALERT_FILE_RENAMED: u32 = 7;
+/// Alert type: renaming a file failed (lt_alert_error).
+pub const LT_ALERT_FILE_RENAME_FAILED: u32 = 8;
 /// Alert type: a watched figure crossed its threshold, or is back to normal (lt_alert_performance).
 pub const LT_ALERT_PERFORMANCE: u32 = 9;
 /// Alert type: a torrent moved to another LT_STATE_* (lt_alert_states).
@@ -91,6 +95,8 @@ pub const LT_ALERT_TRACKER_ERROR: u32 = 11;
 pub const LT_ALERT_TRACKER_WARNING: u32 = 12;
 /// Alert type: a tracker answered a scrape.
 pub const LT_ALERT_SCRAPE_REPLY: u32 = 13;
+/// Alert type: a scrape failed (lt_alert_error, lt_alert_tracker_url).
+pub const LT_ALERT_SCRAPE_FAILED: u32 = 14;
 /// Alert type: a tracker answered an announce.
 pub const LT_ALERT_TRACKER_REPLY: u32 = 15;
 /// Alert type: an announce was sent to a tracker.
@@ -109,10 +115,18 @@ pub const LT_ALERT_PEER_DISCONNECTED: u32 = 24;
 pub const LT_ALERT_TORRENT_FINISHED: u32 = 26;
 /// Alert type: a piece passed its hash check and was written (lt_alert_piece).
 pub const LT_ALERT_PIECE_FINISHED: u32 = 27;
+/// Alert type: lt_torrent_move_storage finished; the files are in the new place.
+pub const LT_ALERT_STORAGE_MOVED: u32 = 33;
+/// Alert type: lt_torrent_move_storage failed; the files stayed where they were (lt_alert_error).
+pub const LT_ALERT_STORAGE_MOVED_FAILED: u32 = 34;
 /// Alert type: a removed torrent's files were deleted.
 pub const LT_ALERT_TORRENT_DELETED: u32 = 35;
 /// Alert type: deleting a removed torrent's files failed.
 pub const LT_ALERT_TORRENT_DELETE_FAILED: u32 = 36;
+/// Alert type: the resume data asked for with lt_torrent_save_resume_data (lt_alert_buffer).
+pub const LT_ALERT_SAVE_RESUME_DATA: u32 = 37;
+/// Alert type: saving resume data failed (lt_alert_error).
+pub const LT_ALERT_SAVE_RESUME_DATA_FAILED: u32 = 38;
 /// Alert type: a torrent was paused.
 pub const LT_ALERT_TORRENT_PAUSED: u32 = 39;
 /// Alert type: a torrent was resumed.
@@ -125,6 +139,8 @@ pub const LT_ALERT_FILE_ERROR: u32 = 43;
 pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
 /// Alert type: a listen socket is open (lt_alert_peer gives its address).
 pub const LT_ALERT_LISTEN_SUCCEEDED: u32 = 49;
+/// Alert type: resume data was not trusted (files changed since it was saved); the files are checked instead.
+pub const LT_ALERT_FASTRESUME_REJECTED: u32 = 53;
 /// Alert type: a torrent stopped because of an error.
 pub const LT_ALERT_TORRENT_ERROR: u32 = 64;
 /// Alert type: a peer connected to a listen socket.
@@ -145,7 +161,8 @@ fn wrap(alert: Alert) -> *mut lt_alert_t {
         | AlertKind::TrackerReply { url, .. }
         | AlertKind::TrackerWarning { url, .. }
         | AlertKind::TrackerError { url, .. }
-        | AlertKind::ScrapeReply { url, .. } => Some(cstring(url)),
+        | AlertKind::ScrapeReply { url, .. }
+        | AlertKind::ScrapeFailed { url, .. } => Some(cstring(url)),
         _ => None,
     };
     Box::into_raw(Box::new(lt_alert_t { alert, message, url }))
@@ -356,7 +373,12 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
                 | AlertKind::PeerError { error, .. }
                 | AlertKind::PeerDisconnected { error, .. }
                 | AlertKind::ListenFailed { error, .. }
-                | AlertKind::TorrentDeleteFailed { error } => error.kind,
+                | AlertKind::TorrentDeleteFailed { error }
+                | AlertKind::ReadPieceFailed { error, .. }
+                | AlertKind::FileRenameFailed { error, .. }
+                | AlertKind::StorageMovedFailed { error, .. }
+                | AlertKind::SaveResumeDataFailed { error }
+                | AlertKind::ScrapeFailed { error, .. } => error.kind,
                 _ => return Err(wrong_type(alert)),
             };
             // SAFETY: checked non-NULL.
@@ -385,7 +407,8 @@ pub unsafe extern "C" fn lt_alert_piece(a: *const lt_alert_t, piece_out: *mut u3
             let piece = match &alert.kind {
                 AlertKind::PieceFinished { piece }
                 | AlertKind::HashFailed { piece }
-                | AlertKind::ReadPiece { piece, .. } => *piece,
+                | AlertKind::ReadPiece { piece, .. }
+                | AlertKind::ReadPieceFailed { piece, .. } => *piece,
                 _ => return Err(wrong_type(alert)),
             };
             // SAFETY: checked non-NULL.
@@ -531,8 +554,9 @@ pub unsafe extern "C" fn lt_alert_counters(
     })
 }
 
-/// The bytes a read_piece alert carries. Owned by the alert: valid until
-/// `lt_alert_free`.
+/// The bytes a read_piece alert (the piece) or a save_resume_data alert
+/// (the bencoded resume data) carries. Owned by the alert: valid until
+/// `lt_alert_free`; copy them to keep them.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
 ///
@@ -550,7 +574,10 @@ pub unsafe extern "C" fn lt_alert_buffer(
             if data_out.is_null() || len_out.is_null() {
                 return Err(fail_with(LT_ERROR_NULL_ARG, "data_out or len_out is NULL"));
             }
-            let AlertKind::ReadPiece { data, .. } = &alert.kind else { return Err(wrong_type(alert)) };
+            let data = match &alert.kind {
+                AlertKind::ReadPiece { data, .. } | AlertKind::SaveResumeData { data } => data,
+                _ => return Err(wrong_type(alert)),
+            };
             // SAFETY: both checked non-NULL.
             unsafe {
                 *data_out = data.as_ptr();

@@ -48,6 +48,8 @@ pub const LT_ERROR_TIMEOUT: lt_error = 16;
 pub const LT_ERROR_NO_METADATA: lt_error = 17;
 /// Not supported by this version of the library.
 pub const LT_ERROR_NOT_SUPPORTED: lt_error = 18;
+/// Resume data is malformed, or belongs to another torrent.
+pub const LT_ERROR_INVALID_RESUME_DATA: lt_error = 19;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -75,6 +77,7 @@ pub fn code_of(kind: ErrorKind) -> lt_error {
         ErrorKind::Timeout => LT_ERROR_TIMEOUT,
         ErrorKind::NoMetadata => LT_ERROR_NO_METADATA,
         ErrorKind::NotSupported => LT_ERROR_NOT_SUPPORTED,
+        ErrorKind::InvalidResumeData => LT_ERROR_INVALID_RESUME_DATA,
     }
 }
 
@@ -117,6 +120,7 @@ pub extern "C" fn lt_error_str(code: lt_error) -> *const c_char {
         LT_ERROR_TIMEOUT => b"LT_ERROR_TIMEOUT: timed out\0",
         LT_ERROR_NO_METADATA => b"LT_ERROR_NO_METADATA: the torrent's metadata is not known yet\0",
         LT_ERROR_NOT_SUPPORTED => b"LT_ERROR_NOT_SUPPORTED: not supported\0",
+        LT_ERROR_INVALID_RESUME_DATA => b"LT_ERROR_INVALID_RESUME_DATA: invalid resume data\0",
         _ => b"unknown error code\0",
     };
     s.as_ptr() as *const c_char

@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod boundary;
+pub mod controls;
 pub mod error;
 pub mod log;
 pub mod params;
@@ -15,6 +16,7 @@ pub mod torrent;
 pub mod version;
 
 pub use alert::*;
+pub use controls::*;
 pub use error::*;
 pub use log::*;
 pub use params::*;

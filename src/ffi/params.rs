@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use super::boundary::{code, ffi_call, non_null, str_arg};
 use super::error::{
-    fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_MAGNET, LT_ERROR_INVALID_TORRENT, LT_ERROR_IO,
+    fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_MAGNET, LT_ERROR_INVALID_RESUME_DATA,
+    LT_ERROR_INVALID_TORRENT, LT_ERROR_IO,
 };
 use crate::engine::{AddTorrentParams, TorrentSource};
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
+use crate::proto::resume::ResumeData;
 
 /// Add the torrent paused.
 pub const LT_ADD_PAUSED: u64 = 1 << 0;
@@ -19,8 +21,14 @@ pub const LT_ADD_PAUSED: u64 = 1 << 0;
 pub const LT_ADD_SEED_MODE: u64 = 1 << 1;
 /// Download pieces in order (for streaming).
 pub const LT_ADD_SEQUENTIAL: u64 = 1 << 2;
+/// Let the queue start and stop the torrent (`active_downloads`,
+/// `active_seeds`, `active_limit`). Pausing it by hand ends that.
+pub const LT_ADD_AUTO_MANAGED: u64 = 1 << 3;
 
-const KNOWN_FLAGS: u64 = LT_ADD_PAUSED | LT_ADD_SEED_MODE | LT_ADD_SEQUENTIAL;
+const KNOWN_FLAGS: u64 = LT_ADD_PAUSED | LT_ADD_SEED_MODE | LT_ADD_SEQUENTIAL | LT_ADD_AUTO_MANAGED;
+
+/// Most file priorities accepted.
+const MAX_FILE_PRIORITIES: usize = 1_000_000;
 
 /// Largest .torrent file read by `lt_params_set_torrent_file`.
 const MAX_TORRENT_FILE: u64 = 10_000_000;
@@ -30,7 +38,8 @@ const MAX_TORRENT_FILE: u64 = 10_000_000;
 /// Methods: `lt_params_new`, `lt_params_set_torrent_file`,
 /// `lt_params_set_torrent_data`, `lt_params_set_magnet`,
 /// `lt_params_set_save_path`, `lt_params_set_flags`, `lt_params_add_peer`,
-/// `lt_params_add_tracker`, `lt_params_free`.
+/// `lt_params_add_tracker`, `lt_params_set_resume_data`,
+/// `lt_params_set_file_priorities`, `lt_params_free`.
 /// **Thread safety:** may move between threads, not be shared.
 pub struct lt_params_t {
     source: Option<TorrentSource>,
@@ -38,6 +47,8 @@ pub struct lt_params_t {
     flags: u64,
     peers: Vec<SocketAddr>,
     trackers: Vec<(String, u32)>,
+    resume_data: Option<Vec<u8>>,
+    file_priorities: Vec<u8>,
 }
 
 impl lt_params_t {
@@ -56,8 +67,11 @@ impl lt_params_t {
         p.paused = self.flags & LT_ADD_PAUSED != 0;
         p.seed_mode = self.flags & LT_ADD_SEED_MODE != 0;
         p.sequential = self.flags & LT_ADD_SEQUENTIAL != 0;
+        p.auto_managed = self.flags & LT_ADD_AUTO_MANAGED != 0;
         p.peers = self.peers.clone();
         p.trackers = self.trackers.clone();
+        p.resume_data = self.resume_data.clone();
+        p.file_priorities = self.file_priorities.clone();
         Ok(p)
     }
 }
@@ -80,6 +94,8 @@ pub extern "C" fn lt_params_new() -> *mut lt_params_t {
             flags: 0,
             peers: Vec::new(),
             trackers: Vec::new(),
+            resume_data: None,
+            file_priorities: Vec::new(),
         }))
     })
 }
@@ -155,6 +171,94 @@ pub unsafe extern "C" fn lt_params_set_torrent_data(
             // SAFETY: the caller promises len readable bytes.
             let bytes = unsafe { std::slice::from_raw_parts(data, len) };
             params.source = Some(parse_torrent(bytes, "torrent data")?);
+            Ok(())
+        })())
+    })
+}
+
+/// Sets resume data saved by `lt_torrent_save_resume_data` (copied and
+/// checked now). When no torrent is set and the data carries the info
+/// dictionary (lt saves it), the torrent comes from the data itself.
+/// `lt_add_torrent` then refuses data for another torrent
+/// (`LT_ERROR_INVALID_RESUME_DATA`), and trusts the pieces it lists only
+/// when every file has the size and modification time recorded in it;
+/// otherwise the files are checked in full (a `fastresume_rejected` alert
+/// says why).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_RESUME_DATA`
+/// when the data is malformed (the params are unchanged).
+///
+/// # Safety
+/// `p` must be live; `data` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_resume_data(
+    p: *mut lt_params_t,
+    data: *const u8,
+    len: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            non_null(data, "data")?;
+            // SAFETY: the caller promises len readable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+            let rd = ResumeData::decode(bytes)
+                .map_err(|e| fail_with(LT_ERROR_INVALID_RESUME_DATA, e.to_string()))?;
+            if params.source.is_none() {
+                if let Some(info) = &rd.info {
+                    let meta = Metainfo::from_info_bytes(info).map_err(|e| {
+                        fail_with(LT_ERROR_INVALID_RESUME_DATA, format!("resume data: info dictionary: {e}"))
+                    })?;
+                    params.source = Some(TorrentSource::Metainfo(Arc::new(meta)));
+                }
+            }
+            params.resume_data = Some(bytes.to_vec());
+            Ok(())
+        })())
+    })
+}
+
+/// Sets file priorities, one byte per file in the torrent's order: 0 skips
+/// the file, 1 to 7 download it (higher first). Missing entries are 4.
+/// A piece shared by a skipped and a wanted file is still downloaded, so a
+/// skipped file may get those boundary bytes.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` (NULL with `len` > 0);
+/// `LT_ERROR_INVALID_ARG` for a priority above 7 or too many entries.
+///
+/// # Safety
+/// `p` must be live; `prios` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_file_priorities(
+    p: *mut lt_params_t,
+    prios: *const u8,
+    len: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            if len > 0 {
+                non_null(prios, "prios")?;
+            }
+            if len > MAX_FILE_PRIORITIES {
+                return Err(fail_with(
+                    LT_ERROR_INVALID_ARG,
+                    format!("more than {MAX_FILE_PRIORITIES} file priorities"),
+                ));
+            }
+            let list = if len == 0 {
+                Vec::new()
+            } else {
+                // SAFETY: the caller promises len readable bytes.
+                unsafe { std::slice::from_raw_parts(prios, len) }.to_vec()
+            };
+            if let Some(bad) = list.iter().position(|p| *p > 7) {
+                return Err(fail_with(
+                    LT_ERROR_INVALID_ARG,
+                    format!("file {bad}: priority {} is above 7", list[bad]),
+                ));
+            }
+            params.file_priorities = list;
             Ok(())
         })())
     })

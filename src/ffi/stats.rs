@@ -70,7 +70,8 @@ pub struct lt_stats_t {
     pub num_seeding: i64,
     /// Torrents checking their files.
     pub num_checking: i64,
-    /// Torrents paused by the user or by an error.
+    /// Torrents paused by the user (or with the session) or stopped by an
+    /// error; queued torrents are counted in `num_queued` instead.
     pub num_stopped: i64,
     /// 16 KiB blocks read from disk (uploads and checks).
     pub disk_blocks_read: i64,
@@ -102,6 +103,24 @@ pub struct lt_stats_t {
     pub system_memory_total: i64,
     /// Memory available for new work, in bytes (Linux's MemAvailable).
     pub system_memory_available: i64,
+    /// Connected peers over uTP (0: uTP is not implemented).
+    pub num_utp_peers: i64,
+    /// Nodes in the DHT routing table (0: the DHT is not implemented yet).
+    pub dht_nodes: i64,
+    /// Replacement nodes cached by the DHT (0: the DHT is not implemented yet).
+    pub dht_node_cache: i64,
+    /// Torrents tracked by the DHT node (0: the DHT is not implemented yet).
+    pub dht_torrents: i64,
+    /// Auto-managed torrents the queue keeps stopped (`active_downloads`,
+    /// `active_seeds`, `active_limit`). `num_checking + num_downloading +
+    /// num_seeding + num_stopped + num_queued == num_torrents`.
+    pub num_queued: i64,
+    /// Blocks in a read cache (0: reads go through the OS page cache).
+    pub disk_read_cache_size: i64,
+    /// Received 16 KiB blocks held in memory until their piece is hashed and written.
+    pub disk_write_cache_size: i64,
+    /// Scrape requests sent to trackers.
+    pub num_tracker_scrapes: i64,
 }
 
 /// Builds an `lt_stats_t` from a metric reader.
@@ -145,6 +164,14 @@ pub(crate) fn fill_stats(value: impl Fn(Metric) -> i64) -> lt_stats_t {
         cpu_cores: v[32],
         system_memory_total: v[33],
         system_memory_available: v[34],
+        num_utp_peers: v[35],
+        dht_nodes: v[36],
+        dht_node_cache: v[37],
+        dht_torrents: v[38],
+        num_queued: v[39],
+        disk_read_cache_size: v[40],
+        disk_write_cache_size: v[41],
+        num_tracker_scrapes: v[42],
     }
 }
 /// Fills `*stats` (of `size` bytes: pass `sizeof(lt_stats_t)`) with the

@@ -90,18 +90,18 @@ pub unsafe extern "C" fn lt_remove_torrent(
     })
 }
 
-/// Shared body of the simple torrent actions.
-fn with_torrent(
+/// Shared body of the torrent actions: finds the torrent, runs `f`, maps
+/// its error.
+pub(crate) fn with_torrent(
     s: *mut lt_session_t,
     id: lt_torrent_id_t,
-    f: impl FnOnce(&std::sync::Arc<crate::engine::torrent::Torrent>),
+    f: impl FnOnce(&std::sync::Arc<crate::engine::torrent::Torrent>) -> crate::engine::Result<()>,
 ) -> lt_error {
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
             let t = ses.torrent(TorrentId(id)).map_err(fail)?;
-            f(&t);
-            Ok(())
+            f(&t).map_err(fail)
         })())
     })
 }
@@ -115,7 +115,10 @@ fn with_torrent(
 /// `s` must be a live session.
 #[no_mangle]
 pub unsafe extern "C" fn lt_torrent_pause(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
-    with_torrent(s, id, |t| t.pause())
+    with_torrent(s, id, |t| {
+        t.pause();
+        Ok(())
+    })
 }
 
 /// Resumes a paused torrent (and clears an error that stopped it); a
@@ -127,7 +130,10 @@ pub unsafe extern "C" fn lt_torrent_pause(s: *mut lt_session_t, id: lt_torrent_i
 /// `s` must be a live session.
 #[no_mangle]
 pub unsafe extern "C" fn lt_torrent_resume(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
-    with_torrent(s, id, |t| t.resume())
+    with_torrent(s, id, |t| {
+        t.resume();
+        Ok(())
+    })
 }
 
 /// Announces to the torrent's trackers now.
@@ -138,7 +144,10 @@ pub unsafe extern "C" fn lt_torrent_resume(s: *mut lt_session_t, id: lt_torrent_
 /// `s` must be a live session.
 #[no_mangle]
 pub unsafe extern "C" fn lt_torrent_force_reannounce(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
-    with_torrent(s, id, |t| t.force_reannounce())
+    with_torrent(s, id, |t| {
+        t.force_reannounce();
+        Ok(())
+    })
 }
 
 /// Dials a peer for this torrent ("ip:port").
@@ -226,7 +235,8 @@ pub struct lt_torrent_status_t {
     pub struct_size: u32,
     /// `LT_STATE_*`.
     pub state: u32,
-    /// 1 when paused (by the user or by an error).
+    /// 1 when paused by the user, by a session pause or by an error (a
+    /// torrent the queue stopped has `queued` set instead).
     pub paused: u32,
     /// `LT_OK`, or the `lt_error` code of the error that stopped the torrent.
     pub error_code: i32,
@@ -296,12 +306,29 @@ pub struct lt_torrent_status_t {
     pub eta_s: i64,
     /// Complete copies among the connected peers; -1 with no peers.
     pub distributed_copies: f64,
+    /// Position in the download queue (0 first); -1 once finished.
+    pub queue_position: i64,
+    /// 1 when the queue starts and stops the torrent (`LT_ADD_AUTO_MANAGED`).
+    pub auto_managed: u32,
+    /// 1 when the queue stopped it to keep within `active_downloads`,
+    /// `active_seeds` or `active_limit`; it starts again when a slot frees.
+    pub queued: u32,
+    /// 1 when pieces are downloaded in order.
+    pub sequential: u32,
+    /// Most peer connections for this torrent.
+    pub max_connections: u32,
+    /// This torrent's own rate limits in bytes per second (0: none).
+    pub download_limit: i64,
+    pub upload_limit: i64,
+    /// When the torrent was added and when it last finished (Unix seconds; 0: never).
+    pub added_time: i64,
+    pub completed_time: i64,
 }
 
 fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
     out.struct_size = std::mem::size_of::<lt_torrent_status_t>() as u32;
     out.state = st.state as u32;
-    out.paused = (st.paused || st.error.is_some()) as u32;
+    out.paused = (st.paused || st.session_paused || st.error.is_some()) as u32;
     out.error_code = st.error.as_ref().map(|e| code_of(e.kind)).unwrap_or(LT_OK);
     out.progress = st.progress;
     out.pieces_done = st.pieces_done;
@@ -337,6 +364,15 @@ fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
     out.seeding_time_s = st.seeding_time_s;
     out.eta_s = st.eta_s;
     out.distributed_copies = st.distributed_copies;
+    out.queue_position = st.queue_position;
+    out.auto_managed = st.auto_managed as u32;
+    out.queued = st.queued as u32;
+    out.sequential = st.sequential as u32;
+    out.max_connections = st.max_connections;
+    out.download_limit = st.download_limit;
+    out.upload_limit = st.upload_limit;
+    out.added_time = st.added_time;
+    out.completed_time = st.completed_time;
 }
 
 /// A C status built from an engine status.
