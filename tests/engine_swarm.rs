@@ -1,103 +1,26 @@
 //! lt against lt on 127.0.0.1: seeding, downloading, checking existing
 //! data, disk errors, pause and resume, through the engine's Rust API.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use lt::engine::create::{create_torrent, CreateOptions};
+use common::swarm::{make_torrent, same, seed, settings, wait_for, WAIT};
+use common::tempdir;
 use lt::engine::stats::Metric;
-use lt::engine::{
-    AddTorrentParams, Alert, AlertKind, AlertType, Session, Settings, TorrentId, TorrentSource, TorrentState,
-};
-use lt::proto::metainfo::Metainfo;
-
-const WAIT: Duration = Duration::from_secs(120);
-
-fn settings() -> Settings {
-    Settings {
-        listen_interfaces: "127.0.0.1:0".into(),
-        alert_mask: lt::engine::alerts::category::ALL as i64,
-        ..Settings::default()
-    }
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(tag: &str) -> Dir {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let p = std::env::temp_dir().join(format!("lt-test-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    Dir(p)
-}
-
-/// Writes deterministic files and answers the parsed torrent.
-fn make_torrent(dir: &Path, files: &[(&str, usize)], piece_length: u32) -> Arc<Metainfo> {
-    let content = dir.join("content");
-    let mut x: u32 = 12345;
-    for (name, size) in files {
-        let path = content.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let data: Vec<u8> = (0..*size)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
-        std::fs::write(path, data).unwrap();
-    }
-    let opts = CreateOptions { piece_length: Some(piece_length), ..Default::default() };
-    let bytes = create_torrent(&content, &opts, &mut |_, _| {}).unwrap();
-    Arc::new(Metainfo::from_bytes(&bytes).unwrap())
-}
-
-fn wait_for(ses: &Session, what: &str, mut f: impl FnMut(&Alert) -> bool) -> Vec<Alert> {
-    let deadline = Instant::now() + WAIT;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Some(a) = ses.wait_for_alert(Duration::from_millis(200)) {
-            let done = f(&a);
-            seen.push(a);
-            if done {
-                return seen;
-            }
-        }
-    }
-    panic!("timed out waiting for {what}; saw {:?}", seen.iter().map(|a| &a.message).collect::<Vec<_>>());
-}
-
-fn same(a: &Path, b: &Path) -> bool {
-    std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
-}
-
-fn seed(meta: &Arc<Metainfo>, data_dir: &Path) -> (Session, TorrentId) {
-    let ses = Session::new(settings()).unwrap();
-    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), data_dir)).unwrap();
-    wait_for(&ses, "the seed's check", |a| a.alert_type() == AlertType::TorrentChecked);
-    assert_eq!(ses.torrent_status(id).unwrap().state, TorrentState::Seeding);
-    (ses, id)
-}
+use lt::engine::{AddTorrentParams, AlertKind, AlertType, Session, TorrentSource, TorrentState};
 
 #[test]
 fn lt_seeds_to_lt_and_figures_are_true() {
     let dir = tempdir("swarm");
     let files = [("a.bin", 1_000_003), ("empty.txt", 0), ("sub/b.bin", 2_500_001)];
-    let meta = make_torrent(&dir.0, &files, 64 * 1024);
-    let content_parent = dir.0.clone();
+    let meta = make_torrent(&dir.path, &files, 64 * 1024);
+    let content_parent = dir.path.clone();
     let (seeder, _) = seed(&meta, &content_parent);
     let port = seeder.listen_port().unwrap();
 
     let leecher = Session::new(settings()).unwrap();
-    let save = dir.0.join("leech");
+    let save = dir.path.join("leech");
     let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &save);
     p.peers.push(format!("127.0.0.1:{port}").parse().unwrap());
     let id = leecher.add_torrent(p).unwrap();
@@ -110,7 +33,10 @@ fn lt_seeds_to_lt_and_figures_are_true() {
     assert_eq!(pieces as u32, meta.lengths.num_pieces());
 
     for (name, _) in files {
-        assert!(same(&dir.0.join("content").join(name), &save.join("content").join(name)), "{name} differs");
+        assert!(
+            same(&dir.path.join("content").join(name), &save.join("content").join(name)),
+            "{name} differs"
+        );
     }
     let st = leecher.torrent_status(id).unwrap();
     assert_eq!(st.state, TorrentState::Seeding);
@@ -156,9 +82,10 @@ fn lt_seeds_to_lt_and_figures_are_true() {
 #[test]
 fn readding_finished_data_checks_and_seeds_without_download() {
     let dir = tempdir("readd");
-    let meta = make_torrent(&dir.0, &[("x.bin", 700_001), ("y.bin", 300_000)], 32 * 1024);
+    let meta = make_torrent(&dir.path, &[("x.bin", 700_001), ("y.bin", 300_000)], 32 * 1024);
     let ses = Session::new(settings()).unwrap();
-    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.0)).unwrap();
+    let id =
+        ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
     let alerts = wait_for(&ses, "torrent_checked", |a| a.alert_type() == AlertType::TorrentChecked);
     assert!(alerts
         .iter()
@@ -172,11 +99,12 @@ fn readding_finished_data_checks_and_seeds_without_download() {
     // A damaged piece is found by the check and wanted again.
     ses.remove_torrent(id, false).unwrap();
     wait_for(&ses, "torrent_removed", |a| a.alert_type() == AlertType::TorrentRemoved);
-    let path = dir.0.join("content/x.bin");
+    let path = dir.path.join("content/x.bin");
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[40_000] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.0)).unwrap();
+    let id =
+        ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
     wait_for(&ses, "torrent_checked", |a| a.alert_type() == AlertType::TorrentChecked);
     let st = ses.torrent_status(id).unwrap();
     assert_eq!(st.state, TorrentState::Downloading);
@@ -186,11 +114,11 @@ fn readding_finished_data_checks_and_seeds_without_download() {
 #[test]
 fn disk_error_raises_file_error_and_stops_the_torrent() {
     let dir = tempdir("diskerr");
-    let meta = make_torrent(&dir.0, &[("f.bin", 300_000)], 32 * 1024);
-    let (seeder, _) = seed(&meta, &dir.0);
-    std::fs::write(dir.0.join("blocker"), b"a file, not a directory").unwrap();
+    let meta = make_torrent(&dir.path, &[("f.bin", 300_000)], 32 * 1024);
+    let (seeder, _) = seed(&meta, &dir.path);
+    std::fs::write(dir.path.join("blocker"), b"a file, not a directory").unwrap();
     let leecher = Session::new(settings()).unwrap();
-    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.0.join("blocker/save"));
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path.join("blocker/save"));
     p.peers.push(format!("127.0.0.1:{}", seeder.listen_port().unwrap()).parse().unwrap());
     let id = leecher.add_torrent(p).unwrap();
     let alerts = wait_for(&leecher, "file_error", |a| a.alert_type() == AlertType::FileError);
@@ -207,10 +135,10 @@ fn disk_error_raises_file_error_and_stops_the_torrent() {
 #[test]
 fn pause_disconnects_and_resume_finishes() {
     let dir = tempdir("pause");
-    let meta = make_torrent(&dir.0, &[("p.bin", 2_000_000)], 32 * 1024);
-    let (seeder, _) = seed(&meta, &dir.0);
+    let meta = make_torrent(&dir.path, &[("p.bin", 2_000_000)], 32 * 1024);
+    let (seeder, _) = seed(&meta, &dir.path);
     let leecher = Session::new(settings()).unwrap();
-    let save = dir.0.join("leech");
+    let save = dir.path.join("leech");
     let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &save);
     p.paused = true;
     p.peers.push(format!("127.0.0.1:{}", seeder.listen_port().unwrap()).parse().unwrap());
@@ -222,7 +150,7 @@ fn pause_disconnects_and_resume_finishes() {
     assert_eq!(st.pieces_done, 0);
     leecher.resume_torrent(id).unwrap();
     wait_for(&leecher, "torrent_finished", |a| a.alert_type() == AlertType::TorrentFinished);
-    assert!(same(&dir.0.join("content/p.bin"), &save.join("content/p.bin")));
+    assert!(same(&dir.path.join("content/p.bin"), &save.join("content/p.bin")));
     leecher.pause_torrent(id).unwrap();
     wait_for(&leecher, "torrent_paused", |a| a.alert_type() == AlertType::TorrentPaused);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -238,8 +166,8 @@ fn pause_disconnects_and_resume_finishes() {
 fn malformed_peer_messages_disconnect_and_count() {
     use std::io::{Read, Write};
     let dir = tempdir("malformed");
-    let meta = make_torrent(&dir.0, &[("m.bin", 100_000)], 32 * 1024);
-    let (ses, _) = seed(&meta, &dir.0);
+    let meta = make_torrent(&dir.path, &[("m.bin", 100_000)], 32 * 1024);
+    let (ses, _) = seed(&meta, &dir.path);
     let port = ses.listen_port().unwrap();
     let cases: [(&str, Vec<u8>); 4] = [
         ("have out of range", vec![0, 0, 0, 5, 4, 0, 0, 0, 99]),

@@ -87,6 +87,7 @@ fn concurrent_readers_see_consistent_figures() {
                         Metric::NumDownloadingTorrents,
                         Metric::NumSeedingTorrents,
                         Metric::NumStoppedTorrents,
+                        Metric::NumQueuedTorrents,
                     ]
                     .iter()
                     .map(|m| now[*m as usize])
@@ -118,10 +119,11 @@ fn concurrent_readers_see_consistent_figures() {
     let states = c.get(Metric::NumCheckingTorrents)
         + c.get(Metric::NumDownloadingTorrents)
         + c.get(Metric::NumSeedingTorrents)
-        + c.get(Metric::NumStoppedTorrents);
+        + c.get(Metric::NumStoppedTorrents)
+        + c.get(Metric::NumQueuedTorrents);
     assert_eq!(states, c.get(Metric::NumTorrents));
     assert_eq!(c.get(Metric::NumSeedingTorrents), 1);
-    assert_eq!(STATS_FIELDS.len(), 35);
+    assert_eq!(STATS_FIELDS.len(), 43);
     drop(leecher);
     let _ = std::fs::remove_dir_all(&dir);
 }

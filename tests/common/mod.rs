@@ -4,6 +4,8 @@
 //! stopped when their handle drops (even when a test panics).
 #![allow(dead_code)]
 
+pub mod swarm;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -240,6 +242,12 @@ impl LtPeer {
 
     /// Starts a seeder and waits until it seeds.
     pub fn seed(torrent: &Path, save_path: &Path, opts: &SeedOpts) -> LtPeer {
+        LtPeer::seed_many(&[torrent], save_path, opts)
+    }
+
+    /// Starts one libtorrent session seeding every torrent (data under
+    /// `save_path`) and waits until all of them seed.
+    pub fn seed_many(torrents: &[&Path], save_path: &Path, opts: &SeedOpts) -> LtPeer {
         let port = free_port();
         let mut cmd = Command::new(PYTHON);
         if opts.corrupt_pieces > 0 {
@@ -253,11 +261,10 @@ impl LtPeer {
                 cmd.args(["--connect", &c.to_string()]);
             }
         }
-        cmd.arg("--torrent")
-            .arg(torrent)
-            .arg("--save-path")
-            .arg(save_path)
-            .args(["--port", &port.to_string()]);
+        for torrent in torrents {
+            cmd.arg("--torrent").arg(torrent);
+        }
+        cmd.arg("--save-path").arg(save_path).args(["--port", &port.to_string()]);
         let mut p = LtPeer::spawn(cmd, port);
         p.wait_line("\"ready\"", Duration::from_secs(120)).expect("seeder ready");
         p

@@ -96,20 +96,22 @@ def connect_all(h, peers):
 def cmd_seed(a):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    info = lt.torrent_info(a.torrent)
-    save = a.save_path
     ses = session(a.port)
-    params = lt.add_torrent_params()
-    params.ti = info
-    params.save_path = save
-    if a.seed_mode:
-        params.flags |= lt.torrent_flags.seed_mode
-    h = ses.add_torrent(params)
+    handles = []
+    for torrent in a.torrent:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(torrent)
+        params.save_path = a.save_path
+        # Seed every torrent now: not queued behind libtorrent's active_seeds.
+        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+        if a.seed_mode:
+            params.flags |= lt.torrent_flags.seed_mode
+        handles.append(ses.add_torrent(params))
+    h = handles[0]
     ready = False
     last_dial = 0
     while not stop:
-        st = h.status()
-        if not ready and st.state == lt.torrent_status.seeding:
+        if not ready and all(x.status().state == lt.torrent_status.seeding for x in handles):
             emit({"event": "ready", "port": a.port})
             ready = True
         if ready and a.connect and time.time() - last_dial > 3 and h.status().num_peers == 0:
@@ -119,9 +121,10 @@ def cmd_seed(a):
             pass
         time.sleep(0.2 if not ready else 1.0)
         if ready:
-            st = h.status()
-            emit({"state": str(st.state), "progress": st.progress, "peers": st.num_peers,
-                  "uploaded": st.total_payload_upload})
+            st = [x.status() for x in handles]
+            emit({"state": str(st[0].state), "progress": min(x.progress for x in st),
+                  "peers": sum(x.num_peers for x in st),
+                  "uploaded": sum(x.total_payload_upload for x in st)})
 
 
 def cpu_seconds():
@@ -182,7 +185,7 @@ def main():
     s.add_argument("--tracker", action="append")
     s.add_argument("--private", action="store_true")
     s = sub.add_parser("seed")
-    s.add_argument("--torrent", required=True)
+    s.add_argument("--torrent", required=True, action="append")
     s.add_argument("--save-path", required=True)
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--connect", action="append")
