@@ -122,6 +122,74 @@ fn download_via_tracker(udp: bool) {
     assert!(st.list_seeds >= 1, "the tracker's seed count is kept");
     assert!(ses.counters().get(Metric::TrackerAnnounces) >= 1);
     assert_eq!(ses.counters().get(Metric::TrackerErrors), 0);
+
+    // A scrape asks the same tracker for the swarm's size.
+    ses.torrent(id).unwrap().scrape_tracker();
+    let deadline = Instant::now() + WAIT;
+    let (complete, incomplete) = loop {
+        assert!(Instant::now() < deadline, "no scrape reply");
+        match ses.wait_for_alert(Duration::from_millis(200)).map(|a| a.kind) {
+            Some(AlertKind::ScrapeReply { url: u, complete, incomplete }) => {
+                assert_eq!(u, url);
+                break (complete, incomplete);
+            }
+            Some(AlertKind::ScrapeFailed { error, .. }) => panic!("scrape failed: {}", error.message),
+            _ => {}
+        }
+    };
+    assert!(complete >= 1, "the scrape counts the seeder ({complete} seeds, {incomplete} downloaders)");
+    let st = ses.torrent_status(id).unwrap();
+    assert_eq!((st.list_seeds, st.list_peers), (complete as i64, incomplete as i64));
+    assert_eq!(ses.counters().get(Metric::TrackerScrapes), 1);
+    assert_eq!(ses.counters().get(Metric::TrackerScrapeErrors), 0);
+}
+
+/// One libtorrent session seeds 20 torrents; lt downloads all of them at
+/// once in one session and every file is verified.
+#[test]
+fn twenty_torrents_from_one_libtorrent_seeder() {
+    let dir = tempdir("twenty");
+    let seed_dir = dir.path.join("seed");
+    let names: Vec<String> = (0..20).map(|i| format!("t{i:02}.bin")).collect();
+    let layout: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1_000_003)).collect();
+    make_data(&seed_dir, &layout, 20);
+    let torrents: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let out = dir.path.join(format!("{n}.torrent"));
+            make_torrent(&seed_dir.join(n), &out, 64 * 1024, &[], false);
+            out
+        })
+        .collect();
+    let refs: Vec<&Path> = torrents.iter().map(|t| t.as_path()).collect();
+    let seeder = LtPeer::seed_many(&refs, &seed_dir, &SeedOpts::default());
+    let peer: SocketAddr = format!("127.0.0.1:{}", seeder.port).parse().unwrap();
+    let ses = Session::new(settings()).unwrap();
+    let save = dir.path.join("leech");
+    let mut ids = Vec::new();
+    for t in &torrents {
+        let mut p = AddTorrentParams::new(TorrentSource::Metainfo(load(t)), &save);
+        p.peers.push(peer);
+        ids.push(ses.add_torrent(p).unwrap());
+    }
+    let deadline = Instant::now() + WAIT;
+    let mut finished = std::collections::HashSet::new();
+    while finished.len() < ids.len() {
+        assert!(Instant::now() < deadline, "only {} of 20 torrents finished", finished.len());
+        if let Some(a) = ses.wait_for_alert(Duration::from_millis(200)) {
+            if a.alert_type() == AlertType::TorrentFinished {
+                finished.insert(a.torrent);
+            }
+        }
+    }
+    for n in &names {
+        assert!(files_equal(&seed_dir.join(n), &save.join(n)), "{n} differs");
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let c = ses.counters();
+    assert_eq!(c.get(Metric::NumTorrents), 20);
+    assert_eq!(c.get(Metric::NumSeedingTorrents), 20);
+    assert!(c.get(Metric::RecvPayloadBytes) >= 20 * 1_000_003);
 }
 
 #[test]
