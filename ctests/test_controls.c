@@ -1,6 +1,7 @@
 /* Torrent controls through the C API: files and priorities, the queue,
  * limits, bad arguments, read_piece errors, and resume data saved from one
  * torrent and used to add it again (with the torrent taken from the data). */
+#define _GNU_SOURCE
 #include <string.h>
 #include "helpers.h"
 
@@ -117,6 +118,17 @@ int main(void) {
     CHECK_EQ(id3, 0);
     lt_params_free(p);
     free(resume);
+
+    /* Session state: saved, loaded into a pack, bad state refused. */
+    uint8_t *state = NULL;
+    size_t state_len = 0;
+    CHECK_EQ(lt_session_save_state(ses, &state, &state_len), LT_OK);
+    CHECK(state_len > 10 && memmem(state, state_len, "listen_interfaces", 17) != NULL);
+    lt_settings_t *loaded = lt_settings_new();
+    CHECK_EQ(lt_settings_load_state(loaded, state, state_len), LT_OK);
+    CHECK_EQ(lt_settings_load_state(loaded, state, state_len - 1), LT_ERROR_INVALID_ARG);
+    lt_settings_free(loaded);
+    lt_free(state);
 
     CHECK_EQ(lt_session_pause(ses), LT_OK);
     CHECK_EQ(lt_session_resume(ses), LT_OK);

@@ -1453,6 +1453,20 @@ lt_error lt_session_pause(struct lt_session_t *s);
 lt_error lt_session_resume(struct lt_session_t *s);
 
 /**
+ * Saves the session state (every setting that differs from its default)
+ * as bencoded bytes; `lt_settings_load_state` reads them back into a
+ * settings pack for `lt_session_new`.
+ *
+ * **Returns** `LT_OK` with the bytes in `*data_out` and their length in
+ * `*len_out`; `LT_ERROR_NULL_ARG`.
+ * **Ownership:** the caller frees `*data_out` with `lt_free`.
+ *
+ * # Safety
+ * `s` must be live; the outputs writable.
+ */
+lt_error lt_session_save_state(struct lt_session_t *s, uint8_t **data_out, size_t *len_out);
+
+/**
  * Moves a torrent in the download queue (`LT_QUEUE_UP`, `_DOWN`, `_TOP`,
  * `_BOTTOM`). Finished torrents are not in the queue: nothing happens.
  *
@@ -1922,6 +1936,19 @@ lt_error lt_settings_set_bool(struct lt_settings_t *s, const char *name, bool va
  * `s` must be a live pack; `name` and `value` NUL-terminated strings.
  */
 lt_error lt_settings_set_str(struct lt_settings_t *s, const char *name, const char *value);
+
+/**
+ * Applies a session state saved by `lt_session_save_state` to the pack:
+ * every saved setting, checked as the setters check it (names this
+ * version does not know are skipped).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for a
+ * malformed state or a bad value (the pack is then unchanged).
+ *
+ * # Safety
+ * `s` must be a live pack; `data` readable for `len` bytes.
+ */
+lt_error lt_settings_load_state(struct lt_settings_t *s, const uint8_t *data, size_t len);
 
 /**
  * Fills `*stats` (of `size` bytes: pass `sizeof(lt_stats_t)`) with the

@@ -156,6 +156,7 @@ fn measured_rate(total: impl Fn() -> i64) -> f64 {
 
 fn assert_within_10_percent(what: &str, got: f64, limit: i64) {
     let ratio = got / limit as f64;
+    eprintln!("{what}: {got:.0} B/s against {limit} ({ratio:.3})");
     assert!((0.9..=1.1).contains(&ratio), "{what}: {got:.0} B/s against a limit of {limit} ({ratio:.3})");
 }
 

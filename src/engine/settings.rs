@@ -97,6 +97,68 @@ macro_rules! settings {
     };
 }
 
+impl Settings {
+    /// The session state: every setting that differs from its default, as
+    /// a bencoded `{"settings": {name: value}}` dictionary (booleans as
+    /// 0/1), which `load_state` reads back.
+    pub fn save_state(&self) -> Vec<u8> {
+        use crate::proto::bencode::Value;
+        let default = Settings::default();
+        let mut map = std::collections::BTreeMap::new();
+        for (name, kind, _) in SETTINGS {
+            let v = match kind {
+                SettingType::Int if self.get_int(name) != default.get_int(name) => {
+                    Value::Int(self.get_int(name).unwrap_or(0))
+                }
+                SettingType::Bool if self.get_bool(name) != default.get_bool(name) => {
+                    Value::Int(self.get_bool(name).unwrap_or(false) as i64)
+                }
+                SettingType::Str if self.get_str(name) != default.get_str(name) => {
+                    Value::Bytes(self.get_str(name).unwrap_or("").as_bytes())
+                }
+                _ => continue,
+            };
+            map.insert(name.as_bytes(), v);
+        }
+        crate::proto::bencode::dict([("settings", Value::Dict(map))]).encode()
+    }
+
+    /// Applies a state saved by `save_state`. Every value is checked as
+    /// the setters check it; names this version does not know are skipped
+    /// (a newer version's state still loads). Nothing changes on error.
+    pub fn load_state(&mut self, buf: &[u8]) -> Result<()> {
+        use crate::proto::bencode::{decode_with, Limits};
+        let bad = |why: String| Error::invalid_argument(format!("session state: {why}"));
+        if buf.len() > 1 << 20 {
+            return Err(bad(format!("{} bytes, more than 1 MiB", buf.len())));
+        }
+        let root =
+            decode_with(buf, Limits { max_depth: 4, max_items: 10_000 }).map_err(|e| bad(e.to_string()))?;
+        let map = root
+            .get("settings")
+            .and_then(|v| v.as_dict())
+            .ok_or_else(|| bad("no 'settings' dictionary".into()))?;
+        let mut next = self.clone();
+        for (k, v) in map {
+            let name = std::str::from_utf8(k).map_err(|_| bad("a setting name is not UTF-8".into()))?;
+            let Some((_, kind, _)) = SETTINGS.iter().find(|(n, _, _)| *n == name) else { continue };
+            let wrong_type = || bad(format!("setting '{name}' has a value of the wrong type"));
+            match kind {
+                SettingType::Int => next.set_int(name, v.as_int().ok_or_else(wrong_type)?)?,
+                SettingType::Bool => match v.as_int() {
+                    Some(0) => next.set_bool(name, false)?,
+                    Some(1) => next.set_bool(name, true)?,
+                    _ => return Err(wrong_type()),
+                },
+                SettingType::Str => next.set_str(name, v.as_str().ok_or_else(wrong_type)?)?,
+            }
+        }
+        next.validate()?;
+        *self = next;
+        Ok(())
+    }
+}
+
 /// The error for a name that is unknown, or known with another type.
 fn wrong(name: &str, wanted: SettingType) -> Error {
     match SETTINGS.iter().find(|(n, _, _)| *n == name) {
@@ -197,6 +259,24 @@ pub fn parse_listen_interfaces(s: &str) -> Result<Vec<std::net::SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_round_trip_and_bad_state() {
+        let mut s = Settings::default();
+        s.set_int("active_downloads", 7).unwrap();
+        s.set_bool("announce_to_all_tiers", true).unwrap();
+        s.set_str("user_agent", "x/1").unwrap();
+        let blob = s.save_state();
+        let mut back = Settings::default();
+        back.load_state(&blob).unwrap();
+        assert_eq!(back, s);
+        let mut t = Settings::default();
+        assert!(t.load_state(b"d8:settingsd16:active_downloadsi-5eee").is_err(), "range checked");
+        assert!(t.load_state(b"d8:settingsd10:user_agenti1eee").is_err(), "type checked");
+        assert!(t.load_state(b"garbage").is_err());
+        assert_eq!(t, Settings::default(), "nothing changes on error");
+        t.load_state(b"d8:settingsd9:not_knowni1eee").unwrap();
+    }
 
     #[test]
     fn set_by_name_checks_name_type_and_range() {

@@ -53,6 +53,42 @@ pub unsafe extern "C" fn lt_session_resume(s: *mut lt_session_t) -> lt_error {
     })
 }
 
+/// Saves the session state (every setting that differs from its default)
+/// as bencoded bytes; `lt_settings_load_state` reads them back into a
+/// settings pack for `lt_session_new`.
+///
+/// **Returns** `LT_OK` with the bytes in `*data_out` and their length in
+/// `*len_out`; `LT_ERROR_NULL_ARG`.
+/// **Ownership:** the caller frees `*data_out` with `lt_free`.
+///
+/// # Safety
+/// `s` must be live; the outputs writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_session_save_state(
+    s: *mut lt_session_t,
+    data_out: *mut *mut u8,
+    len_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            super::boundary::non_null(data_out, "data_out")?;
+            super::boundary::non_null(len_out, "len_out")?;
+            let state = ses.settings().save_state();
+            let p = super::boundary::malloc_copy(&state);
+            if p.is_null() {
+                return Err(fail_with(super::error::LT_ERROR_IO, "out of memory"));
+            }
+            // SAFETY: both checked non-NULL.
+            unsafe {
+                *data_out = p;
+                *len_out = state.len();
+            }
+            Ok(())
+        })())
+    })
+}
+
 /// Moves a torrent in the download queue (`LT_QUEUE_UP`, `_DOWN`, `_TOP`,
 /// `_BOTTOM`). Finished torrents are not in the queue: nothing happens.
 ///

@@ -122,3 +122,30 @@ pub unsafe extern "C" fn lt_settings_set_str(
         })())
     })
 }
+
+/// Applies a session state saved by `lt_session_save_state` to the pack:
+/// every saved setting, checked as the setters check it (names this
+/// version does not know are skipped).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for a
+/// malformed state or a bad value (the pack is then unchanged).
+///
+/// # Safety
+/// `s` must be a live pack; `data` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lt_settings_load_state(
+    s: *mut lt_settings_t,
+    data: *const u8,
+    len: usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            // SAFETY: caller promises s is NULL or a live pack.
+            let s = unsafe { s.as_mut() }.ok_or(LT_ERROR_NULL_ARG)?;
+            super::boundary::non_null(data, "data")?;
+            // SAFETY: the caller promises len readable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+            s.inner.load_state(bytes).map_err(fail)
+        })())
+    })
+}
