@@ -253,7 +253,7 @@ fn move_storage_while_downloading() {
     t.move_storage(new.clone()).unwrap();
     wait_for(&leecher, "storage_moved", |a| a.alert_type() == AlertType::StorageMoved);
     assert!(!is_done(&leecher, id), "the move finished before the download did");
-    t.set_download_limit(0);
+    t.set_download_limit(0).unwrap();
     wait_until("the download", || is_done(&leecher, id));
     assert_eq!(leecher.torrent_status(id).unwrap().save_path, new);
     for (name, _) in files {

@@ -943,6 +943,7 @@ impl Torrent {
     }
 
     pub fn set_file_priority(self: &Arc<Self>, file: usize, prio: u8) -> Result<(), Error> {
+        check_priority(prio)?;
         let mut prios = self.core.lock().file_priority.clone();
         let n = prios.len();
         let slot = prios
@@ -954,6 +955,7 @@ impl Torrent {
     }
 
     pub fn set_piece_priority(self: &Arc<Self>, piece: u32, prio: u8) -> Result<(), Error> {
+        check_priority(prio)?;
         let n = self.meta.lengths.num_pieces();
         if piece >= n {
             return Err(Error::invalid_argument(format!("piece index {piece} out of range ({n} pieces)")));
@@ -997,12 +999,14 @@ impl Torrent {
     }
 
     /// Per-torrent rate limits in bytes per second (0: none).
-    pub fn set_download_limit(&self, rate: i64) {
-        self.down_limit.set_rate(rate);
+    pub fn set_download_limit(&self, rate: i64) -> Result<(), Error> {
+        self.down_limit.set_rate(check_rate(rate)?);
+        Ok(())
     }
 
-    pub fn set_upload_limit(&self, rate: i64) {
-        self.up_limit.set_rate(rate);
+    pub fn set_upload_limit(&self, rate: i64) -> Result<(), Error> {
+        self.up_limit.set_rate(check_rate(rate)?);
+        Ok(())
     }
 
     /// Most peer connections (0: the `max_peers_per_torrent` setting).
@@ -1380,4 +1384,18 @@ fn apply_file_priorities(picker: &mut PiecePicker, meta: &Metainfo, file_priorit
     for (p, prio) in piece_prio.into_iter().enumerate() {
         picker.set_piece_priority(p as u32, prio);
     }
+}
+
+fn check_priority(prio: u8) -> Result<(), Error> {
+    if prio > 7 {
+        return Err(Error::invalid_argument(format!("priority {prio} is above 7")));
+    }
+    Ok(())
+}
+
+fn check_rate(rate: i64) -> Result<i64, Error> {
+    if rate < 0 {
+        return Err(Error::invalid_argument(format!("rate {rate} is negative (0: no limit)")));
+    }
+    Ok(rate)
 }

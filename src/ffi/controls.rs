@@ -200,9 +200,6 @@ pub unsafe extern "C" fn lt_torrent_set_file_priority(
     file: u32,
     priority: u8,
 ) -> lt_error {
-    if priority > 7 {
-        return fail_with(LT_ERROR_INVALID_ARG, format!("priority {priority} is above 7"));
-    }
     with_torrent(s, id, |t| t.set_file_priority(file as usize, priority))
 }
 
@@ -220,9 +217,6 @@ pub unsafe extern "C" fn lt_torrent_set_piece_priority(
     piece: u32,
     priority: u8,
 ) -> lt_error {
-    if priority > 7 {
-        return fail_with(LT_ERROR_INVALID_ARG, format!("priority {priority} is above 7"));
-    }
     with_torrent(s, id, |t| t.set_piece_priority(piece, priority))
 }
 
@@ -244,13 +238,6 @@ pub unsafe extern "C" fn lt_torrent_set_sequential(
     })
 }
 
-fn check_rate(rate: i64) -> Result<(), crate::engine::Error> {
-    if rate < 0 {
-        return Err(crate::engine::Error::invalid_argument(format!("rate {rate} is negative (0: no limit)")));
-    }
-    Ok(())
-}
-
 /// Limits this torrent's download to `bytes_per_s` (0: no limit of its
 /// own; the session's `download_rate_limit` still applies). Protocol
 /// bytes count too.
@@ -266,11 +253,7 @@ pub unsafe extern "C" fn lt_torrent_set_download_limit(
     id: lt_torrent_id_t,
     bytes_per_s: i64,
 ) -> lt_error {
-    with_torrent(s, id, |t| {
-        check_rate(bytes_per_s)?;
-        t.set_download_limit(bytes_per_s);
-        Ok(())
-    })
+    with_torrent(s, id, |t| t.set_download_limit(bytes_per_s))
 }
 
 /// Limits this torrent's upload to `bytes_per_s` (0: no limit of its own).
@@ -286,11 +269,7 @@ pub unsafe extern "C" fn lt_torrent_set_upload_limit(
     id: lt_torrent_id_t,
     bytes_per_s: i64,
 ) -> lt_error {
-    with_torrent(s, id, |t| {
-        check_rate(bytes_per_s)?;
-        t.set_upload_limit(bytes_per_s);
-        Ok(())
-    })
+    with_torrent(s, id, |t| t.set_upload_limit(bytes_per_s))
 }
 
 /// Caps this torrent's peer connections (0: the `max_peers_per_torrent`
