@@ -1778,10 +1778,13 @@ struct lt_params_t *lt_params_new(void);
 void lt_params_free(struct lt_params_t *p);
 
 /**
- * Reads and checks a .torrent file (at most 10 MB).
+ * Reads and checks a .torrent file (at most 10 MB, libtorrent's limit).
+ * Only regular files are read, through the limit: a device, FIFO or a file
+ * that grows while it is read answers an error at once.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the file
- * cannot be read; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
+ * cannot be read; `LT_ERROR_INVALID_ARG` when it is not a regular file or
+ * is larger than 10 MB; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
  * paths cannot be made safe (`lt_last_error` says exactly what, e.g.
  * "torrent file 'x.torrent': info.piece length must be > 0"). The params
  * are unchanged on error.

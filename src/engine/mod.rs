@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod bandwidth;
+pub mod bounded_read;
 pub mod controls;
 pub mod create;
 pub mod error;
