@@ -43,7 +43,7 @@ struct PeerSummary {
 }
 
 fn snapshot(core: &SessionCore) -> Snapshot {
-    core.refresh_uptime();
+    core.refresh_live_gauges();
     let counters = core.counters.snapshot();
     let torrents: Vec<_> = core.torrents.read().values().cloned().collect();
     let torrents = torrents

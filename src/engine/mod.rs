@@ -8,6 +8,7 @@ pub mod controls;
 pub mod create;
 pub mod error;
 pub mod export;
+pub(crate) mod gauges;
 pub mod peer;
 pub mod piece_picker;
 pub mod queue;

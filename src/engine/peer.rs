@@ -26,7 +26,7 @@ use super::bandwidth;
 use super::error::{Error, ErrorKind, Failure, Operation};
 use super::piece_picker::{Block, PeerKey};
 use super::session::SessionCore;
-use super::stats::{Metric, RateSampler};
+use super::stats::{Counters, Metric, RateSampler};
 use super::torrent::Torrent;
 use crate::proto::bitfield::Bitfield;
 use crate::proto::types::{PeerId, BLOCK_SIZE};
@@ -57,6 +57,21 @@ pub mod flags {
     pub const OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
 }
 
+/// The flags counted by a session gauge.
+const GAUGED_FLAGS: [u32; 4] =
+    [flags::SEED, flags::SNUBBED, flags::SUPPORTS_EXTENSIONS, flags::OPTIMISTIC_UNCHOKE];
+
+/// The session gauge that counts the peers with `bit` set.
+fn flag_gauge(bit: u32) -> Option<Metric> {
+    match bit {
+        flags::SEED => Some(Metric::NumSeedPeers),
+        flags::SNUBBED => Some(Metric::NumSnubbedPeers),
+        flags::SUPPORTS_EXTENSIONS => Some(Metric::NumPeersExtensions),
+        flags::OPTIMISTIC_UNCHOKE => Some(Metric::NumPeersUpUnchokedOptimistic),
+        _ => None,
+    }
+}
+
 /// What the rest of the engine sees of a connected peer.
 pub struct PeerHandle {
     pub key: PeerKey,
@@ -76,6 +91,8 @@ pub struct PeerHandle {
     connected_at: Instant,
     rtt: Mutex<Rtt>,
     hash_failures: AtomicU32,
+    /// The session's counters: the peer gauges follow its flags.
+    counters: Arc<Counters>,
 }
 
 /// A snapshot of one peer for `lt_torrent_peers`.
@@ -118,6 +135,7 @@ impl PeerHandle {
         incoming: bool,
         total_pieces: u32,
         tx: UnboundedSender<PeerCmd>,
+        counters: Arc<Counters>,
     ) -> PeerHandle {
         let mut f = flags::CHOKED | flags::REMOTE_CHOKED;
         if incoming {
@@ -141,6 +159,7 @@ impl PeerHandle {
             connected_at: Instant::now(),
             rtt: Mutex::new(Rtt::default()),
             hash_failures: AtomicU32::new(0),
+            counters,
         }
     }
 
@@ -148,12 +167,34 @@ impl PeerHandle {
         let _ = self.tx.send(cmd);
     }
 
-    fn set_flag(&self, bit: u32, on: bool) {
-        if on {
-            self.flags.fetch_or(bit, Ordering::Relaxed);
+    /// Sets or clears a flag. The session gauges that count peers by a
+    /// flag change here, when the flag does, so they are exact at every
+    /// read without a pass over the peers.
+    pub(crate) fn set_flag(&self, bit: u32, on: bool) {
+        let old = if on {
+            self.flags.fetch_or(bit, Ordering::Relaxed)
         } else {
-            self.flags.fetch_and(!bit, Ordering::Relaxed);
+            self.flags.fetch_and(!bit, Ordering::Relaxed)
+        };
+        if (old & bit != 0) != on {
+            if let Some(m) = flag_gauge(bit) {
+                self.counters.add(m, if on { 1 } else { -1 });
+            }
         }
+    }
+
+    /// Records the requests in flight to this peer (and the session gauge).
+    fn set_outstanding(&self, n: usize) {
+        let old = self.outstanding.swap(n, Ordering::Relaxed);
+        self.counters.add(Metric::NumOutstandingRequests, n as i64 - old as i64);
+    }
+
+    /// Takes a closed peer out of the flag and request gauges.
+    fn leave_gauges(&self) {
+        for bit in GAUGED_FLAGS {
+            self.set_flag(bit, false);
+        }
+        self.set_outstanding(0);
     }
 
     fn has_flag(&self, bit: u32) -> bool {
@@ -454,6 +495,7 @@ pub(crate) async fn run(
     writer.abort();
 
     t.unregister_peer(&handle, &conn.has);
+    handle.leave_gauges();
     conn.release_choke_gauge();
     if conn.am_interested {
         ses.counters.add(Metric::NumPeersDownInterested, -1);
@@ -796,7 +838,7 @@ impl Conn {
                         begin: block.begin(),
                         length,
                     }));
-                    self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+                    self.handle.set_outstanding(self.outstanding.len());
                 }
             }
             PeerCmd::RecheckInterest => self.update_interest(),
@@ -839,7 +881,7 @@ impl Conn {
                 self.handle.set_flag(flags::REMOTE_CHOKED, true);
                 let blocks: Vec<Block> = self.outstanding.drain().map(|(b, _)| b).collect();
                 self.t.abort_blocks(self.handle.key, blocks);
-                self.handle.outstanding.store(0, Ordering::Relaxed);
+                self.handle.set_outstanding(0);
             }
             Message::Unchoke => {
                 self.peer_choking = false;
@@ -906,7 +948,7 @@ impl Conn {
                 if self.outstanding.remove(&block).is_some() {
                     self.t.ses.counters.add(Metric::RejectedRequests, 1);
                     self.t.abort_blocks(self.handle.key, [block]);
-                    self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+                    self.handle.set_outstanding(self.outstanding.len());
                 }
             }
             Message::Piece { piece, begin, data } => self.on_piece(piece, begin, &data)?,
@@ -1016,7 +1058,7 @@ impl Conn {
         if let Some(requested_at) = self.outstanding.remove(&block) {
             self.handle.record_rtt(requested_at.elapsed());
         }
-        self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+        self.handle.set_outstanding(self.outstanding.len());
         self.handle.set_flag(flags::SNUBBED, false);
         let others = self.t.block_received(self.handle.key, self.handle.addr, block, data);
         if !others.is_empty() {
@@ -1059,7 +1101,7 @@ impl Conn {
         }
         self.t.ses.counters.add(Metric::BlocksRequested, picked.len() as i64);
         self.pick_buf = picked;
-        self.handle.outstanding.store(self.outstanding.len(), Ordering::Relaxed);
+        self.handle.set_outstanding(self.outstanding.len());
         if self.outstanding.is_empty() && self.am_interested && !self.t.is_interesting(&self.has) {
             self.update_interest();
         }
@@ -1082,7 +1124,7 @@ impl Conn {
             self.t.ses.counters.add(Metric::TimedOutRequests, blocks.len() as i64);
             self.t.ses.counters.add(Metric::SnubbedPeers, 1);
             self.t.abort_blocks(self.handle.key, blocks);
-            self.handle.outstanding.store(0, Ordering::Relaxed);
+            self.handle.set_outstanding(0);
             self.handle.set_flag(flags::SNUBBED, true);
         }
         if self.ticks % 60 == 0 {

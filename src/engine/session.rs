@@ -26,7 +26,7 @@ use super::torrent::{StartOptions, Torrent, TorrentId, TorrentState, TorrentStat
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
-use crate::proto::types::{InfoHash, PeerId, BLOCK_SIZE};
+use crate::proto::types::{InfoHash, PeerId};
 use crate::proto::wire::Handshake;
 
 /// What a torrent is added from.
@@ -113,6 +113,11 @@ pub(crate) struct SessionCore {
     queue: parking_lot::Mutex<Vec<TorrentId>>,
     /// Woken when the queue should be looked at again.
     requeue: tokio::sync::Notify,
+    /// Woken when the settings change.
+    settings_changed: tokio::sync::Notify,
+    /// The torrents whose peers and trackers run: the only ones the
+    /// once-a-second threshold checks look at.
+    running: parking_lot::Mutex<std::collections::HashSet<TorrentId>>,
     /// The whole session is paused.
     paused: AtomicBool,
     /// The session-wide rate limits.
@@ -155,6 +160,16 @@ impl SessionCore {
     fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
         let id = *self.by_hash.read().get(ih)?;
         self.torrents.read().get(&id).cloned()
+    }
+
+    /// Records whether a torrent's peers and trackers run.
+    pub(crate) fn set_running(&self, id: TorrentId, running: bool) {
+        let mut r = self.running.lock();
+        if running {
+            r.insert(id);
+        } else {
+            r.remove(&id);
+        }
     }
 
     /// Asks the queue to look at the torrents again soon.
@@ -264,78 +279,19 @@ impl SessionCore {
         }
     }
 
-    /// Refreshes the uptime gauge (the one value that changes without events).
-    pub(crate) fn refresh_uptime(&self) {
+    /// Refreshes the gauges that change without an event the engine sees:
+    /// the uptime, and the alert queue's length (the application pops).
+    /// Every other gauge changes where its state does.
+    pub(crate) fn refresh_live_gauges(&self) {
         self.counters.set(Metric::UptimeMs, self.start.elapsed().as_millis() as i64);
+        self.counters.set(Metric::AlertsQueued, self.alerts.len() as i64);
     }
 
     /// Posts a session_stats alert with every counter's value now.
     fn post_stats(&self) {
-        self.refresh_uptime();
+        self.refresh_live_gauges();
         let counters = self.counters.snapshot();
         self.alerts.post(TorrentId::NONE, "", AlertKind::SessionStats { counters });
-    }
-
-    /// Sets the torrent-state gauges from one pass over the torrents, so
-    /// they always add up to `num_torrents`.
-    fn refresh_torrent_gauges(&self) {
-        let torrents: Vec<_> = self.torrents.read().values().cloned().collect();
-        let (mut checking, mut downloading, mut seeding, mut stopped) = (0, 0, 0, 0);
-        let (mut queued_down, mut queued_seed, mut upload_only, mut errors, mut managed) = (0, 0, 0, 0, 0);
-        let mut write_cache = 0;
-        let mut unchoked_optimistic = 0;
-        let (mut seeds, mut snubbed, mut outstanding, mut extensions) = (0, 0, 0, 0);
-        for t in &torrents {
-            let core = t.core.lock();
-            for p in core.peers.values() {
-                seeds += p.is_seed() as i64;
-                snubbed += p.is_snubbed() as i64;
-                outstanding += p.outstanding_requests();
-                extensions += p.supports_extensions() as i64;
-            }
-            errors += core.error.is_some() as i64;
-            managed += core.auto_managed as i64;
-            write_cache += core.blocks_in_memory() as i64;
-            if core.paused || core.error.is_some() || core.session_paused {
-                stopped += 1;
-            } else if core.queued {
-                if core.picker.is_finished() {
-                    queued_seed += 1;
-                } else {
-                    queued_down += 1;
-                }
-            } else {
-                match core.state {
-                    TorrentState::CheckingFiles => checking += 1,
-                    TorrentState::Downloading | TorrentState::DownloadingMetadata => downloading += 1,
-                    TorrentState::Finished => {
-                        seeding += 1;
-                        upload_only += 1;
-                    }
-                    TorrentState::Seeding => seeding += 1,
-                }
-            }
-            unchoked_optimistic += core.optimistic_unchoked() as i64;
-        }
-        let c = &self.counters;
-        c.set(Metric::NumCheckingTorrents, checking);
-        c.set(Metric::NumDownloadingTorrents, downloading);
-        c.set(Metric::NumSeedingTorrents, seeding);
-        c.set(Metric::NumStoppedTorrents, stopped);
-        c.set(Metric::NumQueuedDownloadTorrents, queued_down);
-        c.set(Metric::NumQueuedSeedingTorrents, queued_seed);
-        c.set(Metric::NumQueuedTorrents, queued_down + queued_seed);
-        c.set(Metric::NumUploadOnlyTorrents, upload_only);
-        c.set(Metric::NumErrorTorrents, errors);
-        c.set(Metric::NumAutoManagedTorrents, managed);
-        c.set(Metric::WriteCacheBlocks, write_cache + c.get(Metric::DiskQueuedBytes) / BLOCK_SIZE as i64);
-        c.set(Metric::NumTorrents, torrents.len() as i64);
-        c.set(Metric::NumPeersUpUnchokedOptimistic, unchoked_optimistic);
-        c.set(Metric::NumSeedPeers, seeds);
-        c.set(Metric::NumSnubbedPeers, snubbed);
-        c.set(Metric::NumOutstandingRequests, outstanding);
-        c.set(Metric::NumPeersExtensions, extensions);
-        c.set(Metric::AlertsQueued, self.alerts.len() as i64);
     }
 }
 
@@ -392,6 +348,8 @@ impl Session {
             by_hash: RwLock::new(HashMap::new()),
             queue: parking_lot::Mutex::new(Vec::new()),
             requeue: tokio::sync::Notify::new(),
+            settings_changed: tokio::sync::Notify::new(),
+            running: parking_lot::Mutex::new(std::collections::HashSet::new()),
             paused: AtomicBool::new(false),
             down_limit: RateLimit::new(settings_down),
             up_limit: RateLimit::new(settings_up),
@@ -476,6 +434,8 @@ impl Session {
         self.core.up_limit.set_rate(settings.upload_rate_limit);
         *self.core.settings.write() = settings;
         self.core.queue_changed();
+        // One waiter (the stats timer); a permit is kept if it is not waiting.
+        self.core.settings_changed.notify_one();
         Ok(())
     }
 
@@ -547,6 +507,13 @@ impl Session {
         by_hash.insert(t.info_hash, id);
         drop(by_hash);
         drop(torrents);
+        // From here it counts in the gauges (see `gauges`).
+        let running = {
+            let mut c = t.core.lock();
+            c.listed = true;
+            c.running
+        };
+        self.core.set_running(id, running);
         tracing::info!(id = id.0, info_hash = %t.info_hash, name = %t.name(), "torrent added");
         self.core.counters.add(Metric::TorrentsAdded, 1);
         if !t.core.lock().picker.is_finished() {
@@ -628,7 +595,7 @@ impl Session {
         self.core.queue_membership(&t, false);
         t.shut_down();
         self.core.counters.add(Metric::TorrentsRemoved, 1);
-        self.core.refresh_torrent_gauges();
+        self.core.set_running(id, false);
         let core = self.core.clone();
         let task = self.core.runtime.spawn(async move {
             super::tracker::announce(&t, AnnounceEvent::Stopped).await;
@@ -688,9 +655,10 @@ impl Session {
         self.core.post_stats();
     }
 
-    /// Refreshes the uptime gauge (the one value that changes without events).
-    pub fn refresh_uptime(&self) {
-        self.core.refresh_uptime();
+    /// Refreshes the gauges that change without an engine event (uptime,
+    /// queued alerts); call before reading `counters()`.
+    pub fn refresh_live_gauges(&self) {
+        self.core.refresh_live_gauges();
     }
 
     /// The session's statistics as JSON, CSV (one row per torrent) or
@@ -731,7 +699,7 @@ impl Session {
 
     /// The current value of every counter (uptime refreshed now).
     pub fn stats_snapshot(&self) -> Box<[i64]> {
-        self.core.refresh_uptime();
+        self.core.refresh_live_gauges();
         self.core.counters.snapshot()
     }
 
@@ -873,7 +841,6 @@ async fn session_tick(core: Arc<SessionCore>) {
             core.counters.set(rate, r);
         }
         core.counters.set(Metric::UptimeMs, now_ms as i64);
-        core.refresh_torrent_gauges();
         set_sys_figures(&core.counters, sys.sample());
         watch.check(&core);
     }
@@ -935,7 +902,16 @@ impl Watch {
                 n > s.perf_hash_failures_per_min,
             );
         }
-        let torrents: Vec<_> = core.torrents.read().values().cloned().collect();
+        // Only running torrents have rates and peers to watch, and only
+        // when a per-torrent threshold is on: an idle session with many
+        // stopped torrents costs nothing here.
+        let torrents: Vec<Arc<Torrent>> = if s.perf_download_rate_min > 0 || s.perf_peer_rtt_ms > 0 {
+            let running = core.running.lock().clone();
+            let all = core.torrents.read();
+            running.iter().filter_map(|id| all.get(id).cloned()).collect()
+        } else {
+            Vec::new()
+        };
         self.low_secs.retain(|id, _| torrents.iter().any(|t| t.id == *id));
         for t in &torrents {
             let st = t.status();
@@ -985,30 +961,33 @@ fn set_sys_figures(c: &Counters, f: super::sysinfo::SysFigures) {
     c.set(Metric::MemoryAvailableBytes, f.memory_available_bytes);
 }
 
-/// Runs the queue whenever something changed, and once a second.
+/// Runs the queue whenever something it weighs changed (a torrent's
+/// gauge class, a queue position, the settings); never on a timer.
 async fn queue_task(core: Arc<SessionCore>) {
     loop {
         tokio::select! {
             _ = core.shutdown.cancelled() => return,
             _ = core.requeue.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         core.run_queue();
-        core.refresh_torrent_gauges();
     }
 }
 
-/// Posts a session_stats alert every `stats_interval_ms` (when not 0).
+/// Posts a session_stats alert every `stats_interval_ms`; while that is 0
+/// it sleeps until the settings change.
 async fn periodic_stats(core: Arc<SessionCore>) {
     loop {
         let ms = core.settings.read().stats_interval_ms as u64;
-        let wait = if ms == 0 { 250 } else { ms };
+        if ms == 0 {
+            tokio::select! {
+                _ = core.shutdown.cancelled() => return,
+                _ = core.settings_changed.notified() => continue,
+            }
+        }
         tokio::select! {
             _ = core.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-        }
-        if ms > 0 && core.settings.read().stats_interval_ms as u64 == ms {
-            core.post_stats();
+            _ = core.settings_changed.notified() => continue,
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => core.post_stats(),
         }
     }
 }

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use sha1::{Digest, Sha1};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
 use super::bandwidth::RateLimit;
 use super::error::{Error, ErrorKind};
+use super::gauges::{Class, CoreGuard, CoreLock};
 use super::peer::{self, PeerCmd, PeerHandle};
 use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORITY};
 use super::session::SessionCore;
@@ -168,6 +168,10 @@ pub(crate) struct KnownPeer {
 
 pub(crate) struct Core {
     pub state: TorrentState,
+    /// In a session: counted in its gauges (see `gauges`).
+    pub listed: bool,
+    /// What this torrent adds to the session's gauges now.
+    pub(crate) gauge_class: Class,
     /// Paused by the user.
     pub paused: bool,
     /// Stopped by the queue (auto-managed torrents only).
@@ -236,11 +240,6 @@ impl Core {
     pub(crate) fn blocks_in_memory(&self) -> usize {
         self.buffers.values().map(|b| b.senders.iter().flatten().count()).sum()
     }
-
-    /// 1 when the optimistic slot holds an unchoked peer.
-    pub(crate) fn optimistic_unchoked(&self) -> bool {
-        self.optimistic.and_then(|k| self.peers.get(&k)).is_some_and(|p| !p.am_choking())
-    }
 }
 
 /// A torrent in a session. Shared (`Arc`) by its task, its peers and the API.
@@ -252,7 +251,7 @@ pub struct Torrent {
     pub(crate) up_limit: RateLimit,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) ses: Arc<SessionCore>,
-    pub(crate) core: Mutex<Core>,
+    pub(crate) core: CoreLock,
     pub(crate) counters: TorrentCounters,
     /// Cancelled when the torrent is removed or the session stops.
     pub(crate) removed: CancellationToken,
@@ -330,6 +329,8 @@ impl Torrent {
         let running = !opts.paused && !opts.session_paused && !queued;
         let core = Core {
             state,
+            listed: false,
+            gauge_class: Class::default(),
             paused: opts.paused,
             queued,
             session_paused: opts.session_paused,
@@ -368,6 +369,7 @@ impl Torrent {
                 seeding: Duration::from_secs(opts.times_s[2].max(0) as u64),
             },
         };
+        let core = CoreLock::new(core, &ses);
         let counters = TorrentCounters::default();
         counters.recv_payload.store(opts.totals[0], Ordering::Relaxed);
         counters.sent_payload.store(opts.totals[1], Ordering::Relaxed);
@@ -380,7 +382,7 @@ impl Torrent {
             up_limit: RateLimit::new(opts.upload_limit),
             storage,
             ses,
-            core: Mutex::new(core),
+            core,
             counters,
             wake: tokio::sync::Notify::new(),
         })
@@ -531,7 +533,14 @@ impl Torrent {
         }
         let key = core.next_peer_key;
         core.next_peer_key += 1;
-        let handle = Arc::new(PeerHandle::new(key, addr, incoming, self.meta.lengths.num_pieces(), tx));
+        let handle = Arc::new(PeerHandle::new(
+            key,
+            addr,
+            incoming,
+            self.meta.lengths.num_pieces(),
+            tx,
+            self.ses.counters.clone(),
+        ));
         core.peers.insert(key, handle.clone());
         if !incoming {
             core.known
@@ -638,7 +647,9 @@ impl Torrent {
             dst.copy_from_slice(data);
         }
         if let Some(s) = buf.senders.get_mut(block.index as usize) {
-            *s = Some((key, addr));
+            if s.replace((key, addr)).is_none() {
+                self.ses.counters.add(Metric::WriteCacheBlocks, 1);
+            }
         }
         if piece_complete {
             if let Some(buf) = core.buffers.remove(&block.piece) {
@@ -647,6 +658,13 @@ impl Torrent {
             }
         }
         others
+    }
+
+    /// Forgets the blocks of unfinished pieces held in memory.
+    fn drop_buffers(&self, core: &mut Core) {
+        let blocks = core.blocks_in_memory() as i64;
+        core.buffers.clear();
+        self.ses.counters.add(Metric::WriteCacheBlocks, -blocks);
     }
 
     fn spawn_verify(self: &Arc<Self>, piece: u32, buf: PieceBuffer) {
@@ -667,6 +685,7 @@ impl Torrent {
                 c.add(Metric::DiskWriteBytes, buf.data.len() as i64);
             }
             t.ses.counters.add(Metric::DiskQueueDepth, -1);
+            c.add(Metric::WriteCacheBlocks, -(buf.senders.iter().flatten().count() as i64));
             t.ses.disk_done(buf.data.len() as i64);
             t.piece_verified(piece, buf, ok, write);
         });
@@ -842,13 +861,14 @@ impl Torrent {
     /// (user pause, queue, session pause, error) changed. The one place
     /// `running` changes: stopping ends the peers and tells trackers
     /// `stopped`; starting announces `started` again.
-    pub(crate) fn apply_run_state(self: &Arc<Self>, mut core: parking_lot::MutexGuard<'_, Core>) {
+    pub(crate) fn apply_run_state(self: &Arc<Self>, mut core: CoreGuard<'_>) {
         let run = !core.paused && !core.queued && !core.session_paused && core.error.is_none();
         if run == core.running {
             return;
         }
         core.running = run;
         core.times.last_tick = None;
+        self.ses.set_running(self.id, run);
         if run {
             core.run = self.ses.shutdown.child_token();
             core.trackers.restart();
@@ -969,7 +989,7 @@ impl Torrent {
     /// After priorities changed: a finished torrent with new wanted pieces
     /// downloads again, one with none left is finished; peers re-evaluate
     /// their interest.
-    fn priorities_changed(self: &Arc<Self>, mut core: parking_lot::MutexGuard<'_, Core>) {
+    fn priorities_changed(self: &Arc<Self>, mut core: CoreGuard<'_>) {
         let finished = core.picker.is_finished();
         let state = match core.state {
             TorrentState::CheckingFiles | TorrentState::DownloadingMetadata => core.state,
@@ -1073,7 +1093,7 @@ impl Torrent {
             core.run = self.ses.shutdown.child_token();
             let was = core.picker.is_finished();
             core.picker.reset_have();
-            core.buffers.clear();
+            self.drop_buffers(&mut core);
             was
         };
         self.check_files().await;
@@ -1211,7 +1231,9 @@ impl Torrent {
             };
             core.last_optimistic = Some(Instant::now());
         }
-        if let Some(k) = core.optimistic {
+        // The optimistic slot's peer, unless it earned a regular slot.
+        let optimistic = core.optimistic.filter(|k| !unchoke.contains(k));
+        if let Some(k) = optimistic {
             unchoke.insert(k);
         }
         for p in core.peers.values() {
@@ -1219,6 +1241,7 @@ impl Torrent {
             if should_unchoke == p.am_choking() {
                 p.send(if should_unchoke { PeerCmd::Unchoke } else { PeerCmd::Choke });
             }
+            p.set_flag(peer::flags::OPTIMISTIC_UNCHOKE, Some(p.key) == optimistic);
         }
     }
 
@@ -1325,7 +1348,11 @@ impl Torrent {
 
     /// Removes the torrent from its session; its task and peers stop.
     pub(crate) fn shut_down(&self) {
-        self.core.lock().run.cancel();
+        let mut core = self.core.lock();
+        core.listed = false;
+        self.drop_buffers(&mut core);
+        core.run.cancel();
+        drop(core);
         self.removed.cancel();
     }
 

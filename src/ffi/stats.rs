@@ -197,7 +197,7 @@ pub unsafe extern "C" fn lt_session_stats(
             if size < 8 {
                 return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "size must be sizeof(lt_stats_t)"));
             }
-            ses.refresh_uptime();
+            ses.refresh_live_gauges();
             let counters = ses.counters();
             let out = fill_stats(|m| counters.get(m));
             // SAFETY: the caller promises `size` writable bytes.
