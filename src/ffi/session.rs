@@ -95,11 +95,17 @@ pub unsafe extern "C" fn lt_session_free(s: *mut lt_session_t) {
     })
 }
 
-/// Replaces the session's settings with `settings` (copied). Listen
-/// interfaces apply to the next session; the rest at once.
+/// Replaces the session's settings with `settings` (copied); every setting
+/// takes effect at once. The pack is the whole set, so start from the pack
+/// the session was made with. The settings a session reads only when it
+/// starts (`network_threads`, `aio_threads`, `hashing_threads`,
+/// `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
+/// must keep their running values: a change to one is refused.
 ///
-/// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` or
-/// `LT_ERROR_NOT_SUPPORTED` (then nothing changed).
+/// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
+/// value, or a change to a setting fixed at start: `lt_last_error` then says
+/// "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+/// error nothing changed.
 ///
 /// # Safety
 /// `s` and `settings` must be live objects.
