@@ -235,8 +235,10 @@ pub struct lt_torrent_status_t {
     pub struct_size: u32,
     /// `LT_STATE_*`.
     pub state: u32,
-    /// 1 when paused by the user, by a session pause or by an error (a
-    /// torrent the queue stopped has `queued` set instead).
+    /// 1 when the torrent is paused, as libtorrent's `torrent_flags::paused`:
+    /// by the user (`queued` 0) or held by the queue (`queued` 1). A session
+    /// pause and an error do not set it (see `error_code`). JSON, CSV and
+    /// Prometheus (`lt_torrent_paused`) mean the same.
     pub paused: u32,
     /// `LT_OK`, or the `lt_error` code of the error that stopped the torrent.
     pub error_code: i32,
@@ -328,7 +330,7 @@ pub struct lt_torrent_status_t {
 fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
     out.struct_size = std::mem::size_of::<lt_torrent_status_t>() as u32;
     out.state = st.state as u32;
-    out.paused = (st.paused || st.session_paused || st.error.is_some()) as u32;
+    out.paused = st.paused as u32;
     out.error_code = st.error.as_ref().map(|e| code_of(e.kind)).unwrap_or(LT_OK);
     out.progress = st.progress;
     out.pieces_done = st.pieces_done;
