@@ -500,8 +500,12 @@
  * Methods: `lt_alert_type`, `lt_alert_type_name`, `lt_alert_category`,
  * `lt_alert_message`, `lt_alert_torrent`, `lt_alert_timestamp_us`,
  * `lt_alert_error`, `lt_alert_piece`, `lt_alert_peer`, `lt_alert_states`,
- * `lt_alert_tracker_url`, `lt_alert_stats`, `lt_alert_counters`,
- * `lt_alert_buffer`, `lt_alert_free`.
+ * `lt_alert_tracker_url`, `lt_alert_scrape`, `lt_alert_num_peers`,
+ * `lt_alert_times_in_row`, `lt_alert_announce_event`, `lt_alert_file_index`,
+ * `lt_alert_new_name`, `lt_alert_storage_path`, `lt_alert_dropped`,
+ * `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
+ * `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
+ * `lt_alert_free`.
  */
 typedef struct lt_alert_t lt_alert_t;
 
@@ -769,8 +773,10 @@ typedef struct lt_torrent_status_t {
    */
   uint32_t state;
   /**
-   * 1 when paused by the user, by a session pause or by an error (a
-   * torrent the queue stopped has `queued` set instead).
+   * 1 when the torrent is paused, as libtorrent's `torrent_flags::paused`:
+   * by the user (`queued` 0) or held by the queue (`queued` 1). A session
+   * pause and an error do not set it (see `error_code`). JSON, CSV and
+   * Prometheus (`lt_torrent_paused`) mean the same.
    */
   uint32_t paused;
   /**
@@ -1370,6 +1376,110 @@ lt_error lt_alert_states(const struct lt_alert_t *a, uint32_t *prev_out, uint32_
 const char *lt_alert_tracker_url(const struct lt_alert_t *a);
 
 /**
+ * The swarm as a scrape_reply alert's tracker counted it: seeds
+ * (`complete`), downloaders (`incomplete`) and completed downloads
+ * (`downloaded`). Any output may be NULL.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` when `a` is NULL;
+ * `LT_ERROR_WRONG_ALERT_TYPE` for other types.
+ *
+ * # Safety
+ * `a` must be a live alert; outputs NULL or writable.
+ */
+lt_error lt_alert_scrape(const struct lt_alert_t *a, uint32_t *complete_out, uint32_t *incomplete_out, uint32_t *downloaded_out);
+
+/**
+ * The number of peers in the tracker's reply of a tracker_reply alert.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `num_peers_out` writable.
+ */
+lt_error lt_alert_num_peers(const struct lt_alert_t *a, uint32_t *num_peers_out);
+
+/**
+ * How many times in a row the tracker of a tracker_error alert failed.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `times_out` writable.
+ */
+lt_error lt_alert_times_in_row(const struct lt_alert_t *a, uint32_t *times_out);
+
+/**
+ * The event of a tracker_announce alert: "started", "completed",
+ * "stopped" or "none" (a regular announce). Static; never freed.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `event_out` writable.
+ */
+lt_error lt_alert_announce_event(const struct lt_alert_t *a, const char **event_out);
+
+/**
+ * The file index of a file_renamed or file_rename_failed alert.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `file_out` writable.
+ */
+lt_error lt_alert_file_index(const struct lt_alert_t *a, uint32_t *file_out);
+
+/**
+ * The new name (the file's path in the torrent, UTF-8) of a file_renamed
+ * alert. Owned by the alert: valid until `lt_alert_free`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `name_out` writable.
+ */
+lt_error lt_alert_new_name(const struct lt_alert_t *a, const char **name_out);
+
+/**
+ * The storage path of a storage_moved alert (where the files are now) or
+ * of a storage_moved_failed alert (where they were to go). Owned by the
+ * alert: valid until `lt_alert_free`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `path_out` writable.
+ */
+lt_error lt_alert_storage_path(const struct lt_alert_t *a, const char **path_out);
+
+/**
+ * What an alerts_dropped alert reports: how many alerts were dropped since
+ * the previous one, and which types, as a 128-bit set: type number `n`
+ * was dropped when bit `n % 64` of `types_out[n / 64]` is set
+ * (libtorrent's `dropped_alerts` bitset). Either output may be NULL;
+ * `types_out` has room for 2 words.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` when `a` is NULL;
+ * `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `count_out` NULL or writable; `types_out` NULL
+ * or writable for 2 elements.
+ */
+lt_error lt_alert_dropped(const struct lt_alert_t *a, uint64_t *count_out, uint64_t *types_out);
+
+/**
+ * Whether the peer of a peer_connect alert connected to us (true) or we
+ * dialled it (false).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `incoming_out` writable.
+ */
+lt_error lt_alert_incoming(const struct lt_alert_t *a, bool *incoming_out);
+
+/**
  * Fills `*stats` (of `size` bytes) from a session_stats alert: the same
  * figures `lt_session_stats` gives, at the time the alert was posted.
  *
@@ -1846,11 +1956,17 @@ lt_error lt_session_new(const struct lt_settings_t *settings, struct lt_session_
 void lt_session_free(struct lt_session_t *s);
 
 /**
- * Replaces the session's settings with `settings` (copied). Listen
- * interfaces apply to the next session; the rest at once.
+ * Replaces the session's settings with `settings` (copied); every setting
+ * takes effect at once. The pack is the whole set, so start from the pack
+ * the session was made with. The settings a session reads only when it
+ * starts (`network_threads`, `aio_threads`, `hashing_threads`,
+ * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
+ * must keep their running values: a change to one is refused.
  *
- * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` or
- * `LT_ERROR_NOT_SUPPORTED` (then nothing changed).
+ * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
+ * value, or a change to a setting fixed at start: `lt_last_error` then says
+ * "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+ * error nothing changed.
  *
  * # Safety
  * `s` and `settings` must be live objects.

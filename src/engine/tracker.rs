@@ -471,7 +471,12 @@ pub(crate) async fn scrape(t: &Arc<Torrent>) {
             core.list_seeds = info.complete as i64;
             core.list_peers = info.incomplete as i64;
             drop(core);
-            t.post(AlertKind::ScrapeReply { url, complete: info.complete, incomplete: info.incomplete });
+            t.post(AlertKind::ScrapeReply {
+                url,
+                complete: info.complete,
+                incomplete: info.incomplete,
+                downloaded: info.downloaded,
+            });
         }
         Err(message) => {
             t.ses.counters.add(Metric::TrackerScrapeErrors, 1);
