@@ -156,6 +156,20 @@ int main(void) {
     check_wrong_types(a);
     lt_alert_free(a);
 
+    /* The tracker list shows the tracker that answered. */
+    lt_tracker_info_t trackers[2];
+    size_t count = 0;
+    CHECK_EQ(lt_torrent_trackers(ses, id, trackers, sizeof trackers[0], 2, &count), LT_OK);
+    CHECK_EQ(count, 1);
+    CHECK_EQ(trackers[0].struct_size, sizeof trackers[0]);
+    CHECK(strcmp(trackers[0].url, url) == 0);
+    CHECK_EQ(trackers[0].tier, 0);
+    CHECK_EQ(trackers[0].working, 1);
+    CHECK_EQ(trackers[0].fails, 0);
+    CHECK_EQ(trackers[0].interval_s, 1800);
+    CHECK(trackers[0].since_reply_s >= 0);
+    CHECK_EQ(trackers[0].last_error[0], 0);
+
     CHECK_EQ(lt_torrent_scrape_tracker(ses, id), LT_OK);
     a = wait_alert(ses, LT_ALERT_SCRAPE_REPLY);
     uint32_t complete = 0, incomplete = 0, downloaded = 0;
@@ -242,9 +256,9 @@ int main(void) {
     a = lt_pop_alert(small);
     CHECK(a != NULL);
     CHECK_EQ(lt_alert_type(a), LT_ALERT_ALERTS_DROPPED);
-    uint64_t count = 0, types[2] = {0, 0};
-    CHECK_EQ(lt_alert_dropped(a, &count, types), LT_OK);
-    CHECK_EQ(count, 3);
+    uint64_t dropped = 0, types[2] = {0, 0};
+    CHECK_EQ(lt_alert_dropped(a, &dropped, types), LT_OK);
+    CHECK_EQ(dropped, 3);
     CHECK(strstr(lt_alert_message(a), "3 alerts dropped") != NULL);
     CHECK_EQ(types[0], 0);
     CHECK_EQ(types[1], (uint64_t)1 << (LT_ALERT_SESSION_STATS - 64));

@@ -341,6 +341,12 @@
 #define LT_SEVERITY_CRITICAL 2
 
 /**
+ * The smallest struct size a caller may pass: `struct_size` plus the
+ * padding after it.
+ */
+#define MIN_STRUCT_SIZE 8
+
+/**
  * `lt_torrent_queue_move`: one place towards the front of the queue.
  */
 #define LT_QUEUE_UP 0
@@ -945,9 +951,14 @@ typedef struct lt_torrent_status_t {
 } lt_torrent_status_t;
 
 /**
- * One file of a torrent, filled by `lt_torrent_files`.
+ * One file of a torrent, filled by `lt_torrent_files`; fields are only
+ * ever appended in later versions.
  */
 typedef struct lt_file_info_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
   /**
    * The path relative to the save path, after renames (UTF-8, NUL-terminated, truncated to fit).
    */
@@ -992,9 +1003,14 @@ typedef uint32_t lt_stats_format;
 
 /**
  * A threshold crossing or return to normal, from
- * `lt_session_threshold_events`.
+ * `lt_session_threshold_events`; fields are only ever appended in later
+ * versions.
  */
 typedef struct lt_threshold_event_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
   /**
    * Microseconds since the session started.
    */
@@ -1019,9 +1035,14 @@ typedef struct lt_threshold_event_t {
 } lt_threshold_event_t;
 
 /**
- * One connected peer, filled by `lt_torrent_peers`.
+ * One connected peer, filled by `lt_torrent_peers`; fields are only ever
+ * appended in later versions.
  */
 typedef struct lt_peer_info_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
   /**
    * The peer's IP address as text ("127.0.0.1", "::1").
    */
@@ -1084,6 +1105,50 @@ typedef struct lt_peer_info_t {
    */
   uint32_t hash_failures;
 } lt_peer_info_t;
+
+/**
+ * One tracker of a torrent, filled by `lt_torrent_trackers`; fields are
+ * only ever appended in later versions.
+ */
+typedef struct lt_tracker_info_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
+  /**
+   * The tier (BEP 12), 0 first.
+   */
+  uint32_t tier;
+  /**
+   * Announces in a row that failed (0 after a reply).
+   */
+  uint32_t fails;
+  /**
+   * 1 when the tracker answered the last announce sent to it.
+   */
+  uint32_t working;
+  /**
+   * The announce interval and minimum interval the tracker asked for, in seconds.
+   */
+  int64_t interval_s;
+  int64_t min_interval_s;
+  /**
+   * Seconds since the last announce it answered; -1 when none did.
+   */
+  int64_t since_reply_s;
+  /**
+   * The announce URL (UTF-8, NUL-terminated, truncated to fit).
+   */
+  char url[512];
+  /**
+   * Why the last announce failed ("" after a reply).
+   */
+  char last_error[256];
+  /**
+   * The warning of its last reply ("" when none).
+   */
+  char last_warning[256];
+} lt_tracker_info_t;
 
 /**
  * Success.
@@ -1517,16 +1582,18 @@ lt_error lt_alert_buffer(const struct lt_alert_t *a, const uint8_t **data_out, s
 
 /**
  * Copies the torrent statuses of a state_update alert into `statuses`: at
- * most `cap` (each `sizeof(lt_torrent_status_t)` of this header), and the
- * number the alert holds into `*count_out`. `statuses` may be NULL when
- * `cap` is 0.
+ * most `cap`, in an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_torrent_status_t)`; each gets `min(elem_size, sizeof)` bytes
+ * and its `struct_size`), and the number the alert holds into
+ * `*count_out`. `statuses` may be NULL when `cap` is 0.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `statuses` writable for `cap` elements; `count_out` writable.
+ * `statuses` writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_t *statuses, size_t cap, size_t *count_out);
+lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_t *statuses, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * The figures of a performance alert: which figure (a static string such
@@ -1743,15 +1810,18 @@ lt_error lt_torrent_rename_file(struct lt_session_t *s, lt_torrent_id_t id, uint
 lt_error lt_torrent_read_piece(struct lt_session_t *s, lt_torrent_id_t id, uint32_t piece);
 
 /**
- * Lists a torrent's files: writes at most `cap` entries to `files` and the
+ * Lists a torrent's files: writes at most `cap` entries to `files`, an
+ * array of elements `elem_size` bytes apart (pass `sizeof(lt_file_info_t)`;
+ * each gets `min(elem_size, sizeof)` bytes and its `struct_size`), and the
  * number of files to `*count_out`. `files` may be NULL when `cap` is 0.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `files` must be writable for `cap` elements; `count_out` writable.
+ * `files` must be writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t cap, size_t *count_out);
+lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * The name of an error code, e.g. "LT_ERROR_INVALID_TORRENT: invalid torrent".
@@ -2148,14 +2218,19 @@ lt_error lt_session_stats_port(struct lt_session_t *s, uint16_t *port_out);
 
 /**
  * Copies the session's last (at most 1,000) threshold events, oldest
- * first: at most `cap` into `events`, and their number into `*count_out`.
+ * first: at most `cap` into `events`, an array of elements `elem_size`
+ * bytes apart (pass `sizeof(lt_threshold_event_t)`; each gets
+ * `min(elem_size, sizeof)` bytes and its `struct_size`), and their number
+ * into `*count_out`.
  *
- * **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+ * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, or `LT_ERROR_BUFFER_TOO_SMALL`
+ * when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `events` writable for `cap` elements (NULL if `cap` is 0); `count_out` writable.
+ * `events` writable for `cap * elem_size` bytes (NULL if `cap` is 0);
+ * `count_out` writable.
  */
-lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold_event_t *events, size_t cap, size_t *count_out);
+lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold_event_t *events, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * Adds a torrent to the session and starts it (unless `LT_ADD_PAUSED`).
@@ -2252,8 +2327,9 @@ lt_error lt_torrent_info_hash(struct lt_session_t *s, lt_torrent_id_t id, uint8_
 
 /**
  * Fills `*status` (of `size` bytes: pass `sizeof(lt_torrent_status_t)`)
- * with the torrent's status. No round trip to the network thread: it
- * copies current values.
+ * with the torrent's status: `min(size, sizeof)` bytes, with
+ * `struct_size` set to that number. No round trip to the network thread:
+ * it copies current values.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
  * `LT_ERROR_BUFFER_TOO_SMALL` when `size` is under 8 bytes.
@@ -2265,15 +2341,33 @@ lt_error lt_torrent_status(struct lt_session_t *s, lt_torrent_id_t id, struct lt
 
 /**
  * Lists a torrent's connected peers: writes at most `cap` entries to
- * `peers` and the total number of peers to `*count_out` (which may exceed
- * `cap`). `peers` may be NULL when `cap` is 0.
+ * `peers`, an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_peer_info_t)`; each gets `min(elem_size, sizeof)` bytes and
+ * its `struct_size`), and the total number of peers to `*count_out`
+ * (which may exceed `cap`). `peers` may be NULL when `cap` is 0.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `peers` must be writable for `cap` elements; `count_out` writable.
+ * `peers` must be writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_torrent_peers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_peer_info_t *peers, size_t cap, size_t *count_out);
+lt_error lt_torrent_peers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_peer_info_t *peers, size_t elem_size, size_t cap, size_t *count_out);
+
+/**
+ * Lists a torrent's trackers, tier by tier: writes at most `cap` entries
+ * to `trackers`, an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_tracker_info_t)`; each gets `min(elem_size, sizeof)` bytes
+ * and its `struct_size`), and the number of trackers to `*count_out`.
+ * `trackers` may be NULL when `cap` is 0.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
+ *
+ * # Safety
+ * `trackers` must be writable for `cap * elem_size` bytes; `count_out` writable.
+ */
+lt_error lt_torrent_trackers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_tracker_info_t *trackers, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * Posts a state_update alert carrying the status of every torrent whose

@@ -110,6 +110,13 @@ impl TrackerList {
     }
 }
 
+impl Torrent {
+    /// The torrent's trackers as they stand now, tier by tier.
+    pub fn trackers(&self) -> Vec<TrackerEntry> {
+        self.core.lock().trackers.entries.clone()
+    }
+}
+
 /// Announces if one is due. Called by the torrent's task once a second.
 pub(crate) async fn maybe_announce(t: &Arc<Torrent>) {
     let event = {

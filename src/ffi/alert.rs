@@ -3,14 +3,16 @@
 use std::ffi::{c_char, c_void, CString};
 use std::time::Duration;
 
-use super::boundary::{code, copy_to_buf, ffi_call, fill_array, non_null};
+use super::boundary::{
+    check_struct_size, code, copy_to_buf, ffi_call, fill_array, fill_struct_array, non_null, write_struct,
+};
 use super::error::{
     code_of, cstring, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_NULL_ARG,
     LT_ERROR_WRONG_ALERT_TYPE,
 };
 use super::session::{lt_session_t, on_library_thread, session_ref, UserData};
 use super::stats::{fill_stats, lt_stats_t};
-use super::torrent::{copy_out, lt_torrent_id_t};
+use super::torrent::lt_torrent_id_t;
 use crate::engine::{Alert, AlertKind, AlertType};
 
 /// An alert popped from a session's queue. Opaque. Each alert is owned by
@@ -787,12 +789,10 @@ pub unsafe extern "C" fn lt_alert_stats(
             let alert = alert_ref(a)?;
             non_null(stats, "stats")?;
             let AlertKind::SessionStats { counters } = &alert.kind else { return Err(wrong_type(alert)) };
-            if size < 8 {
-                return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "size must be sizeof(lt_stats_t)"));
-            }
+            check_struct_size(size, "stats")?;
             let out = fill_stats(|m| counters.get(m as usize).copied().unwrap_or(0));
             // SAFETY: the caller promises `size` writable bytes.
-            unsafe { copy_out(&out, stats, size) };
+            unsafe { write_struct(out, stats as *mut u8, size) };
             Ok(())
         })())
     })
@@ -860,18 +860,21 @@ pub unsafe extern "C" fn lt_alert_buffer(
 }
 
 /// Copies the torrent statuses of a state_update alert into `statuses`: at
-/// most `cap` (each `sizeof(lt_torrent_status_t)` of this header), and the
-/// number the alert holds into `*count_out`. `statuses` may be NULL when
-/// `cap` is 0.
+/// most `cap`, in an array of elements `elem_size` bytes apart (pass
+/// `sizeof(lt_torrent_status_t)`; each gets `min(elem_size, sizeof)` bytes
+/// and its `struct_size`), and the number the alert holds into
+/// `*count_out`. `statuses` may be NULL when `cap` is 0.
 ///
-/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
 ///
 /// # Safety
-/// `statuses` writable for `cap` elements; `count_out` writable.
+/// `statuses` writable for `cap * elem_size` bytes; `count_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn lt_alert_statuses(
     a: *const lt_alert_t,
     statuses: *mut super::torrent::lt_torrent_status_t,
+    elem_size: usize,
     cap: usize,
     count_out: *mut usize,
 ) -> lt_error {
@@ -882,7 +885,17 @@ pub unsafe extern "C" fn lt_alert_statuses(
                 return Err(wrong_type(alert));
             };
             // SAFETY: forwarded caller promises about statuses/cap/count_out.
-            unsafe { fill_array(list, statuses, cap, count_out, "statuses", super::torrent::status_to_c) }
+            unsafe {
+                fill_struct_array(
+                    list,
+                    statuses,
+                    elem_size,
+                    cap,
+                    count_out,
+                    "statuses",
+                    super::torrent::status_to_c,
+                )
+            }
         })())
     })
 }
