@@ -86,6 +86,14 @@ int main(void) {
     CHECK_EQ(lt_settings_set_str(fresh, "listen_interfaces", "127.0.0.1:1"), LT_OK);
     CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_ERROR_INVALID_ARG);
     expect_message("listen_interfaces cannot change on a running session");
+    /* A pack read from the running session changes what may change. */
+    lt_settings_t *running = NULL;
+    CHECK_EQ(lt_session_get_settings(ses, &running), LT_OK);
+    CHECK(running != NULL);
+    CHECK_EQ(lt_settings_set_int(running, "download_rate_limit", 50000), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, running), LT_OK);
+    lt_settings_free(running);
+    CHECK_EQ(lt_session_get_settings(ses, NULL), LT_ERROR_NULL_ARG);
     /* With the start-time settings as they run, the rest applies live. */
     CHECK_EQ(lt_settings_set_str(fresh, "listen_interfaces", "127.0.0.1:0"), LT_OK);
     CHECK_EQ(lt_settings_set_int(fresh, "upload_rate_limit", 100000), LT_OK);

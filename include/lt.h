@@ -531,8 +531,8 @@ typedef struct lt_params_t lt_params_t;
  * A BitTorrent session: owns the network threads, listen sockets, alert
  * queue and counters, and the torrents added to it. Opaque.
  *
- * Methods: `lt_session_new`, `lt_session_free`, `lt_session_apply_settings`,
- * `lt_session_listen_port`, `lt_session_torrents`, `lt_add_torrent`,
+ * Methods: `lt_session_new`, `lt_session_free`, `lt_session_get_settings`,
+ * `lt_session_apply_settings`, `lt_session_listen_port`, `lt_session_torrents`, `lt_add_torrent`,
  * `lt_remove_torrent`, `lt_torrent_*`, `lt_pop_alert`, `lt_wait_for_alert`,
  * `lt_pop_alerts`, `lt_set_alert_notify`, `lt_post_session_stats`,
  * `lt_session_stats`.
@@ -2027,8 +2027,8 @@ void lt_session_free(struct lt_session_t *s);
 
 /**
  * Replaces the session's settings with `settings` (copied); every setting
- * takes effect at once. The pack is the whole set, so start from the pack
- * the session was made with. The settings a session reads only when it
+ * takes effect at once. The pack is the whole set, so start from
+ * `lt_session_get_settings` (or the pack the session was made with). The settings a session reads only when it
  * starts (`network_threads`, `aio_threads`, `hashing_threads`,
  * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
  * must keep their running values: a change to one is refused.
@@ -2042,6 +2042,19 @@ void lt_session_free(struct lt_session_t *s);
  * `s` and `settings` must be live objects.
  */
 lt_error lt_session_apply_settings(struct lt_session_t *s, const struct lt_settings_t *settings);
+
+/**
+ * A new settings pack holding the session's settings as they run now: the
+ * pack to change and give to `lt_session_apply_settings`.
+ *
+ * **Returns** `LT_OK`, or `LT_ERROR_NULL_ARG` (then `*settings_out` is
+ * untouched). **Ownership:** the caller frees the pack with
+ * `lt_settings_free`.
+ *
+ * # Safety
+ * `s` must be a live session; `settings_out` writable.
+ */
+lt_error lt_session_get_settings(struct lt_session_t *s, struct lt_settings_t **settings_out);
 
 /**
  * The TCP port of the session's first listen socket (useful with port 0
