@@ -155,7 +155,7 @@ def libtorrent_run(blobs_path, save_path, mode):
 
     # CPU the session burns per wall second with N idle paused torrents.
     c0, w0 = cpu_s(), time.perf_counter()
-    time.sleep(2)
+    time.sleep(float(os.environ.get("LT_BENCH_IDLE_S", "2")))
     idle_cpu = (cpu_s() - c0) / (time.perf_counter() - w0)
 
     t2 = time.perf_counter()
@@ -190,7 +190,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="best of R rounds (each figure separately)")
     ap.add_argument("--json", action="store_true", help="print everything as JSON")
     ap.add_argument("--lt-bin", default=LT_BIN, help="lt example binary (default: the release build)")
+    ap.add_argument("--idle-seconds", type=float, default=2.0,
+                    help="how long idle CPU is measured (both engines, through LT_BENCH_IDLE_S)")
     a = ap.parse_args()
+    os.environ["LT_BENCH_IDLE_S"] = str(a.idle_seconds)
     if not os.path.exists(a.lt_bin):
         sys.exit("%s is missing; build it first: CARGO_BUILD_JOBS=1 cargo build --release --example many_torrents"
                  % a.lt_bin)
@@ -256,7 +259,8 @@ def main():
         print("  %-16s %s" % (name, " ".join("%.3f" % x for x in slices[name])))
     print("list: lt_session_torrents (ids) vs get_torrents() (Python handle objects), not compared")
     print("free: lt_session_free vs `del ses` (libtorrent's destructor waits for its shutdown)")
-    print("idle cpu: CPU seconds per wall second over 2 s with the N paused torrents in the session")
+    print("idle cpu: CPU seconds per wall second over %s s with the N paused torrents in the session"
+          % os.environ["LT_BENCH_IDLE_S"])
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ int main(void) {
 
     lt_file_info_t files[2];
     size_t n = 0;
-    CHECK_EQ(lt_torrent_files(ses, id, files, 2, &n), LT_OK);
+    CHECK_EQ(lt_torrent_files(ses, id, files, sizeof files[0], 2, &n), LT_OK);
     CHECK_EQ(n, 1);
+    CHECK_EQ(files[0].struct_size, sizeof files[0]);
     CHECK(strcmp(files[0].path, "x.bin") == 0);
     CHECK_EQ(files[0].size, 5);
     CHECK_EQ(files[0].priority, 2);
@@ -103,7 +104,7 @@ int main(void) {
     CHECK_EQ(lt_torrent_status(ses, id2, &st, sizeof st), LT_OK);
     CHECK_EQ(st.paused, 1);
     CHECK_EQ(st.download_limit, 1000);
-    CHECK_EQ(lt_torrent_files(ses, id2, files, 2, &n), LT_OK);
+    CHECK_EQ(lt_torrent_files(ses, id2, files, sizeof files[0], 2, &n), LT_OK);
     CHECK_EQ(files[0].priority, 7);
 
     /* Resume data of another torrent is refused. */

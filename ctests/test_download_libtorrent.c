@@ -12,7 +12,7 @@ static const char *FILES[] = {"ctest/a.bin", "ctest/empty.txt", "ctest/sub/b.bin
 static void check_peer_list(lt_session_t *ses, lt_torrent_id_t id, int seeder_port) {
     lt_peer_info_t peers[8];
     size_t n = 0;
-    CHECK_EQ(lt_torrent_peers(ses, id, peers, 8, &n), LT_OK);
+    CHECK_EQ(lt_torrent_peers(ses, id, peers, sizeof peers[0], 8, &n), LT_OK);
     lt_torrent_status_t st;
     CHECK_EQ(lt_torrent_status(ses, id, &st, sizeof st), LT_OK);
     lt_stats_t stats;
@@ -21,6 +21,7 @@ static void check_peer_list(lt_session_t *ses, lt_torrent_id_t id, int seeder_po
     CHECK_EQ(st.num_peers, 1);
     CHECK_EQ(stats.num_peers, 1);
     CHECK_EQ(st.num_seeds, 1);
+    CHECK_EQ(peers[0].struct_size, sizeof peers[0]);
     CHECK(strcmp(peers[0].ip, "127.0.0.1") == 0);
     CHECK_EQ(peers[0].port, seeder_port);
     CHECK(strstr(peers[0].client, "libtorrent") != NULL || strstr(peers[0].client, "Libtorrent") != NULL);
@@ -37,7 +38,7 @@ static void check_peer_list(lt_session_t *ses, lt_torrent_id_t id, int seeder_po
     CHECK(st.max_peer_rtt_us >= st.avg_peer_rtt_us);
     CHECK(st.distributed_copies >= 1.0);
     size_t count = 0;
-    CHECK_EQ(lt_torrent_peers(ses, id, NULL, 0, &count), LT_OK);
+    CHECK_EQ(lt_torrent_peers(ses, id, NULL, 0, 0, &count), LT_OK);
     CHECK_EQ(count, 1);
 }
 

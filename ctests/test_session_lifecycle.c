@@ -83,7 +83,9 @@ int main(void) {
     CHECK(strstr(text, "# TYPE lt_net_recv_bytes_total counter") != NULL);
     lt_free(text);
     CHECK_EQ(lt_session_stats_export(ses, LT_STATS_CSV, &text, &len), LT_OK);
-    CHECK(strncmp(text, "id,info_hash,name,", 18) == 0);
+    /* The columns are the torrent id, then lt_torrent_status_t's fields in order. */
+    CHECK(strncmp(text, "id,state,paused,error_code,progress,", 36) == 0);
+    CHECK(strstr(text, ",info_hash,name,error_message,save_path,") != NULL);
     lt_free(text);
     CHECK_EQ(lt_session_stats_export(ses, 99, &text, &len), LT_ERROR_INVALID_ARG);
     CHECK_EQ(lt_session_stats_port(ses, &port), LT_ERROR_IO);

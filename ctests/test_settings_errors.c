@@ -56,6 +56,54 @@ int main(void) {
     CHECK_EQ(lt_settings_set_int(s, "alert_queue_size", 10), LT_OK);
     CHECK_EQ(lt_session_apply_settings(ses, s), LT_OK);
 
+    /* Settings read only when the session starts refuse a change, and say so. */
+    static const char *const fixed_ints[] = {"network_threads", "aio_threads", "hashing_threads"};
+    static const int64_t started_with[] = {2, 4, 2}; /* the defaults */
+    for (size_t i = 0; i < sizeof fixed_ints / sizeof fixed_ints[0]; i++) {
+        CHECK_EQ(lt_settings_set_int(s, fixed_ints[i], 7), LT_OK);
+        CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_INVALID_ARG);
+        char want[96];
+        snprintf(want, sizeof want, "%s cannot change on a running session", fixed_ints[i]);
+        expect_message(want);
+        CHECK_EQ(lt_settings_set_int(s, fixed_ints[i], started_with[i]), LT_OK);
+    }
+    CHECK_EQ(lt_session_apply_settings(ses, s), LT_OK);
+    lt_settings_t *fresh = lt_settings_new();
+    CHECK_EQ(lt_settings_set_str(fresh, "listen_interfaces", "127.0.0.1:0"), LT_OK);
+    CHECK_EQ(lt_settings_set_str(fresh, "user_agent", "ctest/1.0"), LT_OK);
+    CHECK_EQ(lt_settings_set_str(fresh, "user_agent", "ctest/2.0"), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_ERROR_INVALID_ARG);
+    expect_message("user_agent cannot change on a running session");
+    CHECK_EQ(lt_settings_set_str(fresh, "user_agent", "ctest/1.0"), LT_OK);
+    CHECK_EQ(lt_settings_set_str(fresh, "peer_fingerprint", "-XX0001-"), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_ERROR_INVALID_ARG);
+    expect_message("peer_fingerprint cannot change on a running session");
+    CHECK_EQ(lt_settings_set_str(fresh, "peer_fingerprint", "-LT0010-"), LT_OK);
+    CHECK_EQ(lt_settings_set_str(fresh, "stats_listen", "127.0.0.1:0"), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_ERROR_INVALID_ARG);
+    expect_message("stats_listen cannot change on a running session");
+    CHECK_EQ(lt_settings_set_str(fresh, "stats_listen", ""), LT_OK);
+    CHECK_EQ(lt_settings_set_str(fresh, "listen_interfaces", "127.0.0.1:1"), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_ERROR_INVALID_ARG);
+    expect_message("listen_interfaces cannot change on a running session");
+    /* A pack read from the running session changes what may change. */
+    lt_settings_t *running = NULL;
+    CHECK_EQ(lt_session_get_settings(ses, &running), LT_OK);
+    CHECK(running != NULL);
+    CHECK_EQ(lt_settings_set_int(running, "download_rate_limit", 50000), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, running), LT_OK);
+    lt_settings_free(running);
+    CHECK_EQ(lt_session_get_settings(ses, NULL), LT_ERROR_NULL_ARG);
+    /* With the start-time settings as they run, the rest applies live. */
+    CHECK_EQ(lt_settings_set_str(fresh, "listen_interfaces", "127.0.0.1:0"), LT_OK);
+    CHECK_EQ(lt_settings_set_int(fresh, "upload_rate_limit", 100000), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_OK);
+    lt_settings_free(fresh);
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", "127.0.0.1:6881"), LT_OK);
+    lt_session_t *dht = NULL;
+    CHECK_EQ(lt_session_new(s, &dht), LT_ERROR_NOT_SUPPORTED);
+    expect_message("dht_bootstrap_nodes");
+
     lt_settings_free(s);
     lt_settings_free(NULL);
     lt_session_free(ses);

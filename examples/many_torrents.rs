@@ -152,7 +152,8 @@ fn main() {
 
         // CPU the session burns per wall second with N idle paused torrents.
         let (c0, w0) = (cpu_s(), Instant::now());
-        std::thread::sleep(Duration::from_secs(2));
+        let idle_s: f64 = std::env::var("LT_BENCH_IDLE_S").ok().and_then(|s| s.parse().ok()).unwrap_or(2.0);
+        std::thread::sleep(Duration::from_secs_f64(idle_s));
         let idle_cpu = (cpu_s() - c0) / w0.elapsed().as_secs_f64();
 
         let t2 = Instant::now();

@@ -387,6 +387,12 @@
 #define LT_SEVERITY_CRITICAL 2
 
 /**
+ * The smallest struct size a caller may pass: `struct_size` plus the
+ * padding after it.
+ */
+#define MIN_STRUCT_SIZE 8
+
+/**
  * `lt_torrent_queue_move`: one place towards the front of the queue.
  */
 #define LT_QUEUE_UP 0
@@ -546,8 +552,12 @@
  * Methods: `lt_alert_type`, `lt_alert_type_name`, `lt_alert_category`,
  * `lt_alert_message`, `lt_alert_torrent`, `lt_alert_timestamp_us`,
  * `lt_alert_error`, `lt_alert_piece`, `lt_alert_peer`, `lt_alert_states`,
- * `lt_alert_tracker_url`, `lt_alert_stats`, `lt_alert_counters`,
- * `lt_alert_buffer`, `lt_alert_free`.
+ * `lt_alert_tracker_url`, `lt_alert_scrape`, `lt_alert_num_peers`,
+ * `lt_alert_times_in_row`, `lt_alert_announce_event`, `lt_alert_file_index`,
+ * `lt_alert_new_name`, `lt_alert_storage_path`, `lt_alert_dropped`,
+ * `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
+ * `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
+ * `lt_alert_free`.
  */
 typedef struct lt_alert_t lt_alert_t;
 
@@ -567,8 +577,8 @@ typedef struct lt_params_t lt_params_t;
  * A BitTorrent session: owns the network threads, listen sockets, alert
  * queue and counters, and the torrents added to it. Opaque.
  *
- * Methods: `lt_session_new`, `lt_session_free`, `lt_session_apply_settings`,
- * `lt_session_listen_port`, `lt_session_torrents`, `lt_add_torrent`,
+ * Methods: `lt_session_new`, `lt_session_free`, `lt_session_get_settings`,
+ * `lt_session_apply_settings`, `lt_session_listen_port`, `lt_session_torrents`, `lt_add_torrent`,
  * `lt_remove_torrent`, `lt_torrent_*`, `lt_pop_alert`, `lt_wait_for_alert`,
  * `lt_pop_alerts`, `lt_set_alert_notify`, `lt_post_session_stats`,
  * `lt_session_stats`.
@@ -815,8 +825,10 @@ typedef struct lt_torrent_status_t {
    */
   uint32_t state;
   /**
-   * 1 when paused by the user, by a session pause or by an error (a
-   * torrent the queue stopped has `queued` set instead).
+   * 1 when the torrent is paused, as libtorrent's `torrent_flags::paused`:
+   * by the user (`queued` 0) or held by the queue (`queued` 1). A session
+   * pause and an error do not set it (see `error_code`). JSON, CSV and
+   * Prometheus (`lt_torrent_paused`) mean the same.
    */
   uint32_t paused;
   /**
@@ -985,9 +997,14 @@ typedef struct lt_torrent_status_t {
 } lt_torrent_status_t;
 
 /**
- * One file of a torrent, filled by `lt_torrent_files`.
+ * One file of a torrent, filled by `lt_torrent_files`; fields are only
+ * ever appended in later versions.
  */
 typedef struct lt_file_info_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
   /**
    * The path relative to the save path, after renames (UTF-8, NUL-terminated, truncated to fit).
    */
@@ -1032,9 +1049,14 @@ typedef uint32_t lt_stats_format;
 
 /**
  * A threshold crossing or return to normal, from
- * `lt_session_threshold_events`.
+ * `lt_session_threshold_events`; fields are only ever appended in later
+ * versions.
  */
 typedef struct lt_threshold_event_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
   /**
    * Microseconds since the session started.
    */
@@ -1059,9 +1081,14 @@ typedef struct lt_threshold_event_t {
 } lt_threshold_event_t;
 
 /**
- * One connected peer, filled by `lt_torrent_peers`.
+ * One connected peer, filled by `lt_torrent_peers`; fields are only ever
+ * appended in later versions.
  */
 typedef struct lt_peer_info_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
   /**
    * The peer's IP address as text ("127.0.0.1", "::1").
    */
@@ -1124,6 +1151,50 @@ typedef struct lt_peer_info_t {
    */
   uint32_t hash_failures;
 } lt_peer_info_t;
+
+/**
+ * One tracker of a torrent, filled by `lt_torrent_trackers`; fields are
+ * only ever appended in later versions.
+ */
+typedef struct lt_tracker_info_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
+  /**
+   * The tier (BEP 12), 0 first.
+   */
+  uint32_t tier;
+  /**
+   * Announces in a row that failed (0 after a reply).
+   */
+  uint32_t fails;
+  /**
+   * 1 when the tracker answered the last announce sent to it.
+   */
+  uint32_t working;
+  /**
+   * The announce interval and minimum interval the tracker asked for, in seconds.
+   */
+  int64_t interval_s;
+  int64_t min_interval_s;
+  /**
+   * Seconds since the last announce it answered; -1 when none did.
+   */
+  int64_t since_reply_s;
+  /**
+   * The announce URL (UTF-8, NUL-terminated, truncated to fit).
+   */
+  char url[512];
+  /**
+   * Why the last announce failed ("" after a reply).
+   */
+  char last_error[256];
+  /**
+   * The warning of its last reply ("" when none).
+   */
+  char last_warning[256];
+} lt_tracker_info_t;
 
 /**
  * Success.
@@ -1442,6 +1513,110 @@ lt_error lt_alert_states(const struct lt_alert_t *a, uint32_t *prev_out, uint32_
 const char *lt_alert_tracker_url(const struct lt_alert_t *a);
 
 /**
+ * The swarm as a scrape_reply alert's tracker counted it: seeds
+ * (`complete`), downloaders (`incomplete`) and completed downloads
+ * (`downloaded`). Any output may be NULL.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` when `a` is NULL;
+ * `LT_ERROR_WRONG_ALERT_TYPE` for other types.
+ *
+ * # Safety
+ * `a` must be a live alert; outputs NULL or writable.
+ */
+lt_error lt_alert_scrape(const struct lt_alert_t *a, uint32_t *complete_out, uint32_t *incomplete_out, uint32_t *downloaded_out);
+
+/**
+ * The number of peers in the tracker's reply of a tracker_reply alert.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `num_peers_out` writable.
+ */
+lt_error lt_alert_num_peers(const struct lt_alert_t *a, uint32_t *num_peers_out);
+
+/**
+ * How many times in a row the tracker of a tracker_error alert failed.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `times_out` writable.
+ */
+lt_error lt_alert_times_in_row(const struct lt_alert_t *a, uint32_t *times_out);
+
+/**
+ * The event of a tracker_announce alert: "started", "completed",
+ * "stopped" or "none" (a regular announce). Static; never freed.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `event_out` writable.
+ */
+lt_error lt_alert_announce_event(const struct lt_alert_t *a, const char **event_out);
+
+/**
+ * The file index of a file_renamed or file_rename_failed alert.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `file_out` writable.
+ */
+lt_error lt_alert_file_index(const struct lt_alert_t *a, uint32_t *file_out);
+
+/**
+ * The new name (the file's path in the torrent, UTF-8) of a file_renamed
+ * alert. Owned by the alert: valid until `lt_alert_free`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `name_out` writable.
+ */
+lt_error lt_alert_new_name(const struct lt_alert_t *a, const char **name_out);
+
+/**
+ * The storage path of a storage_moved alert (where the files are now) or
+ * of a storage_moved_failed alert (where they were to go). Owned by the
+ * alert: valid until `lt_alert_free`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `path_out` writable.
+ */
+lt_error lt_alert_storage_path(const struct lt_alert_t *a, const char **path_out);
+
+/**
+ * What an alerts_dropped alert reports: how many alerts were dropped since
+ * the previous one, and which types, as a 128-bit set: type number `n`
+ * was dropped when bit `n % 64` of `types_out[n / 64]` is set
+ * (libtorrent's `dropped_alerts` bitset). Either output may be NULL;
+ * `types_out` has room for 2 words.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` when `a` is NULL;
+ * `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `count_out` NULL or writable; `types_out` NULL
+ * or writable for 2 elements.
+ */
+lt_error lt_alert_dropped(const struct lt_alert_t *a, uint64_t *count_out, uint64_t *types_out);
+
+/**
+ * Whether the peer of a peer_connect alert connected to us (true) or we
+ * dialled it (false).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `incoming_out` writable.
+ */
+lt_error lt_alert_incoming(const struct lt_alert_t *a, bool *incoming_out);
+
+/**
  * Fills `*stats` (of `size` bytes) from a session_stats alert: the same
  * figures `lt_session_stats` gives, at the time the alert was posted.
  *
@@ -1479,16 +1654,18 @@ lt_error lt_alert_buffer(const struct lt_alert_t *a, const uint8_t **data_out, s
 
 /**
  * Copies the torrent statuses of a state_update alert into `statuses`: at
- * most `cap` (each `sizeof(lt_torrent_status_t)` of this header), and the
- * number the alert holds into `*count_out`. `statuses` may be NULL when
- * `cap` is 0.
+ * most `cap`, in an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_torrent_status_t)`; each gets `min(elem_size, sizeof)` bytes
+ * and its `struct_size`), and the number the alert holds into
+ * `*count_out`. `statuses` may be NULL when `cap` is 0.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `statuses` writable for `cap` elements; `count_out` writable.
+ * `statuses` writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_t *statuses, size_t cap, size_t *count_out);
+lt_error lt_alert_statuses(const struct lt_alert_t *a, struct lt_torrent_status_t *statuses, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * The figures of a performance alert: which figure (a static string such
@@ -1705,15 +1882,18 @@ lt_error lt_torrent_rename_file(struct lt_session_t *s, lt_torrent_id_t id, uint
 lt_error lt_torrent_read_piece(struct lt_session_t *s, lt_torrent_id_t id, uint32_t piece);
 
 /**
- * Lists a torrent's files: writes at most `cap` entries to `files` and the
+ * Lists a torrent's files: writes at most `cap` entries to `files`, an
+ * array of elements `elem_size` bytes apart (pass `sizeof(lt_file_info_t)`;
+ * each gets `min(elem_size, sizeof)` bytes and its `struct_size`), and the
  * number of files to `*count_out`. `files` may be NULL when `cap` is 0.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `files` must be writable for `cap` elements; `count_out` writable.
+ * `files` must be writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t cap, size_t *count_out);
+lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * The name of an error code, e.g. "LT_ERROR_INVALID_TORRENT: invalid torrent".
@@ -1921,16 +2101,35 @@ lt_error lt_session_new(const struct lt_settings_t *settings, struct lt_session_
 void lt_session_free(struct lt_session_t *s);
 
 /**
- * Replaces the session's settings with `settings` (copied). Listen
- * interfaces apply to the next session; the rest at once.
+ * Replaces the session's settings with `settings` (copied); every setting
+ * takes effect at once. The pack is the whole set, so start from
+ * `lt_session_get_settings` (or the pack the session was made with). The settings a session reads only when it
+ * starts (`network_threads`, `aio_threads`, `hashing_threads`,
+ * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
+ * must keep their running values: a change to one is refused.
  *
- * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` or
- * `LT_ERROR_NOT_SUPPORTED` (then nothing changed).
+ * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
+ * value, or a change to a setting fixed at start: `lt_last_error` then says
+ * "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+ * error nothing changed.
  *
  * # Safety
  * `s` and `settings` must be live objects.
  */
 lt_error lt_session_apply_settings(struct lt_session_t *s, const struct lt_settings_t *settings);
+
+/**
+ * A new settings pack holding the session's settings as they run now: the
+ * pack to change and give to `lt_session_apply_settings`.
+ *
+ * **Returns** `LT_OK`, or `LT_ERROR_NULL_ARG` (then `*settings_out` is
+ * untouched). **Ownership:** the caller frees the pack with
+ * `lt_settings_free`.
+ *
+ * # Safety
+ * `s` must be a live session; `settings_out` writable.
+ */
+lt_error lt_session_get_settings(struct lt_session_t *s, struct lt_settings_t **settings_out);
 
 /**
  * The TCP port of the session's first listen socket (useful with port 0
@@ -2107,14 +2306,19 @@ lt_error lt_session_stats_port(struct lt_session_t *s, uint16_t *port_out);
 
 /**
  * Copies the session's last (at most 1,000) threshold events, oldest
- * first: at most `cap` into `events`, and their number into `*count_out`.
+ * first: at most `cap` into `events`, an array of elements `elem_size`
+ * bytes apart (pass `sizeof(lt_threshold_event_t)`; each gets
+ * `min(elem_size, sizeof)` bytes and its `struct_size`), and their number
+ * into `*count_out`.
  *
- * **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+ * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, or `LT_ERROR_BUFFER_TOO_SMALL`
+ * when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `events` writable for `cap` elements (NULL if `cap` is 0); `count_out` writable.
+ * `events` writable for `cap * elem_size` bytes (NULL if `cap` is 0);
+ * `count_out` writable.
  */
-lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold_event_t *events, size_t cap, size_t *count_out);
+lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold_event_t *events, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * Adds a torrent to the session and starts it (unless `LT_ADD_PAUSED`).
@@ -2211,8 +2415,9 @@ lt_error lt_torrent_info_hash(struct lt_session_t *s, lt_torrent_id_t id, uint8_
 
 /**
  * Fills `*status` (of `size` bytes: pass `sizeof(lt_torrent_status_t)`)
- * with the torrent's status. No round trip to the network thread: it
- * copies current values.
+ * with the torrent's status: `min(size, sizeof)` bytes, with
+ * `struct_size` set to that number. No round trip to the network thread:
+ * it copies current values.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
  * `LT_ERROR_BUFFER_TOO_SMALL` when `size` is under 8 bytes.
@@ -2224,15 +2429,33 @@ lt_error lt_torrent_status(struct lt_session_t *s, lt_torrent_id_t id, struct lt
 
 /**
  * Lists a torrent's connected peers: writes at most `cap` entries to
- * `peers` and the total number of peers to `*count_out` (which may exceed
- * `cap`). `peers` may be NULL when `cap` is 0.
+ * `peers`, an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_peer_info_t)`; each gets `min(elem_size, sizeof)` bytes and
+ * its `struct_size`), and the total number of peers to `*count_out`
+ * (which may exceed `cap`). `peers` may be NULL when `cap` is 0.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
  *
  * # Safety
- * `peers` must be writable for `cap` elements; `count_out` writable.
+ * `peers` must be writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_torrent_peers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_peer_info_t *peers, size_t cap, size_t *count_out);
+lt_error lt_torrent_peers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_peer_info_t *peers, size_t elem_size, size_t cap, size_t *count_out);
+
+/**
+ * Lists a torrent's trackers, tier by tier: writes at most `cap` entries
+ * to `trackers`, an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_tracker_info_t)`; each gets `min(elem_size, sizeof)` bytes
+ * and its `struct_size`), and the number of trackers to `*count_out`.
+ * `trackers` may be NULL when `cap` is 0.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
+ *
+ * # Safety
+ * `trackers` must be writable for `cap * elem_size` bytes; `count_out` writable.
+ */
+lt_error lt_torrent_trackers(struct lt_session_t *s, lt_torrent_id_t id, struct lt_tracker_info_t *trackers, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * Posts a state_update alert carrying the status of every torrent whose

@@ -136,6 +136,66 @@ fn json_csv_prometheus_and_http() {
     assert_eq!(v["torrents"][0]["info_hash"], ih.as_str());
     assert_eq!(curl(&format!("http://{addr}/nope")).0, 404);
 
+    // "paused" means the torrent's paused flag everywhere: a torrent added
+    // paused has it; the seeding one has not, even while the whole session
+    // is paused (a session pause is apart, as in libtorrent).
+    let other = content.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("b.bin"), vec![9u8; 40_000]).unwrap();
+    let meta2 =
+        Arc::new(Metainfo::from_bytes(&create_torrent(&other, &opts, &mut |_, _| {}).unwrap()).unwrap());
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta2.clone()), dir.join("paused"));
+    p.paused = true;
+    let paused_id = ses.add_torrent(p).unwrap();
+    ses.pause();
+    assert!(ses.torrent_status(paused_id).unwrap().paused);
+    assert!(!ses.torrent_status(id).unwrap().paused);
+    let paused_ih = meta2.info_hash.to_hex();
+    let v: serde_json::Value = serde_json::from_str(&ses.export_stats(ExportFormat::Json).unwrap()).unwrap();
+    let json_paused: Vec<(String, bool)> = v["torrents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["info_hash"].as_str().unwrap().to_string(), t["paused"].as_bool().unwrap()))
+        .collect();
+    assert!(json_paused.contains(&(paused_ih.clone(), true)), "{json_paused:?}");
+    assert!(json_paused.contains(&(ih.clone(), false)), "{json_paused:?}");
+    let text = ses.export_stats(ExportFormat::Csv).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    let (hcol, pcol) = (
+        headers.iter().position(|h| h == "info_hash").unwrap(),
+        headers.iter().position(|h| h == "paused").unwrap(),
+    );
+    let mut csv_paused: Vec<(String, String)> =
+        r.records().map(Result::unwrap).map(|row| (row[hcol].to_string(), row[pcol].to_string())).collect();
+    csv_paused.sort();
+    let mut want = vec![(paused_ih.clone(), "1".to_string()), (ih.clone(), "0".to_string())];
+    want.sort();
+    assert_eq!(csv_paused, want);
+    let prom: Vec<(String, f64)> = parse_prometheus(&ses.export_stats(ExportFormat::Prometheus).unwrap())
+        .into_iter()
+        .filter(|s| s.2 == "lt_torrent_paused")
+        .map(|s| (s.3, s.4))
+        .collect();
+    assert_eq!(prom.len(), 2);
+    for (labels, value) in prom {
+        let want = if labels.contains(&paused_ih) { 1.0 } else { 0.0 };
+        assert_eq!(value, want, "{labels}");
+    }
+
+    // JSON and CSV list the same status fields (the C struct's, checked
+    // against include/lt.h by a unit test), CSV in the struct's order.
+    let fields: Vec<&str> = lt::engine::export::STATUS_FIELDS.iter().map(|(name, _)| *name).collect();
+    let csv_header: Vec<&str> = headers.iter().collect();
+    assert_eq!(csv_header[0], "id");
+    assert_eq!(&csv_header[1..], &fields[..]);
+    let mut json_keys: Vec<&str> = v["torrents"][0].as_object().unwrap().keys().map(String::as_str).collect();
+    json_keys.sort();
+    let mut want_keys: Vec<&str> = fields.iter().copied().chain(["id", "peers"]).collect();
+    want_keys.sort();
+    assert_eq!(json_keys, want_keys);
+
     drop(ses);
     assert!(std::net::TcpStream::connect(addr).is_err(), "endpoint closed with the session");
     let _ = std::fs::remove_dir_all(&dir);

@@ -113,7 +113,7 @@ fn download_via_tracker(udp: bool) {
     let (complete, incomplete) = loop {
         assert!(Instant::now() < deadline, "no scrape reply");
         match ses.wait_for_alert(Duration::from_millis(200)).map(|a| a.kind) {
-            Some(AlertKind::ScrapeReply { url: u, complete, incomplete }) => {
+            Some(AlertKind::ScrapeReply { url: u, complete, incomplete, .. }) => {
                 assert_eq!(u, url);
                 break (complete, incomplete);
             }

@@ -46,6 +46,34 @@ pub mod category {
     pub const ALL: u32 = 0x7fff_ffff;
     /// libtorrent's default mask: errors only.
     pub const DEFAULT: u32 = ERROR;
+
+    /// Every category bit with its name, in bit order: the table the C
+    /// constants `LT_ALERT_CATEGORY_<NAME>` are checked against.
+    pub const NAMED: &[(&str, u32)] = &[
+        ("error", ERROR),
+        ("peer", PEER),
+        ("port_mapping", PORT_MAPPING),
+        ("storage", STORAGE),
+        ("tracker", TRACKER),
+        ("connect", CONNECT),
+        ("status", STATUS),
+        ("ip_block", IP_BLOCK),
+        ("performance_warning", PERFORMANCE_WARNING),
+        ("dht", DHT),
+        ("stats", STATS),
+        ("session_log", SESSION_LOG),
+        ("torrent_log", TORRENT_LOG),
+        ("peer_log", PEER_LOG),
+        ("incoming_request", INCOMING_REQUEST),
+        ("dht_log", DHT_LOG),
+        ("dht_operation", DHT_OPERATION),
+        ("port_mapping_log", PORT_MAPPING_LOG),
+        ("picker_log", PICKER_LOG),
+        ("file_progress", FILE_PROGRESS),
+        ("piece_progress", PIECE_PROGRESS),
+        ("upload", UPLOAD),
+        ("block_progress", BLOCK_PROGRESS),
+    ];
 }
 
 macro_rules! alert_types {
@@ -178,7 +206,7 @@ pub enum AlertKind {
     TrackerReply { url: String, num_peers: u32 },
     TrackerWarning { url: String, message: String },
     TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
-    ScrapeReply { url: String, complete: u32, incomplete: u32 },
+    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
     ListenSucceeded { addr: SocketAddr },
     ListenFailed { addr: String, error: ErrorInfo },
     SessionStats { counters: Box<[i64]> },
@@ -291,9 +319,9 @@ impl AlertKind {
             K::TrackerError { url, error, times_in_row } => {
                 format!("{name}: {url} failed ({times_in_row} in a row): {}", error.message)
             }
-            K::ScrapeReply { url, complete, incomplete } => {
-                format!("{name}: scrape of {url}: {complete} seeds, {incomplete} downloaders")
-            }
+            K::ScrapeReply { url, complete, incomplete, downloaded } => format!(
+                "{name}: scrape of {url}: {complete} seeds, {incomplete} downloaders, {downloaded} completed downloads"
+            ),
             K::ListenSucceeded { addr } => format!("listening on {addr}"),
             K::ListenFailed { addr, error } => format!("listening on {addr} failed: {}", error.message),
             K::SessionStats { counters } => format!("session stats ({} values)", counters.len()),

@@ -38,6 +38,29 @@ pub enum ErrorKind {
     LimitReached,
 }
 
+impl ErrorKind {
+    /// The kind's name as JSON and CSV write it (`error_code`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_arg",
+            ErrorKind::UnknownSetting => "unknown_setting",
+            ErrorKind::InvalidHandle => "invalid_handle",
+            ErrorKind::InvalidTorrent => "invalid_torrent",
+            ErrorKind::InvalidMagnet => "invalid_magnet",
+            ErrorKind::DuplicateTorrent => "duplicate_torrent",
+            ErrorKind::Io => "io",
+            ErrorKind::Tracker => "tracker",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::ShuttingDown => "shutting_down",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::NoMetadata => "no_metadata",
+            ErrorKind::NotSupported => "not_supported",
+            ErrorKind::InvalidResumeData => "invalid_resume_data",
+            ErrorKind::LimitReached => "limit_reached",
+        }
+    }
+}
+
 /// An engine error: a kind and a human-readable message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {

@@ -75,45 +75,122 @@ pub(crate) fn export(core: &SessionCore, format: ExportFormat) -> Result<String>
     }
 }
 
+/// One figure of a torrent's status, as JSON and CSV write it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StatusValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl StatusValue {
+    fn json(&self) -> serde_json::Value {
+        match self {
+            StatusValue::Int(v) => json!(v),
+            StatusValue::Float(v) => json!(v),
+            StatusValue::Bool(v) => json!(v),
+            StatusValue::Text(v) => json!(v),
+        }
+    }
+
+    fn csv(&self) -> String {
+        match self {
+            StatusValue::Int(v) => v.to_string(),
+            StatusValue::Float(v) => format!("{v:.6}"),
+            StatusValue::Bool(v) => (*v as u8).to_string(),
+            StatusValue::Text(v) => v.clone(),
+        }
+    }
+}
+
+/// A status field: its name and how to read it.
+pub type StatusField = (&'static str, fn(&TorrentStatus) -> StatusValue);
+
+/// The name of an error kind as JSON and CSV write `error_code` (the C
+/// struct carries the matching `LT_ERROR_*` number); "ok" without error.
+fn error_kind_name(st: &TorrentStatus) -> StatusValue {
+    StatusValue::Text(st.error.as_ref().map_or("ok", |e| e.kind.name()).into())
+}
+
+/// Every field of a torrent's status, in the order of the C struct
+/// `lt_torrent_status_t` (after its `struct_size`). JSON and CSV are written
+/// from this list, and a test in `ffi::torrent` checks it against the struct
+/// in include/lt.h, so the three name the same fields in the same order.
+/// Only the representation differs: C has numbers and fixed arrays where
+/// JSON and CSV have names and hex (`state`, `error_code`, `info_hash`).
+pub const STATUS_FIELDS: &[StatusField] = {
+    use StatusValue::{Bool, Float, Int, Text};
+    &[
+        ("state", |s| Text(s.state.name().into())),
+        ("paused", |s| Bool(s.paused)),
+        ("error_code", error_kind_name),
+        ("progress", |s| Float(s.progress)),
+        ("pieces_done", |s| Int(s.pieces_done.into())),
+        ("pieces_total", |s| Int(s.pieces_total.into())),
+        ("total_done", |s| Int(s.total_done as i64)),
+        ("total_wanted", |s| Int(s.total_wanted as i64)),
+        ("total_wanted_done", |s| Int(s.total_wanted_done as i64)),
+        ("total_size", |s| Int(s.total_size as i64)),
+        ("download_rate", |s| Int(s.download_rate)),
+        ("upload_rate", |s| Int(s.upload_rate)),
+        ("download_payload_rate", |s| Int(s.download_payload_rate)),
+        ("upload_payload_rate", |s| Int(s.upload_payload_rate)),
+        ("total_download", |s| Int(s.total_download)),
+        ("total_upload", |s| Int(s.total_upload)),
+        ("total_payload_download", |s| Int(s.total_payload_download)),
+        ("total_payload_upload", |s| Int(s.total_payload_upload)),
+        ("total_wasted", |s| Int(s.total_wasted)),
+        ("num_hash_failures", |s| Int(s.num_hash_failures)),
+        ("num_peers", |s| Int(s.num_peers.into())),
+        ("num_seeds", |s| Int(s.num_seeds.into())),
+        ("list_seeds", |s| Int(s.list_seeds)),
+        ("list_peers", |s| Int(s.list_peers)),
+        ("info_hash", |s| Text(s.info_hash.to_hex())),
+        ("name", |s| Text(s.name.clone())),
+        ("error_message", |s| Text(s.error.as_ref().map(|e| e.message.clone()).unwrap_or_default())),
+        ("save_path", |s| Text(s.save_path.to_string_lossy().into_owned())),
+        ("avg_peer_rtt_us", |s| Int(s.avg_peer_rtt_us)),
+        ("max_peer_rtt_us", |s| Int(s.max_peer_rtt_us)),
+        ("peak_download_rate", |s| Int(s.peak_download_rate)),
+        ("peak_upload_rate", |s| Int(s.peak_upload_rate)),
+        ("active_time_s", |s| Int(s.active_time_s)),
+        ("finished_time_s", |s| Int(s.finished_time_s)),
+        ("seeding_time_s", |s| Int(s.seeding_time_s)),
+        ("eta_s", |s| Int(s.eta_s)),
+        ("distributed_copies", |s| Float(s.distributed_copies)),
+        ("queue_position", |s| Int(s.queue_position)),
+        ("auto_managed", |s| Bool(s.auto_managed)),
+        ("queued", |s| Bool(s.queued)),
+        ("sequential", |s| Bool(s.sequential)),
+        ("max_connections", |s| Int(s.max_connections.into())),
+        ("download_limit", |s| Int(s.download_limit)),
+        ("upload_limit", |s| Int(s.upload_limit)),
+        ("added_time", |s| Int(s.added_time)),
+        ("completed_time", |s| Int(s.completed_time)),
+    ]
+};
+
+/// A torrent in JSON: its session id, every status field, and a summary of
+/// its connected peers.
 fn torrent_json(st: &TorrentStatus, p: &PeerSummary) -> serde_json::Value {
-    json!({
-        "id": st.id.0,
-        "info_hash": st.info_hash.to_hex(),
-        "name": st.name,
-        "save_path": st.save_path.to_string_lossy(),
-        "state": st.state.name(),
-        "paused": st.paused,
-        "error": st.error.as_ref().map(|e| e.message.clone()),
-        "progress": st.progress,
-        "pieces_done": st.pieces_done,
-        "pieces_total": st.pieces_total,
-        "total_done": st.total_done,
-        "total_wanted": st.total_wanted,
-        "total_wanted_done": st.total_wanted_done,
-        "total_size": st.total_size,
-        "download_rate": st.download_rate,
-        "upload_rate": st.upload_rate,
-        "download_payload_rate": st.download_payload_rate,
-        "upload_payload_rate": st.upload_payload_rate,
-        "total_download": st.total_download,
-        "total_upload": st.total_upload,
-        "total_payload_download": st.total_payload_download,
-        "total_payload_upload": st.total_payload_upload,
-        "total_wasted": st.total_wasted,
-        "num_hash_failures": st.num_hash_failures,
-        "num_peers": st.num_peers,
-        "num_seeds": st.num_seeds,
-        "list_seeds": st.list_seeds,
-        "list_peers": st.list_peers,
-        "peers": {
+    let mut map = serde_json::Map::new();
+    map.insert("id".into(), json!(st.id.0));
+    for (name, read) in STATUS_FIELDS {
+        map.insert((*name).into(), read(st).json());
+    }
+    map.insert(
+        "peers".into(),
+        json!({
             "connected": p.connected,
             "seeds": p.seeds,
             "interested": p.interested,
             "unchoked": p.unchoked,
             "download_rate": p.download_rate,
             "upload_rate": p.upload_rate,
-        },
-    })
+        }),
+    );
+    serde_json::Value::Object(map)
 }
 
 fn to_json(snap: &Snapshot) -> String {
@@ -123,70 +200,16 @@ fn to_json(snap: &Snapshot) -> String {
     json!({ "version": env!("CARGO_PKG_VERSION"), "session": session, "torrents": torrents }).to_string()
 }
 
-/// The CSV columns, one row per torrent.
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "info_hash",
-    "name",
-    "state",
-    "paused",
-    "error",
-    "progress",
-    "pieces_done",
-    "pieces_total",
-    "total_done",
-    "total_wanted",
-    "total_size",
-    "download_rate",
-    "upload_rate",
-    "download_payload_rate",
-    "upload_payload_rate",
-    "total_download",
-    "total_upload",
-    "total_payload_download",
-    "total_payload_upload",
-    "total_wasted",
-    "num_hash_failures",
-    "num_peers",
-    "num_seeds",
-    "list_seeds",
-    "list_peers",
-];
-
+/// CSV: a header row (`id`, then every status field), one row per torrent.
 fn to_csv(snap: &Snapshot) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::new(ErrorKind::Io, format!("writing CSV: {e}"));
-    w.write_record(CSV_COLUMNS).map_err(err)?;
+    let header = std::iter::once("id").chain(STATUS_FIELDS.iter().map(|(name, _)| *name));
+    w.write_record(header).map_err(err)?;
     for (st, _) in &snap.torrents {
-        let row = [
-            st.id.0.to_string(),
-            st.info_hash.to_hex(),
-            st.name.clone(),
-            st.state.name().to_string(),
-            (st.paused as u8).to_string(),
-            st.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
-            format!("{:.6}", st.progress),
-            st.pieces_done.to_string(),
-            st.pieces_total.to_string(),
-            st.total_done.to_string(),
-            st.total_wanted.to_string(),
-            st.total_size.to_string(),
-            st.download_rate.to_string(),
-            st.upload_rate.to_string(),
-            st.download_payload_rate.to_string(),
-            st.upload_payload_rate.to_string(),
-            st.total_download.to_string(),
-            st.total_upload.to_string(),
-            st.total_payload_download.to_string(),
-            st.total_payload_upload.to_string(),
-            st.total_wasted.to_string(),
-            st.num_hash_failures.to_string(),
-            st.num_peers.to_string(),
-            st.num_seeds.to_string(),
-            st.list_seeds.to_string(),
-            st.list_peers.to_string(),
-        ];
-        w.write_record(&row).map_err(err)?;
+        let row =
+            std::iter::once(st.id.0.to_string()).chain(STATUS_FIELDS.iter().map(|(_, read)| read(st).csv()));
+        w.write_record(row).map_err(err)?;
     }
     let bytes = w.into_inner().map_err(|e| Error::new(ErrorKind::Io, format!("writing CSV: {e}")))?;
     String::from_utf8(bytes).map_err(|e| Error::new(ErrorKind::Io, format!("writing CSV: {e}")))
@@ -237,9 +260,12 @@ fn to_prometheus(snap: &Snapshot) -> String {
         }),
         ("lt_torrent_peers", "gauge", "connected peers", |_, p| p.connected as f64),
         ("lt_torrent_seeds", "gauge", "connected peers that have every piece", |_, p| p.seeds as f64),
-        ("lt_torrent_paused", "gauge", "1 when paused or stopped by an error", |s, _| {
-            (s.paused || s.error.is_some()) as u8 as f64
-        }),
+        (
+            "lt_torrent_paused",
+            "gauge",
+            "1 when the torrent is paused: by the user, or held by the queue",
+            |s, _| s.paused as u8 as f64,
+        ),
     ];
     for (name, typ, help, f) in series {
         let _ = writeln!(out, "# HELP {name} {help}");

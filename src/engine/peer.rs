@@ -6,6 +6,32 @@
 //! batches outgoing messages and serves upload requests (reading blocks on
 //! the blocking pool). Separate halves mean a peer that stops reading can
 //! never stall our reading, and vice versa.
+//!
+//! # What lt accepts from peers, and why
+//!
+//! Strict where strictness protects lt (lengths, indices, sizes), tolerant
+//! where real clients bend the BEPs. Read from libtorrent, transmission,
+//! aria2 and rtorrent (libtorrent-rakshasa):
+//! - The extension handshake may come before the piece-set message; every
+//!   one of those clients sends it first.
+//! - A bitfield, have_all or have_none at any time replaces the peer's
+//!   piece set: aria2 sends a whole bitfield instead of many haves and
+//!   have_all when it finishes, libtorrent a new one when super-seeding
+//!   ends. A peer with nothing may send no piece-set message at all.
+//! - Spare bits set in a bitfield are cleared, as libtorrent, transmission
+//!   and rtorrent do (aria2 disconnects; lt never sends them set).
+//! - A request without `interested` counts as interest (libtorrent does the
+//!   same). Requests for pieces lt lacks, outside the torrent, or while
+//!   choked are rejected (fast extension) or ignored, and counted; only a
+//!   peer that sends more than `MAX_INVALID_REQUESTS` that can never be
+//!   served is disconnected.
+//! - A piece message inside the torrent that is not a block lt asked for
+//!   (unaligned, partial, or no longer requested) is dropped as waste;
+//!   one outside the torrent ends the connection.
+//! - Unknown message ids, a wrong-length bitfield, and fast-extension
+//!   messages without the fast bit end the connection: all four clients
+//!   do the same, and lt must know a message's meaning to stay in sync.
+//! - Extended messages with an id lt did not offer are ignored.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -329,7 +329,6 @@ impl Session {
         let http = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .no_proxy()
-            .timeout(Duration::from_secs(settings.tracker_receive_timeout as u64))
             .build()
             .map_err(|e| Error::new(ErrorKind::Io, format!("HTTP client: {e}")))?;
         let core = Arc::new(SessionCore {
@@ -424,10 +423,12 @@ impl Session {
         self.core.listen_port()
     }
 
-    /// Replaces the settings. Listen interfaces take effect at the next
-    /// session; everything else at once.
+    /// Replaces the settings; every one takes effect at once. A change to
+    /// one the session reads only at its start (`settings::FIXED_AT_START`)
+    /// is refused, and then nothing changes.
     pub fn apply_settings(&self, settings: Settings) -> Result<()> {
         settings.validate()?;
+        self.core.settings.read().check_live_change(&settings)?;
         self.core.alerts.set_mask(settings.alert_mask as u32);
         self.core.alerts.set_limit(settings.alert_queue_size as usize);
         self.core.down_limit.set_rate(settings.download_rate_limit);

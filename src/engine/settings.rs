@@ -216,12 +216,50 @@ settings! {
         listen_interfaces = "0.0.0.0:6881", "comma-separated ip:port list to accept peers on; port 0 picks a free one";
         user_agent = concat!("lt/", env!("CARGO_PKG_VERSION")), "HTTP User-Agent for trackers and the client name in the extension handshake";
         peer_fingerprint = "-LT0010-", "prefix of our peer id (Azureus style)";
-        dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes";
+        dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes (not available yet: a non-empty list is refused)";
         stats_listen = "", "ip:port of an HTTP endpoint serving GET /metrics (Prometheus) and GET /stats (JSON); empty: off";
     }
 }
 
+/// Settings the session reads once, when it starts: the sizes of its thread
+/// pools (`network_threads`, and `aio_threads` with `hashing_threads` for
+/// the blocking pool), its listen and statistics sockets, the HTTP client's
+/// User-Agent and the peer id made from `peer_fingerprint`. Changing them
+/// on a running session would be accepted and do nothing, so
+/// `check_live_change` refuses it instead.
+pub const FIXED_AT_START: &[&str] = &[
+    "network_threads",
+    "aio_threads",
+    "hashing_threads",
+    "listen_interfaces",
+    "stats_listen",
+    "user_agent",
+    "peer_fingerprint",
+];
+
 impl Settings {
+    /// Checks that `next`, about to replace these running settings,
+    /// changes none of `FIXED_AT_START`: the first one it changes is an
+    /// `InvalidArgument` error naming it.
+    pub fn check_live_change(&self, next: &Settings) -> Result<()> {
+        for name in FIXED_AT_START {
+            let (now, wanted) = match (self.get_int(name), next.get_int(name)) {
+                (Some(a), Some(b)) => (a.to_string(), b.to_string()),
+                _ => (
+                    format!("'{}'", self.get_str(name).unwrap_or_default()),
+                    format!("'{}'", next.get_str(name).unwrap_or_default()),
+                ),
+            };
+            if now != wanted {
+                return Err(Error::invalid_argument(format!(
+                    "{name} cannot change on a running session (it is {now}, the new settings say {wanted}); \
+                     set it before the session starts"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks combinations that single setters cannot (features not built).
     pub fn validate(&self) -> Result<()> {
         if self.enable_dht {
@@ -231,6 +269,12 @@ impl Settings {
             return Err(Error::new(
                 ErrorKind::NotSupported,
                 "enable_lsd: local service discovery is not implemented yet",
+            ));
+        }
+        if !self.dht_bootstrap_nodes.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                "dht_bootstrap_nodes: the DHT is not implemented yet, so bootstrap nodes would go unused",
             ));
         }
         parse_listen_interfaces(&self.listen_interfaces)?;
@@ -298,5 +342,31 @@ mod tests {
     fn dht_is_refused_until_it_exists() {
         let s = Settings { enable_dht: true, ..Settings::default() };
         assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::NotSupported);
+        let s = Settings { dht_bootstrap_nodes: "127.0.0.1:6881".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::NotSupported);
+    }
+
+    #[test]
+    fn settings_fixed_at_start_refuse_a_live_change() {
+        let running = Settings::default();
+        let mut next = running.clone();
+        next.set_int("upload_rate_limit", 1000).unwrap();
+        next.set_bool("announce_to_all_tiers", true).unwrap();
+        running.check_live_change(&next).unwrap();
+        for name in FIXED_AT_START {
+            let mut next = running.clone();
+            match SETTINGS.iter().find(|(n, _, _)| n == name).map(|(_, t, _)| *t) {
+                Some(SettingType::Int) => next.set_int(name, running.get_int(name).unwrap() + 1).unwrap(),
+                Some(SettingType::Str) => next.set_str(name, "127.0.0.1:1").unwrap(),
+                other => panic!("{name} has type {other:?}"),
+            }
+            let err = running.check_live_change(&next).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+            assert!(
+                err.message().starts_with(&format!("{name} cannot change on a running session")),
+                "{}",
+                err.message()
+            );
+        }
     }
 }

@@ -73,7 +73,7 @@ metrics! {
     NumCheckingTorrents: "ses.num_checking_torrents", Gauge, "torrents", "torrents checking files on disk";
     NumDownloadingTorrents: "ses.num_downloading_torrents", Gauge, "torrents", "torrents downloading";
     NumSeedingTorrents: "ses.num_seeding_torrents", Gauge, "torrents", "torrents with all wanted pieces (seeding or finished)";
-    NumStoppedTorrents: "ses.num_stopped_torrents", Gauge, "torrents", "paused torrents, including those stopped by an error";
+    NumStoppedTorrents: "ses.num_stopped_torrents", Gauge, "torrents", "torrents stopped by the user, by an error or by a session pause (those the queue holds are in ses.num_queued_torrents)";
     NumPiecePassed: "ses.num_piece_passed", Counter, "pieces", "pieces that passed the hash check";
     NumPieceFailed: "ses.num_piece_failed", Counter, "pieces", "pieces that failed the hash check";
     BlocksWritten: "disk.num_blocks_written", Counter, "blocks", "16 KiB blocks written to disk";

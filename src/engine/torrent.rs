@@ -72,6 +72,10 @@ pub struct TorrentStatus {
     pub name: String,
     pub save_path: PathBuf,
     pub state: TorrentState,
+    /// libtorrent's `torrent_flags::paused`, the one meaning of "paused" in
+    /// the C struct, JSON, CSV and Prometheus: the torrent is stopped by
+    /// the user (`queued` false) or held by the queue (`queued` true). A
+    /// session pause (`session_paused`) and an error (`error`) are apart.
     pub paused: bool,
     pub error: Option<ErrorInfo>,
     /// Fraction of the wanted bytes that are verified, 0.0 to 1.0.
@@ -459,7 +463,7 @@ impl Torrent {
             name: self.meta.name.clone(),
             save_path: self.storage.save_path(),
             state: core.state,
-            paused: core.paused,
+            paused: core.paused || core.queued,
             error: core.error.clone(),
             progress,
             pieces_done: core.picker.num_have(),

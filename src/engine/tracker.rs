@@ -2,8 +2,10 @@
 //! tried in order (BEP 12), intervals honoured.
 //!
 //! The wire formats live in `proto::tracker`; this module does the I/O and
-//! the scheduling. A torrent announces to the first tracker that works,
-//! tier by tier; a tracker that answers moves to the front of its tier.
+//! the scheduling. By default a torrent announces to the first tracker that
+//! works, tier by tier (BEP 12); a tracker that answers moves to the front
+//! of its tier. `announce_to_all_trackers` and `announce_to_all_tiers`
+//! widen that as in libtorrent (see `announce`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +41,9 @@ pub struct TrackerEntry {
     pub interval: Duration,
     pub min_interval: Duration,
     pub last_announce: Option<Instant>,
+    /// The `tracker id` of its last reply that had one, sent back as
+    /// `trackerid` on later announces (BEP 3's HTTP tracker protocol).
+    pub tracker_id: Option<String>,
 }
 
 impl TrackerEntry {
@@ -54,6 +59,7 @@ impl TrackerEntry {
             interval: Duration::from_secs(1800),
             min_interval: Duration::from_secs(60),
             last_announce: None,
+            tracker_id: None,
         }
     }
 }
@@ -68,6 +74,9 @@ pub struct TrackerList {
     pub updating: bool,
     /// Rounds in a row in which no tracker answered.
     pub round_fails: u32,
+    /// `force` was called since the current round began: the round's end
+    /// must not push the next announce out by the interval.
+    pub forced: bool,
 }
 
 impl TrackerList {
@@ -97,6 +106,14 @@ impl TrackerList {
     /// Announce as soon as possible, within each tracker's min interval.
     pub fn force(&mut self) {
         self.next_announce = None;
+        self.forced = true;
+    }
+}
+
+impl Torrent {
+    /// The torrent's trackers as they stand now, tier by tier.
+    pub fn trackers(&self) -> Vec<TrackerEntry> {
+        self.core.lock().trackers.entries.clone()
     }
 }
 
@@ -132,16 +149,23 @@ pub(crate) async fn maybe_announce(t: &Arc<Torrent>) {
 }
 
 /// Announces `event`. For `stopped`, tells every tracker that was sent
-/// `started`; otherwise tries trackers tier by tier until one answers.
+/// `started`, all at once. Otherwise, tier by tier in order:
+/// - by default (BEP 12) trackers one at a time until one answers, then stop;
+/// - `announce_to_all_trackers`: every tracker of a tier at once; stop after
+///   the first tier in which one answered;
+/// - `announce_to_all_tiers`: one at a time until one answers, in every tier;
+/// - both: every tracker of every tier.
 pub(crate) async fn announce(t: &Arc<Torrent>, event: AnnounceEvent) {
-    let urls: Vec<(usize, String)> = {
-        let core = t.core.lock();
+    let urls: Vec<(u32, String)> = {
+        let mut core = t.core.lock();
+        if event != AnnounceEvent::Stopped {
+            core.trackers.forced = false;
+        }
         core.trackers
             .entries
             .iter()
-            .enumerate()
-            .filter(|(_, e)| event != AnnounceEvent::Stopped || e.started)
-            .map(|(i, e)| (i, e.url.clone()))
+            .filter(|e| event != AnnounceEvent::Stopped || e.started)
+            .map(|e| (e.tier, e.url.clone()))
             .collect()
     };
     if urls.is_empty() {
@@ -151,17 +175,26 @@ pub(crate) async fn announce(t: &Arc<Torrent>, event: AnnounceEvent) {
         let s = t.ses.settings.read();
         (s.announce_to_all_tiers, s.announce_to_all_trackers)
     };
-    let everyone = event == AnnounceEvent::Stopped || (all_tiers && all_trackers);
     let mut any_ok = false;
-    if everyone {
-        let tasks: Vec<_> = urls.iter().map(|(_, url)| announce_one(t, url.clone(), event)).collect();
-        for ok in futures_join_all(tasks).await {
-            any_ok |= ok;
-        }
+    if event == AnnounceEvent::Stopped {
+        any_ok = announce_all(t, urls, event).await;
     } else {
-        for (_, url) in &urls {
-            if announce_one(t, url.clone(), event).await {
-                any_ok = true;
+        // Entries are sorted by tier, so each tier is one run of the list.
+        for tier in urls.chunk_by(|a, b| a.0 == b.0) {
+            let tier_ok = if all_trackers {
+                announce_all(t, tier.to_vec(), event).await
+            } else {
+                let mut ok = false;
+                for (_, url) in tier {
+                    if announce_one(t, url.clone(), event).await {
+                        ok = true;
+                        break;
+                    }
+                }
+                ok
+            };
+            any_ok |= tier_ok;
+            if tier_ok && !all_tiers {
                 break;
             }
         }
@@ -183,19 +216,24 @@ pub(crate) async fn announce(t: &Arc<Torrent>, event: AnnounceEvent) {
         let backoff = Duration::from_secs((15u64 << list.round_fails.min(8)).min(3600));
         list.next_announce = Some(Instant::now() + backoff);
     }
+    if list.forced {
+        list.next_announce = None;
+    }
 }
 
-/// Waits for every future, in order (a tiny join_all without a new crate).
-async fn futures_join_all<F: std::future::Future<Output = bool>>(futs: Vec<F>) -> Vec<bool> {
-    let mut set = Vec::with_capacity(futs.len());
-    for f in futs {
-        set.push(Box::pin(f));
+/// Announces to every tracker in `urls` at the same time, so one that does
+/// not answer delays no other. Answers whether any of them answered.
+async fn announce_all(t: &Arc<Torrent>, urls: Vec<(u32, String)>, event: AnnounceEvent) -> bool {
+    let mut set = tokio::task::JoinSet::new();
+    for (_, url) in urls {
+        let t = t.clone();
+        set.spawn(async move { announce_one(&t, url, event).await });
     }
-    let mut out = Vec::with_capacity(set.len());
-    for f in set {
-        out.push(f.await);
+    let mut any_ok = false;
+    while let Some(done) = set.join_next().await {
+        any_ok |= done.unwrap_or(false);
     }
-    out
+    any_ok
 }
 
 fn event_name(e: AnnounceEvent) -> &'static str {
@@ -225,7 +263,12 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
             event,
             num_want: if event == AnnounceEvent::Stopped { Some(0) } else { Some(s.num_want as u32) },
             key: ses.announce_key,
-            tracker_id: None,
+            tracker_id: core
+                .trackers
+                .entries
+                .iter()
+                .find(|e| e.url == url)
+                .and_then(|e| e.tracker_id.clone()),
         };
         let secs =
             if event == AnnounceEvent::Stopped { s.stop_tracker_timeout } else { s.tracker_receive_timeout };
@@ -262,6 +305,9 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
                 e.interval = Duration::from_secs((i as u64).max(min_interval).max(e.min_interval.as_secs()));
             }
             e.last_warning = reply.warning.clone();
+            if reply.tracker_id.is_some() {
+                e.tracker_id = reply.tracker_id.clone();
+            }
             // BEP 12: a tracker that answers moves to the front of its tier.
             let tier = e.tier;
             if let Some(first) = core.trackers.entries.iter().position(|x| x.tier == tier) {
@@ -432,7 +478,12 @@ pub(crate) async fn scrape(t: &Arc<Torrent>) {
             core.list_seeds = info.complete as i64;
             core.list_peers = info.incomplete as i64;
             drop(core);
-            t.post(AlertKind::ScrapeReply { url, complete: info.complete, incomplete: info.incomplete });
+            t.post(AlertKind::ScrapeReply {
+                url,
+                complete: info.complete,
+                incomplete: info.incomplete,
+                downloaded: info.downloaded,
+            });
         }
         Err(message) => {
             t.ses.counters.add(Metric::TrackerScrapeErrors, 1);
@@ -506,4 +557,143 @@ async fn udp_exchange(
         wait *= 2;
     }
     Err("no reply".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::engine::alerts::{category, AlertType};
+    use crate::engine::session::{AddTorrentParams, Session, TorrentSource};
+    use crate::engine::Settings;
+    use crate::proto::metainfo::Metainfo;
+
+    /// An HTTP tracker on 127.0.0.1 that records the query string of every
+    /// announce and answers with no peers (and `tracker id`, if given).
+    struct FakeTracker {
+        url: String,
+        queries: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl FakeTracker {
+        fn start(tracker_id: Option<&'static str>) -> FakeTracker {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}/announce", listener.local_addr().unwrap());
+            let queries = Arc::new(Mutex::new(Vec::new()));
+            let seen = queries.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { return };
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
+                    let query = line.split(' ').nth(1).and_then(|p| p.split_once('?')).map(|(_, q)| q);
+                    seen.lock().unwrap().push(query.unwrap_or("").to_string());
+                    let body = match tracker_id {
+                        Some(id) => format!("d8:intervali1800e5:peers0:10:tracker id{}:{id}e", id.len()),
+                        None => "d8:intervali1800e5:peers0:e".to_string(),
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes());
+                }
+            });
+            FakeTracker { url, queries }
+        }
+
+        fn queries(&self) -> Vec<String> {
+            self.queries.lock().unwrap().clone()
+        }
+    }
+
+    /// A one-piece torrent that nobody has: adding it starts announcing.
+    fn torrent() -> Arc<Metainfo> {
+        let mut b = b"d4:infod6:lengthi16384e4:name6:x.data12:piece lengthi16384e6:pieces20:".to_vec();
+        b.extend_from_slice(&[7u8; 20]);
+        b.extend_from_slice(b"ee");
+        Arc::new(Metainfo::from_bytes(&b).unwrap())
+    }
+
+    /// Runs two announce rounds with four trackers, tier 0: A B, tier 1:
+    /// C D, every one answering, and answers how many announces each got.
+    /// A second round starts only once the first is over, so after the
+    /// second round's replies every announce of the first is counted.
+    fn announces_per_tracker(all_tiers: bool, all_trackers: bool) -> [usize; 4] {
+        let trackers = [
+            FakeTracker::start(Some("id-a")),
+            FakeTracker::start(None),
+            FakeTracker::start(None),
+            FakeTracker::start(None),
+        ];
+        let settings = Settings {
+            listen_interfaces: "127.0.0.1:0".into(),
+            alert_mask: category::ALL as i64,
+            announce_to_all_tiers: all_tiers,
+            announce_to_all_trackers: all_trackers,
+            ..Settings::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let ses = Session::new(settings).unwrap();
+        let mut params = AddTorrentParams::new(TorrentSource::Metainfo(torrent()), dir.path());
+        params.trackers = trackers.iter().zip([0, 0, 1, 1]).map(|(t, tier)| (t.url.clone(), tier)).collect();
+        let id = ses.add_torrent(params).unwrap();
+        let expected_per_round = match (all_tiers, all_trackers) {
+            (false, false) => 1,
+            (false, true) | (true, false) => 2,
+            (true, true) => 4,
+        };
+        let mut replies = 0;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while replies < 2 * expected_per_round {
+            assert!(Instant::now() < deadline, "only {replies} tracker replies");
+            let Some(alert) = ses.wait_for_alert(Duration::from_secs(1)) else { continue };
+            if alert.alert_type() == AlertType::TrackerReply {
+                replies += 1;
+                if replies == expected_per_round {
+                    ses.torrent(id).unwrap().force_reannounce();
+                }
+            }
+        }
+        let counts = [0, 1, 2, 3].map(|i| trackers[i].queries().len());
+        // A's second announce carries the tracker id of its first reply;
+        // the others never sent one.
+        let a = trackers[0].queries();
+        assert!(!a[0].contains("trackerid="), "{}", a[0]);
+        assert!(a[1].contains("&trackerid=id-a"), "{}", a[1]);
+        for t in &trackers[1..] {
+            assert!(t.queries().iter().all(|q| !q.contains("trackerid=")));
+        }
+        counts
+    }
+
+    #[test]
+    fn default_announces_to_the_first_tracker_that_answers() {
+        assert_eq!(announces_per_tracker(false, false), [2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn all_trackers_announces_to_every_tracker_of_the_first_working_tier() {
+        assert_eq!(announces_per_tracker(false, true), [2, 2, 0, 0]);
+    }
+
+    #[test]
+    fn all_tiers_announces_to_one_tracker_of_every_tier() {
+        assert_eq!(announces_per_tracker(true, false), [2, 0, 2, 0]);
+    }
+
+    #[test]
+    fn all_tiers_and_trackers_announces_to_every_tracker() {
+        assert_eq!(announces_per_tracker(true, true), [2, 2, 2, 2]);
+    }
 }

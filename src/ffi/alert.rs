@@ -3,14 +3,16 @@
 use std::ffi::{c_char, c_void, CString};
 use std::time::Duration;
 
-use super::boundary::{code, copy_to_buf, ffi_call, fill_array, non_null};
+use super::boundary::{
+    check_struct_size, code, copy_to_buf, ffi_call, fill_array, fill_struct_array, non_null, write_struct,
+};
 use super::error::{
     code_of, cstring, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_NULL_ARG,
     LT_ERROR_WRONG_ALERT_TYPE,
 };
 use super::session::{lt_session_t, on_library_thread, session_ref, UserData};
 use super::stats::{fill_stats, lt_stats_t};
-use super::torrent::{copy_out, lt_torrent_id_t};
+use super::torrent::lt_torrent_id_t;
 use crate::engine::{Alert, AlertKind, AlertType, Operation};
 
 /// An alert popped from a session's queue. Opaque. Each alert is owned by
@@ -20,12 +22,19 @@ use crate::engine::{Alert, AlertKind, AlertType, Operation};
 /// Methods: `lt_alert_type`, `lt_alert_type_name`, `lt_alert_category`,
 /// `lt_alert_message`, `lt_alert_torrent`, `lt_alert_timestamp_us`,
 /// `lt_alert_error`, `lt_alert_piece`, `lt_alert_peer`, `lt_alert_states`,
-/// `lt_alert_tracker_url`, `lt_alert_stats`, `lt_alert_counters`,
-/// `lt_alert_buffer`, `lt_alert_free`.
+/// `lt_alert_tracker_url`, `lt_alert_scrape`, `lt_alert_num_peers`,
+/// `lt_alert_times_in_row`, `lt_alert_announce_event`, `lt_alert_file_index`,
+/// `lt_alert_new_name`, `lt_alert_storage_path`, `lt_alert_dropped`,
+/// `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
+/// `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
+/// `lt_alert_free`.
 pub struct lt_alert_t {
     alert: Alert,
     message: CString,
     url: Option<CString>,
+    /// A file's new name (file_renamed) or a storage path (storage_moved,
+    /// storage_moved_failed), kept as C text for the alert's lifetime.
+    text: Option<CString>,
 }
 
 /// Alert category bits (`alert_mask` setting, `lt_alert_category`), as libtorrent's.
@@ -165,7 +174,12 @@ fn wrap(alert: Alert) -> *mut lt_alert_t {
         | AlertKind::ScrapeFailed { url, .. } => Some(cstring(url)),
         _ => None,
     };
-    Box::into_raw(Box::new(lt_alert_t { alert, message, url }))
+    let text = match &alert.kind {
+        AlertKind::FileRenamed { new_name, .. } => Some(cstring(new_name)),
+        AlertKind::StorageMoved { path } | AlertKind::StorageMovedFailed { path, .. } => Some(cstring(path)),
+        _ => None,
+    };
+    Box::into_raw(Box::new(lt_alert_t { alert, message, url, text }))
 }
 
 fn alert_ref<'a>(a: *const lt_alert_t) -> Result<&'a Alert, lt_error> {
@@ -561,6 +575,265 @@ pub unsafe extern "C" fn lt_alert_tracker_url(a: *const lt_alert_t) -> *const c_
     })
 }
 
+/// Writes `value` to `out` when `out` is not NULL.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+unsafe fn put<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable, as the caller promises.
+        unsafe { out.write(value) };
+    }
+}
+
+/// The swarm as a scrape_reply alert's tracker counted it: seeds
+/// (`complete`), downloaders (`incomplete`) and completed downloads
+/// (`downloaded`). Any output may be NULL.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` when `a` is NULL;
+/// `LT_ERROR_WRONG_ALERT_TYPE` for other types.
+///
+/// # Safety
+/// `a` must be a live alert; outputs NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_scrape(
+    a: *const lt_alert_t,
+    complete_out: *mut u32,
+    incomplete_out: *mut u32,
+    downloaded_out: *mut u32,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            let AlertKind::ScrapeReply { complete, incomplete, downloaded, .. } = &alert.kind else {
+                return Err(wrong_type(alert));
+            };
+            // SAFETY: each output is NULL or writable, as the caller promises.
+            unsafe {
+                put(complete_out, *complete);
+                put(incomplete_out, *incomplete);
+                put(downloaded_out, *downloaded);
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// The number of peers in the tracker's reply of a tracker_reply alert.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `num_peers_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_num_peers(a: *const lt_alert_t, num_peers_out: *mut u32) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(num_peers_out, "num_peers_out")?;
+            let AlertKind::TrackerReply { num_peers, .. } = &alert.kind else {
+                return Err(wrong_type(alert));
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *num_peers_out = *num_peers };
+            Ok(())
+        })())
+    })
+}
+
+/// How many times in a row the tracker of a tracker_error alert failed.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `times_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_times_in_row(a: *const lt_alert_t, times_out: *mut u32) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(times_out, "times_out")?;
+            let AlertKind::TrackerError { times_in_row, .. } = &alert.kind else {
+                return Err(wrong_type(alert));
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *times_out = *times_in_row };
+            Ok(())
+        })())
+    })
+}
+
+/// The event of a tracker_announce alert: "started", "completed",
+/// "stopped" or "none" (a regular announce). Static; never freed.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `event_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_announce_event(
+    a: *const lt_alert_t,
+    event_out: *mut *const c_char,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(event_out, "event_out")?;
+            let AlertKind::TrackerAnnounce { event, .. } = &alert.kind else { return Err(wrong_type(alert)) };
+            let name = match *event {
+                "started" => c"started",
+                "completed" => c"completed",
+                "stopped" => c"stopped",
+                _ => c"none",
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *event_out = name.as_ptr() };
+            Ok(())
+        })())
+    })
+}
+
+/// The file index of a file_renamed or file_rename_failed alert.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `file_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_file_index(a: *const lt_alert_t, file_out: *mut u32) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(file_out, "file_out")?;
+            let file = match &alert.kind {
+                AlertKind::FileRenamed { file, .. } | AlertKind::FileRenameFailed { file, .. } => *file,
+                _ => return Err(wrong_type(alert)),
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *file_out = file };
+            Ok(())
+        })())
+    })
+}
+
+/// Reads the alert's kept text into `out` when `matches` accepts its type.
+///
+/// # Safety
+/// `a` must be a live alert; `out` writable.
+unsafe fn alert_text(
+    a: *const lt_alert_t,
+    out: *mut *const c_char,
+    what: &str,
+    matches: impl Fn(&AlertKind) -> bool,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(out, what)?;
+            if !matches(&alert.kind) {
+                return Err(wrong_type(alert));
+            }
+            // SAFETY: `a` is live (alert_ref checked it is not NULL).
+            let text = unsafe { (*a).text.as_ref() }.ok_or_else(|| wrong_type(alert))?;
+            // SAFETY: checked non-NULL.
+            unsafe { *out = text.as_ptr() };
+            Ok(())
+        })())
+    })
+}
+
+/// The new name (the file's path in the torrent, UTF-8) of a file_renamed
+/// alert. Owned by the alert: valid until `lt_alert_free`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `name_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_new_name(a: *const lt_alert_t, name_out: *mut *const c_char) -> lt_error {
+    // SAFETY: forwarded caller promises.
+    unsafe { alert_text(a, name_out, "name_out", |k| matches!(k, AlertKind::FileRenamed { .. })) }
+}
+
+/// The storage path of a storage_moved alert (where the files are now) or
+/// of a storage_moved_failed alert (where they were to go). Owned by the
+/// alert: valid until `lt_alert_free`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `path_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_storage_path(
+    a: *const lt_alert_t,
+    path_out: *mut *const c_char,
+) -> lt_error {
+    // SAFETY: forwarded caller promises.
+    unsafe {
+        alert_text(a, path_out, "path_out", |k| {
+            matches!(k, AlertKind::StorageMoved { .. } | AlertKind::StorageMovedFailed { .. })
+        })
+    }
+}
+
+/// What an alerts_dropped alert reports: how many alerts were dropped since
+/// the previous one, and which types, as a 128-bit set: type number `n`
+/// was dropped when bit `n % 64` of `types_out[n / 64]` is set
+/// (libtorrent's `dropped_alerts` bitset). Either output may be NULL;
+/// `types_out` has room for 2 words.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG` when `a` is NULL;
+/// `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `count_out` NULL or writable; `types_out` NULL
+/// or writable for 2 elements.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_dropped(
+    a: *const lt_alert_t,
+    count_out: *mut u64,
+    types_out: *mut u64,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            let AlertKind::AlertsDropped { count, types } = &alert.kind else {
+                return Err(wrong_type(alert));
+            };
+            // SAFETY: outputs NULL or writable (types_out for 2 words), as promised.
+            unsafe {
+                put(count_out, *count);
+                if !types_out.is_null() {
+                    types_out.write(*types as u64);
+                    types_out.add(1).write((*types >> 64) as u64);
+                }
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// Whether the peer of a peer_connect alert connected to us (true) or we
+/// dialled it (false).
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `incoming_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_incoming(a: *const lt_alert_t, incoming_out: *mut bool) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(incoming_out, "incoming_out")?;
+            let AlertKind::PeerConnect { incoming, .. } = &alert.kind else { return Err(wrong_type(alert)) };
+            // SAFETY: checked non-NULL.
+            unsafe { *incoming_out = *incoming };
+            Ok(())
+        })())
+    })
+}
+
 /// Fills `*stats` (of `size` bytes) from a session_stats alert: the same
 /// figures `lt_session_stats` gives, at the time the alert was posted.
 ///
@@ -580,12 +853,10 @@ pub unsafe extern "C" fn lt_alert_stats(
             let alert = alert_ref(a)?;
             non_null(stats, "stats")?;
             let AlertKind::SessionStats { counters } = &alert.kind else { return Err(wrong_type(alert)) };
-            if size < 8 {
-                return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "size must be sizeof(lt_stats_t)"));
-            }
+            check_struct_size(size, "stats")?;
             let out = fill_stats(|m| counters.get(m as usize).copied().unwrap_or(0));
             // SAFETY: the caller promises `size` writable bytes.
-            unsafe { copy_out(&out, stats, size) };
+            unsafe { write_struct(out, stats as *mut u8, size) };
             Ok(())
         })())
     })
@@ -653,18 +924,21 @@ pub unsafe extern "C" fn lt_alert_buffer(
 }
 
 /// Copies the torrent statuses of a state_update alert into `statuses`: at
-/// most `cap` (each `sizeof(lt_torrent_status_t)` of this header), and the
-/// number the alert holds into `*count_out`. `statuses` may be NULL when
-/// `cap` is 0.
+/// most `cap`, in an array of elements `elem_size` bytes apart (pass
+/// `sizeof(lt_torrent_status_t)`; each gets `min(elem_size, sizeof)` bytes
+/// and its `struct_size`), and the number the alert holds into
+/// `*count_out`. `statuses` may be NULL when `cap` is 0.
 ///
-/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
 ///
 /// # Safety
-/// `statuses` writable for `cap` elements; `count_out` writable.
+/// `statuses` writable for `cap * elem_size` bytes; `count_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn lt_alert_statuses(
     a: *const lt_alert_t,
     statuses: *mut super::torrent::lt_torrent_status_t,
+    elem_size: usize,
     cap: usize,
     count_out: *mut usize,
 ) -> lt_error {
@@ -675,7 +949,17 @@ pub unsafe extern "C" fn lt_alert_statuses(
                 return Err(wrong_type(alert));
             };
             // SAFETY: forwarded caller promises about statuses/cap/count_out.
-            unsafe { fill_array(list, statuses, cap, count_out, "statuses", super::torrent::status_to_c) }
+            unsafe {
+                fill_struct_array(
+                    list,
+                    statuses,
+                    elem_size,
+                    cap,
+                    count_out,
+                    "statuses",
+                    super::torrent::status_to_c,
+                )
+            }
         })())
     })
 }

@@ -117,9 +117,10 @@ pub unsafe fn copy_to_buf(s: &str, buf: *mut c_char, cap: usize) -> usize {
     s.len()
 }
 
-/// Writes at most `cap` converted `items` to the caller's array `out` and
-/// the total number of items to `*count_out` (which may exceed `cap`).
-/// `out` may be NULL when `cap` is 0.
+/// Writes at most `cap` converted `items` to the caller's array `out` of
+/// plain values (ids, counters: never structs, which use
+/// `fill_struct_array`) and the total number of items to `*count_out`
+/// (which may exceed `cap`). `out` may be NULL when `cap` is 0.
 ///
 /// # Safety
 /// `out` must be valid for `cap` elements; `count_out` writable.
@@ -138,6 +139,78 @@ pub unsafe fn fill_array<T, U>(
     for (i, item) in items.iter().take(cap).enumerate() {
         // SAFETY: i < cap elements, as the caller promises.
         unsafe { out.add(i).write(convert(item)) };
+    }
+    // SAFETY: checked non-NULL.
+    unsafe { *count_out = items.len() };
+    Ok(())
+}
+
+/// An output struct that can grow: its first field is `struct_size`, the
+/// number of bytes the library wrote, so a program built against an older
+/// (smaller) struct and one built against a newer (larger) struct both
+/// work with any version of the library.
+pub trait GrowableStruct: Sized {
+    /// Records `n`, the bytes of the struct the library writes.
+    fn set_struct_size(&mut self, n: u32);
+}
+
+/// The smallest struct size a caller may pass: `struct_size` plus the
+/// padding after it.
+pub const MIN_STRUCT_SIZE: usize = 8;
+
+/// Writes `min(size, sizeof(T))` bytes of `value` to `dst`, with
+/// `struct_size` set to that number: a newer library never writes past an
+/// older program's struct, and a newer program sees which fields an older
+/// library filled. Answers the number of bytes written.
+///
+/// # Safety
+/// `dst` must be valid for `size` bytes (it need not be aligned).
+pub unsafe fn write_struct<T: GrowableStruct>(mut value: T, dst: *mut u8, size: usize) -> usize {
+    let n = size.min(std::mem::size_of::<T>());
+    value.set_struct_size(n as u32);
+    // SAFETY: value is a valid T of at least n bytes; dst is valid for
+    // size >= n bytes, as the caller promises; they cannot overlap.
+    unsafe { std::ptr::copy_nonoverlapping(&value as *const T as *const u8, dst, n) };
+    n
+}
+
+/// Checks a caller's struct size against `MIN_STRUCT_SIZE`.
+pub fn check_struct_size(size: usize, what: &str) -> Result<(), lt_error> {
+    if size < MIN_STRUCT_SIZE {
+        super::error::set_last_error(format!(
+            "{what}: size {size} is too small; pass sizeof the struct from lt.h"
+        ));
+        return Err(super::error::LT_ERROR_BUFFER_TOO_SMALL);
+    }
+    Ok(())
+}
+
+/// Writes at most `cap` converted `items` to the caller's array `out`, whose
+/// elements are `elem_size` bytes apart (the caller's `sizeof`): each gets
+/// `min(elem_size, sizeof(U))` bytes, as `write_struct` writes them. The
+/// total number of items goes to `*count_out` (it may exceed `cap`). `out`
+/// may be NULL when `cap` is 0.
+///
+/// # Safety
+/// `out` must be valid for `cap * elem_size` bytes; `count_out` writable.
+pub unsafe fn fill_struct_array<T, U: GrowableStruct>(
+    items: &[T],
+    out: *mut U,
+    elem_size: usize,
+    cap: usize,
+    count_out: *mut usize,
+    what: &str,
+    convert: impl Fn(&T) -> U,
+) -> Result<(), lt_error> {
+    non_null(count_out, "count_out")?;
+    if cap > 0 {
+        non_null(out, what)?;
+        check_struct_size(elem_size, what)?;
+    }
+    for (i, item) in items.iter().take(cap).enumerate() {
+        // SAFETY: element i < cap starts i * elem_size bytes in, within the
+        // cap * elem_size bytes the caller promises.
+        unsafe { write_struct(convert(item), (out as *mut u8).add(i * elem_size), elem_size) };
     }
     // SAFETY: checked non-NULL.
     unsafe { *count_out = items.len() };

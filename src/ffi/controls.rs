@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, copy_to_array, ffi_call, fill_array, str_arg};
+use super::boundary::{code, copy_to_array, ffi_call, fill_struct_array, str_arg, GrowableStruct};
 use super::error::{fail, fail_with, lt_error, LT_ERROR_INVALID_ARG};
 use super::session::{lt_session_t, session_ref};
 use super::torrent::{lt_torrent_id_t, with_torrent};
@@ -356,9 +356,12 @@ pub unsafe extern "C" fn lt_torrent_read_piece(
     with_torrent(s, id, |t| t.read_piece(piece))
 }
 
-/// One file of a torrent, filled by `lt_torrent_files`.
+/// One file of a torrent, filled by `lt_torrent_files`; fields are only
+/// ever appended in later versions.
 #[repr(C)]
 pub struct lt_file_info_t {
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
     /// The path relative to the save path, after renames (UTF-8, NUL-terminated, truncated to fit).
     pub path: [c_char; 1024],
     /// The file's size in bytes.
@@ -371,18 +374,28 @@ pub struct lt_file_info_t {
     pub pad: u8,
 }
 
-/// Lists a torrent's files: writes at most `cap` entries to `files` and the
+impl GrowableStruct for lt_file_info_t {
+    fn set_struct_size(&mut self, n: u32) {
+        self.struct_size = n;
+    }
+}
+
+/// Lists a torrent's files: writes at most `cap` entries to `files`, an
+/// array of elements `elem_size` bytes apart (pass `sizeof(lt_file_info_t)`;
+/// each gets `min(elem_size, sizeof)` bytes and its `struct_size`), and the
 /// number of files to `*count_out`. `files` may be NULL when `cap` is 0.
 ///
-/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
 ///
 /// # Safety
-/// `files` must be writable for `cap` elements; `count_out` writable.
+/// `files` must be writable for `cap * elem_size` bytes; `count_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn lt_torrent_files(
     s: *mut lt_session_t,
     id: lt_torrent_id_t,
     files: *mut lt_file_info_t,
+    elem_size: usize,
     cap: usize,
     count_out: *mut usize,
 ) -> lt_error {
@@ -405,7 +418,7 @@ pub unsafe extern "C" fn lt_torrent_files(
                 out
             };
             // SAFETY: forwarded caller promises about files/cap/count_out.
-            unsafe { fill_array(&items, files, cap, count_out, "files", convert) }
+            unsafe { fill_struct_array(&items, files, elem_size, cap, count_out, "files", convert) }
         })())
     })
 }

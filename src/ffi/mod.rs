@@ -15,6 +15,9 @@ pub mod stats;
 pub mod torrent;
 pub mod version;
 
+#[cfg(test)]
+mod abi_tests;
+
 pub use alert::*;
 pub use controls::*;
 pub use error::*;

@@ -10,8 +10,8 @@ use crate::engine::{Session, Settings};
 /// A BitTorrent session: owns the network threads, listen sockets, alert
 /// queue and counters, and the torrents added to it. Opaque.
 ///
-/// Methods: `lt_session_new`, `lt_session_free`, `lt_session_apply_settings`,
-/// `lt_session_listen_port`, `lt_session_torrents`, `lt_add_torrent`,
+/// Methods: `lt_session_new`, `lt_session_free`, `lt_session_get_settings`,
+/// `lt_session_apply_settings`, `lt_session_listen_port`, `lt_session_torrents`, `lt_add_torrent`,
 /// `lt_remove_torrent`, `lt_torrent_*`, `lt_pop_alert`, `lt_wait_for_alert`,
 /// `lt_pop_alerts`, `lt_set_alert_notify`, `lt_post_session_stats`,
 /// `lt_session_stats`.
@@ -95,11 +95,17 @@ pub unsafe extern "C" fn lt_session_free(s: *mut lt_session_t) {
     })
 }
 
-/// Replaces the session's settings with `settings` (copied). Listen
-/// interfaces apply to the next session; the rest at once.
+/// Replaces the session's settings with `settings` (copied); every setting
+/// takes effect at once. The pack is the whole set, so start from
+/// `lt_session_get_settings` (or the pack the session was made with). The settings a session reads only when it
+/// starts (`network_threads`, `aio_threads`, `hashing_threads`,
+/// `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
+/// must keep their running values: a change to one is refused.
 ///
-/// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` or
-/// `LT_ERROR_NOT_SUPPORTED` (then nothing changed).
+/// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
+/// value, or a change to a setting fixed at start: `lt_last_error` then says
+/// "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+/// error nothing changed.
 ///
 /// # Safety
 /// `s` and `settings` must be live objects.
@@ -114,6 +120,32 @@ pub unsafe extern "C" fn lt_session_apply_settings(
             // SAFETY: NULL or live, as the caller promises.
             let settings = unsafe { settings.as_ref() }.ok_or(LT_ERROR_NULL_ARG)?;
             ses.apply_settings(settings.inner.clone()).map_err(fail)
+        })())
+    })
+}
+
+/// A new settings pack holding the session's settings as they run now: the
+/// pack to change and give to `lt_session_apply_settings`.
+///
+/// **Returns** `LT_OK`, or `LT_ERROR_NULL_ARG` (then `*settings_out` is
+/// untouched). **Ownership:** the caller frees the pack with
+/// `lt_settings_free`.
+///
+/// # Safety
+/// `s` must be a live session; `settings_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_session_get_settings(
+    s: *mut lt_session_t,
+    settings_out: *mut *mut lt_settings_t,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            non_null(settings_out, "settings_out")?;
+            let pack = Box::new(lt_settings_t { inner: ses.settings() });
+            // SAFETY: checked non-NULL.
+            unsafe { *settings_out = Box::into_raw(pack) };
+            Ok(())
         })())
     })
 }

@@ -4,10 +4,12 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, ffi_call, fill_array, malloc_copy, non_null, str_arg};
-use super::error::{fail, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG, LT_ERROR_IO};
+use super::boundary::{
+    check_struct_size, code, ffi_call, fill_struct_array, malloc_copy, non_null, str_arg, write_struct,
+    GrowableStruct,
+};
+use super::error::{fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_IO};
 use super::session::{lt_session_t, session_ref};
-use super::torrent::copy_out;
 use crate::engine::export::ExportFormat;
 use crate::engine::stats::{find_metric, Metric, METRICS, STATS_FIELDS};
 use crate::engine::thresholds::{ThresholdEvent, Watched};
@@ -123,6 +125,12 @@ pub struct lt_stats_t {
     pub num_tracker_scrapes: i64,
 }
 
+impl GrowableStruct for lt_stats_t {
+    fn set_struct_size(&mut self, n: u32) {
+        self.struct_size = n;
+    }
+}
+
 /// Builds an `lt_stats_t` from a metric reader.
 pub(crate) fn fill_stats(value: impl Fn(Metric) -> i64) -> lt_stats_t {
     let v: Vec<i64> = STATS_FIELDS.iter().map(|(_, m)| value(*m)).collect();
@@ -194,14 +202,12 @@ pub unsafe extern "C" fn lt_session_stats(
         code((|| {
             let ses = session_ref(s)?;
             non_null(stats, "stats")?;
-            if size < 8 {
-                return Err(fail_with(LT_ERROR_BUFFER_TOO_SMALL, "size must be sizeof(lt_stats_t)"));
-            }
+            check_struct_size(size, "stats")?;
             ses.refresh_live_gauges();
             let counters = ses.counters();
             let out = fill_stats(|m| counters.get(m));
             // SAFETY: the caller promises `size` writable bytes.
-            unsafe { copy_out(&out, stats, size) };
+            unsafe { write_struct(out, stats as *mut u8, size) };
             Ok(())
         })())
     })
@@ -387,9 +393,12 @@ pub(crate) fn watched_name(w: Watched) -> *const c_char {
 }
 
 /// A threshold crossing or return to normal, from
-/// `lt_session_threshold_events`.
+/// `lt_session_threshold_events`; fields are only ever appended in later
+/// versions.
 #[repr(C)]
 pub struct lt_threshold_event_t {
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
     /// Microseconds since the session started.
     pub timestamp_us: i64,
     /// The torrent for per-torrent figures, 0 for session figures.
@@ -403,17 +412,29 @@ pub struct lt_threshold_event_t {
     pub severity: u32,
 }
 
+impl GrowableStruct for lt_threshold_event_t {
+    fn set_struct_size(&mut self, n: u32) {
+        self.struct_size = n;
+    }
+}
+
 /// Copies the session's last (at most 1,000) threshold events, oldest
-/// first: at most `cap` into `events`, and their number into `*count_out`.
+/// first: at most `cap` into `events`, an array of elements `elem_size`
+/// bytes apart (pass `sizeof(lt_threshold_event_t)`; each gets
+/// `min(elem_size, sizeof)` bytes and its `struct_size`), and their number
+/// into `*count_out`.
 ///
-/// **Returns** `LT_OK` or `LT_ERROR_NULL_ARG`.
+/// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, or `LT_ERROR_BUFFER_TOO_SMALL`
+/// when `cap` > 0 and `elem_size` is under 8.
 ///
 /// # Safety
-/// `events` writable for `cap` elements (NULL if `cap` is 0); `count_out` writable.
+/// `events` writable for `cap * elem_size` bytes (NULL if `cap` is 0);
+/// `count_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn lt_session_threshold_events(
     s: *mut lt_session_t,
     events: *mut lt_threshold_event_t,
+    elem_size: usize,
     cap: usize,
     count_out: *mut usize,
 ) -> lt_error {
@@ -422,6 +443,7 @@ pub unsafe extern "C" fn lt_session_threshold_events(
             let ses = session_ref(s)?;
             let list = ses.threshold_events();
             let convert = |e: &ThresholdEvent| lt_threshold_event_t {
+                struct_size: 0,
                 timestamp_us: e.timestamp_us,
                 torrent: e.torrent.0,
                 metric: watched_name(e.watched),
@@ -430,7 +452,7 @@ pub unsafe extern "C" fn lt_session_threshold_events(
                 severity: e.severity as u32,
             };
             // SAFETY: forwarded caller promises about events/cap/count_out.
-            unsafe { fill_array(&list, events, cap, count_out, "events", convert) }
+            unsafe { fill_struct_array(&list, events, elem_size, cap, count_out, "events", convert) }
         })())
     })
 }

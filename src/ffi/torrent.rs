@@ -2,11 +2,11 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, copy_to_array, ffi_call, fill_array, non_null, str_arg};
-use super::error::{
-    code_of, fail, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_INVALID_ARG, LT_ERROR_NULL_ARG,
-    LT_OK,
+use super::boundary::{
+    check_struct_size, code, copy_to_array, ffi_call, fill_struct_array, non_null, str_arg, write_struct,
+    GrowableStruct,
 };
+use super::error::{code_of, fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_NULL_ARG, LT_OK};
 use super::params::{check_tracker_url, lt_params_t, parse_endpoint};
 use super::session::{lt_session_t, session_ref};
 use crate::engine::peer::PeerInfo;
@@ -235,8 +235,10 @@ pub struct lt_torrent_status_t {
     pub struct_size: u32,
     /// `LT_STATE_*`.
     pub state: u32,
-    /// 1 when paused by the user, by a session pause or by an error (a
-    /// torrent the queue stopped has `queued` set instead).
+    /// 1 when the torrent is paused, as libtorrent's `torrent_flags::paused`:
+    /// by the user (`queued` 0) or held by the queue (`queued` 1). A session
+    /// pause and an error do not set it (see `error_code`). JSON, CSV and
+    /// Prometheus (`lt_torrent_paused`) mean the same.
     pub paused: u32,
     /// `LT_OK`, or the `lt_error` code of the error that stopped the torrent.
     pub error_code: i32,
@@ -325,10 +327,15 @@ pub struct lt_torrent_status_t {
     pub completed_time: i64,
 }
 
+impl GrowableStruct for lt_torrent_status_t {
+    fn set_struct_size(&mut self, n: u32) {
+        self.struct_size = n;
+    }
+}
+
 fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
-    out.struct_size = std::mem::size_of::<lt_torrent_status_t>() as u32;
     out.state = st.state as u32;
-    out.paused = (st.paused || st.session_paused || st.error.is_some()) as u32;
+    out.paused = st.paused as u32;
     out.error_code = st.error.as_ref().map(|e| code_of(e.kind)).unwrap_or(LT_OK);
     out.progress = st.progress;
     out.pieces_done = st.pieces_done;
@@ -383,19 +390,10 @@ pub(crate) fn status_to_c(st: &TorrentStatus) -> lt_torrent_status_t {
     out
 }
 
-/// Copies `min(size, sizeof(lt_torrent_status_t))` bytes of `src` to `dst`.
-///
-/// # Safety
-/// `dst` must be valid for `size` bytes.
-pub(crate) unsafe fn copy_out<T>(src: &T, dst: *mut T, size: usize) {
-    let n = size.min(std::mem::size_of::<T>());
-    // SAFETY: src is a valid T; dst is valid for `size` >= n bytes.
-    unsafe { std::ptr::copy_nonoverlapping(src as *const T as *const u8, dst as *mut u8, n) };
-}
-
 /// Fills `*status` (of `size` bytes: pass `sizeof(lt_torrent_status_t)`)
-/// with the torrent's status. No round trip to the network thread: it
-/// copies current values.
+/// with the torrent's status: `min(size, sizeof)` bytes, with
+/// `struct_size` set to that number. No round trip to the network thread:
+/// it copies current values.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
 /// `LT_ERROR_BUFFER_TOO_SMALL` when `size` is under 8 bytes.
@@ -413,16 +411,10 @@ pub unsafe extern "C" fn lt_torrent_status(
         code((|| {
             let ses = session_ref(s)?;
             non_null(status, "status")?;
-            if size < 8 {
-                return Err(fail_with(
-                    LT_ERROR_BUFFER_TOO_SMALL,
-                    "status size must be sizeof(lt_torrent_status_t)",
-                ));
-            }
+            check_struct_size(size, "status")?;
             let st = ses.torrent_status(TorrentId(id)).map_err(fail)?;
-            let out = status_to_c(&st);
             // SAFETY: the caller promises `size` writable bytes.
-            unsafe { copy_out(&out, status, size) };
+            unsafe { write_struct(status_to_c(&st), status as *mut u8, size) };
             Ok(())
         })())
     })
@@ -449,9 +441,12 @@ pub const LT_PEER_SUPPORTS_FAST: u32 = 1 << 8;
 /// Peer flag: the peer holds the optimistic unchoke slot.
 pub const LT_PEER_OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
 
-/// One connected peer, filled by `lt_torrent_peers`.
+/// One connected peer, filled by `lt_torrent_peers`; fields are only ever
+/// appended in later versions.
 #[repr(C)]
 pub struct lt_peer_info_t {
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
     /// The peer's IP address as text ("127.0.0.1", "::1").
     pub ip: [c_char; 48],
     /// The peer's TCP port.
@@ -487,6 +482,12 @@ pub struct lt_peer_info_t {
     pub hash_failures: u32,
 }
 
+impl GrowableStruct for lt_peer_info_t {
+    fn set_struct_size(&mut self, n: u32) {
+        self.struct_size = n;
+    }
+}
+
 fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
     copy_to_array(&p.addr.ip().to_string(), &mut out.ip);
     out.port = p.addr.port();
@@ -508,18 +509,22 @@ fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
 }
 
 /// Lists a torrent's connected peers: writes at most `cap` entries to
-/// `peers` and the total number of peers to `*count_out` (which may exceed
-/// `cap`). `peers` may be NULL when `cap` is 0.
+/// `peers`, an array of elements `elem_size` bytes apart (pass
+/// `sizeof(lt_peer_info_t)`; each gets `min(elem_size, sizeof)` bytes and
+/// its `struct_size`), and the total number of peers to `*count_out`
+/// (which may exceed `cap`). `peers` may be NULL when `cap` is 0.
 ///
-/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`.
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
 ///
 /// # Safety
-/// `peers` must be writable for `cap` elements; `count_out` writable.
+/// `peers` must be writable for `cap * elem_size` bytes; `count_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn lt_torrent_peers(
     s: *mut lt_session_t,
     id: lt_torrent_id_t,
     peers: *mut lt_peer_info_t,
+    elem_size: usize,
     cap: usize,
     count_out: *mut usize,
 ) -> lt_error {
@@ -534,8 +539,83 @@ pub unsafe extern "C" fn lt_torrent_peers(
                 out
             };
             // SAFETY: forwarded caller promises about peers/cap/count_out.
-            unsafe { fill_array(&list, peers, cap, count_out, "peers", convert) }?;
+            unsafe { fill_struct_array(&list, peers, elem_size, cap, count_out, "peers", convert) }?;
             Ok(())
+        })())
+    })
+}
+
+/// One tracker of a torrent, filled by `lt_torrent_trackers`; fields are
+/// only ever appended in later versions.
+#[repr(C)]
+pub struct lt_tracker_info_t {
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
+    /// The tier (BEP 12), 0 first.
+    pub tier: u32,
+    /// Announces in a row that failed (0 after a reply).
+    pub fails: u32,
+    /// 1 when the tracker answered the last announce sent to it.
+    pub working: u32,
+    /// The announce interval and minimum interval the tracker asked for, in seconds.
+    pub interval_s: i64,
+    pub min_interval_s: i64,
+    /// Seconds since the last announce it answered; -1 when none did.
+    pub since_reply_s: i64,
+    /// The announce URL (UTF-8, NUL-terminated, truncated to fit).
+    pub url: [c_char; 512],
+    /// Why the last announce failed ("" after a reply).
+    pub last_error: [c_char; 256],
+    /// The warning of its last reply ("" when none).
+    pub last_warning: [c_char; 256],
+}
+
+impl GrowableStruct for lt_tracker_info_t {
+    fn set_struct_size(&mut self, n: u32) {
+        self.struct_size = n;
+    }
+}
+
+/// Lists a torrent's trackers, tier by tier: writes at most `cap` entries
+/// to `trackers`, an array of elements `elem_size` bytes apart (pass
+/// `sizeof(lt_tracker_info_t)`; each gets `min(elem_size, sizeof)` bytes
+/// and its `struct_size`), and the number of trackers to `*count_out`.
+/// `trackers` may be NULL when `cap` is 0.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
+///
+/// # Safety
+/// `trackers` must be writable for `cap * elem_size` bytes; `count_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_trackers(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    trackers: *mut lt_tracker_info_t,
+    elem_size: usize,
+    cap: usize,
+    count_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            let list = ses.torrent(TorrentId(id)).map_err(fail)?.trackers();
+            let convert = |e: &crate::engine::tracker::TrackerEntry| {
+                // SAFETY: plain old data; all-zero is valid.
+                let mut out: lt_tracker_info_t = unsafe { std::mem::zeroed() };
+                out.tier = e.tier;
+                out.fails = e.fails;
+                out.working = e.working as u32;
+                out.interval_s = e.interval.as_secs() as i64;
+                out.min_interval_s = e.min_interval.as_secs() as i64;
+                out.since_reply_s = e.last_announce.map(|at| at.elapsed().as_secs() as i64).unwrap_or(-1);
+                copy_to_array(&e.url, &mut out.url);
+                copy_to_array(e.last_error.as_deref().unwrap_or(""), &mut out.last_error);
+                copy_to_array(e.last_warning.as_deref().unwrap_or(""), &mut out.last_warning);
+                out
+            };
+            // SAFETY: forwarded caller promises about trackers/elem_size/cap/count_out.
+            unsafe { fill_struct_array(&list, trackers, elem_size, cap, count_out, "trackers", convert) }
         })())
     })
 }
