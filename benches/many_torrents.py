@@ -164,7 +164,7 @@ def libtorrent_run(blobs_path, save_path, mode):
     free_s = time.perf_counter() - t2
     return {"n": n, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
             "kib_per_torrent": round((rss_after - rss_before) / n, 3), "add_s": round(add_s, 4),
-            "list_s": round(list_s, 6), "free_s": round(free_s, 4), "idle_cpu_s_per_s": round(idle_cpu, 4),
+            "list_s": round(list_s, 6), "free_s": round(free_s, 4), "idle_cpu_s_per_s": round(idle_cpu, 6),
             "add_per_1000_s": [round(s, 4) for s in slices]}
 
 
@@ -246,7 +246,7 @@ def main():
     for name in runs:
         b = best[name]
         print(row % (name, "%.3f" % b["kib_per_torrent"], "%.4f" % b["add_s"], "%.6f" % b["list_s"],
-                     "%.4f" % b["free_s"], "%.4f" % b["idle_cpu_s_per_s"]))
+                     "%.4f" % b["free_s"], "%.6f" % b["idle_cpu_s_per_s"]))
     for other in ratios:
         cell = lambda k: "%.3f" % ratios[other][k] if ratios[other][k] is not None else "-"
         print(row % ("lt/" + other.replace("libtorrent_", "lib_"), cell("kib_per_torrent"), cell("add_s"), "",

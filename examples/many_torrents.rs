@@ -162,7 +162,7 @@ fn main() {
 
         let slices: Vec<String> = slices.iter().map(|s| format!("{s:.4}")).collect();
         println!(
-            "{{\"n\": {n}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}, \"kib_per_torrent\": {:.3}, \"add_s\": {add_s:.4}, \"list_s\": {list_s:.6}, \"free_s\": {free_s:.4}, \"add_alerts\": {add_alerts}, \"parse_s\": {parse_s:.4}, \"add_call_s\": {add_call_s:.4}, \"idle_cpu_s_per_s\": {idle_cpu:.4}, \"add_per_1000_s\": [{}]}}",
+            "{{\"n\": {n}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}, \"kib_per_torrent\": {:.3}, \"add_s\": {add_s:.4}, \"list_s\": {list_s:.6}, \"free_s\": {free_s:.4}, \"add_alerts\": {add_alerts}, \"parse_s\": {parse_s:.4}, \"add_call_s\": {add_call_s:.4}, \"idle_cpu_s_per_s\": {idle_cpu:.6}, \"add_per_1000_s\": [{}]}}",
             (rss_after as f64 - rss_before as f64) / n as f64,
             slices.join(", ")
         );

@@ -113,6 +113,8 @@ pub(crate) struct SessionCore {
     queue: parking_lot::Mutex<Vec<TorrentId>>,
     /// Woken when the queue should be looked at again.
     requeue: tokio::sync::Notify,
+    /// Samples procfs for the process and system figures, and when it last did.
+    sys: parking_lot::Mutex<(super::sysinfo::SysSampler, Instant)>,
     /// Woken when the settings change.
     settings_changed: tokio::sync::Notify,
     /// The torrents whose peers and trackers run: the only ones the
@@ -282,9 +284,18 @@ impl SessionCore {
     /// Refreshes the gauges that change without an event the engine sees:
     /// the uptime, and the alert queue's length (the application pops).
     /// Every other gauge changes where its state does.
+    /// The process and system figures come from procfs, read here at most
+    /// once a second, so a session nobody reads does no reads at all.
     pub(crate) fn refresh_live_gauges(&self) {
         self.counters.set(Metric::UptimeMs, self.start.elapsed().as_millis() as i64);
         self.counters.set(Metric::AlertsQueued, self.alerts.len() as i64);
+        // A reader that finds another refreshing does not wait for it.
+        if let Some(mut sys) = self.sys.try_lock() {
+            if sys.1.elapsed() >= Duration::from_secs(1) {
+                set_sys_figures(&self.counters, sys.0.sample());
+                sys.1 = Instant::now();
+            }
+        }
     }
 
     /// Posts a session_stats alert with every counter's value now.
@@ -348,6 +359,7 @@ impl Session {
             queue: parking_lot::Mutex::new(Vec::new()),
             requeue: tokio::sync::Notify::new(),
             settings_changed: tokio::sync::Notify::new(),
+            sys: parking_lot::Mutex::new((super::sysinfo::SysSampler::new(), start)),
             running: parking_lot::Mutex::new(std::collections::HashSet::new()),
             paused: AtomicBool::new(false),
             down_limit: RateLimit::new(settings_down),
@@ -356,6 +368,7 @@ impl Session {
             thresholds: parking_lot::Mutex::new(Default::default()),
             disk_ready: tokio::sync::Notify::new(),
         });
+        set_sys_figures(&core.counters, core.sys.lock().0.sample());
         let session = Session {
             core,
             runtime: Some(runtime),
@@ -817,13 +830,11 @@ async fn incoming_handshake(core: &Arc<SessionCore>, mut stream: TcpStream) -> I
     }
 }
 
-/// Once a second: session rates, uptime and the torrent gauges.
+/// Once a second: session rates, uptime and the threshold checks.
 async fn session_tick(core: Arc<SessionCore>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut samplers = [RateSampler::default(); 4];
-    let mut sys = super::sysinfo::SysSampler::new();
-    set_sys_figures(&core.counters, sys.sample());
     let mut watch = Watch::default();
     let pairs = [
         (Metric::RecvBytes, Metric::RecvRate),
@@ -842,7 +853,6 @@ async fn session_tick(core: Arc<SessionCore>) {
             core.counters.set(rate, r);
         }
         core.counters.set(Metric::UptimeMs, now_ms as i64);
-        set_sys_figures(&core.counters, sys.sample());
         watch.check(&core);
     }
 }
@@ -970,7 +980,11 @@ async fn queue_task(core: Arc<SessionCore>) {
             _ = core.shutdown.cancelled() => return,
             _ = core.requeue.notified() => {}
         }
-        core.run_queue();
+        // The queue starts and stops only auto-managed torrents: without
+        // any, there is nothing to plan (adding many torrents stays linear).
+        if core.counters.get(Metric::NumAutoManagedTorrents) > 0 {
+            core.run_queue();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Process and system figures read from Linux's procfs: resident memory,
-//! CPU load of the process and of the machine, cores, memory. Sampled by
-//! the session once a second; each read is a few small file reads.
+//! CPU load of the process and of the machine, cores, memory. Sampled when
+//! the statistics are read, at most once a second; each sample is a few
+//! small file reads, and loads are averaged over the time since the last.
 //! On a system without procfs the figures stay 0 (and `available()` says so).
 
 use std::time::Instant;
