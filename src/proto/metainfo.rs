@@ -21,6 +21,9 @@
 //!   renamed `name.1.ext`, `name.2.ext`… as libtorrent renames it;
 //! - BEP 47 pad files (`attr` has `p`) and BitComet's `_____padding_file_`
 //!   entries are padding: never written, read as zeros;
+//! - a hybrid torrent (meta version 2 with v1 pieces) loads as v1 once its v2
+//!   file tree is checked against the v1 files, as libtorrent checks them; a
+//!   v2-only torrent is refused ("v2 not supported yet");
 //! - a symlink entry (`attr` has `l`) has length 0 whatever its `length` says;
 //!   its target must name a file or directory of the torrent, else it points
 //!   at itself, which storage takes as "do not create" (libtorrent would
@@ -350,6 +353,14 @@ impl Metainfo {
             return Err(invalid("trailing bytes after the info dictionary"));
         }
         let info_hash = InfoHash(Sha1::digest(info).into());
+        let hybrid = match v.get("meta version") {
+            None | Some(Value::Int(1)) => false,
+            Some(Value::Int(2)) => {
+                check_v2_header(info, &v)?;
+                true
+            }
+            Some(other) => return Err(invalid(format!("unknown meta version {other:?}"))),
+        };
         let piece_length = match v.get("piece length") {
             Some(Value::Int(n)) if *n > 0 && *n <= MAX_PIECE_LENGTH => *n as u32,
             Some(Value::Int(n)) if *n > MAX_PIECE_LENGTH => {
@@ -403,6 +414,9 @@ impl Metainfo {
         if total == 0 {
             return Err(invalid("the torrent has no data (total length 0)"));
         }
+        if hybrid {
+            check_hybrid_files(&v, &name, &files)?;
+        }
         let lengths = Lengths::new(total, piece_length).ok_or_else(|| invalid("inconsistent piece count"))?;
         if lengths.num_pieces() > MAX_PIECES {
             return Err(invalid(format!("too many pieces ({}, limit {MAX_PIECES})", lengths.num_pieces())));
@@ -448,6 +462,82 @@ impl Metainfo {
     pub fn is_multi_file(&self) -> bool {
         self.files.len() > 1 || self.files.first().is_some_and(|f| f.path.components().count() > 1)
     }
+}
+
+/// The checks libtorrent makes on any v2 info dictionary, for a hybrid (v1
+/// and v2) torrent that lt loads as v1. A v2-only torrent is refused: lt
+/// does not speak v2 yet.
+fn check_v2_header(info: &[u8], v: &Value<'_>) -> Result<(), MetainfoError> {
+    if v.get("pieces").is_none() {
+        return Err(invalid("v2-only torrent (meta version 2 without v1 pieces): v2 not supported yet"));
+    }
+    // BEP 52 metadata must be canonical; libtorrent refuses the soft errors
+    // it tolerates in v1 (unsorted keys, leading zeros).
+    bencode::decode(info).map_err(|e| invalid(format!("v2 info dictionary: {e}")))?;
+    match v.get("piece length").and_then(Value::as_int) {
+        Some(n) if n >= 16384 && n & (n - 1) == 0 => Ok(()),
+        n => Err(invalid(format!("v2 piece length {n:?} is not a power of two of at least 16 KiB"))),
+    }
+}
+
+/// A hybrid torrent's v2 `file tree` must describe the same files as its v1
+/// `files` (libtorrent's `files_compatible`): the same non-empty, non-pad
+/// files in the same order, with the same paths and lengths. lt loads the v1
+/// part, so a hybrid whose halves disagree would download different files
+/// than a v2 client; it is refused, as libtorrent refuses it.
+fn check_hybrid_files(v: &Value<'_>, name: &str, v1: &[FileEntry]) -> Result<(), MetainfoError> {
+    let tree = v
+        .get("file tree")
+        .and_then(Value::as_dict)
+        .ok_or_else(|| invalid("hybrid torrent without a v2 file tree"))?;
+    let mut v2: Vec<(Vec<String>, u64)> = Vec::new();
+    // Directories still to walk: their path and their entries, depth-first
+    // in key order, with the depth bounded as for v1 paths.
+    let mut stack = vec![(Vec::new(), tree.iter())];
+    while let Some((path, entries)) = stack.last_mut() {
+        let Some((key, node)) = entries.next() else {
+            stack.pop();
+            continue;
+        };
+        let malformed = || invalid("v2 file tree is malformed");
+        let node = node.as_dict().ok_or_else(malformed)?;
+        if key.is_empty() {
+            return Err(malformed());
+        }
+        let mut here = path.clone();
+        here.push(path_element(key));
+        match node.get(&b""[..]) {
+            Some(leaf) if node.len() == 1 => {
+                let attr = leaf.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
+                if attr.contains(&b'p') {
+                    return Err(invalid("a file in the v2 file tree has the pad attribute"));
+                }
+                let length = match leaf.get("length") {
+                    _ if attr.contains(&b'l') => 0,
+                    Some(Value::Int(n)) if *n >= 0 => *n as u64,
+                    _ => return Err(invalid("a file in the v2 file tree has no valid length")),
+                };
+                v2.push((here, length));
+            }
+            _ if here.len() > MAX_PATH_DEPTH => {
+                return Err(invalid(format!("v2 file tree is deeper than {MAX_PATH_DEPTH} directories")))
+            }
+            _ => stack.push((here, node.iter())),
+        }
+    }
+    // A single file at the top of the tree, without v1 "files", is the
+    // torrent itself rather than a file in the name directory.
+    let single = v.get("files").is_none() && v2.len() == 1 && v2[0].0.len() == 1;
+    let v2_files = v2.into_iter().filter(|(_, len)| *len > 0).map(|(parts, len)| {
+        let mut p = if single { PathBuf::new() } else { PathBuf::from(name) };
+        p.extend(parts);
+        (p, len)
+    });
+    let v1_files = v1.iter().filter(|f| !f.pad && f.length > 0).map(|f| (f.path.clone(), f.length));
+    if !v2_files.eq(v1_files) {
+        return Err(invalid("the v1 and v2 file lists of this hybrid torrent do not match"));
+    }
+    Ok(())
 }
 
 /// Reads entry `i` of `info.files` as libtorrent's `extract_single_file`.
@@ -932,6 +1022,41 @@ mod tests {
         let e =
             multi("d4:attr1:l4:pathl1:ae12:symlink pathl1:bi4eeed6:lengthi5e4:pathl1:bee", 5).unwrap_err();
         assert_eq!(e.to_string(), "file 0: symlink path has an element that is not a string");
+    }
+
+    #[test]
+    fn hybrids_load_as_v1_and_v2_only_is_refused() {
+        let root = format!("11:pieces root32:{}", "r".repeat(32));
+        let hybrid = |tree_name: &str, piece_length: u32, extra: &str| {
+            let body = format!(
+                "d9:file treed{}:{tree_name}d0:d{extra}6:lengthi5e{root}eee6:lengthi5e12:meta versioni2e4:name1:x12:piece lengthi{piece_length}e{}e",
+                tree_name.len(),
+                pieces(1)
+            );
+            Metainfo::from_bytes(&info(&body))
+        };
+        let m = hybrid("x", 16384, "").unwrap();
+        assert_eq!(m.files[0].path, PathBuf::from("x"));
+        let e = |r: Result<Metainfo, MetainfoError>| r.unwrap_err().to_string();
+        assert_eq!(e(hybrid("y", 16384, "")), "the v1 and v2 file lists of this hybrid torrent do not match");
+        assert_eq!(e(hybrid("x", 16384, "4:attr1:p")), "a file in the v2 file tree has the pad attribute");
+        assert!(e(hybrid("x", 16383, "")).starts_with("v2 piece length Some(16383) is not a power of two"));
+        // The same hybrid with its keys out of order is refused (v2 needs
+        // canonical bencoding); without v1 pieces it is v2-only.
+        let body = format!(
+            "d6:lengthi5e9:file treed1:xd0:d6:lengthi5e{root}eee12:meta versioni2e4:name1:x12:piece lengthi16384e{}e",
+            pieces(1)
+        );
+        assert!(e(Metainfo::from_bytes(&info(&body))).starts_with("v2 info dictionary: invalid bencoding"));
+        let body = format!(
+            "d9:file treed1:xd0:d6:lengthi5e{root}eee12:meta versioni2e4:name1:x12:piece lengthi16384ee"
+        );
+        assert_eq!(
+            e(Metainfo::from_bytes(&info(&body))),
+            "v2-only torrent (meta version 2 without v1 pieces): v2 not supported yet"
+        );
+        let body = format!("d6:lengthi5e12:meta versioni3e4:name1:x12:piece lengthi16384e{}e", pieces(1));
+        assert_eq!(e(Metainfo::from_bytes(&info(&body))), "unknown meta version Int(3)");
     }
 
     #[test]
