@@ -285,3 +285,22 @@ fn unordered_info_keeps_its_own_bytes() {
     assert_eq!(m.info_hash.0, <[u8; 20]>::from(sha1::Sha1::digest(raw)));
     assert_ne!(lt::proto::bencode::decode_lenient(raw, Default::default()).unwrap().0.encode(), raw);
 }
+
+/// Resume data embeds the info dictionary as it came. For a torrent whose
+/// info keys are out of order, the resume data must still load: its own
+/// fields are decoded strictly, the embedded dictionary as a .torrent's is.
+#[test]
+fn resume_data_of_an_unordered_torrent_loads() {
+    use lt::proto::resume::ResumeData;
+    let bytes = std::fs::read(corpus_dir().join("unordered.torrent")).unwrap();
+    let m = Metainfo::from_bytes(&bytes).unwrap();
+    let rd = ResumeData { info_hash: m.info_hash, info: Some(m.info_bytes.clone()), ..ResumeData::default() };
+    let back = ResumeData::decode(&rd.encode()).unwrap();
+    assert_eq!(back.info.as_deref(), Some(&m.info_bytes[..]));
+    assert_eq!(Metainfo::from_info_bytes(back.info.as_deref().unwrap()).unwrap().info_hash, m.info_hash);
+    // The resume data's own keys stay strict: a key out of order is refused.
+    let mut unsorted = b"d3:zzzi1e".to_vec();
+    unsorted.extend_from_slice(&rd.encode()[1..]);
+    let e = ResumeData::decode(&unsorted).unwrap_err().to_string();
+    assert!(e.contains("not sorted"), "{e}");
+}

@@ -16,6 +16,7 @@
 //! replies keep it too for now; libtorrent tolerates them, so `tracker.rs` may
 //! switch to `decode_lenient` when a tracker in the field needs it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bendy::decoding::{Decoder, Object};
@@ -157,6 +158,27 @@ pub fn raw_dict_value_lenient<'a>(
         }
     }
     Ok(None)
+}
+
+/// Splits the value under `key` out of the top-level dictionary `buf`, for
+/// documents that embed a .torrent's info dictionary and are otherwise
+/// strict (resume data): answers `buf` with that value replaced by `de` (an
+/// empty dictionary), ready for a strict decode, and the value's own bytes,
+/// found as [`raw_dict_value_lenient`] finds them. Only a dictionary value
+/// is split out; otherwise `buf` is answered as it is, with `None`.
+pub fn split_dict_value<'a>(buf: &'a [u8], key: &[u8], limits: Limits) -> (Cow<'a, [u8]>, Option<&'a [u8]>) {
+    let raw = match raw_dict_value_lenient(buf, key, limits) {
+        Ok(Some(raw)) if raw.first() == Some(&b'd') => raw,
+        // Not there, or not a dictionary; a document that is not even
+        // lenient bencode is left for the strict decoder to refuse.
+        Ok(_) | Err(_) => return (Cow::Borrowed(buf), None),
+    };
+    let start = raw.as_ptr() as usize - buf.as_ptr() as usize;
+    let mut rest = Vec::with_capacity(buf.len() - raw.len() + 2);
+    rest.extend_from_slice(&buf[..start]);
+    rest.extend_from_slice(b"de");
+    rest.extend_from_slice(&buf[start + raw.len()..]);
+    (Cow::Owned(rest), Some(raw))
 }
 
 /// A recursive-descent reader for [`decode_lenient`]; recursion is bounded
@@ -368,29 +390,6 @@ pub fn dict<'a>(pairs: impl IntoIterator<Item = (&'a str, Value<'a>)>) -> Value<
     Value::Dict(pairs.into_iter().map(|(k, v)| (k.as_bytes(), v)).collect())
 }
 
-/// Returns the raw bytes of the value stored under `key` in the top-level
-/// dictionary of `buf`, exactly as they stand in the input. Used for the
-/// info dictionary, whose SHA-1 is the info-hash.
-pub fn raw_dict_value<'a>(buf: &'a [u8], key: &[u8], limits: Limits) -> Result<Option<&'a [u8]>, Error> {
-    let mut decoder = Decoder::new(buf).with_max_depth(limits.max_depth);
-    let obj = decoder.next_object()?.ok_or(Error::Empty)?;
-    let mut dict = match obj {
-        Object::Dict(d) => d,
-        _ => return Ok(None),
-    };
-    while let Some((k, v)) = dict.next_pair()? {
-        if k == key {
-            let raw = match v {
-                Object::Dict(d) => d.into_raw()?,
-                Object::List(l) => l.into_raw()?,
-                Object::Bytes(_) | Object::Integer(_) => return Ok(None),
-            };
-            return Ok(Some(raw));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,13 +461,6 @@ mod tests {
     }
 
     #[test]
-    fn raw_value_is_exact() {
-        let src = b"d4:infod6:lengthi5e4:name1:xe3:zzzi1ee";
-        let raw = raw_dict_value(src, b"info", Limits::default()).unwrap().unwrap();
-        assert_eq!(raw, b"d6:lengthi5e4:name1:xe");
-    }
-
-    #[test]
     fn lenient_accepts_what_libtorrent_accepts() {
         let limits = Limits::default();
         // Unsorted keys, a repeated key (the first wins), leading zeros, a
@@ -514,6 +506,22 @@ mod tests {
         doc.push(b'e');
         let limits = Limits { max_depth: 10, max_items: 1000 };
         assert_eq!(decode_lenient(&doc, limits).map(|_| ()), Err(Error::TooManyItems(1000)));
+    }
+
+    #[test]
+    fn split_leaves_the_rest_strict() {
+        let limits = Limits::default();
+        let src = b"d4:infod4:name1:x6:lengthi5ee4:zzzzi1ee";
+        let (rest, raw) = split_dict_value(src, b"info", limits);
+        assert_eq!(raw, Some(&b"d4:name1:x6:lengthi5ee"[..]));
+        assert_eq!(&rest[..], b"d4:infode4:zzzzi1ee");
+        assert!(decode(&rest).is_ok());
+        // Outside the split value, strictness is untouched.
+        let (rest, _) = split_dict_value(b"d4:zzzzi1e4:infodee", b"info", limits);
+        assert!(decode(&rest).is_err());
+        // Nothing to split: the document as it is.
+        let (rest, raw) = split_dict_value(b"d4:infoi5ee", b"info", limits);
+        assert_eq!((&rest[..], raw), (&b"d4:infoi5ee"[..], None));
     }
 
     #[test]
