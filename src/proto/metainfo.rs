@@ -29,7 +29,9 @@
 //!   at itself, which storage takes as "do not create" (libtorrent would
 //!   create a link to itself).
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 
 use sha1::{Digest, Sha1};
@@ -580,6 +582,44 @@ fn read_file_entry(f: &Value<'_>, i: usize) -> Result<RawFile, MetainfoError> {
     Ok(RawFile { rel, length, pad, symlink, outside_name })
 }
 
+/// Keys for paths, built one element at a time so that every directory
+/// prefix of a path costs one number, not a copy of the prefix: a crafted
+/// torrent of many deep paths would otherwise make memory grow with the
+/// square of the depth. The keys are hashes with this parse's random seed,
+/// so two different paths sharing a key is a 2^-64 accident that input
+/// cannot arrange.
+struct PathKeys(RandomState);
+
+impl PathKeys {
+    /// The key of `parent` extended by `element` (the root's key is 0).
+    fn child(&self, parent: u64, element: &str) -> u64 {
+        let mut h = self.0.build_hasher();
+        h.write_u64(parent);
+        h.write(element.as_bytes());
+        h.finish()
+    }
+
+    /// The keys of each prefix of `path`, shortest first, then the path's.
+    fn prefixes<'s>(
+        &'s self,
+        path: impl IntoIterator<Item = &'s str> + 's,
+    ) -> impl Iterator<Item = u64> + 's {
+        path.into_iter().scan(0u64, move |key, el| {
+            *key = self.child(*key, el);
+            Some(*key)
+        })
+    }
+
+    fn of<'s>(&'s self, path: impl IntoIterator<Item = &'s str> + 's) -> u64 {
+        self.prefixes(path).last().unwrap_or(0)
+    }
+}
+
+/// Most links followed while checking all of a torrent's symlinks: each
+/// check may follow every other link once, so crafted chains are stopped
+/// here; a link not resolved within the budget points at itself.
+const MAX_SYMLINK_HOPS: usize = 100_000;
+
 /// Checks each symlink's target as libtorrent's `sanitize_symlinks`: it must
 /// name a file or directory of the torrent, taken from the torrent's root or,
 /// failing that, from the link's own directory, possibly through other
@@ -589,69 +629,78 @@ fn resolve_symlinks(files: &mut [RawFile]) {
     if files.iter().all(|f| f.symlink.is_none()) {
         return;
     }
-    let file_at: HashMap<Vec<String>, usize> =
-        files.iter().enumerate().map(|(i, f)| (f.rel.clone(), i)).collect();
-    let dirs: HashSet<Vec<String>> =
-        files.iter().flat_map(|f| (1..f.rel.len()).map(|n| f.rel[..n].to_vec())).collect();
-    let is_link = |i: usize, files: &[RawFile]| files[i].symlink.is_some();
-    // Links that may point at a directory, by their path.
-    let mut dir_links: HashMap<Vec<String>, Vec<String>> = HashMap::new();
+    let keys = PathKeys(RandomState::new());
+    let key = |path: &[String]| keys.of(path.iter().map(String::as_str));
+    // Each file by its path, and every directory.
+    let mut file_at: HashMap<u64, usize> = HashMap::new();
+    let mut dirs: HashSet<u64> = HashSet::new();
+    for (i, f) in files.iter().enumerate() {
+        let mut prefixes: Vec<u64> = keys.prefixes(f.rel.iter().map(String::as_str)).collect();
+        file_at.insert(prefixes.pop().unwrap_or(0), i);
+        dirs.extend(prefixes);
+    }
+    let is_link = |k: u64, files: &[RawFile]| file_at.get(&k).is_some_and(|&j| files[j].symlink.is_some());
+    // Links that may point at a directory, by their path's key.
+    let mut dir_links: HashMap<u64, Vec<String>> = HashMap::new();
     let mut to_validate = Vec::new();
     for i in 0..files.len() {
         let Some(target) = files[i].symlink.clone() else { continue };
-        if let Some(&j) = file_at.get(&target) {
-            if is_link(j, files) {
-                dir_links.insert(files[i].rel.clone(), target);
+        let own = key(&files[i].rel);
+        let t = key(&target);
+        if file_at.contains_key(&t) {
+            if is_link(t, files) {
+                dir_links.insert(own, target);
             }
             continue;
         }
-        if dirs.contains(&target) {
-            dir_links.insert(files[i].rel.clone(), target);
+        if dirs.contains(&t) {
+            dir_links.insert(own, target);
             continue;
         }
         // Relative to the link's directory, for older torrents.
         let mut local = files[i].rel[..files[i].rel.len() - 1].to_vec();
         local.extend(target.iter().cloned());
-        if dirs.contains(&local) {
-            dir_links.insert(files[i].rel.clone(), local.clone());
-            files[i].symlink = Some(local);
-            continue;
-        }
-        if let Some(&j) = file_at.get(&local) {
-            if is_link(j, files) {
-                dir_links.insert(files[i].rel.clone(), local.clone());
+        let l = key(&local);
+        if dirs.contains(&l) || file_at.contains_key(&l) {
+            if dirs.contains(&l) || is_link(l, files) {
+                dir_links.insert(own, local.clone());
             }
             files[i].symlink = Some(local);
             continue;
         }
-        dir_links.insert(files[i].rel.clone(), target);
+        dir_links.insert(own, target);
         to_validate.push(i);
     }
+    let mut hops = 0usize;
     for i in to_validate {
         let Some(mut target) = files[i].symlink.clone() else { continue };
-        let mut traversed: HashSet<Vec<String>> = HashSet::new();
-        let mut ok = true;
-        let mut n = 1;
-        while n < target.len() {
-            let branch = &target[..n];
-            if dirs.contains(branch) {
-                n += 1;
-                continue;
-            }
-            match dir_links.get(branch) {
-                Some(link) if traversed.insert(branch.to_vec()) => {
-                    let mut next = link.clone();
-                    next.extend(target[n..].iter().cloned());
-                    target = next;
-                    n = 1;
+        let mut traversed: HashSet<u64> = HashSet::new();
+        let mut resolved = false;
+        'walk: while hops < MAX_SYMLINK_HOPS && target.len() <= MAX_PATH_DEPTH {
+            // Every directory on the way must be a directory of the torrent
+            // or a link to follow; the last element must then exist.
+            let mut branch = 0u64;
+            for n in 0..target.len() - 1 {
+                branch = keys.child(branch, &target[n]);
+                if dirs.contains(&branch) {
+                    continue;
                 }
-                _ => {
-                    ok = false;
-                    break;
+                match dir_links.get(&branch) {
+                    Some(link) if traversed.insert(branch) => {
+                        hops += 1;
+                        let mut next = link.clone();
+                        next.extend(target[n + 1..].iter().cloned());
+                        target = next;
+                        continue 'walk;
+                    }
+                    _ => break 'walk,
                 }
             }
+            let t = key(&target);
+            resolved = file_at.contains_key(&t) || dirs.contains(&t);
+            break;
         }
-        if !ok || !(file_at.contains_key(&target) || dirs.contains(&target)) {
+        if !resolved {
             files[i].symlink = Some(files[i].rel.clone());
         }
     }
@@ -682,11 +731,11 @@ fn lay_out(name: &str, raw: &[RawFile]) -> Result<(Vec<FileEntry>, u64), Metainf
     Ok((files, total))
 }
 
-/// The key two paths collide on: libtorrent compares paths ignoring ASCII
-/// case, so names that differ only in case do not overwrite each other on a
-/// case-insensitive file system.
-fn fold(path: &std::path::Path) -> String {
-    path.to_string_lossy().to_ascii_lowercase()
+/// An element as two paths collide on it: libtorrent compares paths
+/// ignoring ASCII case, so names that differ only in case do not overwrite
+/// each other on a case-insensitive file system.
+fn fold(element: &std::ffi::OsStr) -> String {
+    element.to_string_lossy().to_ascii_lowercase()
 }
 
 /// Renames every file whose path collides (ignoring ASCII case) with a
@@ -696,22 +745,24 @@ fn fold(path: &std::path::Path) -> String {
 /// path with pad files of the same length. More than
 /// [`MAX_DUPLICATE_RENAMES`] taken names tried refuses the torrent.
 fn rename_duplicates(files: &mut [FileEntry]) -> Result<(), MetainfoError> {
-    // What each taken name is: a directory, or the file at that index.
-    let mut taken: HashMap<String, Option<usize>> = HashMap::new();
+    let keys = PathKeys(RandomState::new());
+    // Each path's folded elements' keys: its directories', then its own.
+    let mut parents = Vec::with_capacity(files.len());
+    let mut own = Vec::with_capacity(files.len());
+    // What each taken key is: a directory, or the file at that index.
+    let mut taken: HashMap<u64, Option<usize>> = HashMap::new();
     for f in files.iter() {
-        for dir in f.path.ancestors().skip(1) {
-            if dir.as_os_str().is_empty() {
-                break;
-            }
-            taken.insert(fold(dir), None);
-        }
+        let folded: Vec<String> = f.path.iter().map(fold).collect();
+        let mut prefixes: Vec<u64> = keys.prefixes(folded.iter().map(String::as_str)).collect();
+        own.push(prefixes.pop().unwrap_or(0));
+        parents.push(prefixes.last().copied().unwrap_or(0));
+        taken.extend(prefixes.into_iter().map(|k| (k, None)));
     }
     let mut tries = 0usize;
     for i in 0..files.len() {
-        let key = fold(&files[i].path);
-        match taken.get(&key) {
+        match taken.get(&own[i]) {
             None => {
-                taken.insert(key, Some(i));
+                taken.insert(own[i], Some(i));
                 continue;
             }
             Some(Some(j)) if files[i].pad && files[*j].pad && files[i].length == files[*j].length => continue,
@@ -724,10 +775,11 @@ fn rename_duplicates(files: &mut [FileEntry]) -> Result<(), MetainfoError> {
             None => (file_name.as_str(), ""),
         };
         let mut n = 1usize;
-        let renamed = loop {
-            let candidate = files[i].path.with_file_name(format!("{stem}.{n}{ext}"));
-            if !taken.contains_key(&fold(&candidate)) {
-                break candidate;
+        let (renamed, key) = loop {
+            let candidate = format!("{stem}.{n}{ext}");
+            let key = keys.child(parents[i], &candidate.to_ascii_lowercase());
+            if !taken.contains_key(&key) {
+                break (candidate, key);
             }
             tries += 1;
             if tries > MAX_DUPLICATE_RENAMES {
@@ -737,8 +789,8 @@ fn rename_duplicates(files: &mut [FileEntry]) -> Result<(), MetainfoError> {
             }
             n += 1;
         };
-        taken.insert(fold(&renamed), Some(i));
-        files[i].path = renamed;
+        taken.insert(key, Some(i));
+        files[i].path.set_file_name(renamed);
     }
     Ok(())
 }
@@ -1022,6 +1074,42 @@ mod tests {
         let e =
             multi("d4:attr1:l4:pathl1:ae12:symlink pathl1:bi4eeed6:lengthi5e4:pathl1:bee", 5).unwrap_err();
         assert_eq!(e.to_string(), "file 0: symlink path has an element that is not a string");
+    }
+
+    #[test]
+    fn symlink_cycles_point_at_themselves() {
+        // Each link's target goes through the other: following them never
+        // ends on a file, and each link is followed once.
+        let m = multi(
+            concat!(
+                "d6:lengthi5e4:pathl1:feed",
+                "4:attr1:l4:pathl2:l1e12:symlink pathl2:l21:feed",
+                "4:attr1:l4:pathl2:l2e12:symlink pathl2:l11:fee",
+            ),
+            5,
+        )
+        .unwrap();
+        assert_eq!(m.files[1].symlink, Some(PathBuf::from("t/l1")));
+        assert_eq!(m.files[2].symlink, Some(PathBuf::from("t/l2")));
+    }
+
+    #[test]
+    fn many_deep_paths_with_a_symlink() {
+        // 2,000 distinct paths 100 directories deep, and a link: directory
+        // keys cost one number per level, not a copy of every prefix.
+        let mut files = String::new();
+        for i in 0..2000 {
+            files.push_str(&format!("d6:lengthi1e4:pathl{}:{i}", i.to_string().len()));
+            files.push_str(&"1:d".repeat(99));
+            files.push_str("ee");
+        }
+        let deep = format!("0{}", "/d".repeat(99));
+        files.push_str("d4:attr1:l4:pathl4:linke12:symlink pathl1:0");
+        files.push_str(&"1:d".repeat(99));
+        files.push_str("ee");
+        let m = multi(&files, 2000).unwrap();
+        assert_eq!(m.files.len(), 2001);
+        assert_eq!(m.files[2000].symlink, Some(PathBuf::from("t").join(deep)));
     }
 
     #[test]
