@@ -27,10 +27,16 @@
 //! libtorrent from their v2 file tree, which names pad files differently,
 //! so their pad files are left out of the comparison.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::swarm::{same, seed, settings, wait_for};
+use lt::engine::{AddTorrentParams, AlertType, Session, TorrentSource};
 use lt::proto::metainfo::{FileEntry, Metainfo};
+use sha1::{Digest, Sha1};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -275,14 +281,13 @@ fn corpus_agrees_with_libtorrent() {
 /// re-encoding (which a strict decoder would make).
 #[test]
 fn unordered_info_keeps_its_own_bytes() {
-    use sha1::Digest;
     let bytes = std::fs::read(corpus_dir().join("unordered.torrent")).unwrap();
     let m = Metainfo::from_bytes(&bytes).unwrap();
     let start = bytes.windows(6).position(|w| w == b"4:info").unwrap() + 6;
     let raw = &bytes[start..start + m.info_bytes.len()];
     assert_eq!(m.info_bytes, raw);
     assert!(raw.starts_with(b"d4:name4:temp6:length"), "the file's own key order");
-    assert_eq!(m.info_hash.0, <[u8; 20]>::from(sha1::Sha1::digest(raw)));
+    assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(raw)));
     assert_ne!(lt::proto::bencode::decode_lenient(raw, Default::default()).unwrap().0.encode(), raw);
 }
 
@@ -303,4 +308,78 @@ fn resume_data_of_an_unordered_torrent_loads() {
     unsorted.extend_from_slice(&rd.encode()[1..]);
     let e = ResumeData::decode(&unsorted).unwrap_err().to_string();
     assert!(e.contains("not sorted"), "{e}");
+}
+
+/// Deterministic bytes for the end-to-end test.
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+/// A torrent with everything lt now tolerates, downloaded lt to lt on
+/// 127.0.0.1: unsorted info keys and a trailing newline, two names equal
+/// but for case (the second is saved as `README.1.TXT`), a BitComet padding
+/// file (never on disk), an empty path element (saved as `_`) and a symlink
+/// without a length (created, relative, pointing at the file it names).
+#[test]
+fn a_tolerated_torrent_downloads_lt_to_lt() {
+    const PIECE: usize = 16384;
+    let (a, b, c, d) = (bytes(20_000, 1), bytes(10_000, 2), bytes(PIECE, 3), bytes(100, 4));
+    let pad = 2 * PIECE - a.len() - b.len();
+    let all = [a.clone(), b.clone(), vec![0; pad], c.clone(), d.clone()].concat();
+    let pieces: Vec<u8> = all.chunks(PIECE).flat_map(|p| Sha1::digest(p).to_vec()).collect();
+    let file = |len: usize, path: &str| format!("d6:lengthi{len}e4:pathl{path}ee");
+    let info = [
+        "d4:name1:t5:filesl".as_bytes(),
+        file(a.len(), "10:Readme.txt").as_bytes(),
+        file(b.len(), "10:README.TXT").as_bytes(),
+        file(pad, "18:_____padding_file_").as_bytes(),
+        file(c.len(), "1:a5:b.bin").as_bytes(),
+        b"d4:attr1:l4:pathl4:linke12:symlink pathl1:a5:b.binee",
+        file(d.len(), "0:").as_bytes(),
+        format!("e12:piece lengthi{PIECE}e6:pieces{}:", pieces.len()).as_bytes(),
+        &pieces,
+        b"e",
+    ]
+    .concat();
+    let torrent = [&b"d4:info"[..], &info, b"7:comment4:teste\n"].concat();
+    let meta = Arc::new(Metainfo::from_bytes(&torrent).unwrap());
+    assert_eq!(meta.info_hash.0, <[u8; 20]>::from(Sha1::digest(&info)));
+    let paths: Vec<String> = meta.files.iter().map(describe).collect();
+    assert_eq!(
+        paths,
+        [
+            "t/Readme.txt",
+            "t/README.1.TXT",
+            "t/_____padding_file_ (pad)",
+            "t/a/b.bin",
+            "t/link -> t/a/b.bin",
+            "t/_"
+        ]
+    );
+
+    let dir = common::tempdir("corpus");
+    let content = dir.path.join("seed");
+    let on_disk: [(&str, &[u8]); 4] =
+        [("t/Readme.txt", &a), ("t/README.1.TXT", &b), ("t/a/b.bin", &c), ("t/_", &d)];
+    for (path, data) in on_disk {
+        let path = content.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    let (seeder, _) = seed(&meta, &content);
+    let port = seeder.listen_port().unwrap();
+
+    let leecher = Session::new(settings()).unwrap();
+    let save = dir.path.join("leech");
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &save);
+    p.peers.push(format!("127.0.0.1:{port}").parse().unwrap());
+    leecher.add_torrent(p).unwrap();
+    wait_for(&leecher, "torrent_finished", |a| a.alert_type() == AlertType::TorrentFinished);
+
+    for (path, _) in on_disk {
+        assert!(same(&content.join(path), &save.join(path)), "{path} differs");
+    }
+    assert!(!save.join("t/_____padding_file_").exists(), "a pad file is never written");
+    assert_eq!(std::fs::read_link(save.join("t/link")).unwrap(), PathBuf::from("a/b.bin"));
+    assert_eq!(std::fs::read(save.join("t/link")).unwrap(), c);
 }
