@@ -534,4 +534,24 @@ mod tests {
         assert_eq!(raw_dict_value_lenient(src, b"nope", Limits::default()).unwrap(), None);
         assert_eq!(raw_dict_value_lenient(b"le", b"info", Limits::default()).unwrap(), None);
     }
+
+    proptest::proptest! {
+        /// The lenient decoder never panics, and where the strict one
+        /// accepts a document both read the same value from all of it.
+        #[test]
+        fn lenient_agrees_with_strict(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let lenient = decode_lenient(&bytes, Limits::default());
+            if let Ok(strict) = decode(&bytes) {
+                proptest::prop_assert_eq!(lenient, Ok((strict, bytes.len())));
+            }
+        }
+
+        #[test]
+        fn lenient_reads_canonical_documents(keys in proptest::collection::btree_set("[a-z]{1,6}", 0..8), n in proptest::prelude::any::<i64>()) {
+            let doc = Value::Dict(keys.iter().map(|k| (k.as_bytes(), Value::Int(n))).collect()).encode();
+            let (v, used) = decode_lenient(&doc, Limits::default()).unwrap();
+            proptest::prop_assert_eq!(used, doc.len());
+            proptest::prop_assert_eq!(v.encode(), doc);
+        }
+    }
 }

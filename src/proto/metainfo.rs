@@ -919,6 +919,46 @@ mod tests {
         assert_eq!(m.name, "temp....abc");
     }
 
+    /// libtorrent's own cases for `sanitize_append_path_element`
+    /// (test_torrent_info.cpp: sanitize_path, _control_chars, _format_chars;
+    /// the Linux answers).
+    #[test]
+    fn sanitize_like_libtorrent() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"a...b", Some("a...b")),
+            (b"abc...", Some("abc...")),
+            (b"abc   ", Some("abc   ")),
+            (b"\x08", Some("_")),
+            (b"\x08?filename=4", Some("_?filename=4")),
+            (b"filename\xc2\xa1", Some("filename\u{a1}")),
+            (b"filename\xc2", Some("filename_")),
+            (b"filename\xe2\x9f\xb9", Some("filename\u{27f9}")),
+            (b"filename\xe2\x9f", Some("filename_")),
+            (b"filename\xe2", Some("filename_")),
+            (b"filename\xf0\x9f\x92\x88", Some("filename\u{1f488}")),
+            (b"filename\xf0\x9f\x92", Some("filename_")),
+            (b"filename\xf8\x9f\x9f\x9f\x9ffoobar", Some("filename_foobar")),
+            (b"filename\xc0\xae", Some("filename_")),
+            (b"filename\xe0\x80\xae", Some("filename_")),
+            (b"filename\xf0\x80\x80\xae", Some("filename_")),
+            (b"//\\", None),
+            (b"foo\xe2\x80\x8ebar", Some("foobar")),
+            (b"foo\xe2\x80\xabbar", Some("foobar")),
+            (b"foo\x7fbar", Some("foo_bar")),
+            (b"foo\xc2\x80bar", Some("foo_bar")),
+            (b"foo\xc2\x9fbar", Some("foo_bar")),
+            (b"foo\xe2\x80\x8bbar", Some("foobar")),
+            (b"foo\xef\xbb\xbfbar", Some("foobar")),
+            (b"", Some("_")),
+            (b".", None),
+            (b"..", None),
+            (b"...", Some("...")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(sanitize_component(raw).as_deref(), *want, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
     #[test]
     fn empty_elements_become_underscore() {
         // "", ".", ".." and elements of dropped characters only keep their
