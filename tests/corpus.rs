@@ -383,3 +383,17 @@ fn a_tolerated_torrent_downloads_lt_to_lt() {
     assert_eq!(std::fs::read_link(save.join("t/link")).unwrap(), PathBuf::from("a/b.bin"));
     assert_eq!(std::fs::read(save.join("t/link")).unwrap(), c);
 }
+
+/// The other fields `test_torrent_info.cpp` asserts for torrents it loads.
+#[test]
+fn fields_libtorrent_asserts() {
+    let load = |file: &str| Metainfo::from_bytes(&std::fs::read(corpus_dir().join(file)).unwrap()).unwrap();
+    assert_eq!(load("whitespace_url.torrent").trackers, vec![vec!["udp://test.com/announce".to_string()]]);
+    assert_eq!(load("creation_date.torrent").creation_date, Some(1234567));
+    assert_eq!(load("no_creation_date.torrent").creation_date, None);
+    assert_eq!(load("large_piece_size.torrent").lengths.piece_length(), 32767 * 0x4000);
+    assert_eq!(load("invalid_name2.torrent").name, "b61560c2918f463768cd122b6d2fdd47b77bdb35");
+    assert_eq!(load("invalid_name3.torrent").name, "foobar ");
+    let pad = load("pad_file.torrent");
+    assert_eq!(pad.files.iter().map(|f| f.pad).collect::<Vec<_>>(), [false, true]);
+}
