@@ -481,7 +481,12 @@ impl Session {
         let files: Vec<StorageFile> = meta
             .files
             .iter()
-            .map(|f| StorageFile { path: f.path.clone(), length: f.length, pad: f.pad })
+            .map(|f| StorageFile {
+                path: f.path.clone(),
+                length: f.length,
+                pad: f.pad,
+                symlink: f.symlink.clone(),
+            })
             .collect();
         let storage = Arc::new(FsStorage::new(params.save_path.clone(), files, meta.lengths));
         let mut opts = StartOptions {

@@ -22,6 +22,11 @@ pub struct StorageFile {
     pub length: u64,
     /// A BEP 47 padding file: never written, reads as zeros.
     pub pad: bool,
+    /// For a BEP 47 symlink (length 0), the relative path, like `path`, of
+    /// the file or directory it points to. A link whose target is its own
+    /// path (metainfo's mark for a target outside the torrent) is never
+    /// created.
+    pub symlink: Option<PathBuf>,
 }
 
 /// A failed file operation, with the path and what was being done.
@@ -194,6 +199,74 @@ fn remove_empty_dirs(root: &Path, paths: &[PathBuf]) {
     }
 }
 
+/// The relative path from directory `from` to `to`, both relative to the
+/// same root and made of normal components only: `../` for each level of
+/// `from` that `to` does not share, then the rest of `to`.
+fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    out.extend(&to[common..]);
+    out
+}
+
+/// Creates the BEP 47 symlink `link` (relative to `root`) pointing at
+/// `target` (relative to `root` too, a file or directory of the torrent), as
+/// libtorrent does: the link holds the path relative to its own directory,
+/// so the files still work after they are moved together.
+///
+/// A relative link is only safe where its `..` steps land where they appear
+/// to: the link's directory must be the real directory of that name under
+/// `root`, not reached through another symlink (a link inside a linked
+/// directory would climb out of the save path). Such a link is refused. The
+/// target itself may pass through the torrent's other links; each of them
+/// was made by this same rule, so every step stays under `root`.
+fn create_symlink(root: &Path, link: &Path, target: &Path) -> Result<(), StorageError> {
+    let fail = |op: &'static str, source: io::Error| StorageError { op, path: link.to_path_buf(), source };
+    let refuse = || {
+        fail(
+            "refusing symlink",
+            io::Error::new(io::ErrorKind::InvalidInput, "its directory is reached through another symlink"),
+        )
+    };
+    let at = safe_join(root, link)?;
+    safe_join(root, target)?;
+    let dir = link.parent().unwrap_or(Path::new(""));
+    // Before creating directories: an existing link on the way (perhaps
+    // dangling, as a link to a directory not yet downloaded is) refuses.
+    let mut walked = root.to_path_buf();
+    for part in dir.components() {
+        walked.push(part);
+        match std::fs::symlink_metadata(&walked) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(refuse()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(fail("inspecting the directory of", e)),
+        }
+    }
+    create_parent(&at)?;
+    let real_root = std::fs::canonicalize(root).map_err(|e| fail("resolving the save path for", e))?;
+    let real_dir =
+        std::fs::canonicalize(root.join(dir)).map_err(|e| fail("resolving the directory of", e))?;
+    if real_dir != real_root.join(dir) {
+        return Err(refuse());
+    }
+    let value = relative_to(dir, target);
+    match std::os::unix::fs::symlink(&value, &at) {
+        Ok(()) => Ok(()),
+        // Made before (a restart, a recheck): fine if it points the same way.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::read_link(&at) {
+            Ok(existing) if existing == value => Ok(()),
+            _ => Err(fail("creating symlink", e)),
+        },
+        Err(e) => Err(fail("creating symlink", e)),
+    }
+}
+
 /// Open files kept at most.
 const MAX_OPEN_FILES: usize = 64;
 
@@ -344,6 +417,13 @@ impl Storage for FsStorage {
     fn create_empty_files(&self) -> Result<(), StorageError> {
         for (i, f) in self.layout.files.iter().enumerate() {
             if f.length == 0 && !f.pad {
+                if let Some(target) = &f.symlink {
+                    let rel = self.place.read().paths[i].clone();
+                    if *target != rel {
+                        create_symlink(&self.save_path(), &rel, target)?;
+                    }
+                    continue;
+                }
                 let path = self.path_of(i)?;
                 create_parent(&path)?;
                 OpenOptions::new()
@@ -577,10 +657,10 @@ mod tests {
 
     fn files() -> Vec<StorageFile> {
         vec![
-            StorageFile { path: "t/a.bin".into(), length: 40_000, pad: false },
-            StorageFile { path: "t/empty".into(), length: 0, pad: false },
-            StorageFile { path: "t/.pad/1".into(), length: 1_000, pad: true },
-            StorageFile { path: "t/sub/b.bin".into(), length: 30_000, pad: false },
+            StorageFile { path: "t/a.bin".into(), length: 40_000, pad: false, symlink: None },
+            StorageFile { path: "t/empty".into(), length: 0, pad: false, symlink: None },
+            StorageFile { path: "t/.pad/1".into(), length: 1_000, pad: true, symlink: None },
+            StorageFile { path: "t/sub/b.bin".into(), length: 30_000, pad: false, symlink: None },
         ]
     }
 
@@ -645,10 +725,65 @@ mod tests {
     #[test]
     fn unsafe_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let bad = vec![StorageFile { path: "../escape".into(), length: 10, pad: false }];
+        let bad = vec![StorageFile { path: "../escape".into(), length: 10, pad: false, symlink: None }];
         let st = FsStorage::new(dir.path().join("x"), bad, Lengths::new(10, 16_384).unwrap());
         assert!(st.write_piece(0, &[0; 10]).is_err());
         assert!(!dir.path().join("escape").exists());
+    }
+
+    fn link(path: &str, target: &str) -> StorageFile {
+        StorageFile { path: path.into(), length: 0, pad: false, symlink: Some(target.into()) }
+    }
+
+    #[test]
+    fn symlinks_are_relative_and_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            StorageFile { path: "t/a/b/bar".into(), length: 10, pad: false, symlink: None },
+            link("t/a/b/foo", "t/a/b/bar"),
+            link("t/top", "t/a/b/bar"),
+            link("t/dir", "t/a"),
+            // metainfo's mark for a target outside the torrent
+            link("t/out", "t/out"),
+        ];
+        let st = FsStorage::new(dir.path().to_path_buf(), files, Lengths::new(10, 16_384).unwrap());
+        // As the engine does: links first (dangling until the data comes),
+        // then the data; a second start finds the links in place.
+        st.create_empty_files().unwrap();
+        st.write_piece(0, b"0123456789").unwrap();
+        st.create_empty_files().unwrap();
+        let root = dir.path();
+        assert_eq!(std::fs::read_link(root.join("t/a/b/foo")).unwrap(), PathBuf::from("bar"));
+        assert_eq!(std::fs::read_link(root.join("t/top")).unwrap(), PathBuf::from("a/b/bar"));
+        assert_eq!(std::fs::read_link(root.join("t/dir")).unwrap(), PathBuf::from("a"));
+        assert_eq!(std::fs::read(root.join("t/top")).unwrap(), b"0123456789");
+        assert_eq!(std::fs::read(root.join("t/dir/b/foo")).unwrap(), b"0123456789");
+        assert!(std::fs::symlink_metadata(root.join("t/out")).is_err(), "a self-link is never made");
+    }
+
+    #[test]
+    fn symlink_inside_a_linked_directory_is_refused() {
+        // "t/d" links to the directory "t/a"; a link at "t/d/e" would really
+        // sit in "t/a", and its "../" steps would count from the wrong place.
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            StorageFile { path: "t/a/x".into(), length: 10, pad: false, symlink: None },
+            link("t/d", "t/a"),
+            link("t/d/e", "t/a/x"),
+        ];
+        let st = FsStorage::new(dir.path().to_path_buf(), files, Lengths::new(10, 16_384).unwrap());
+        let e = st.create_empty_files().unwrap_err();
+        assert_eq!(e.op, "refusing symlink");
+        assert_eq!(e.path, PathBuf::from("t/d/e"));
+        assert!(std::fs::symlink_metadata(dir.path().join("t/a/e")).is_err());
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative_to(Path::new("t/a/b"), Path::new("t/a/b/bar")), PathBuf::from("bar"));
+        assert_eq!(relative_to(Path::new("t/a/b"), Path::new("t/c")), PathBuf::from("../../c"));
+        assert_eq!(relative_to(Path::new(""), Path::new("t/c")), PathBuf::from("t/c"));
+        assert_eq!(relative_to(Path::new("t/x"), Path::new("t")), PathBuf::from(".."));
     }
 
     #[test]

@@ -4,7 +4,19 @@
 //! sorted order without duplicates, integers have no leading zeros and no `-0`.
 //! Nesting depth and the number of items are bounded so hostile input cannot
 //! exhaust the stack or memory.
+//!
+//! [`decode_lenient`] is the exception, for .torrent files only: torrents made
+//! by old or careless tools have unsorted or repeated keys, leading zeros and
+//! bytes after the root value, and libtorrent loads them (its `bdecode` records
+//! those as "soft errors" and only v2 metadata refuses them). The info-hash
+//! stays the SHA-1 of the info dictionary's bytes as they are in the file
+//! ([`raw_dict_value_lenient`]). Resume data and peer messages keep the strict
+//! decoder: lt writes its resume data itself, and a peer whose extension
+//! messages are not canonical is broken in a way tolerance would hide. Tracker
+//! replies keep it too for now; libtorrent tolerates them, so `tracker.rs` may
+//! switch to `decode_lenient` when a tracker in the field needs it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bendy::decoding::{Decoder, Object};
@@ -110,6 +122,162 @@ fn convert<'a>(obj: Object<'_, 'a>, items: &mut usize, max: usize) -> Result<Val
             Value::Dict(out)
         }
     })
+}
+
+/// Decodes the first value in `buf` as libtorrent's `bdecode` does for
+/// .torrent files, with the same depth and item limits as [`decode_with`]:
+/// dictionary keys may come in any order (the first of repeated keys wins,
+/// as libtorrent's lookups find the first), integers and string lengths may
+/// have leading zeros, and bytes after the value are ignored. Answers the
+/// value and the number of bytes it took.
+pub fn decode_lenient(buf: &[u8], limits: Limits) -> Result<(Value<'_>, usize), Error> {
+    let mut parser = Lenient { buf, pos: 0, items: 0, limits };
+    let value = parser.value(0)?;
+    Ok((value, parser.pos))
+}
+
+/// Returns the raw bytes of the first value stored under `key` in the
+/// top-level dictionary of `buf`, parsed as [`decode_lenient`] parses: the
+/// bytes exactly as they stand in the file, whatever their key order.
+pub fn raw_dict_value_lenient<'a>(
+    buf: &'a [u8],
+    key: &[u8],
+    limits: Limits,
+) -> Result<Option<&'a [u8]>, Error> {
+    let mut parser = Lenient { buf, pos: 0, items: 0, limits };
+    if parser.peek()? != b'd' {
+        return Ok(None);
+    }
+    parser.pos += 1;
+    while parser.peek()? != b'e' {
+        let k = parser.string()?;
+        let start = parser.pos;
+        parser.value(1)?;
+        if k == key {
+            return Ok(Some(&buf[start..parser.pos]));
+        }
+    }
+    Ok(None)
+}
+
+/// Splits the value under `key` out of the top-level dictionary `buf`, for
+/// documents that embed a .torrent's info dictionary and are otherwise
+/// strict (resume data): answers `buf` with that value replaced by `de` (an
+/// empty dictionary), ready for a strict decode, and the value's own bytes,
+/// found as [`raw_dict_value_lenient`] finds them. Only a dictionary value
+/// is split out; otherwise `buf` is answered as it is, with `None`.
+pub fn split_dict_value<'a>(buf: &'a [u8], key: &[u8], limits: Limits) -> (Cow<'a, [u8]>, Option<&'a [u8]>) {
+    let raw = match raw_dict_value_lenient(buf, key, limits) {
+        Ok(Some(raw)) if raw.first() == Some(&b'd') => raw,
+        // Not there, or not a dictionary; a document that is not even
+        // lenient bencode is left for the strict decoder to refuse.
+        Ok(_) | Err(_) => return (Cow::Borrowed(buf), None),
+    };
+    let start = raw.as_ptr() as usize - buf.as_ptr() as usize;
+    let mut rest = Vec::with_capacity(buf.len() - raw.len() + 2);
+    rest.extend_from_slice(&buf[..start]);
+    rest.extend_from_slice(b"de");
+    rest.extend_from_slice(&buf[start + raw.len()..]);
+    (Cow::Owned(rest), Some(raw))
+}
+
+/// A recursive-descent reader for [`decode_lenient`]; recursion is bounded
+/// by `limits.max_depth`.
+struct Lenient<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    items: usize,
+    limits: Limits,
+}
+
+impl<'a> Lenient<'a> {
+    fn peek(&self) -> Result<u8, Error> {
+        self.buf.get(self.pos).copied().ok_or_else(|| Error::Syntax("unexpected end of input".into()))
+    }
+
+    fn syntax(&self, what: &str) -> Error {
+        Error::Syntax(format!("{what} at byte {}", self.pos))
+    }
+
+    /// Digits up to `end`, as a number; leading zeros are allowed.
+    fn number(&mut self, end: u8) -> Result<u64, Error> {
+        let start = self.pos;
+        let mut n: u64 = 0;
+        loop {
+            let c = self.peek()?;
+            if c == end && self.pos > start {
+                self.pos += 1;
+                return Ok(n);
+            }
+            if !c.is_ascii_digit() {
+                return Err(self.syntax("expected a digit"));
+            }
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(c - b'0')))
+                .ok_or(Error::IntOverflow)?;
+            self.pos += 1;
+        }
+    }
+
+    fn string(&mut self) -> Result<&'a [u8], Error> {
+        let len = self.number(b':')?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| self.pos.checked_add(len))
+            .filter(|end| *end <= self.buf.len())
+            .ok_or_else(|| self.syntax("string longer than the input"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, Error> {
+        if depth >= self.limits.max_depth {
+            return Err(Error::Syntax(format!("nesting deeper than {}", self.limits.max_depth)));
+        }
+        self.items += 1;
+        if self.items > self.limits.max_items {
+            return Err(Error::TooManyItems(self.limits.max_items));
+        }
+        match self.peek()? {
+            b'i' => {
+                self.pos += 1;
+                let negative = self.peek()? == b'-';
+                if negative {
+                    self.pos += 1;
+                }
+                let n = self.number(b'e')?;
+                let n = if negative { 0i64.checked_sub_unsigned(n) } else { i64::try_from(n).ok() };
+                n.map(Value::Int).ok_or(Error::IntOverflow)
+            }
+            b'l' => {
+                self.pos += 1;
+                let mut out = Vec::new();
+                while self.peek()? != b'e' {
+                    out.push(self.value(depth + 1)?);
+                }
+                self.pos += 1;
+                Ok(Value::List(out))
+            }
+            b'd' => {
+                self.pos += 1;
+                let mut out = BTreeMap::new();
+                while self.peek()? != b'e' {
+                    if !self.peek()?.is_ascii_digit() {
+                        return Err(self.syntax("dictionary key is not a string"));
+                    }
+                    let k = self.string()?;
+                    let v = self.value(depth + 1)?;
+                    out.entry(k).or_insert(v);
+                }
+                self.pos += 1;
+                Ok(Value::Dict(out))
+            }
+            c if c.is_ascii_digit() => self.string().map(Value::Bytes),
+            _ => Err(self.syntax("expected a value")),
+        }
+    }
 }
 
 /// The exact number of bytes `value` takes when encoded. Because decoding is
@@ -222,29 +390,6 @@ pub fn dict<'a>(pairs: impl IntoIterator<Item = (&'a str, Value<'a>)>) -> Value<
     Value::Dict(pairs.into_iter().map(|(k, v)| (k.as_bytes(), v)).collect())
 }
 
-/// Returns the raw bytes of the value stored under `key` in the top-level
-/// dictionary of `buf`, exactly as they stand in the input. Used for the
-/// info dictionary, whose SHA-1 is the info-hash.
-pub fn raw_dict_value<'a>(buf: &'a [u8], key: &[u8], limits: Limits) -> Result<Option<&'a [u8]>, Error> {
-    let mut decoder = Decoder::new(buf).with_max_depth(limits.max_depth);
-    let obj = decoder.next_object()?.ok_or(Error::Empty)?;
-    let mut dict = match obj {
-        Object::Dict(d) => d,
-        _ => return Ok(None),
-    };
-    while let Some((k, v)) = dict.next_pair()? {
-        if k == key {
-            let raw = match v {
-                Object::Dict(d) => d.into_raw()?,
-                Object::List(l) => l.into_raw()?,
-                Object::Bytes(_) | Object::Integer(_) => return Ok(None),
-            };
-            return Ok(Some(raw));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,9 +461,97 @@ mod tests {
     }
 
     #[test]
-    fn raw_value_is_exact() {
-        let src = b"d4:infod6:lengthi5e4:name1:xe3:zzzi1ee";
-        let raw = raw_dict_value(src, b"info", Limits::default()).unwrap().unwrap();
-        assert_eq!(raw, b"d6:lengthi5e4:name1:xe");
+    fn lenient_accepts_what_libtorrent_accepts() {
+        let limits = Limits::default();
+        // Unsorted keys, a repeated key (the first wins), leading zeros, a
+        // trailing newline: the strict decoder refuses each, the lenient one
+        // reads them and says where the value ended.
+        let src = b"d1:bi07e1:ai1e1:bi2e03:xyzi-0ee\n";
+        assert!(decode(src).is_err());
+        let (v, used) = decode_lenient(src, limits).unwrap();
+        assert_eq!(used, src.len() - 1);
+        assert_eq!(v.get("b").and_then(Value::as_int), Some(7));
+        assert_eq!(v.get("a").and_then(Value::as_int), Some(1));
+        assert_eq!(v.get("xyz").and_then(Value::as_int), Some(0));
+        // What is not bencode stays refused.
+        for bad in [
+            &b""[..],
+            b"ie",
+            b"i-e",
+            b"i1x",
+            b"d1:a",
+            b"di1ei2ee",
+            b"5:ab",
+            b"l",
+            b"x",
+            b"i9223372036854775808e",
+        ] {
+            assert!(decode_lenient(bad, limits).is_err(), "{:?} accepted", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(decode_lenient(b"i-9223372036854775808e", limits).unwrap().0, Value::Int(i64::MIN));
+    }
+
+    #[test]
+    fn lenient_keeps_the_limits() {
+        let mut deep = vec![b'l'; 1_000_000];
+        deep.extend(vec![b'e'; 1_000_000]);
+        assert!(decode_lenient(&deep, Limits::default()).is_err());
+        let mut ok = vec![b'l'; 50];
+        ok.extend(vec![b'e'; 50]);
+        assert!(decode_lenient(&ok, Limits::default()).is_ok());
+        let mut doc = b"l".to_vec();
+        for _ in 0..5000 {
+            doc.extend_from_slice(b"0:");
+        }
+        doc.push(b'e');
+        let limits = Limits { max_depth: 10, max_items: 1000 };
+        assert_eq!(decode_lenient(&doc, limits).map(|_| ()), Err(Error::TooManyItems(1000)));
+    }
+
+    #[test]
+    fn split_leaves_the_rest_strict() {
+        let limits = Limits::default();
+        let src = b"d4:infod4:name1:x6:lengthi5ee4:zzzzi1ee";
+        let (rest, raw) = split_dict_value(src, b"info", limits);
+        assert_eq!(raw, Some(&b"d4:name1:x6:lengthi5ee"[..]));
+        assert_eq!(&rest[..], b"d4:infode4:zzzzi1ee");
+        assert!(decode(&rest).is_ok());
+        // Outside the split value, strictness is untouched.
+        let (rest, _) = split_dict_value(b"d4:zzzzi1e4:infodee", b"info", limits);
+        assert!(decode(&rest).is_err());
+        // Nothing to split: the document as it is.
+        let (rest, raw) = split_dict_value(b"d4:infoi5ee", b"info", limits);
+        assert_eq!((&rest[..], raw), (&b"d4:infoi5ee"[..], None));
+    }
+
+    #[test]
+    fn lenient_raw_value_is_exact() {
+        // The info dictionary's own keys are out of order: its bytes are
+        // returned as they stand, not re-encoded.
+        let src = b"d3:zzzi1e4:infod4:name1:x6:lengthi5ee1:ai0ee\r\n";
+        let raw = raw_dict_value_lenient(src, b"info", Limits::default()).unwrap().unwrap();
+        assert_eq!(raw, b"d4:name1:x6:lengthi5ee");
+        assert_eq!(raw_dict_value_lenient(src, b"nope", Limits::default()).unwrap(), None);
+        assert_eq!(raw_dict_value_lenient(b"le", b"info", Limits::default()).unwrap(), None);
+    }
+
+    proptest::proptest! {
+        /// The lenient decoder never panics, and where the strict one
+        /// accepts a document both read the same value from all of it.
+        #[test]
+        fn lenient_agrees_with_strict(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let lenient = decode_lenient(&bytes, Limits::default());
+            if let Ok(strict) = decode(&bytes) {
+                proptest::prop_assert_eq!(lenient, Ok((strict, bytes.len())));
+            }
+        }
+
+        #[test]
+        fn lenient_reads_canonical_documents(keys in proptest::collection::btree_set("[a-z]{1,6}", 0..8), n in proptest::prelude::any::<i64>()) {
+            let doc = Value::Dict(keys.iter().map(|k| (k.as_bytes(), Value::Int(n))).collect()).encode();
+            let (v, used) = decode_lenient(&doc, Limits::default()).unwrap();
+            proptest::prop_assert_eq!(used, doc.len());
+            proptest::prop_assert_eq!(v.encode(), doc);
+        }
     }
 }

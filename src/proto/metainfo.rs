@@ -1,19 +1,37 @@
 //! .torrent files (BEP 3): the info dictionary, files, trackers (BEP 12),
-//! the private flag (BEP 27) and padding files (BEP 47).
+//! the private flag (BEP 27), padding files and symlinks (BEP 47).
 //!
-//! Decisions, for untrusted input:
-//! - the info-hash is the SHA-1 of the info dictionary's bytes exactly as
-//!   they stand in the file;
+//! lt loads what libtorrent loads (its `torrent_info.cpp`, `file_storage.cpp`
+//! and `resolve_duplicate_filenames.cpp` at 069017e33 are the reference;
+//! `tests/corpus.rs` runs libtorrent's own test torrents), and refuses what it
+//! refuses. Decisions, for untrusted input:
+//! - the file is decoded leniently ([`bencode::decode_lenient`]: unsorted keys,
+//!   leading zeros, bytes after the root value); the info-hash is the SHA-1 of
+//!   the info dictionary's bytes exactly as they stand in the file;
 //! - limits: 10 MB file, nesting depth 100, 0x200000 pieces, piece length
-//!   up to 128 MiB, path depth 100;
-//! - each path component is sanitized: "", "." and ".." are dropped;
-//!   '/', '\\', ':' and control characters become '_'; Windows reserved
-//!   names get a leading '_'; components are cut to 255 bytes. A file whose
-//!   path is empty after that, two files with the same path, or a file that
-//!   is also a directory of another, make the torrent refused;
-//! - a name that is empty or ".." after sanitizing becomes the info-hash in hex.
+//!   up to 512 MiB, path depth 100, 500 renames of duplicate paths;
+//! - each path element is sanitized as libtorrent does ([`sanitize_component`]);
+//!   an element that is empty, ".", ".." or only filtered characters becomes
+//!   `_`, so a file path never shrinks and never leaves its directory;
+//! - the torrent's name is sanitized the same way, except that a name with
+//!   nothing left (".", "..", only slashes) becomes the info-hash in hex for a
+//!   multi-file torrent and refuses a single-file one;
+//! - two files whose paths are equal ignoring ASCII case, or a file whose path
+//!   is also a directory of the torrent, are not refused: the later file is
+//!   renamed `name.1.ext`, `name.2.ext`… as libtorrent renames it;
+//! - BEP 47 pad files (`attr` has `p`) and BitComet's `_____padding_file_`
+//!   entries are padding: never written, read as zeros;
+//! - a hybrid torrent (meta version 2 with v1 pieces) loads as v1 once its v2
+//!   file tree is checked against the v1 files, as libtorrent checks them; a
+//!   v2-only torrent is refused ("v2 not supported yet");
+//! - a symlink entry (`attr` has `l`) has length 0 whatever its `length` says;
+//!   its target must name a file or directory of the torrent, else it points
+//!   at itself, which storage takes as "do not create" (libtorrent would
+//!   create a link to itself).
 
-use std::collections::HashSet;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 
 use sha1::{Digest, Sha1};
@@ -25,11 +43,20 @@ use super::types::{hex, InfoHash, Lengths};
 pub const MAX_TORRENT_SIZE: usize = 10_000_000;
 /// Most pieces accepted (libtorrent's default too).
 pub const MAX_PIECES: u32 = 0x200000;
-/// Largest piece length accepted.
-pub const MAX_PIECE_LENGTH: i64 = 128 << 20;
+/// Largest piece length accepted (libtorrent's `file_storage::max_piece_size`).
+pub const MAX_PIECE_LENGTH: i64 = 1 << 29;
 /// Deepest file path accepted.
 pub const MAX_PATH_DEPTH: usize = 100;
-const MAX_COMPONENT: usize = 255;
+/// Most taken names tried while renaming duplicate paths, over the whole
+/// torrent (libtorrent's `max_duplicate_filenames`): the search is
+/// quadratic, so a torrent of thousands of equal paths is refused.
+pub const MAX_DUPLICATE_RENAMES: usize = 500;
+/// A path element longer than this many bytes is cut, keeping an extension
+/// of up to 10 bytes (libtorrent's rule), so elements stay under the 255-byte
+/// limit of common file systems.
+const MAX_ELEMENT: usize = 240;
+/// BitComet names its padding files with this inside the path.
+const BITCOMET_PAD: &str = "_____padding_file_";
 
 /// A parsed, validated torrent.
 #[derive(Clone, Debug)]
@@ -51,13 +78,18 @@ pub struct Metainfo {
 /// One file of a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileEntry {
-    /// Relative path; multi-file torrents start with the name directory.
+    /// Relative path; multi-file torrents start with the name directory
+    /// (pad files without a path are `.pad/<length>`, as in libtorrent).
     pub path: PathBuf,
     pub length: u64,
     /// Offset of the file's first byte in the torrent.
     pub offset: u64,
-    /// A BEP 47 padding file.
+    /// A padding file (BEP 47 or BitComet).
     pub pad: bool,
+    /// For a BEP 47 symlink, what it points to: a path relative to the save
+    /// path, like `path`, naming a file or directory of this torrent. A
+    /// symlink whose target is not in the torrent points at its own path.
+    pub symlink: Option<PathBuf>,
 }
 
 /// Why a torrent is refused.
@@ -88,41 +120,149 @@ const RESERVED: &[&str] = &[
     "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
-/// Sanitizes one path component; `None` when nothing is left.
-pub fn sanitize_component(raw: &str) -> Option<String> {
-    if raw.is_empty() || raw == "." || raw == ".." {
+/// One UTF-8 sequence at the start of `b` as libtorrent's
+/// `parse_utf8_codepoint` reads it: the code point (`None` when invalid:
+/// a bad lead byte, a truncated, broken or overlong sequence) and how many
+/// bytes to skip. Reading invalid bytes the same way gives the same number
+/// of `_` replacements as libtorrent.
+fn utf8_codepoint(b: &[u8]) -> (Option<u32>, usize) {
+    let lead = b[0];
+    let len = match lead {
+        0x00..=0x7f => return (Some(u32::from(lead)), 1),
+        _ if lead >> 5 == 0b110 => 2,
+        _ if lead >> 4 == 0b1110 => 3,
+        _ if lead >> 3 == 0b11110 => 4,
+        _ if lead >> 2 == 0b111110 => 5,
+        _ => return (None, 1),
+    };
+    if len > b.len() {
+        return (None, b.len());
+    }
+    if len > 4 {
+        return (None, len);
+    }
+    let mut cp = u32::from(lead) & (0x7f >> len);
+    for &c in &b[1..len] {
+        if c & 0xc0 != 0x80 {
+            return (None, len);
+        }
+        cp = (cp << 6) | u32::from(c & 0x3f);
+    }
+    let overlong = match len {
+        2 => cp < 0x80,
+        3 => cp < 0x800,
+        _ => cp < 0x10000,
+    };
+    if overlong || char::from_u32(cp).is_none() {
+        return (None, len);
+    }
+    (Some(cp), len)
+}
+
+/// Characters dropped from names: path separators, and the zero-width and
+/// direction-changing format characters that make one name look like another
+/// (libtorrent's `filter_path_character`). NUL is dropped too: no file name
+/// can hold it, and libtorrent drops it as well.
+fn dropped(cp: u32) -> bool {
+    matches!(cp, 0 | 0x2f | 0x5c | 0x061c | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xfeff)
+}
+
+/// Characters replaced by `_`: C0 controls, DEL and C1 controls, as in
+/// libtorrent; and ':', which lt replaces on every system (libtorrent only on
+/// Windows) so a torrent saves the same everywhere.
+fn replaced(cp: u32) -> bool {
+    cp < 0x20 || (0x7f..=0x9f).contains(&cp) || cp == u32::from(b':')
+}
+
+/// Sanitizes one path element as libtorrent's `sanitize_append_path_element`
+/// does. Separators and format characters are dropped; control characters,
+/// invalid UTF-8 and ':' become `_`; an element longer than 240 bytes is cut,
+/// keeping an extension found in its last 10 bytes; a Windows reserved name
+/// (`CON`, `LPT1`…) gets a leading `_`. An empty element becomes `_`. When
+/// nothing else is left (".", "..", or only dropped characters) the answer
+/// is `None`: a file path element then becomes `_` ([`path_element`]), so a
+/// path never loses a level; the torrent's name becomes the info-hash.
+pub fn sanitize_component(raw: impl AsRef<[u8]>) -> Option<String> {
+    let raw = raw.as_ref();
+    if raw.is_empty() {
+        return Some("_".to_string());
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut dots = 0usize;
+    let mut found_extension = false;
+    let mut i = 0usize;
+    while i < raw.len() {
+        let (cp, len) = utf8_codepoint(&raw[i..]);
+        match cp {
+            Some(c) if dropped(c) => {}
+            Some(c) if !replaced(c) => {
+                out.extend_from_slice(&raw[i..i + len]);
+                dots += usize::from(c == u32::from(b'.'));
+            }
+            _ => out.push(b'_'),
+        }
+        if out.len() >= MAX_ELEMENT && !found_extension {
+            // Keep the extension: a dot in the last 10 bytes, after here.
+            let floor = raw.len().saturating_sub(10).max(i);
+            match (floor + 1..raw.len()).rev().find(|&j| raw[j] == b'.') {
+                Some(dot) => {
+                    found_extension = true;
+                    i = dot;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        i += len;
+    }
+    if out.len() == dots && dots <= 2 {
         return None;
     }
-    let mut s: String = raw
-        .chars()
-        .map(|c| if c == '/' || c == '\\' || c == ':' || c.is_control() { '_' } else { c })
-        .collect();
-    if s.chars().all(|c| c == '.') {
-        return None;
-    }
+    // Only ASCII and whole valid UTF-8 sequences were copied: nothing is lost.
+    let mut s = String::from_utf8_lossy(&out).into_owned();
     let stem = s.split('.').next().unwrap_or("").to_ascii_uppercase();
     if RESERVED.contains(&stem.as_str()) {
         s.insert(0, '_');
     }
-    if s.len() > MAX_COMPONENT {
-        let mut n = MAX_COMPONENT;
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        s.truncate(n);
-    }
     Some(s)
 }
 
-fn path_list(v: &Value<'_>, what: &str) -> Result<Vec<String>, MetainfoError> {
-    let list = v.as_list().ok_or_else(|| invalid(format!("{what} is not a list")))?;
+/// One element of a file path: sanitized, and `_` when nothing is left.
+fn path_element(raw: &[u8]) -> String {
+    sanitize_component(raw).unwrap_or_else(|| "_".to_string())
+}
+
+/// A list of path elements, each sanitized as a file path element. Every
+/// element must be a string.
+fn path_list(list: &[Value<'_>], what: &str) -> Result<Vec<String>, MetainfoError> {
+    if list.len() > MAX_PATH_DEPTH {
+        return Err(invalid(format!("{what} is deeper than {MAX_PATH_DEPTH} directories")));
+    }
+    list.iter()
+        .map(|el| {
+            let b = el
+                .as_bytes()
+                .ok_or_else(|| invalid(format!("{what} has an element that is not a string")))?;
+            Ok(path_element(b))
+        })
+        .collect()
+}
+
+/// A BEP 47 symlink target, relative to the torrent's root directory: "."
+/// and ".." elements are skipped (BEP 47 forbids them; libtorrent drops
+/// them), the others are sanitized as file path elements so the target
+/// matches the path of the file it names.
+fn symlink_list(list: &[Value<'_>], what: &str) -> Result<Vec<String>, MetainfoError> {
     if list.len() > MAX_PATH_DEPTH {
         return Err(invalid(format!("{what} is deeper than {MAX_PATH_DEPTH} directories")));
     }
     let mut out = Vec::new();
     for el in list {
-        let s = text(el).ok_or_else(|| invalid(format!("{what} has an element that is not a string")))?;
-        out.extend(sanitize_component(&s));
+        let b =
+            el.as_bytes().ok_or_else(|| invalid(format!("{what} has an element that is not a string")))?;
+        if b != b"." && b != b".." {
+            out.push(path_element(b));
+        }
     }
     Ok(out)
 }
@@ -135,17 +275,30 @@ fn str_list(v: Option<&Value<'_>>) -> Vec<String> {
     }
 }
 
+/// One entry of `info.files` while it is read: its path under the name
+/// directory as elements, and its symlink target (same form) if any.
+struct RawFile {
+    rel: Vec<String>,
+    length: u64,
+    pad: bool,
+    symlink: Option<Vec<String>>,
+    /// A pad file without a path lives at `.pad/<length>`, outside the
+    /// name directory, as in libtorrent.
+    outside_name: bool,
+}
+
 impl Metainfo {
     /// Parses a .torrent file.
     pub fn from_bytes(buf: &[u8]) -> Result<Metainfo, MetainfoError> {
         if buf.len() > MAX_TORRENT_SIZE {
             return Err(MetainfoError::TooLarge(buf.len()));
         }
-        let root = bencode::decode(buf)?;
+        let limits = bencode::Limits::default();
+        let (root, _) = bencode::decode_lenient(buf, limits)?;
         if root.as_dict().is_none() {
             return Err(MetainfoError::NotADict);
         }
-        let info_raw = bencode::raw_dict_value(buf, b"info", bencode::Limits::default())?;
+        let info_raw = bencode::raw_dict_value_lenient(buf, b"info", limits)?;
         let info_raw = match (root.get("info"), info_raw) {
             (Some(Value::Dict(_)), Some(raw)) => raw,
             _ => return Err(MetainfoError::NoInfo),
@@ -187,16 +340,29 @@ impl Metainfo {
         Ok(m)
     }
 
-    /// Parses a bare info dictionary (metadata received from peers).
+    /// Parses a bare info dictionary (metadata received from peers, or
+    /// embedded in resume data), decoded leniently as in a .torrent file;
+    /// its SHA-1 is the info-hash, so it must be exactly one value.
     pub fn from_info_bytes(info: &[u8]) -> Result<Metainfo, MetainfoError> {
         if info.len() > MAX_TORRENT_SIZE {
             return Err(MetainfoError::TooLarge(info.len()));
         }
-        let v = bencode::decode(info)?;
+        let (v, used) = bencode::decode_lenient(info, bencode::Limits::default())?;
         if v.as_dict().is_none() {
             return Err(MetainfoError::NoInfo);
         }
+        if used != info.len() {
+            return Err(invalid("trailing bytes after the info dictionary"));
+        }
         let info_hash = InfoHash(Sha1::digest(info).into());
+        let hybrid = match v.get("meta version") {
+            None | Some(Value::Int(1)) => false,
+            Some(Value::Int(2)) => {
+                check_v2_header(info, &v)?;
+                true
+            }
+            Some(other) => return Err(invalid(format!("unknown meta version {other:?}"))),
+        };
         let piece_length = match v.get("piece length") {
             Some(Value::Int(n)) if *n > 0 && *n <= MAX_PIECE_LENGTH => *n as u32,
             Some(Value::Int(n)) if *n > MAX_PIECE_LENGTH => {
@@ -205,53 +371,53 @@ impl Metainfo {
             Some(Value::Int(_)) => return Err(invalid("info.piece length must be > 0")),
             _ => return Err(invalid("info.piece length is missing or not an integer")),
         };
-        let raw_name =
-            v.get("name.utf-8").or(v.get("name")).ok_or_else(|| invalid("info.name is missing"))?;
-        let raw_name = text(raw_name).ok_or_else(|| invalid("info.name is not a string"))?;
-        let name = sanitize_component(&raw_name).unwrap_or_else(|| hex(&info_hash.0));
+        // As libtorrent's dict_find_string: a key that is not a string is absent.
+        let raw_name = v
+            .get("name.utf-8")
+            .and_then(Value::as_bytes)
+            .or_else(|| v.get("name").and_then(Value::as_bytes))
+            .ok_or_else(|| invalid("info.name is missing or not a string"))?;
 
-        let mut files = Vec::new();
-        let mut total: u64 = 0;
-        let multi = v.get("files");
-        match (multi, v.get("length")) {
+        let (name, files, total) = match (v.get("files"), v.get("length")) {
             (Some(list), _) => {
                 let list = list.as_list().ok_or_else(|| invalid("info.files is not a list"))?;
                 if list.is_empty() {
                     return Err(invalid("info.files is empty"));
                 }
+                let name = sanitize_component(raw_name).unwrap_or_else(|| hex(&info_hash.0));
+                let mut raw = Vec::with_capacity(list.len());
                 for (i, f) in list.iter().enumerate() {
-                    let length = match f.get("length") {
-                        Some(Value::Int(n)) if *n >= 0 => *n as u64,
-                        Some(Value::Int(n)) => return Err(invalid(format!("file {i}: negative length {n}"))),
-                        _ => return Err(invalid(format!("file {i}: length is missing or not an integer"))),
-                    };
-                    let raw = f
-                        .get("path.utf-8")
-                        .or(f.get("path"))
-                        .ok_or_else(|| invalid(format!("file {i}: path is missing")))?;
-                    let parts = path_list(raw, &format!("file {i}: path"))?;
-                    if parts.is_empty() {
-                        return Err(invalid(format!("file {i}: path is empty after sanitizing")));
-                    }
-                    let attr = f.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
-                    let pad = attr.contains(&b'p')
-                        || parts.last().is_some_and(|p| p.starts_with(".____padding_file"));
-                    let mut path = PathBuf::from(&name);
-                    path.extend(parts);
-                    files.push(FileEntry { path, length, offset: total, pad });
-                    total = total.checked_add(length).ok_or_else(|| invalid("total length overflows"))?;
+                    raw.push(read_file_entry(f, i)?);
                 }
+                resolve_symlinks(&mut raw);
+                let (files, total) = lay_out(&name, &raw)?;
+                (name, files, total)
             }
             (None, Some(Value::Int(n))) if *n >= 0 => {
-                total = *n as u64;
-                files.push(FileEntry { path: PathBuf::from(&name), length: total, offset: 0, pad: false });
+                if raw_name.is_empty() {
+                    return Err(invalid("info.name is empty"));
+                }
+                let name = sanitize_component(raw_name)
+                    .ok_or_else(|| invalid("info.name is empty after sanitizing"))?;
+                let total = *n as u64;
+                let file = FileEntry {
+                    path: PathBuf::from(&name),
+                    length: total,
+                    offset: 0,
+                    pad: false,
+                    symlink: None,
+                };
+                (name, vec![file], total)
             }
             (None, Some(Value::Int(n))) => return Err(invalid(format!("info.length is negative ({n})"))),
             (None, Some(_)) => return Err(invalid("info.length is not an integer")),
             (None, None) => return Err(invalid("info has neither length nor files")),
-        }
+        };
         if total == 0 {
             return Err(invalid("the torrent has no data (total length 0)"));
+        }
+        if hybrid {
+            check_hybrid_files(&v, &name, &files)?;
         }
         let lengths = Lengths::new(total, piece_length).ok_or_else(|| invalid("inconsistent piece count"))?;
         if lengths.num_pieces() > MAX_PIECES {
@@ -279,7 +445,6 @@ impl Metainfo {
                 h
             })
             .collect();
-        check_paths(&files)?;
         Ok(Metainfo {
             info_hash,
             info_bytes: info.to_vec(),
@@ -301,30 +466,331 @@ impl Metainfo {
     }
 }
 
-/// Refuses duplicate paths and files that are also directories.
-fn check_paths(files: &[FileEntry]) -> Result<(), MetainfoError> {
-    let mut seen: HashSet<&PathBuf> = HashSet::new();
-    let mut dirs: HashSet<PathBuf> = HashSet::new();
-    for f in files {
-        if f.pad {
+/// The checks libtorrent makes on any v2 info dictionary, for a hybrid (v1
+/// and v2) torrent that lt loads as v1. A v2-only torrent is refused: lt
+/// does not speak v2 yet.
+fn check_v2_header(info: &[u8], v: &Value<'_>) -> Result<(), MetainfoError> {
+    if v.get("pieces").is_none() {
+        return Err(invalid("v2-only torrent (meta version 2 without v1 pieces): v2 not supported yet"));
+    }
+    // BEP 52 metadata must be canonical; libtorrent refuses the soft errors
+    // it tolerates in v1 (unsorted keys, leading zeros).
+    bencode::decode(info).map_err(|e| invalid(format!("v2 info dictionary: {e}")))?;
+    match v.get("piece length").and_then(Value::as_int) {
+        Some(n) if n >= 16384 && n & (n - 1) == 0 => Ok(()),
+        n => Err(invalid(format!("v2 piece length {n:?} is not a power of two of at least 16 KiB"))),
+    }
+}
+
+/// A hybrid torrent's v2 `file tree` must describe the same files as its v1
+/// `files` (libtorrent's `files_compatible`): the same non-empty, non-pad
+/// files in the same order, with the same paths and lengths. lt loads the v1
+/// part, so a hybrid whose halves disagree would download different files
+/// than a v2 client; it is refused, as libtorrent refuses it.
+fn check_hybrid_files(v: &Value<'_>, name: &str, v1: &[FileEntry]) -> Result<(), MetainfoError> {
+    let tree = v
+        .get("file tree")
+        .and_then(Value::as_dict)
+        .ok_or_else(|| invalid("hybrid torrent without a v2 file tree"))?;
+    let mut v2: Vec<(Vec<String>, u64)> = Vec::new();
+    // Directories still to walk: their path and their entries, depth-first
+    // in key order, with the depth bounded as for v1 paths.
+    let mut stack = vec![(Vec::new(), tree.iter())];
+    while let Some((path, entries)) = stack.last_mut() {
+        let Some((key, node)) = entries.next() else {
+            stack.pop();
             continue;
+        };
+        let malformed = || invalid("v2 file tree is malformed");
+        let node = node.as_dict().ok_or_else(malformed)?;
+        if key.is_empty() {
+            return Err(malformed());
         }
-        if !seen.insert(&f.path) {
-            return Err(invalid(format!("duplicate file path '{}'", f.path.display())));
-        }
-        let mut p = f.path.parent();
-        while let Some(d) = p {
-            if d.as_os_str().is_empty() {
-                break;
+        let mut here = path.clone();
+        here.push(path_element(key));
+        match node.get(&b""[..]) {
+            Some(leaf) if node.len() == 1 => {
+                let attr = leaf.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
+                if attr.contains(&b'p') {
+                    return Err(invalid("a file in the v2 file tree has the pad attribute"));
+                }
+                let length = match leaf.get("length") {
+                    _ if attr.contains(&b'l') => 0,
+                    Some(Value::Int(n)) if *n >= 0 => *n as u64,
+                    _ => return Err(invalid("a file in the v2 file tree has no valid length")),
+                };
+                v2.push((here, length));
             }
-            dirs.insert(d.to_path_buf());
-            p = d.parent();
+            _ if here.len() > MAX_PATH_DEPTH => {
+                return Err(invalid(format!("v2 file tree is deeper than {MAX_PATH_DEPTH} directories")))
+            }
+            _ => stack.push((here, node.iter())),
         }
     }
-    for f in files {
-        if !f.pad && dirs.contains(&f.path) {
-            return Err(invalid(format!("file path '{}' is also a directory", f.path.display())));
+    // A single file at the top of the tree, without v1 "files", is the
+    // torrent itself rather than a file in the name directory.
+    let single = v.get("files").is_none() && v2.len() == 1 && v2[0].0.len() == 1;
+    let v2_files = v2.into_iter().filter(|(_, len)| *len > 0).map(|(parts, len)| {
+        let mut p = if single { PathBuf::new() } else { PathBuf::from(name) };
+        p.extend(parts);
+        (p, len)
+    });
+    let v1_files = v1.iter().filter(|f| !f.pad && f.length > 0).map(|f| (f.path.clone(), f.length));
+    if !v2_files.eq(v1_files) {
+        return Err(invalid("the v1 and v2 file lists of this hybrid torrent do not match"));
+    }
+    Ok(())
+}
+
+/// Reads entry `i` of `info.files` as libtorrent's `extract_single_file`.
+fn read_file_entry(f: &Value<'_>, i: usize) -> Result<RawFile, MetainfoError> {
+    if f.as_dict().is_none() {
+        return Err(invalid(format!("file {i} is not a dictionary")));
+    }
+    let attr = f.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
+    let is_link = attr.contains(&b'l');
+    let mut pad = attr.contains(&b'p');
+    // A symlink takes no room in the torrent, whatever its length says (and
+    // it need not say anything).
+    let length = if is_link {
+        0
+    } else {
+        match f.get("length") {
+            Some(Value::Int(n)) if *n >= 0 => *n as u64,
+            Some(Value::Int(n)) => return Err(invalid(format!("file {i}: negative length {n}"))),
+            _ => return Err(invalid(format!("file {i}: length is missing or not an integer"))),
         }
+    };
+    let path =
+        f.get("path.utf-8").and_then(Value::as_list).or_else(|| f.get("path").and_then(Value::as_list));
+    let (rel, outside_name) = match path {
+        Some(list) if !list.is_empty() => (path_list(list, &format!("file {i}: path"))?, false),
+        _ if pad => (vec![".pad".to_string(), length.to_string()], true),
+        _ => return Err(invalid(format!("file {i}: path is missing or empty"))),
+    };
+    if rel.iter().any(|e| e.contains(BITCOMET_PAD)) {
+        pad = true;
+    }
+    let symlink = match (is_link, f.get("symlink path")) {
+        (true, Some(Value::List(list))) => Some(symlink_list(list, &format!("file {i}: symlink path"))?),
+        (true, Some(_)) => return Err(invalid(format!("file {i}: symlink path is not a list"))),
+        // libtorrent: without a target the entry is an ordinary empty file.
+        _ => None,
+    };
+    // A target with nothing left (only "." and "..") is no symlink either.
+    let symlink = symlink.filter(|t| !t.is_empty());
+    Ok(RawFile { rel, length, pad, symlink, outside_name })
+}
+
+/// Keys for paths, built one element at a time so that every directory
+/// prefix of a path costs one number, not a copy of the prefix: a crafted
+/// torrent of many deep paths would otherwise make memory grow with the
+/// square of the depth. The keys are hashes with this parse's random seed,
+/// so two different paths sharing a key is a 2^-64 accident that input
+/// cannot arrange.
+struct PathKeys(RandomState);
+
+impl PathKeys {
+    /// The key of `parent` extended by `element` (the root's key is 0).
+    fn child(&self, parent: u64, element: &str) -> u64 {
+        let mut h = self.0.build_hasher();
+        h.write_u64(parent);
+        h.write(element.as_bytes());
+        h.finish()
+    }
+
+    /// The keys of each prefix of `path`, shortest first, then the path's.
+    fn prefixes<'s>(
+        &'s self,
+        path: impl IntoIterator<Item = &'s str> + 's,
+    ) -> impl Iterator<Item = u64> + 's {
+        path.into_iter().scan(0u64, move |key, el| {
+            *key = self.child(*key, el);
+            Some(*key)
+        })
+    }
+
+    fn of<'s>(&'s self, path: impl IntoIterator<Item = &'s str> + 's) -> u64 {
+        self.prefixes(path).last().unwrap_or(0)
+    }
+}
+
+/// Most links followed while checking all of a torrent's symlinks: each
+/// check may follow every other link once, so crafted chains are stopped
+/// here; a link not resolved within the budget points at itself.
+const MAX_SYMLINK_HOPS: usize = 100_000;
+
+/// Checks each symlink's target as libtorrent's `sanitize_symlinks`: it must
+/// name a file or directory of the torrent, taken from the torrent's root or,
+/// failing that, from the link's own directory, possibly through other
+/// symlinks (each followed once). A target that does not resolve is replaced
+/// by the link's own path.
+fn resolve_symlinks(files: &mut [RawFile]) {
+    if files.iter().all(|f| f.symlink.is_none()) {
+        return;
+    }
+    let keys = PathKeys(RandomState::new());
+    let key = |path: &[String]| keys.of(path.iter().map(String::as_str));
+    // Each file by its path, and every directory.
+    let mut file_at: HashMap<u64, usize> = HashMap::new();
+    let mut dirs: HashSet<u64> = HashSet::new();
+    for (i, f) in files.iter().enumerate() {
+        let mut prefixes: Vec<u64> = keys.prefixes(f.rel.iter().map(String::as_str)).collect();
+        file_at.insert(prefixes.pop().unwrap_or(0), i);
+        dirs.extend(prefixes);
+    }
+    let is_link = |k: u64, files: &[RawFile]| file_at.get(&k).is_some_and(|&j| files[j].symlink.is_some());
+    // Links that may point at a directory, by their path's key.
+    let mut dir_links: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut to_validate = Vec::new();
+    for i in 0..files.len() {
+        let Some(target) = files[i].symlink.clone() else { continue };
+        let own = key(&files[i].rel);
+        let t = key(&target);
+        if file_at.contains_key(&t) {
+            if is_link(t, files) {
+                dir_links.insert(own, target);
+            }
+            continue;
+        }
+        if dirs.contains(&t) {
+            dir_links.insert(own, target);
+            continue;
+        }
+        // Relative to the link's directory, for older torrents.
+        let mut local = files[i].rel[..files[i].rel.len() - 1].to_vec();
+        local.extend(target.iter().cloned());
+        let l = key(&local);
+        if dirs.contains(&l) || file_at.contains_key(&l) {
+            if dirs.contains(&l) || is_link(l, files) {
+                dir_links.insert(own, local.clone());
+            }
+            files[i].symlink = Some(local);
+            continue;
+        }
+        dir_links.insert(own, target);
+        to_validate.push(i);
+    }
+    let mut hops = 0usize;
+    for i in to_validate {
+        let Some(mut target) = files[i].symlink.clone() else { continue };
+        let mut traversed: HashSet<u64> = HashSet::new();
+        let mut resolved = false;
+        'walk: while hops < MAX_SYMLINK_HOPS && target.len() <= MAX_PATH_DEPTH {
+            // Every directory on the way must be a directory of the torrent
+            // or a link to follow; the last element must then exist.
+            let mut branch = 0u64;
+            for n in 0..target.len() - 1 {
+                branch = keys.child(branch, &target[n]);
+                if dirs.contains(&branch) {
+                    continue;
+                }
+                match dir_links.get(&branch) {
+                    Some(link) if traversed.insert(branch) => {
+                        hops += 1;
+                        let mut next = link.clone();
+                        next.extend(target[n + 1..].iter().cloned());
+                        target = next;
+                        continue 'walk;
+                    }
+                    _ => break 'walk,
+                }
+            }
+            let t = key(&target);
+            resolved = file_at.contains_key(&t) || dirs.contains(&t);
+            break;
+        }
+        if !resolved {
+            files[i].symlink = Some(files[i].rel.clone());
+        }
+    }
+}
+
+/// Full paths, offsets and the total length; paths equal ignoring ASCII
+/// case to an earlier file or to a directory are renamed (see
+/// [`rename_duplicates`]).
+fn lay_out(name: &str, raw: &[RawFile]) -> Result<(Vec<FileEntry>, u64), MetainfoError> {
+    let full = |rel: &[String], outside: bool| {
+        let mut p = if outside { PathBuf::new() } else { PathBuf::from(name) };
+        p.extend(rel);
+        p
+    };
+    let mut files = Vec::with_capacity(raw.len());
+    let mut total: u64 = 0;
+    for f in raw {
+        files.push(FileEntry {
+            path: full(&f.rel, f.outside_name),
+            length: f.length,
+            offset: total,
+            pad: f.pad,
+            symlink: f.symlink.as_deref().map(|t| full(t, false)),
+        });
+        total = total.checked_add(f.length).ok_or_else(|| invalid("total length overflows"))?;
+    }
+    rename_duplicates(&mut files)?;
+    Ok((files, total))
+}
+
+/// An element as two paths collide on it: libtorrent compares paths
+/// ignoring ASCII case, so names that differ only in case do not overwrite
+/// each other on a case-insensitive file system.
+fn fold(element: &std::ffi::OsStr) -> String {
+    element.to_string_lossy().to_ascii_lowercase()
+}
+
+/// Renames every file whose path collides (ignoring ASCII case) with a
+/// directory of the torrent or an earlier file, as libtorrent's
+/// `resolve_duplicate_filenames`: `dir/name.ext` becomes `dir/name.1.ext`,
+/// else `dir/name.2.ext`…, the first name not taken. Pad files may share a
+/// path with pad files of the same length. More than
+/// [`MAX_DUPLICATE_RENAMES`] taken names tried refuses the torrent.
+fn rename_duplicates(files: &mut [FileEntry]) -> Result<(), MetainfoError> {
+    let keys = PathKeys(RandomState::new());
+    // Each path's folded elements' keys: its directories', then its own.
+    let mut parents = Vec::with_capacity(files.len());
+    let mut own = Vec::with_capacity(files.len());
+    // What each taken key is: a directory, or the file at that index.
+    let mut taken: HashMap<u64, Option<usize>> = HashMap::new();
+    for f in files.iter() {
+        let folded: Vec<String> = f.path.iter().map(fold).collect();
+        let mut prefixes: Vec<u64> = keys.prefixes(folded.iter().map(String::as_str)).collect();
+        own.push(prefixes.pop().unwrap_or(0));
+        parents.push(prefixes.last().copied().unwrap_or(0));
+        taken.extend(prefixes.into_iter().map(|k| (k, None)));
+    }
+    let mut tries = 0usize;
+    for i in 0..files.len() {
+        match taken.get(&own[i]) {
+            None => {
+                taken.insert(own[i], Some(i));
+                continue;
+            }
+            Some(Some(j)) if files[i].pad && files[*j].pad && files[i].length == files[*j].length => continue,
+            Some(_) => {}
+        }
+        let file_name =
+            files[i].path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (stem, ext) = match file_name.rfind('.') {
+            Some(dot) => file_name.split_at(dot),
+            None => (file_name.as_str(), ""),
+        };
+        let mut n = 1usize;
+        let (renamed, key) = loop {
+            let candidate = format!("{stem}.{n}{ext}");
+            let key = keys.child(parents[i], &candidate.to_ascii_lowercase());
+            if !taken.contains_key(&key) {
+                break (candidate, key);
+            }
+            tries += 1;
+            if tries > MAX_DUPLICATE_RENAMES {
+                return Err(invalid(format!(
+                    "too many duplicate file names (more than {MAX_DUPLICATE_RENAMES} renames tried)"
+                )));
+            }
+            n += 1;
+        };
+        taken.insert(key, Some(i));
+        files[i].path.set_file_name(renamed);
     }
     Ok(())
 }
@@ -348,7 +814,10 @@ mod tests {
         let m = Metainfo::from_bytes(&t).unwrap();
         assert_eq!(m.name, "x.bin");
         assert_eq!(m.lengths.num_pieces(), 3);
-        assert_eq!(m.files, vec![FileEntry { path: "x.bin".into(), length: 40000, offset: 0, pad: false }]);
+        assert_eq!(
+            m.files,
+            vec![FileEntry { path: "x.bin".into(), length: 40000, offset: 0, pad: false, symlink: None }]
+        );
         assert!(!m.is_multi_file());
         let raw = &t[7..t.len() - 1];
         assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(raw)));
@@ -398,9 +867,6 @@ mod tests {
             info(&format!("d6:lengthi1759218597889e4:name1:x12:piece lengthi16384e{p1}e")),
             info(&format!("d5:filesle4:name1:x12:piece lengthi16384e{p1}e")),
             info(&format!("d6:lengthi0e4:name1:x12:piece lengthi16384e{}e", pieces(0))),
-            info(&format!("d5:filesld6:lengthi5e4:pathl1:aeed6:lengthi5e4:pathl1:aeee4:name1:x12:piece lengthi16384e{p1}e")),
-            info(&format!("d5:filesld6:lengthi5e4:pathl1:aeed6:lengthi5e4:pathl1:a1:beee4:name1:x12:piece lengthi16384e{p1}e")),
-            info(&format!("d5:filesld6:lengthi5e4:pathl2:..eeee4:name1:x12:piece lengthi16384e{p1}e")),
             {
                 let mut deep = b"d4:info".to_vec();
                 deep.extend(std::iter::repeat_n(b'l', 200));
@@ -416,29 +882,324 @@ mod tests {
         assert_eq!(e.to_string(), "info.piece length must be > 0");
     }
 
+    /// A multi-file torrent named "x" with one 5-byte file at `path` (a
+    /// bencoded list), answering the file's path.
+    fn one_path(path: &str) -> Result<PathBuf, MetainfoError> {
+        let s = format!("d5:filesld6:lengthi5e4:path{path}ee4:name1:x12:piece lengthi16384e{}e", pieces(1));
+        Metainfo::from_bytes(&info(&s)).map(|m| m.files[0].path.clone())
+    }
+
     #[test]
     fn sanitizing() {
         let p1 = pieces(1);
-        let t = |path: &str| {
-            let s = format!("d5:filesld6:lengthi5e4:path{path}ee4:name1:x12:piece lengthi16384e{p1}e");
-            Metainfo::from_bytes(&info(&s)).map(|m| m.files[0].path.clone())
-        };
-        assert_eq!(t("l2:..2:..3:bare").unwrap(), PathBuf::from("x/bar"));
-        assert_eq!(t("l16:foo/../../../bare").unwrap(), PathBuf::from("x/foo_.._.._.._bar"));
-        assert_eq!(t("l1:/1:/3:bare").unwrap(), PathBuf::from("x/_/_/bar"));
-        assert_eq!(t("l7:/foobare").unwrap(), PathBuf::from("x/_foobar"));
-        assert_eq!(t("l1:\\3:fooe").unwrap(), PathBuf::from("x/_/foo"));
-        assert_eq!(t("l0:0:3:fooe").unwrap(), PathBuf::from("x/foo"));
+        let t = one_path;
+        // Separators are dropped, not replaced (libtorrent's slash_path2).
+        assert_eq!(t("l16:foo/../../../bare").unwrap(), PathBuf::from("x/foo......bar"));
+        assert_eq!(t("l7:/foobare").unwrap(), PathBuf::from("x/foobar"));
         assert_eq!(t("l3:CON3:a:be").unwrap(), PathBuf::from("x/_CON/a_b"));
-        assert_eq!(t("l4:a\0bce").unwrap(), PathBuf::from("x/a_bc"));
-        let m = Metainfo::from_bytes(&info(&format!("d6:lengthi5e4:name2:..12:piece lengthi16384e{p1}e")))
-            .unwrap();
-        assert_eq!(m.name, m.info_hash.to_hex());
+        assert_eq!(t("l5:a\x01b\x7fce").unwrap(), PathBuf::from("x/a_b_c"));
+        // NUL and zero-width or direction-changing characters are dropped.
+        assert_eq!(t("l4:a\0bce").unwrap(), PathBuf::from("x/abc"));
+        assert_eq!(t("l9:foo\u{200e}bare").unwrap(), PathBuf::from("x/foobar"));
+        // Invalid UTF-8 becomes one '_' per bad sequence; valid UTF-8 stays.
+        let bytes = b"d5:filesld6:lengthi5e4:pathl10:a\xc3\xa9\xff\xc0\xaeb\xe2\x9fzeee4:name1:x12:piece lengthi16384e";
+        let mut doc = b"d4:info".to_vec();
+        doc.extend_from_slice(bytes);
+        doc.extend_from_slice(p1.as_bytes());
+        doc.extend_from_slice(b"ee");
+        let m = Metainfo::from_bytes(&doc).unwrap();
+        // A broken sequence is skipped whole, as libtorrent skips it: "\xe2\x9fz" is one '_'.
+        assert_eq!(m.files[0].path, PathBuf::from("x/a\u{e9}__b_"));
+        let m = Metainfo::from_bytes(&info(&format!("d6:lengthi5e4:name2:..12:piece lengthi16384e{p1}e")));
+        assert_eq!(m.unwrap_err().to_string(), "info.name is empty after sanitizing");
         let m = Metainfo::from_bytes(&info(&format!(
             "d6:lengthi5e4:name14:temp/../../abc12:piece lengthi16384e{p1}e"
         )))
         .unwrap();
-        assert_eq!(m.name, "temp_.._.._abc");
+        assert_eq!(m.name, "temp....abc");
+    }
+
+    /// libtorrent's own cases for `sanitize_append_path_element`
+    /// (test_torrent_info.cpp: sanitize_path, _control_chars, _format_chars;
+    /// the Linux answers).
+    #[test]
+    fn sanitize_like_libtorrent() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"a...b", Some("a...b")),
+            (b"abc...", Some("abc...")),
+            (b"abc   ", Some("abc   ")),
+            (b"\x08", Some("_")),
+            (b"\x08?filename=4", Some("_?filename=4")),
+            (b"filename\xc2\xa1", Some("filename\u{a1}")),
+            (b"filename\xc2", Some("filename_")),
+            (b"filename\xe2\x9f\xb9", Some("filename\u{27f9}")),
+            (b"filename\xe2\x9f", Some("filename_")),
+            (b"filename\xe2", Some("filename_")),
+            (b"filename\xf0\x9f\x92\x88", Some("filename\u{1f488}")),
+            (b"filename\xf0\x9f\x92", Some("filename_")),
+            (b"filename\xf8\x9f\x9f\x9f\x9ffoobar", Some("filename_foobar")),
+            (b"filename\xc0\xae", Some("filename_")),
+            (b"filename\xe0\x80\xae", Some("filename_")),
+            (b"filename\xf0\x80\x80\xae", Some("filename_")),
+            (b"//\\", None),
+            (b"foo\xe2\x80\x8ebar", Some("foobar")),
+            (b"foo\xe2\x80\xabbar", Some("foobar")),
+            (b"foo\x7fbar", Some("foo_bar")),
+            (b"foo\xc2\x80bar", Some("foo_bar")),
+            (b"foo\xc2\x9fbar", Some("foo_bar")),
+            (b"foo\xe2\x80\x8bbar", Some("foobar")),
+            (b"foo\xef\xbb\xbfbar", Some("foobar")),
+            (b"", Some("_")),
+            (b".", None),
+            (b"..", None),
+            (b"...", Some("...")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(sanitize_component(raw).as_deref(), *want, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn empty_elements_become_underscore() {
+        // "", ".", ".." and elements of dropped characters only keep their
+        // level as "_" (libtorrent's empty_path, slash_path, parent_path).
+        assert_eq!(one_path("l0:0:3:fooe").unwrap(), PathBuf::from("x/_/_/foo"));
+        assert_eq!(one_path("l2:..2:..3:bare").unwrap(), PathBuf::from("x/_/_/bar"));
+        assert_eq!(one_path("l1:/1:\\3:bare").unwrap(), PathBuf::from("x/_/_/bar"));
+        assert_eq!(one_path("l1:.e").unwrap(), PathBuf::from("x/_"));
+        // "..." is a name like any other.
+        assert_eq!(one_path("l3:...e").unwrap(), PathBuf::from("x/..."));
+        assert_eq!(one_path("le").unwrap_err().to_string(), "file 0: path is missing or empty");
+    }
+
+    #[test]
+    fn names_with_nothing_left() {
+        let p1 = pieces(1);
+        let multi = |name: &str| {
+            let s = format!(
+                "d5:filesld6:lengthi5e4:pathl1:aeee4:name{}:{name}12:piece lengthi16384e{p1}e",
+                name.len()
+            );
+            Metainfo::from_bytes(&info(&s)).unwrap()
+        };
+        let m = multi("..");
+        assert_eq!(m.name, m.info_hash.to_hex());
+        assert_eq!(m.files[0].path, PathBuf::from(m.info_hash.to_hex()).join("a"));
+        assert_eq!(multi("").name, "_");
+        let single = |name: &str| {
+            let s = format!("d6:lengthi5e4:name{}:{name}12:piece lengthi16384e{p1}e", name.len());
+            Metainfo::from_bytes(&info(&s)).map(|m| m.name)
+        };
+        assert_eq!(single("").unwrap_err().to_string(), "info.name is empty");
+        assert_eq!(single("\0\0").unwrap_err().to_string(), "info.name is empty after sanitizing");
+        assert_eq!(single("a\0b").unwrap(), "ab");
+    }
+
+    #[test]
+    fn long_elements_keep_their_extension() {
+        let stem = "abcdefghi_".repeat(30);
+        let path = |el: &str| format!("l{}:{el}e", el.len());
+        let cut = one_path(&path(&format!("{stem}.test"))).unwrap();
+        let expect = format!("{}.test", &stem[..240]);
+        assert_eq!(cut, PathBuf::from("x").join(&expect));
+        // No extension in the last 10 bytes: cut at 240.
+        let cut = one_path(&path(&format!("{stem}.testtesttest"))).unwrap();
+        assert_eq!(cut, PathBuf::from("x").join(&stem[..240]));
+        // A multi-byte character is never split.
+        let wide = format!("{}\u{2014}abcde.jpg", &stem[..239]);
+        let cut = one_path(&path(&wide)).unwrap();
+        assert_eq!(cut, PathBuf::from("x").join(format!("{}\u{2014}.jpg", &stem[..239])));
+        assert_eq!(one_path(&path("short.txt")).unwrap(), PathBuf::from("x/short.txt"));
+    }
+
+    /// A multi-file torrent "t" with `files` (bencoded dictionaries), enough
+    /// piece hashes for `total` bytes.
+    fn multi(files: &str, total: u64) -> Result<Metainfo, MetainfoError> {
+        let n = total.div_ceil(16384).max(1) as usize;
+        let s = format!("d5:filesl{files}e4:name1:t12:piece lengthi16384e{}e", pieces(n));
+        Metainfo::from_bytes(&info(&s))
+    }
+
+    fn paths(m: &Metainfo) -> Vec<String> {
+        m.files.iter().map(|f| f.path.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn duplicates_are_renamed() {
+        let m = multi(
+            "d6:lengthi5e4:pathl3:foo7:bar.txteed6:lengthi5e4:pathl3:foo7:bar.txteed6:lengthi5e4:pathl3:foo7:bar.txtee",
+            15,
+        )
+        .unwrap();
+        assert_eq!(paths(&m), ["t/foo/bar.txt", "t/foo/bar.1.txt", "t/foo/bar.2.txt"]);
+        // Names equal but for case collide too, and so does a file with a
+        // directory; a name without extension gets the number at its end.
+        let m = multi(
+            "d6:lengthi5e4:pathl6:README1:aeed6:lengthi5e4:pathl6:readmeeed6:lengthi5e4:pathl6:ReadMe1:Aee",
+            15,
+        )
+        .unwrap();
+        assert_eq!(paths(&m), ["t/README/a", "t/readme.1", "t/ReadMe/A.1"]);
+        // A taken ".1" name moves on to ".2".
+        let m = multi("d6:lengthi5e4:pathl5:a.1.ceed6:lengthi5e4:pathl3:a.ceed6:lengthi5e4:pathl3:A.Cee", 15)
+            .unwrap();
+        assert_eq!(paths(&m), ["t/a.1.c", "t/a.c", "t/A.2.C"]);
+    }
+
+    #[test]
+    fn too_many_duplicates_are_refused() {
+        let files = "d6:lengthi1e4:pathl1:aee".repeat(40);
+        let e = multi(&files, 40).unwrap_err();
+        assert_eq!(e.to_string(), "too many duplicate file names (more than 500 renames tried)");
+        // 30 copies need 29·28/2 = 406 tries: still loaded.
+        let files = "d6:lengthi1e4:pathl1:aee".repeat(30);
+        let m = multi(&files, 30).unwrap();
+        assert_eq!(m.files[29].path, PathBuf::from("t/a.29"));
+    }
+
+    #[test]
+    fn pad_files() {
+        // BitComet's names, BEP 47's attribute, and a pad without a path.
+        let m = multi(
+            "d6:lengthi45e4:pathl3:foo7:bar.txteed6:lengthi16339e4:pathl18:_____padding_file_eed6:lengthi5e4:pathl1:beed4:attr1:p6:lengthi16379eed6:lengthi5e4:pathl1:cee",
+            45 + 16339 + 5 + 16379 + 5,
+        )
+        .unwrap();
+        let pads: Vec<bool> = m.files.iter().map(|f| f.pad).collect();
+        assert_eq!(pads, [false, true, false, true, false]);
+        assert_eq!(m.files[3].path, PathBuf::from(".pad/16379"));
+        assert_eq!(m.files[4].offset, 45 + 16339 + 5 + 16379);
+        // Pads of one length may share a path; they are never renamed.
+        let m = multi(
+            "d6:lengthi5e4:pathl1:aeed4:attr1:p6:lengthi16379eed6:lengthi5e4:pathl1:beed4:attr1:p6:lengthi16379eed6:lengthi5e4:pathl1:cee",
+            5 + 16379 + 5 + 16379 + 5,
+        )
+        .unwrap();
+        assert_eq!(m.files[1].path, m.files[3].path);
+    }
+
+    #[test]
+    fn symlinks() {
+        // Target from the torrent's root; the link's length is ignored (and
+        // may be absent); a target relative to the link's directory; a link
+        // through another link; a target outside the torrent points at itself.
+        let m = multi(
+            concat!(
+                "d6:lengthi425e4:pathl1:a1:b3:baree",
+                "d4:attr1:l6:lengthi425e4:pathl1:a1:b3:fooe12:symlink pathl1:a1:b3:baree",
+                "d4:attr1:l4:pathl1:a4:sidee12:symlink pathl1:bee",
+                "d4:attr1:l4:pathl3:viae12:symlink pathl1:a4:side3:baree",
+                "d4:attr1:l4:pathl3:oute12:symlink pathl2:..2:..3:etc6:passwdee",
+                "d4:attr1:l4:pathl4:nonee12:symlink pathl2:..ee",
+            ),
+            425,
+        )
+        .unwrap();
+        let links: Vec<Option<String>> =
+            m.files.iter().map(|f| f.symlink.as_ref().map(|p| p.to_string_lossy().into_owned())).collect();
+        assert_eq!(
+            links,
+            [
+                None,
+                Some("t/a/b/bar".into()),
+                Some("t/a/b".into()),
+                Some("t/a/side/bar".into()),
+                Some("t/out".into()),
+                None
+            ]
+        );
+        assert_eq!(m.lengths.total_length(), 425);
+        assert!(m.files[1..].iter().all(|f| f.length == 0));
+        // A symlink path element that is not a string refuses the torrent.
+        let e =
+            multi("d4:attr1:l4:pathl1:ae12:symlink pathl1:bi4eeed6:lengthi5e4:pathl1:bee", 5).unwrap_err();
+        assert_eq!(e.to_string(), "file 0: symlink path has an element that is not a string");
+    }
+
+    #[test]
+    fn symlink_cycles_point_at_themselves() {
+        // Each link's target goes through the other: following them never
+        // ends on a file, and each link is followed once.
+        let m = multi(
+            concat!(
+                "d6:lengthi5e4:pathl1:feed",
+                "4:attr1:l4:pathl2:l1e12:symlink pathl2:l21:feed",
+                "4:attr1:l4:pathl2:l2e12:symlink pathl2:l11:fee",
+            ),
+            5,
+        )
+        .unwrap();
+        assert_eq!(m.files[1].symlink, Some(PathBuf::from("t/l1")));
+        assert_eq!(m.files[2].symlink, Some(PathBuf::from("t/l2")));
+    }
+
+    #[test]
+    fn many_deep_paths_with_a_symlink() {
+        // 2,000 distinct paths 100 directories deep, and a link: directory
+        // keys cost one number per level, not a copy of every prefix.
+        let mut files = String::new();
+        for i in 0..2000 {
+            files.push_str(&format!("d6:lengthi1e4:pathl{}:{i}", i.to_string().len()));
+            files.push_str(&"1:d".repeat(99));
+            files.push_str("ee");
+        }
+        let deep = format!("0{}", "/d".repeat(99));
+        files.push_str("d4:attr1:l4:pathl4:linke12:symlink pathl1:0");
+        files.push_str(&"1:d".repeat(99));
+        files.push_str("ee");
+        let m = multi(&files, 2000).unwrap();
+        assert_eq!(m.files.len(), 2001);
+        assert_eq!(m.files[2000].symlink, Some(PathBuf::from("t").join(deep)));
+    }
+
+    #[test]
+    fn hybrids_load_as_v1_and_v2_only_is_refused() {
+        let root = format!("11:pieces root32:{}", "r".repeat(32));
+        let hybrid = |tree_name: &str, piece_length: u32, extra: &str| {
+            let body = format!(
+                "d9:file treed{}:{tree_name}d0:d{extra}6:lengthi5e{root}eee6:lengthi5e12:meta versioni2e4:name1:x12:piece lengthi{piece_length}e{}e",
+                tree_name.len(),
+                pieces(1)
+            );
+            Metainfo::from_bytes(&info(&body))
+        };
+        let m = hybrid("x", 16384, "").unwrap();
+        assert_eq!(m.files[0].path, PathBuf::from("x"));
+        let e = |r: Result<Metainfo, MetainfoError>| r.unwrap_err().to_string();
+        assert_eq!(e(hybrid("y", 16384, "")), "the v1 and v2 file lists of this hybrid torrent do not match");
+        assert_eq!(e(hybrid("x", 16384, "4:attr1:p")), "a file in the v2 file tree has the pad attribute");
+        assert!(e(hybrid("x", 16383, "")).starts_with("v2 piece length Some(16383) is not a power of two"));
+        // The same hybrid with its keys out of order is refused (v2 needs
+        // canonical bencoding); without v1 pieces it is v2-only.
+        let body = format!(
+            "d6:lengthi5e9:file treed1:xd0:d6:lengthi5e{root}eee12:meta versioni2e4:name1:x12:piece lengthi16384e{}e",
+            pieces(1)
+        );
+        assert!(e(Metainfo::from_bytes(&info(&body))).starts_with("v2 info dictionary: invalid bencoding"));
+        let body = format!(
+            "d9:file treed1:xd0:d6:lengthi5e{root}eee12:meta versioni2e4:name1:x12:piece lengthi16384ee"
+        );
+        assert_eq!(
+            e(Metainfo::from_bytes(&info(&body))),
+            "v2-only torrent (meta version 2 without v1 pieces): v2 not supported yet"
+        );
+        let body = format!("d6:lengthi5e12:meta versioni3e4:name1:x12:piece lengthi16384e{}e", pieces(1));
+        assert_eq!(e(Metainfo::from_bytes(&info(&body))), "unknown meta version Int(3)");
+    }
+
+    #[test]
+    fn non_canonical_files_load_with_the_exact_info_hash() {
+        // Unsorted keys inside and outside info, and a trailing newline.
+        let body = format!("d4:name1:x6:lengthi5e{}12:piece lengthi16384ee", pieces(1));
+        let doc = format!("d4:info{body}7:comment2:hie\n");
+        let m = Metainfo::from_bytes(doc.as_bytes()).unwrap();
+        assert_eq!(m.comment.as_deref(), Some("hi"));
+        assert_eq!(m.info_bytes, body.as_bytes());
+        assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(body.as_bytes())));
+        // Metadata from a peer: the same bytes, but nothing after them.
+        assert!(Metainfo::from_info_bytes(body.as_bytes()).is_ok());
+        let e = Metainfo::from_info_bytes(format!("{body}\n").as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), "trailing bytes after the info dictionary");
     }
 
     proptest::proptest! {

@@ -204,7 +204,11 @@ impl ResumeData {
             return Err(ResumeError::TooLarge(buf.len()));
         }
         let limits = Limits::default();
-        let root = bencode::decode_with(buf, limits)?;
+        // The embedded info dictionary is the torrent's, as it came: it may be
+        // non-canonical as a .torrent may (it is checked by its hash below and
+        // parsed as a .torrent's); everything else is decoded strictly.
+        let (strict_part, info_raw) = bencode::split_dict_value(buf, b"info", limits);
+        let root = bencode::decode_with(&strict_part, limits)?;
         let d = root.as_dict().ok_or(ResumeError::NotADict)?;
         let get = |k: &str| d.get(k.as_bytes());
         if let Some(f) = get("file-format") {
@@ -338,7 +342,7 @@ impl ResumeData {
                     .ok_or_else(|| bad("lt-file-mtime-ns", "holds a value that is not 0 to 999999999"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let info = match bencode::raw_dict_value(buf, b"info", limits)? {
+        let info = match info_raw {
             None => None,
             Some(raw) => {
                 let h: [u8; 20] = Sha1::digest(raw).into();
