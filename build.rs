@@ -15,6 +15,7 @@ fn main() {
     let patch: u32 = env::var("CARGO_PKG_VERSION_PATCH").unwrap_or_default().parse().unwrap_or(0);
     let abi = 1;
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblt.so.{abi}");
+    soname_link(abi);
 
     let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");
     config.after_includes = Some(format!(
@@ -40,5 +41,26 @@ fn main() {
             // work-in-progress code should not stop `cargo check` either.
             println!("cargo:warning=cbindgen failed, include/lt.h not regenerated: {e}");
         }
+    }
+}
+
+/// A program linked with `-llt` asks for the soname, `liblt.so.1`, at run
+/// time, but cargo writes only `liblt.so`. Put the link an installed library
+/// would have beside it in the profile directory (`target/release`,
+/// `target/debug`), so a program built against that directory as the README
+/// says starts without manual steps. The link is relative and is made
+/// before the library exists; it resolves once cargo has linked it.
+fn soname_link(abi: u32) {
+    let Ok(out) = env::var("OUT_DIR") else { return };
+    // OUT_DIR is <profile dir>/build/lt-<hash>/out.
+    let Some(profile_dir) = PathBuf::from(out).ancestors().nth(3).map(PathBuf::from) else { return };
+    let link = profile_dir.join(format!("liblt.so.{abi}"));
+    if std::fs::read_link(&link).is_ok_and(|t| t == std::path::Path::new("liblt.so")) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink("liblt.so", &link) {
+        println!("cargo:warning=could not create {}: {e}", link.display());
     }
 }

@@ -1,6 +1,7 @@
 /* Malformed torrents and magnets are refused with a code and a message
  * that says what is wrong; nothing is added to the session. */
 #include <string.h>
+#include <sys/stat.h>
 #include "helpers.h"
 
 static void expect(lt_error got, lt_error want, const char *part) {
@@ -27,6 +28,24 @@ int main(void) {
            LT_ERROR_INVALID_TORRENT, "pieces");
     expect(set_data(p, "10:libtorrent"), LT_ERROR_INVALID_TORRENT, "torrent data");
     expect(lt_params_set_torrent_file(p, "/nonexistent/x.torrent"), LT_ERROR_IO, "/nonexistent/x.torrent");
+    /* Files that never end or are not files: refused at once, nothing read. */
+    expect(lt_params_set_torrent_file(p, "/dev/zero"), LT_ERROR_INVALID_ARG, "not a regular file");
+    expect(lt_params_set_torrent_file(p, "/tmp"), LT_ERROR_INVALID_ARG, "not a regular file");
+    char *dir = make_temp_dir("badfile");
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo.torrent", dir);
+    CHECK_EQ(mkfifo(fifo, 0600), 0);
+    expect(lt_params_set_torrent_file(p, fifo), LT_ERROR_INVALID_ARG, "not a regular file");
+    /* Over libtorrent's 10 MB limit, whatever it holds. */
+    char big[512];
+    snprintf(big, sizeof big, "%s/big.torrent", dir);
+    FILE *f = fopen(big, "wb");
+    CHECK(f != NULL);
+    CHECK_EQ(fseek(f, 10000001L - 1, SEEK_SET), 0);
+    CHECK_EQ(fputc('e', f), 'e');
+    CHECK_EQ(fclose(f), 0);
+    expect(lt_params_set_torrent_file(p, big), LT_ERROR_INVALID_ARG, "larger than the limit");
+    free(dir);
 
     expect(lt_params_set_magnet(p, "magnet:?dn=nohash"), LT_ERROR_INVALID_MAGNET, "magnet");
     expect(lt_params_set_magnet(p, "magnet:?xt=urn:btih:abababab"), LT_ERROR_INVALID_MAGNET, "magnet");

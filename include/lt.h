@@ -325,6 +325,52 @@
 #define LT_ALERT_ALERTS_DROPPED 95
 
 /**
+ * The operation failed for a reason not known to lt.
+ */
+#define LT_OPERATION_UNKNOWN 0
+
+/**
+ * The BitTorrent protocol logic ended the connection (a bad message, a
+ * timeout, a ban).
+ */
+#define LT_OPERATION_BITTORRENT 1
+
+/**
+ * Writing a file failed.
+ */
+#define LT_OPERATION_FILE_WRITE 7
+
+/**
+ * Reading a file (to serve a peer) failed.
+ */
+#define LT_OPERATION_FILE_READ 8
+
+/**
+ * Writing to the socket failed.
+ */
+#define LT_OPERATION_SOCK_WRITE 10
+
+/**
+ * Reading from the socket failed, or the peer closed it.
+ */
+#define LT_OPERATION_SOCK_READ 11
+
+/**
+ * Connecting to the peer failed or timed out.
+ */
+#define LT_OPERATION_CONNECT 16
+
+/**
+ * An incoming connection was refused when accepted (connection limit).
+ */
+#define LT_OPERATION_SOCK_ACCEPT 21
+
+/**
+ * The BitTorrent handshake failed: not a handshake, an unknown torrent, ourselves.
+ */
+#define LT_OPERATION_HANDSHAKE 40
+
+/**
  * Threshold severities (`lt_alert_performance`, `lt_threshold_event_t`).
  * Back to normal.
  */
@@ -1181,6 +1227,11 @@ typedef struct lt_peer_info_t {
 #define LT_ERROR_INVALID_RESUME_DATA 19
 
 /**
+ * A limit was reached (for example the connection limit).
+ */
+#define LT_ERROR_LIMIT_REACHED 20
+
+/**
  * A metric that only grows.
  */
 #define LT_METRIC_COUNTER 0
@@ -1326,6 +1377,27 @@ int64_t lt_alert_timestamp_us(const struct lt_alert_t *a);
  * `a` must be a live alert; `code_out` writable.
  */
 lt_error lt_alert_error(const struct lt_alert_t *a, int32_t *code_out);
+
+/**
+ * The operation that failed, for peer_disconnected and peer_error:
+ * libtorrent's `operation_t` number (`LT_OPERATION_*`; for example
+ * `LT_OPERATION_CONNECT` when a dial was refused, `LT_OPERATION_HANDSHAKE`
+ * when the first bytes were not a BitTorrent handshake for a torrent of
+ * this session). `lt_operation_name` gives its name.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `op_out` writable.
+ */
+lt_error lt_alert_operation(const struct lt_alert_t *a, uint32_t *op_out);
+
+/**
+ * The name of an operation number, libtorrent's (`"connect"`,
+ * `"handshake"`, `"sock_read"`, ...); "unknown" for other numbers.
+ * Static; never freed.
+ */
+const char *lt_operation_name(uint32_t op);
 
 /**
  * The piece of a piece_finished, hash_failed or read_piece alert.
@@ -1706,10 +1778,13 @@ struct lt_params_t *lt_params_new(void);
 void lt_params_free(struct lt_params_t *p);
 
 /**
- * Reads and checks a .torrent file (at most 10 MB).
+ * Reads and checks a .torrent file (at most 10 MB, libtorrent's limit).
+ * Only regular files are read, through the limit: a device, FIFO or a file
+ * that grows while it is read answers an error at once.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the file
- * cannot be read; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
+ * cannot be read; `LT_ERROR_INVALID_ARG` when it is not a regular file or
+ * is larger than 10 MB; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
  * paths cannot be made safe (`lt_last_error` says exactly what, e.g.
  * "torrent file 'x.torrent': info.piece length must be > 0"). The params
  * are unchanged on error.

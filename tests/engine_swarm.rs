@@ -173,7 +173,7 @@ fn malformed_peer_messages_disconnect_and_count() {
         ("have out of range", vec![0, 0, 0, 5, 4, 0, 0, 0, 99]),
         ("unknown id", vec![0, 0, 0, 1, 0xff]),
         ("oversized length", vec![0x7f, 0xff, 0xff, 0xff]),
-        ("request past the piece", vec![0, 0, 0, 13, 6, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0x40, 0]),
+        ("piece past the torrent", vec![0, 0, 0, 13, 7, 0, 0, 0, 99, 0, 0, 0, 0, 1, 2, 3, 4]),
     ];
     for (i, (what, bytes)) in cases.iter().enumerate() {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -207,6 +207,6 @@ fn malformed_peer_messages_disconnect_and_count() {
     assert!(errors[0].contains("have for piece 99"), "{errors:?}");
     assert!(errors[1].contains("unknown message id 255"), "{errors:?}");
     assert!(errors[2].contains("too large"), "{errors:?}");
-    assert!(errors[3].contains("invalid request"), "{errors:?}");
+    assert!(errors[3].contains("piece message out of range"), "{errors:?}");
     assert_eq!(ses.counters().get(Metric::NumPeersConnected), 0);
 }

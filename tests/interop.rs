@@ -64,22 +64,6 @@ fn assert_same_files(a: &Path, b: &Path) {
     }
 }
 
-/// Waits until the tracker lists the seeder (its scrape counts a seed), so
-/// lt's first announce finds it and no test waits out a 30-minute interval.
-fn wait_tracker_knows_seed(tracker: &Opentracker, meta: &Metainfo) {
-    let url = lt::proto::tracker::http_scrape_url(&tracker.http_announce_url(), &[meta.info_hash]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = std::process::Command::new("curl").args(["-s", &url]).output().expect("curl");
-        if lt::proto::tracker::parse_http_scrape(&out.stdout, &meta.info_hash).is_ok_and(|s| s.complete >= 1)
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the tracker never listed the seeder");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// libtorrent seeds a torrent announced on opentracker at `url_of`; lt
 /// finds the seeder through the tracker alone and downloads it.
 fn download_via_tracker(udp: bool) {
@@ -101,7 +85,7 @@ fn download_via_tracker(udp: bool) {
     assert_eq!(meta.trackers, vec![vec![url.clone()]]);
 
     let _seeder = LtPeer::seed(&torrent, &seed_dir, &SeedOpts::default());
-    wait_tracker_knows_seed(&tracker, &meta);
+    tracker.wait_lists_seed(&meta.info_hash);
     let ses = Session::new(settings()).unwrap();
     let save = dir.path.join("leech");
     let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &save)).unwrap();
@@ -292,7 +276,7 @@ fn tracker_tiers_are_tried_in_order_and_stopped_is_sent_at_shutdown() {
     assert_eq!(meta.trackers, vec![vec![dead.clone()], vec![good.clone()]]);
 
     let _seeder = LtPeer::seed(&torrent, &seed_dir, &SeedOpts::default());
-    wait_tracker_knows_seed(&tracker, &load(&torrent));
+    tracker.wait_lists_seed(&load(&torrent).info_hash);
     let mut ses = Session::new(settings()).unwrap();
     let save = dir.path.join("leech");
     let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), &save)).unwrap();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::RwLock;
 
-use super::error::ErrorKind;
+use super::error::{ErrorKind, Operation};
 use super::stats::{Counters, Metric};
 use super::torrent::{TorrentId, TorrentState};
 
@@ -170,9 +170,9 @@ pub enum AlertKind {
     FastresumeRejected { reason: String },
     ScrapeFailed { url: String, error: ErrorInfo },
     PeerConnect { peer: SocketAddr, incoming: bool },
-    PeerDisconnected { peer: SocketAddr, error: ErrorInfo },
+    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
     PeerBan { peer: SocketAddr },
-    PeerError { peer: SocketAddr, error: ErrorInfo },
+    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
     IncomingConnection { peer: SocketAddr },
     TrackerAnnounce { url: String, event: &'static str },
     TrackerReply { url: String, num_peers: u32 },
@@ -276,11 +276,14 @@ impl AlertKind {
                 let dir = if *incoming { "incoming" } else { "outgoing" };
                 format!("{name}: peer {peer} connected ({dir})")
             }
-            K::PeerDisconnected { peer, error } => {
-                format!("{name}: peer {peer} disconnected: {}", error.message)
+            K::PeerDisconnected { peer, op, error } => {
+                let who = if name.is_empty() { String::new() } else { format!("{name}: ") };
+                format!("{who}peer {peer} disconnected ({}): {}", op.name(), error.message)
             }
             K::PeerBan { peer } => format!("{name}: peer {peer} banned"),
-            K::PeerError { peer, error } => format!("{name}: peer {peer}: {}", error.message),
+            K::PeerError { peer, op, error } => {
+                format!("{name}: peer {peer} error ({}): {}", op.name(), error.message)
+            }
             K::IncomingConnection { peer } => format!("incoming connection from {peer}"),
             K::TrackerAnnounce { url, event } => format!("{name}: announcing to {url} (event {event})"),
             K::TrackerReply { url, num_peers } => format!("{name}: {url} replied with {num_peers} peers"),

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     NotSupported,
     /// Resume data is malformed or belongs to another torrent.
     InvalidResumeData,
+    /// A limit was reached (connections, queue sizes).
+    LimitReached,
 }
 
 /// An engine error: a kind and a human-readable message.
@@ -75,3 +77,58 @@ impl std::error::Error for Error {}
 
 /// The engine's result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+macro_rules! operations {
+    ($($variant:ident = $num:literal, $name:literal;)*) => {
+        /// The operation that failed when a connection ended, numbered and
+        /// named as libtorrent's `operation_t` so a libtorrent user's tables
+        /// carry over. Only the operations lt performs are listed; the
+        /// numbers never change.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum Operation { $($variant = $num,)* }
+
+        impl Operation {
+            /// Every operation, in number order.
+            pub const ALL: &'static [Operation] = &[$(Operation::$variant,)*];
+
+            /// libtorrent's name for the operation (`operation_name()`).
+            pub fn name(self) -> &'static str {
+                match self { $(Operation::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+operations! {
+    Unknown = 0, "unknown";
+    Bittorrent = 1, "bittorrent";
+    FileWrite = 7, "file_write";
+    FileRead = 8, "file_read";
+    SockWrite = 10, "sock_write";
+    SockRead = 11, "sock_read";
+    Connect = 16, "connect";
+    SockAccept = 21, "sock_accept";
+    Handshake = 40, "handshake";
+}
+
+/// Why a connection ended: the operation that failed and the error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub op: Operation,
+    pub error: Error,
+}
+
+impl Failure {
+    pub fn new(op: Operation, error: Error) -> Failure {
+        Failure { op, error }
+    }
+}
+
+/// Errors raised by the protocol logic itself (a bad message, a timeout,
+/// a ban) are the `bittorrent` operation, as in libtorrent.
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure { op: Operation::Bittorrent, error }
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod bandwidth;
+pub mod bounded_read;
 pub mod controls;
 pub mod create;
 pub mod error;
@@ -21,7 +22,7 @@ pub mod torrent;
 pub mod tracker;
 
 pub use alerts::{Alert, AlertKind, AlertType};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Failure, Operation, Result};
 pub use session::{AddTorrentParams, QueueMove, Session, TorrentSource};
 pub use settings::Settings;
 pub use torrent::{TorrentId, TorrentState, TorrentStatus};

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
 use super::bandwidth;
-use super::error::{Error, ErrorKind};
+use super::error::{Error, ErrorKind, Failure, Operation};
 use super::piece_picker::{Block, PeerKey};
 use super::session::SessionCore;
 use super::stats::{Metric, RateSampler};
@@ -40,7 +40,7 @@ pub(crate) enum PeerCmd {
     Unchoke,
     Cancel(Block),
     RecheckInterest,
-    Close(Error),
+    Close(Failure),
 }
 
 /// Flag bits of a peer, as `lt_peer_info_t.flags` reports them.
@@ -288,25 +288,18 @@ pub fn client_from_peer_id(id: &PeerId) -> String {
     String::new()
 }
 
-/// Dials `addr` for torrent `t` and runs the connection.
+/// Dials `addr` for torrent `t` and runs the connection. Every way the
+/// dial can fail (refused, timed out, a reply that is not a BitTorrent
+/// handshake for this torrent) is counted and reported as a
+/// `peer_disconnected` alert naming the operation.
 pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: CancellationToken) {
     let rt = t.ses.runtime.clone();
     rt.spawn(async move {
         let ses = t.ses.clone();
         ses.counters.add(Metric::ConnectAttempts, 1);
         ses.counters.add(Metric::NumPeersHalfOpen, 1);
-        let timeout = Duration::from_secs(ses.settings.read().handshake_timeout as u64);
-        let ours = Handshake::new(t.info_hash, ses.peer_id);
-        let attempt = tokio::time::timeout(timeout, async {
-            let mut stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            stream.write_all(&ours.encode()).await?;
-            let mut buf = [0u8; Handshake::LEN];
-            stream.read_exact(&mut buf).await?;
-            Ok::<_, std::io::Error>((stream, buf))
-        });
         let result = tokio::select! {
-            r = attempt => r,
+            r = dial(&t, addr) => r,
             _ = cancel.cancelled() => {
                 ses.counters.add(Metric::NumPeersHalfOpen, -1);
                 t.dial_failed(addr);
@@ -315,33 +308,100 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
             }
         };
         ses.counters.add(Metric::NumPeersHalfOpen, -1);
-        let (stream, theirs) = match result {
-            Ok(Ok((stream, buf))) => match Handshake::decode(&buf) {
-                Ok(h) if h.info_hash == t.info_hash && h.peer_id != ses.peer_id => (stream, h),
-                _ => {
-                    fail_dial(&t, addr);
-                    return;
-                }
-            },
-            Err(_) => {
-                ses.counters.add(Metric::ConnectTimeouts, 1);
-                fail_dial(&t, addr);
-                return;
+        match result {
+            Ok((stream, theirs)) => run(t, stream, addr, theirs, false).await,
+            Err(failure) => {
+                ses.counters.add(Metric::ConnectFailures, 1);
+                t.dial_failed(addr);
+                ses.release_connection();
+                report_failure(&ses, Some(&t), addr, failure);
             }
-            Ok(Err(e)) => {
-                io_error(&ses, "connecting", e);
-                fail_dial(&t, addr);
-                return;
-            }
-        };
-        run(t, stream, addr, theirs, false).await;
+        }
     });
 }
 
-fn fail_dial(t: &Torrent, addr: SocketAddr) {
-    t.ses.counters.add(Metric::ConnectFailures, 1);
-    t.dial_failed(addr);
-    t.ses.release_connection();
+/// Connects to `addr` and exchanges handshakes, each step within
+/// `handshake_timeout`.
+async fn dial(t: &Torrent, addr: SocketAddr) -> Result<(TcpStream, Handshake), Failure> {
+    let ses = &t.ses;
+    let timeout = Duration::from_secs(ses.settings.read().handshake_timeout as u64);
+    let timed_out = |op: Operation, what: &str| {
+        ses.counters.add(Metric::ConnectTimeouts, 1);
+        Failure::new(
+            op,
+            Error::new(ErrorKind::Timeout, format!("{what} timed out after {} s", timeout.as_secs())),
+        )
+    };
+    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Failure::new(Operation::Connect, io_error(ses, "connecting", e))),
+        Err(_) => return Err(timed_out(Operation::Connect, "connecting")),
+    };
+    let _ = stream.set_nodelay(true);
+    let ours = Handshake::new(t.info_hash, ses.peer_id);
+    match tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(Failure::new(Operation::SockWrite, io_error(ses, "sending the handshake", e)))
+        }
+        Err(_) => return Err(timed_out(Operation::Handshake, "sending the handshake")),
+    }
+    let theirs = read_handshake(ses, &mut stream, timeout).await?;
+    if theirs.info_hash != t.info_hash {
+        return Err(handshake_error(format!("peer answered for another torrent ({})", theirs.info_hash)));
+    }
+    if theirs.peer_id == ses.peer_id {
+        return Err(handshake_error("connected to ourselves"));
+    }
+    Ok((stream, theirs))
+}
+
+/// Reads and decodes the peer's handshake within `timeout`.
+pub(crate) async fn read_handshake(
+    ses: &SessionCore,
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> Result<Handshake, Failure> {
+    let mut buf = [0u8; Handshake::LEN];
+    match tokio::time::timeout(timeout, stream.read_exact(&mut buf)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ses.counters.add(Metric::EofPeers, 1);
+            return Err(handshake_error("connection closed before the handshake"));
+        }
+        Ok(Err(e)) => {
+            return Err(Failure::new(Operation::SockRead, io_error(ses, "reading the handshake", e)))
+        }
+        Err(_) => {
+            return Err(Failure::new(
+                Operation::Handshake,
+                Error::new(ErrorKind::Timeout, format!("no handshake within {} s", timeout.as_secs())),
+            ))
+        }
+    }
+    // Anything else in the first bytes is most often the encrypted
+    // handshake (MSE), which lt does not speak yet.
+    Handshake::decode(&buf).map_err(|e| {
+        handshake_error(format!("not a BitTorrent handshake (encrypted or another protocol?): {e}"))
+    })
+}
+
+fn handshake_error(message: impl Into<String>) -> Failure {
+    Failure::new(Operation::Handshake, Error::new(ErrorKind::Protocol, message))
+}
+
+/// Reports a connection that ended before or during the BitTorrent
+/// session: a `peer_disconnected` alert with the operation (on the torrent
+/// when it is known), the error counters and a debug log line.
+pub(crate) fn report_failure(ses: &SessionCore, t: Option<&Torrent>, addr: SocketAddr, failure: Failure) {
+    let Failure { op, error } = failure;
+    tracing::debug!(peer = %addr, op = op.name(), reason = %error, "connection failed");
+    let error = ErrorInfo { kind: error.kind(), message: error.message().to_string() };
+    let kind = AlertKind::PeerDisconnected { peer: addr, op, error };
+    match t {
+        Some(t) => t.post(kind),
+        None => ses.alerts.post(super::torrent::TorrentId::NONE, "", kind),
+    }
 }
 
 /// Runs an established connection (handshakes exchanged) until it ends.
@@ -386,14 +446,14 @@ pub(crate) async fn run(
         queued,
         last_recv: Instant::now(),
         peer_reqq: 250,
-        got_first_message: false,
+        invalid_requests: 0,
         ticks: 0,
         throttled: false,
     };
     let result = conn.run(read_half, rx, cancel).await;
     writer.abort();
 
-    t.unregister_peer(&handle, &conn.has, result.as_ref().err());
+    t.unregister_peer(&handle, &conn.has);
     conn.release_choke_gauge();
     if conn.am_interested {
         ses.counters.add(Metric::NumPeersDownInterested, -1);
@@ -405,23 +465,20 @@ pub(crate) async fn run(
         ses.counters.add(Metric::NumPeersUpInterested, -1);
     }
     ses.release_connection();
-    let error = match result {
-        Ok(()) => ErrorInfo { kind: ErrorKind::ShuttingDown, message: "closed by us".into() },
-        Err(e) => {
+    let failure = match result {
+        Ok(()) => Failure::new(Operation::Bittorrent, Error::new(ErrorKind::ShuttingDown, "closed by us")),
+        Err(f) => {
             ses.counters
                 .add(if incoming { Metric::ErrorIncomingPeers } else { Metric::ErrorOutgoingPeers }, 1);
-            if e.kind() == ErrorKind::Protocol {
+            if f.error.kind() == ErrorKind::Protocol {
                 ses.counters.add(Metric::ProtocolErrors, 1);
-                t.post(AlertKind::PeerError {
-                    peer: addr,
-                    error: ErrorInfo { kind: e.kind(), message: e.message().to_string() },
-                });
+                let error = ErrorInfo { kind: f.error.kind(), message: f.error.message().to_string() };
+                t.post(AlertKind::PeerError { peer: addr, op: f.op, error });
             }
-            ErrorInfo { kind: e.kind(), message: e.message().to_string() }
+            f
         }
     };
-    tracing::debug!(peer = %addr, reason = %error.message, "peer disconnected");
-    t.post(AlertKind::PeerDisconnected { peer: addr, error });
+    report_failure(&ses, Some(&t), addr, failure);
 }
 
 /// The per-type message counter of `msg`.
@@ -457,6 +514,10 @@ enum Out {
     CancelUpload(BlockRequest),
     ClearUploads,
 }
+
+/// Requests outside the torrent a peer may send before it is disconnected
+/// (libtorrent's figure for requests it cannot serve).
+const MAX_INVALID_REQUESTS: u32 = 300;
 
 /// Blocks served to a peer per read from disk.
 const UPLOAD_BATCH: usize = 16;
@@ -537,6 +598,8 @@ async fn writer_task(
                 Ok(Err(e)) => {
                     let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
                     t.file_error(error);
+                    let failure = Failure::new(Operation::FileRead, Error::new(ErrorKind::Io, e.to_string()));
+                    handle.send(PeerCmd::Close(failure));
                     return;
                 }
                 Err(_) => return,
@@ -544,7 +607,8 @@ async fn writer_task(
         }
         if !buf.is_empty() {
             if let Err(e) = w.write_all(&buf).await {
-                io_error(&ses, "writing", e);
+                let failure = Failure::new(Operation::SockWrite, io_error(&ses, "writing", e));
+                handle.send(PeerCmd::Close(failure));
                 return;
             }
             let n = buf.len() as i64;
@@ -606,7 +670,8 @@ struct Conn {
     queued: Arc<AtomicUsize>,
     last_recv: Instant,
     peer_reqq: usize,
-    got_first_message: bool,
+    /// Requests that could never be served (outside the torrent).
+    invalid_requests: u32,
     ticks: u64,
     /// Requests held back until the disk catches up.
     throttled: bool,
@@ -626,7 +691,7 @@ impl Conn {
         mut r: tokio::net::tcp::OwnedReadHalf,
         mut rx: UnboundedReceiver<PeerCmd>,
         cancel: CancellationToken,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failure> {
         self.greet();
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -651,10 +716,11 @@ impl Conn {
                 _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(tokio::time::Instant::now)),
                     if read_again_at.is_some() => read_again_at = None,
                 n = read_some(&mut r, &mut buf, chunk), if read_again_at.is_none() => {
-                    let n = n.map_err(|e| io_error(&ses, "connection", e))?;
+                    let n = n.map_err(|e| Failure::new(Operation::SockRead, io_error(&ses, "reading", e)))?;
                     if n == 0 {
                         self.t.ses.counters.add(Metric::EofPeers, 1);
-                        return Err(Error::new(ErrorKind::Io, "connection closed by peer"));
+                        let eof = Error::new(ErrorKind::Io, "connection closed by peer");
+                        return Err(Failure::new(Operation::SockRead, eof));
                     }
                     self.last_recv = Instant::now();
                     self.t.counters.recv.fetch_add(n as i64, Ordering::Relaxed);
@@ -705,7 +771,7 @@ impl Conn {
         }
     }
 
-    fn command(&mut self, cmd: PeerCmd) -> Result<(), Error> {
+    fn command(&mut self, cmd: PeerCmd) -> Result<(), Failure> {
         match cmd {
             PeerCmd::Have(piece) => {
                 self.send(Message::Have(piece));
@@ -766,12 +832,6 @@ impl Conn {
         if let Some(metric) = message_metric(&msg, true) {
             self.t.ses.counters.add(metric, 1);
         }
-        // The piece-set messages must come before any other, though an
-        // extension handshake may precede them.
-        let first = !self.got_first_message;
-        if !matches!(msg, Message::Extended { .. }) {
-            self.got_first_message = true;
-        }
         match msg {
             Message::KeepAlive => {}
             Message::Choke => {
@@ -813,25 +873,26 @@ impl Conn {
                     }
                 }
             }
+            // BEP 3 and BEP 6 allow the piece-set messages only first, but
+            // aria2 sends have_none first and later a whole bitfield instead
+            // of many haves (and have_all when it finishes). libtorrent
+            // accepts a piece-set message at any time and lets it replace
+            // what the peer had; so does lt. The size stays checked.
             Message::Bitfield(bytes) => {
-                if !first {
-                    return Err(protocol("bitfield is only allowed as the first message"));
-                }
                 let bf = Bitfield::from_bytes(&bytes, lengths.num_pieces()).ok_or_else(|| {
                     protocol(format!("bitfield of {} bytes for {} pieces", bytes.len(), lengths.num_pieces()))
                 })?;
-                self.set_have_all(bf);
+                self.replace_piece_set(bf);
             }
             Message::HaveAll | Message::HaveNone => {
+                // Without the fast extension these ids mean nothing agreed;
+                // libtorrent disconnects too.
                 if !self.fast {
                     return Err(protocol("have_all/have_none without the fast extension"));
                 }
-                if !first {
-                    return Err(protocol("have_all/have_none is only allowed as the first message"));
-                }
                 let n = lengths.num_pieces();
                 let bf = if matches!(msg, Message::HaveAll) { Bitfield::full(n) } else { Bitfield::new(n) };
-                self.set_have_all(bf);
+                self.replace_piece_set(bf);
             }
             Message::Request(r) => self.on_request(r)?,
             Message::Cancel(r) => {
@@ -866,10 +927,13 @@ impl Conn {
         Ok(())
     }
 
-    fn set_have_all(&mut self, bf: Bitfield) {
-        self.has = bf;
+    /// The peer's whole piece set, from a bitfield, have_all or have_none:
+    /// replaces what it had, in the availability counts too.
+    fn replace_piece_set(&mut self, bf: Bitfield) {
+        let old = std::mem::replace(&mut self.has, bf);
         self.set_seed_flag();
-        if self.t.peer_bitfield(&self.has) {
+        let interesting = self.t.peer_bitfield(&old, &self.has);
+        if interesting != self.am_interested {
             self.update_interest();
         }
         if self.has.all() && self.t.core.lock().picker.is_seed() {
@@ -877,19 +941,37 @@ impl Conn {
             let _ = self
                 .handle
                 .tx
-                .send(PeerCmd::Close(Error::new(ErrorKind::ShuttingDown, "both sides are seeds")));
+                .send(PeerCmd::Close(Error::new(ErrorKind::ShuttingDown, "both sides are seeds").into()));
         }
     }
 
+    /// A request for a block. Requests outside the torrent, for pieces we
+    /// lack or while choked are rejected (or, without the fast extension,
+    /// ignored) and counted rather than fatal, as libtorrent does: clients
+    /// race chokes and have messages. Only a peer that keeps sending
+    /// requests that can never be served is disconnected.
     fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
         let lengths = self.t.meta.lengths;
         self.t.ses.counters.add(Metric::PieceRequests, 1);
+        if !self.handle.peer_interested() {
+            // A request implies interest; libtorrent treats it the same way.
+            self.handle.set_flag(flags::REMOTE_INTERESTED, true);
+            self.t.ses.counters.add(Metric::NumPeersUpInterested, 1);
+            self.t.peer_interested(&self.handle);
+        }
         if r.piece >= lengths.num_pieces() || !lengths.is_valid_request(r.piece, r.begin, r.length) {
             self.t.ses.counters.add(Metric::InvalidPieceRequests, 1);
-            return Err(protocol(format!(
-                "invalid request: piece {} offset {} length {}",
-                r.piece, r.begin, r.length
-            )));
+            self.invalid_requests += 1;
+            if self.invalid_requests > MAX_INVALID_REQUESTS {
+                return Err(protocol(format!(
+                    "{} invalid requests, the last for piece {} offset {} length {}",
+                    self.invalid_requests, r.piece, r.begin, r.length
+                )));
+            }
+            if self.fast {
+                self.send(Message::Reject(r));
+            }
+            return Ok(());
         }
         let limit = self.t.ses.settings.read().max_allowed_in_request_queue as usize;
         let we_have = self.t.core.lock().picker.have(r.piece);
@@ -908,21 +990,24 @@ impl Conn {
         Ok(())
     }
 
+    /// A block of data. One outside the torrent is a protocol error (as in
+    /// libtorrent); one inside it that is not a whole block as we request
+    /// them was not asked for and is dropped as waste.
     fn on_piece(&mut self, piece: u32, begin: u32, data: &[u8]) -> Result<(), Error> {
         let lengths = self.t.meta.lengths;
-        if !lengths.is_valid_request(piece, begin, data.len() as u32) || begin % BLOCK_SIZE != 0 {
+        if !lengths.is_valid_request(piece, begin, data.len() as u32) {
             return Err(protocol(format!(
                 "piece message out of range: piece {piece} offset {begin} length {}",
                 data.len()
             )));
         }
-        let block = Block { piece, index: begin / BLOCK_SIZE };
-        if data.len() as u32 != lengths.block_size(piece, block.index) {
-            return Err(protocol(format!(
-                "piece message with a partial block: piece {piece} offset {begin}"
-            )));
-        }
         let n = data.len() as i64;
+        let block = Block { piece, index: begin / BLOCK_SIZE };
+        if begin % BLOCK_SIZE != 0 || data.len() as u32 != lengths.block_size(piece, block.index) {
+            self.t.ses.counters.add(Metric::RecvPayloadBytes, n);
+            self.t.ses.counters.add(Metric::WastedBytes, n);
+            return Ok(());
+        }
         self.handle.down_payload.fetch_add(n, Ordering::Relaxed);
         self.t.counters.recv_payload.fetch_add(n, Ordering::Relaxed);
         self.t.ses.counters.add(Metric::RecvPayloadBytes, n);

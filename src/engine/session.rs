@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
 use super::bandwidth::RateLimit;
-use super::error::{Error, ErrorKind, Result};
+use super::error::{Error, ErrorKind, Failure, Operation, Result};
 use super::peer;
 use super::queue::{self, QueueEntry, QueueLimits};
 use super::settings::{parse_listen_interfaces, Settings};
@@ -779,54 +779,73 @@ impl Drop for Session {
 
 /// Accepts peers on one listen socket: reads their handshake, finds the
 /// torrent by info-hash, answers with ours and hands the connection over.
+/// A connection refused or failed before that is counted and reported as
+/// a `peer_disconnected` alert naming the operation.
 async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
     loop {
         let accepted = tokio::select! {
             _ = core.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
-        let Ok((stream, addr)) = accepted else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
+        let (stream, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         core.counters.add(Metric::IncomingConnections, 1);
         core.counters.set(Metric::HasIncomingConnections, 1);
         core.alerts.post(TorrentId::NONE, "", AlertKind::IncomingConnection { peer: addr });
         if !core.try_reserve_connection() {
+            let error = Error::new(ErrorKind::LimitReached, "connection limit reached");
+            peer::report_failure(&core, None, addr, Failure::new(Operation::SockAccept, error));
             continue;
         }
         let core = core.clone();
         tokio::spawn(async move {
             match incoming_handshake(&core, stream).await {
-                Some((t, stream, theirs)) => peer::run(t, stream, addr, theirs, true).await,
-                None => core.release_connection(),
+                Ok((t, stream, theirs)) => peer::run(t, stream, addr, theirs, true).await,
+                Err((t, failure)) => {
+                    core.release_connection();
+                    core.counters.add(Metric::ErrorIncomingPeers, 1);
+                    peer::report_failure(&core, t.as_deref(), addr, failure);
+                }
             }
         });
     }
 }
 
-async fn incoming_handshake(
-    core: &Arc<SessionCore>,
-    mut stream: TcpStream,
-) -> Option<(Arc<Torrent>, TcpStream, Handshake)> {
+/// An incoming connection up to the exchanged handshakes; on failure, the
+/// torrent when it was found, and why.
+type Incoming = Result<(Arc<Torrent>, TcpStream, Handshake), (Option<Arc<Torrent>>, Failure)>;
+
+async fn incoming_handshake(core: &Arc<SessionCore>, mut stream: TcpStream) -> Incoming {
     let timeout = Duration::from_secs(core.settings.read().handshake_timeout as u64);
-    let mut buf = [0u8; Handshake::LEN];
-    tokio::time::timeout(timeout, stream.read_exact(&mut buf)).await.ok()?.ok()?;
-    let theirs = Handshake::decode(&buf).ok()?;
+    let refuse = |t: Option<Arc<Torrent>>, message: String| {
+        (t, Failure::new(Operation::Handshake, Error::new(ErrorKind::Protocol, message)))
+    };
+    let theirs = peer::read_handshake(core, &mut stream, timeout).await.map_err(|f| (None, f))?;
     if theirs.peer_id == core.peer_id {
-        return None;
+        return Err(refuse(None, "connected to ourselves".into()));
     }
-    let t = core.find_by_hash(&theirs.info_hash)?;
-    {
-        let c = t.core.lock();
-        if !Torrent::is_active(&c) {
-            return None;
-        }
+    let Some(t) = core.find_by_hash(&theirs.info_hash) else {
+        return Err(refuse(None, format!("no torrent with info-hash {} in this session", theirs.info_hash)));
+    };
+    if !Torrent::is_active(&t.core.lock()) {
+        return Err(refuse(Some(t), "torrent is not active".into()));
     }
-    stream.set_nodelay(true).ok()?;
+    let _ = stream.set_nodelay(true);
     let ours = Handshake::new(t.info_hash, core.peer_id);
-    tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await.ok()?.ok()?;
-    Some((t, stream, theirs))
+    match tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await {
+        Ok(Ok(())) => Ok((t, stream, theirs)),
+        Ok(Err(e)) => {
+            let error = Error::new(ErrorKind::Io, format!("sending the handshake: {e}"));
+            Err((Some(t), Failure::new(Operation::SockWrite, error)))
+        }
+        Err(_) => Err(refuse(Some(t), "sending the handshake timed out".into())),
+    }
 }
 
 /// Once a second: session rates, uptime and the torrent gauges.

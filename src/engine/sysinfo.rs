@@ -38,9 +38,15 @@ impl Default for SysSampler {
     }
 }
 
+/// A procfs file as text, read through a limit like every file lt reads.
+fn procfs(path: &str) -> Option<String> {
+    let bytes = super::bounded_read::read_file(std::path::Path::new(path), 1 << 20).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// utime + stime of this process, in clock ticks.
 fn process_ticks() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let s = procfs("/proc/self/stat")?;
     // The command name (field 2) may hold spaces: fields start after ')'.
     let rest = &s[s.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -52,7 +58,7 @@ fn process_ticks() -> Option<u64> {
 
 /// (busy, total) jiffies of all CPUs.
 fn system_ticks() -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let s = procfs("/proc/stat")?;
     let line = s.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     if v.len() < 4 {
@@ -65,7 +71,7 @@ fn system_ticks() -> Option<(u64, u64)> {
 }
 
 fn meminfo() -> Option<(i64, i64)> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let s = procfs("/proc/meminfo")?;
     let get = |key: &str| -> Option<i64> {
         let l = s.lines().find(|l| l.starts_with(key))?;
         l.split_whitespace().nth(1)?.parse::<i64>().ok().map(|kb| kb * 1024)
@@ -74,7 +80,7 @@ fn meminfo() -> Option<(i64, i64)> {
 }
 
 fn rss_pages() -> Option<i64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let s = procfs("/proc/self/statm")?;
     s.split_whitespace().nth(1)?.parse().ok()
 }
 

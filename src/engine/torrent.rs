@@ -543,7 +543,7 @@ impl Torrent {
     }
 
     /// Forgets a peer whose connection ended.
-    pub(crate) fn unregister_peer(&self, handle: &PeerHandle, has: &Bitfield, error: Option<&Error>) {
+    pub(crate) fn unregister_peer(&self, handle: &PeerHandle, has: &Bitfield) {
         let mut core = self.core.lock();
         if core.peers.remove(&handle.key).is_none() {
             return;
@@ -556,17 +556,17 @@ impl Torrent {
         if core.optimistic == Some(handle.key) {
             core.optimistic = None;
         }
-        let _ = error;
     }
 
     pub(crate) fn have_bitfield(&self) -> Bitfield {
         self.core.lock().picker.have_bitfield().clone()
     }
 
-    /// Adds a peer's pieces to the availability counts; answers whether
-    /// we are interested in it.
-    pub(crate) fn peer_bitfield(&self, has: &Bitfield) -> bool {
+    /// Replaces a peer's pieces (`old`, empty at first) with `has` in the
+    /// availability counts; answers whether we are interested in it.
+    pub(crate) fn peer_bitfield(&self, old: &Bitfield, has: &Bitfield) -> bool {
         let mut core = self.core.lock();
+        core.picker.remove_peer_bitfield(old);
         core.picker.add_peer_bitfield(has);
         core.picker.is_interesting(has)
     }
@@ -808,7 +808,7 @@ impl Torrent {
         tracing::warn!(peer = %addr, "peer banned for corrupt data");
         self.post(AlertKind::PeerBan { peer: addr });
         for p in peers {
-            p.send(PeerCmd::Close(Error::new(ErrorKind::Protocol, "banned: sent corrupt data")));
+            p.send(PeerCmd::Close(Error::new(ErrorKind::Protocol, "banned: sent corrupt data").into()));
         }
     }
 

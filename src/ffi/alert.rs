@@ -11,7 +11,7 @@ use super::error::{
 use super::session::{lt_session_t, on_library_thread, session_ref, UserData};
 use super::stats::{fill_stats, lt_stats_t};
 use super::torrent::{copy_out, lt_torrent_id_t};
-use crate::engine::{Alert, AlertKind, AlertType};
+use crate::engine::{Alert, AlertKind, AlertType, Operation};
 
 /// An alert popped from a session's queue. Opaque. Each alert is owned by
 /// the caller that popped it and freed with `lt_alert_free`; pointers read
@@ -388,6 +388,70 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
     })
 }
 
+/// The operation that failed, for peer_disconnected and peer_error:
+/// libtorrent's `operation_t` number (`LT_OPERATION_*`; for example
+/// `LT_OPERATION_CONNECT` when a dial was refused, `LT_OPERATION_HANDSHAKE`
+/// when the first bytes were not a BitTorrent handshake for a torrent of
+/// this session). `lt_operation_name` gives its name.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `op_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_operation(a: *const lt_alert_t, op_out: *mut u32) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let alert = alert_ref(a)?;
+            non_null(op_out, "op_out")?;
+            let op = match &alert.kind {
+                AlertKind::PeerError { op, .. } | AlertKind::PeerDisconnected { op, .. } => *op,
+                _ => return Err(wrong_type(alert)),
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { *op_out = op as u32 };
+            Ok(())
+        })())
+    })
+}
+
+/// The name of an operation number, libtorrent's (`"connect"`,
+/// `"handshake"`, `"sock_read"`, ...); "unknown" for other numbers.
+/// Static; never freed.
+#[no_mangle]
+pub extern "C" fn lt_operation_name(op: u32) -> *const c_char {
+    ffi_call(|| {
+        static NAMES: once_cell::sync::Lazy<Vec<(u32, CString)>> = once_cell::sync::Lazy::new(|| {
+            Operation::ALL.iter().map(|o| (*o as u32, cstring(o.name()))).collect()
+        });
+        NAMES.iter().find(|(n, _)| *n == op).map(|(_, s)| s.as_ptr()).unwrap_or(c"unknown".as_ptr())
+    })
+}
+
+// The LT_OPERATION_* values are literals because cbindgen cannot evaluate
+// casts; `operation_constants_match_the_engine` ties them to the engine's
+// table.
+
+/// The operation failed for a reason not known to lt.
+pub const LT_OPERATION_UNKNOWN: u32 = 0;
+/// The BitTorrent protocol logic ended the connection (a bad message, a
+/// timeout, a ban).
+pub const LT_OPERATION_BITTORRENT: u32 = 1;
+/// Writing a file failed.
+pub const LT_OPERATION_FILE_WRITE: u32 = 7;
+/// Reading a file (to serve a peer) failed.
+pub const LT_OPERATION_FILE_READ: u32 = 8;
+/// Writing to the socket failed.
+pub const LT_OPERATION_SOCK_WRITE: u32 = 10;
+/// Reading from the socket failed, or the peer closed it.
+pub const LT_OPERATION_SOCK_READ: u32 = 11;
+/// Connecting to the peer failed or timed out.
+pub const LT_OPERATION_CONNECT: u32 = 16;
+/// An incoming connection was refused when accepted (connection limit).
+pub const LT_OPERATION_SOCK_ACCEPT: u32 = 21;
+/// The BitTorrent handshake failed: not a handshake, an unknown torrent, ourselves.
+pub const LT_OPERATION_HANDSHAKE: u32 = 40;
+
 fn wrong_type(a: &Alert) -> lt_error {
     fail_with(LT_ERROR_WRONG_ALERT_TYPE, format!("a {} alert has no such field", a.alert_type().name()))
 }
@@ -663,4 +727,28 @@ pub unsafe extern "C" fn lt_alert_performance(
             Ok(())
         })())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_constants_match_the_engine() {
+        let c = [
+            (LT_OPERATION_UNKNOWN, Operation::Unknown),
+            (LT_OPERATION_BITTORRENT, Operation::Bittorrent),
+            (LT_OPERATION_FILE_WRITE, Operation::FileWrite),
+            (LT_OPERATION_FILE_READ, Operation::FileRead),
+            (LT_OPERATION_SOCK_WRITE, Operation::SockWrite),
+            (LT_OPERATION_SOCK_READ, Operation::SockRead),
+            (LT_OPERATION_CONNECT, Operation::Connect),
+            (LT_OPERATION_SOCK_ACCEPT, Operation::SockAccept),
+            (LT_OPERATION_HANDSHAKE, Operation::Handshake),
+        ];
+        assert_eq!(c.len(), Operation::ALL.len(), "every operation has a C constant");
+        for (value, op) in c {
+            assert_eq!(value, op as u32, "{}", op.name());
+        }
+    }
 }

@@ -50,6 +50,8 @@ pub const LT_ERROR_NO_METADATA: lt_error = 17;
 pub const LT_ERROR_NOT_SUPPORTED: lt_error = 18;
 /// Resume data is malformed, or belongs to another torrent.
 pub const LT_ERROR_INVALID_RESUME_DATA: lt_error = 19;
+/// A limit was reached (for example the connection limit).
+pub const LT_ERROR_LIMIT_REACHED: lt_error = 20;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -78,6 +80,7 @@ pub fn code_of(kind: ErrorKind) -> lt_error {
         ErrorKind::NoMetadata => LT_ERROR_NO_METADATA,
         ErrorKind::NotSupported => LT_ERROR_NOT_SUPPORTED,
         ErrorKind::InvalidResumeData => LT_ERROR_INVALID_RESUME_DATA,
+        ErrorKind::LimitReached => LT_ERROR_LIMIT_REACHED,
     }
 }
 
@@ -118,6 +121,7 @@ pub extern "C" fn lt_error_str(code: lt_error) -> *const c_char {
         LT_ERROR_PROTOCOL => b"LT_ERROR_PROTOCOL: peer protocol error\0",
         LT_ERROR_SHUTTING_DOWN => b"LT_ERROR_SHUTTING_DOWN: the session is shutting down\0",
         LT_ERROR_TIMEOUT => b"LT_ERROR_TIMEOUT: timed out\0",
+        LT_ERROR_LIMIT_REACHED => b"LT_ERROR_LIMIT_REACHED: a limit was reached\0",
         LT_ERROR_NO_METADATA => b"LT_ERROR_NO_METADATA: the torrent's metadata is not known yet\0",
         LT_ERROR_NOT_SUPPORTED => b"LT_ERROR_NOT_SUPPORTED: not supported\0",
         LT_ERROR_INVALID_RESUME_DATA => b"LT_ERROR_INVALID_RESUME_DATA: invalid resume data\0",

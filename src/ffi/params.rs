@@ -3,14 +3,15 @@
 
 use std::ffi::c_char;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::boundary::{code, ffi_call, non_null, str_arg};
 use super::error::{
-    fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_MAGNET, LT_ERROR_INVALID_RESUME_DATA,
-    LT_ERROR_INVALID_TORRENT, LT_ERROR_IO,
+    fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_MAGNET, LT_ERROR_INVALID_RESUME_DATA,
+    LT_ERROR_INVALID_TORRENT,
 };
-use crate::engine::{AddTorrentParams, TorrentSource};
+use crate::engine::{bounded_read, AddTorrentParams, Error, TorrentSource};
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::resume::ResumeData;
@@ -29,9 +30,6 @@ const KNOWN_FLAGS: u64 = LT_ADD_PAUSED | LT_ADD_SEED_MODE | LT_ADD_SEQUENTIAL | 
 
 /// Most file priorities accepted.
 const MAX_FILE_PRIORITIES: usize = 1_000_000;
-
-/// Largest .torrent file read by `lt_params_set_torrent_file`.
-const MAX_TORRENT_FILE: u64 = 10_000_000;
 
 /// Parameters for `lt_add_torrent`. Opaque.
 ///
@@ -120,10 +118,13 @@ fn parse_torrent(data: &[u8], what: &str) -> Result<TorrentSource, lt_error> {
     Ok(TorrentSource::Metainfo(Arc::new(meta)))
 }
 
-/// Reads and checks a .torrent file (at most 10 MB).
+/// Reads and checks a .torrent file (at most 10 MB, libtorrent's limit).
+/// Only regular files are read, through the limit: a device, FIFO or a file
+/// that grows while it is read answers an error at once.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the file
-/// cannot be read; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
+/// cannot be read; `LT_ERROR_INVALID_ARG` when it is not a regular file or
+/// is larger than 10 MB; `LT_ERROR_INVALID_TORRENT` when it is malformed or its
 /// paths cannot be made safe (`lt_last_error` says exactly what, e.g.
 /// "torrent file 'x.torrent': info.piece length must be > 0"). The params
 /// are unchanged on error.
@@ -138,14 +139,8 @@ pub unsafe extern "C" fn lt_params_set_torrent_file(p: *mut lt_params_t, path: *
             // SAFETY: caller promises a valid string.
             let path = unsafe { str_arg(path, "path") }?;
             let what = format!("torrent file '{path}'");
-            let meta = std::fs::metadata(path).map_err(|e| fail_with(LT_ERROR_IO, format!("{what}: {e}")))?;
-            if meta.len() > MAX_TORRENT_FILE {
-                return Err(fail_with(
-                    LT_ERROR_INVALID_TORRENT,
-                    format!("{what}: too large ({} bytes, limit {MAX_TORRENT_FILE})", meta.len()),
-                ));
-            }
-            let data = std::fs::read(path).map_err(|e| fail_with(LT_ERROR_IO, format!("{what}: {e}")))?;
+            let data = bounded_read::read_file(Path::new(path), bounded_read::MAX_TORRENT_FILE)
+                .map_err(|e| fail(Error::new(e.kind(), format!("torrent file {}", e.message()))))?;
             params.source = Some(parse_torrent(&data, &what)?);
             Ok(())
         })())

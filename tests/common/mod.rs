@@ -183,6 +183,22 @@ impl Opentracker {
     pub fn udp_announce_url(&self) -> String {
         format!("udp://127.0.0.1:{}/announce", self.port)
     }
+
+    /// Waits until the tracker lists a seeder of `info_hash` (its scrape
+    /// counts one), so a downloader's first announce finds it and no test
+    /// waits out a 30-minute interval.
+    pub fn wait_lists_seed(&self, info_hash: &lt::proto::types::InfoHash) {
+        let url = lt::proto::tracker::http_scrape_url(&self.http_announce_url(), &[*info_hash]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new("curl").args(["-s", &url]).output().expect("curl");
+            if lt::proto::tracker::parse_http_scrape(&out.stdout, info_hash).is_ok_and(|s| s.complete >= 1) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the tracker never listed the seeder");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 impl Drop for Opentracker {
