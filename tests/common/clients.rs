@@ -474,6 +474,11 @@ impl Rtorrent {
         }
         let path = torrent.to_str().unwrap();
         rt.call("load.start_verbose", &["", path]).expect("rtorrent loads the torrent");
+        // The load returns before the torrent is listed.
+        while let Err(e) = rt.call("d.complete", &[&rt.info_hash_hex]) {
+            assert!(Instant::now() < deadline, "rtorrent does not list the torrent: {e}\n{}", rt.log_tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
         rt
     }
 
@@ -511,10 +516,28 @@ impl Client for Rtorrent {
     }
 
     fn log_tail(&self) -> String {
+        // rtorrent buffers its event log: ask for the torrent's and its
+        // tracker's state as well.
+        let values = |reply: Result<String, String>| {
+            reply.map(|xml| {
+                xml.split("<value>")
+                    .filter_map(|v| v.split('<').nth(1).and_then(|v| v.split('>').nth(1)))
+                    .filter(|v| !v.trim().is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        let fields = ["d.state=", "d.is_active=", "d.peers_connected=", "d.bytes_done=", "d.message="];
+        let torrent = values(self.call("d.multicall2", &[&["", "main"][..], &fields].concat()));
+        let trackers = values(self.call(
+            "t.multicall",
+            &[&self.info_hash_hex, "", "t.url=", "t.success_counter=", "t.failed_counter="],
+        ));
         let events = std::fs::read_to_string(self._dir.path.join("rtorrent-events.log")).unwrap_or_default();
         let lines: Vec<&str> = events.lines().collect();
         format!(
-            "{}\n--- rtorrent events ---\n{}",
+            "{}\n--- rtorrent: state, active, peers, bytes done, message: {torrent:?}\n\
+             --- rtorrent: tracker, successes, failures: {trackers:?}\n--- rtorrent events ---\n{}",
             self.proc.tail(),
             lines[lines.len().saturating_sub(25)..].join("\n")
         )
