@@ -400,6 +400,21 @@ impl Transmission {
         cmd.arg(torrent);
         let mut proc = Proc::spawn("transmission-cli", &mut cmd, dir.path.join("transmission.log"));
         wait_port(&mut proc, port);
+        // It resets connections for the torrent while it checks the files
+        // (which it does on every start); its status line says "Progress"
+        // or "Seeding" once the torrent runs.
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            let out = proc.output();
+            if out.contains("Progress:") || out.contains("Seeding") {
+                break;
+            }
+            if let Err(e) = proc.alive() {
+                panic!("{e}\n{}", proc.tail());
+            }
+            assert!(Instant::now() < deadline, "transmission did not start the torrent\n{}", proc.tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Transmission { port, proc, _dir: dir }
     }
 }
