@@ -9,12 +9,13 @@
 //!
 //! `matrix: lt <- aria2 single libtorrent tracker 24.0 MiB 0.41 s 58.5 MiB/s (first payload after 1.20 s)`
 //!
-//! The transfer time is read from lt's payload counter (received when lt
-//! downloads, sent when it seeds), sampled every millisecond: from the
-//! first to the last moment it grew. The downloader's own report that it
-//! holds every piece (lt's torrent_finished, or the other client's status,
-//! polled) only ends the wait. "first payload after" is counted from the
-//! start of the downloader and holds the dial and the handshakes.
+//! The transfer time is taken on lt's side, sampled every millisecond: from
+//! the first payload byte lt received (when it downloads) or sent (when it
+//! seeds) to the moment the downloader holds every piece, verified: lt's
+//! own piece count, or the pieces the other client announced to lt (have,
+//! have_all, bitfield). The other client's own report of completion, polled,
+//! ends the wait. "first payload after" is counted from the start of the
+//! downloader and holds the dial and the handshakes.
 //!
 //! Run: `cargo test --test matrix -- --test-threads=1 --nocapture`. Needs
 //! the Debian packages that .ci/run installs.
@@ -172,36 +173,44 @@ impl Lt {
     }
 }
 
-/// Reads one of lt's payload counters every `SAMPLE` on a thread of its
-/// own and keeps the first and the last moment it grew. The wait loops
-/// cannot: asking another client for its progress takes tens of
-/// milliseconds, as long as a whole transfer on loopback.
+/// Times a transfer from lt's side on a thread of its own, reading every
+/// `SAMPLE` a payload counter and whether the downloader holds every
+/// piece. The wait loops cannot: asking another client for its progress
+/// takes tens of milliseconds, as long as a whole transfer on loopback.
 struct Sampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Option<(Instant, Instant)>>,
 }
 
 impl Sampler {
-    fn start(read: impl Fn() -> i64 + Send + 'static) -> Sampler {
+    /// `read` answers the payload counter and whether the downloader is done.
+    fn start(read: impl Fn() -> (i64, bool) + Send + 'static) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
-            let (mut seen, mut grew) = (read(), None::<(Instant, Instant)>);
-            while !stopped.load(Ordering::Relaxed) {
-                let now = read();
-                if now > seen {
-                    seen = now;
-                    let t = Instant::now();
-                    grew = Some((grew.map_or(t, |(first, _)| first), t));
+            let (mut seen, mut first, mut last, mut done) = (read().0, None, None, None);
+            while !stopped.load(Ordering::Relaxed) && done.is_none() {
+                let (count, all) = read();
+                let now = Instant::now();
+                if count > seen {
+                    seen = count;
+                    first = first.or(Some(now));
+                    last = Some(now);
+                }
+                if all && first.is_some() {
+                    done = Some(now);
                 }
                 std::thread::sleep(SAMPLE);
             }
-            grew
+            // A downloader that left before it was seen complete: the last
+            // payload byte ends the transfer.
+            Some((first?, done.or(last)?))
         });
         Sampler { stop, thread }
     }
 
-    /// The first and the last moment the counter grew, if it did.
+    /// The first payload byte and the moment the downloader held every
+    /// piece, if any payload moved.
     fn finish(self) -> Option<(Instant, Instant)> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap()
@@ -257,7 +266,10 @@ fn run(case: Case) {
             let start = Instant::now();
             let mut lt = Lt::new(&meta, &save, dial);
             let torrent = lt.ses.torrent(lt.id).unwrap();
-            let sampler = Sampler::start(move || torrent.status().total_payload_download);
+            let sampler = Sampler::start(move || {
+                let st = torrent.status();
+                (st.total_payload_download, st.pieces_done == st.pieces_total)
+            });
             let mut last_check = Instant::now();
             while !lt.finished {
                 lt.drain(Duration::from_millis(50));
@@ -291,8 +303,12 @@ fn run(case: Case) {
             let save = dir.path.join(case.client.name());
             let they_dial = case.discovery == Discovery::Dial && case.client.can_dial();
             let torrent_handle = lt.ses.torrent(lt.id).unwrap();
-            let sent = torrent_handle.clone();
-            let sampler = Sampler::start(move || sent.status().total_payload_upload);
+            let seed = torrent_handle.clone();
+            let pieces = meta.lengths.num_pieces();
+            let sampler = Sampler::start(move || {
+                let done = seed.peers().iter().any(|p| p.info().num_pieces == pieces);
+                (seed.status().total_payload_upload, done)
+            });
             let start = Instant::now();
             let mut other = case.client.download(&torrent, &save, &hex, they_dial.then_some(lt_addr));
             if case.discovery == Discovery::Dial && !they_dial {
