@@ -314,7 +314,10 @@ impl Aria2 {
         }
         cmd.arg(torrent);
         let mut proc = Proc::spawn("aria2c", &mut cmd, dir.path.join("aria2.log"));
+        // The peer port opens only once the torrent has started, after the
+        // RPC port: a dial before that is refused.
         wait_port(&mut proc, rpc_port);
+        wait_port(&mut proc, port);
         Aria2 { port, rpc_port, proc, _dir: dir }
     }
 
