@@ -403,7 +403,7 @@ fn lt_seeds_to_aria2() {
         client: Kind::Aria2,
         shape: Shape::Multi,
         maker: Maker::Mktorrent,
-        discovery: Discovery::Dial,
+        discovery: Discovery::Tracker,
     });
 }
 
