@@ -282,6 +282,7 @@ struct Aria2 {
     port: u16,
     rpc_port: u16,
     proc: Proc,
+    /// Its log (and configuration); removed when dropped.
     _dir: TempDir,
 }
 
@@ -364,6 +365,7 @@ impl Client for Aria2 {
 struct Transmission {
     port: u16,
     proc: Proc,
+    /// Its log (and configuration); removed when dropped.
     _dir: TempDir,
 }
 
@@ -443,7 +445,8 @@ struct Rtorrent {
     socket: PathBuf,
     info_hash_hex: String,
     proc: Proc,
-    _dir: TempDir,
+    /// Its configuration, session and logs; removed when dropped.
+    dir: TempDir,
 }
 
 impl Rtorrent {
@@ -480,8 +483,7 @@ impl Rtorrent {
         let mut cmd = Command::new("/usr/bin/rtorrent");
         cmd.arg("-n").arg("-o").arg(format!("import={}", rc.display()));
         let proc = Proc::spawn("rtorrent", &mut cmd, dir.path.join("rtorrent.log"));
-        let mut rt =
-            Rtorrent { port, socket, info_hash_hex: info_hash_hex.to_ascii_uppercase(), proc, _dir: dir };
+        let mut rt = Rtorrent { port, socket, info_hash_hex: info_hash_hex.to_ascii_uppercase(), proc, dir };
         let deadline = Instant::now() + START_WAIT;
         while UnixStream::connect(&rt.socket).is_err() {
             if let Err(e) = rt.proc.alive() {
@@ -551,7 +553,7 @@ impl Client for Rtorrent {
             "t.multicall",
             &[&self.info_hash_hex, "", "t.url=", "t.success_counter=", "t.failed_counter="],
         ));
-        let events = std::fs::read_to_string(self._dir.path.join("rtorrent-events.log")).unwrap_or_default();
+        let events = std::fs::read_to_string(self.dir.path.join("rtorrent-events.log")).unwrap_or_default();
         let lines: Vec<&str> = events.lines().collect();
         format!(
             "{}\n--- rtorrent: state, active, peers, bytes done, message: {torrent:?}\n\
@@ -568,7 +570,8 @@ struct Qbittorrent {
     api: String,
     info_hash_hex: String,
     proc: Proc,
-    _dir: TempDir,
+    /// Its configuration, session and logs; removed when dropped.
+    dir: TempDir,
 }
 
 impl Qbittorrent {
@@ -620,7 +623,7 @@ impl Qbittorrent {
             api: format!("http://127.0.0.1:{web_port}/api/v2"),
             info_hash_hex: info_hash_hex.to_ascii_lowercase(),
             proc,
-            _dir: dir,
+            dir,
         };
         let added = curl(&[
             "-F",
@@ -676,7 +679,7 @@ impl Client for Qbittorrent {
     }
 
     fn log_tail(&self) -> String {
-        let events = std::fs::read_to_string(self._dir.path.join("qBittorrent/data/logs/qbittorrent.log"))
+        let events = std::fs::read_to_string(self.dir.path.join("qBittorrent/data/logs/qbittorrent.log"))
             .unwrap_or_default();
         let lines: Vec<&str> = events.lines().collect();
         format!(
