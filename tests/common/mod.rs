@@ -4,6 +4,7 @@
 //! stopped when their handle drops (even when a test panics).
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod swarm;
 
 use std::io::{BufRead, BufReader};
@@ -141,6 +142,13 @@ impl Opentracker {
     /// has a whitelist). It chroots to its directory and drops to `nobody`,
     /// so the whitelist must be readable by everyone.
     pub fn start(info_hashes_hex: &[String]) -> Opentracker {
+        Opentracker::start_on(free_port(), info_hashes_hex)
+    }
+
+    /// Starts opentracker on `port`, for a torrent whose announce URL was
+    /// written before the tracker could start (its whitelist needs the
+    /// torrent's info-hash).
+    pub fn start_on(port: u16, info_hashes_hex: &[String]) -> Opentracker {
         need("/usr/bin/opentracker", "opentracker");
         let dir = tempdir("opentracker");
         std::fs::write(dir.path.join("whitelist.txt"), info_hashes_hex.join("\n") + "\n").unwrap();
@@ -148,7 +156,6 @@ impl Opentracker {
         std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(dir.path.join("whitelist.txt"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
-        let port = free_port();
         let child = Command::new("/usr/bin/opentracker")
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-P", &port.to_string(), "-d"])
             .arg(&dir.path)
@@ -301,6 +308,21 @@ impl LtPeer {
             cmd.args(["--connect", &c.to_string()]);
         }
         LtPeer::spawn(cmd, port)
+    }
+
+    /// Whether a downloader has reported that it finished, without waiting;
+    /// an error when it exited before that.
+    pub fn finished(&mut self) -> Result<bool, String> {
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) if line.contains("\"finished\"") => return Ok(true),
+                Ok(_) => {}
+                Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(false),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err(format!("libtorrent exited before finishing: {:?}", self.child.try_wait()))
+                }
+            }
+        }
     }
 
     /// Waits for a downloader to finish; answers its final JSON line.
