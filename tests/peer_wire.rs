@@ -203,7 +203,7 @@ fn outgoing_failures_are_reported_with_the_operation() {
 fn incoming_failures_are_reported_with_the_operation() {
     let dir = tempdir("acceptfail");
     let meta = make_torrent(&dir.path, &[("i.bin", 50_000)], 32 * 1024);
-    let (ses, _) = seed(&meta, &dir.path);
+    let (ses, id) = seed(&meta, &dir.path);
     let port = ses.listen_port().unwrap();
     let errors_before = ses.counters().get(Metric::ErrorIncomingPeers);
 
@@ -238,4 +238,16 @@ fn incoming_failures_are_reported_with_the_operation() {
         ses.counters().get(Metric::ErrorIncomingPeers) >= errors_before + 3
     });
     assert_eq!(ses.counters().get(Metric::NumPeersConnected), 0);
+
+    // Past the torrent's connection limit: the handshake completes, then
+    // the torrent refuses the peer, and says so.
+    ses.torrent(id).unwrap().set_max_connections(1);
+    let _first = RawPeer::connect(port, &meta);
+    wait_until("the first peer", || ses.counters().get(Metric::NumPeersConnected) == 1);
+    let _second = RawPeer::connect(port, &meta);
+    let (op, msg) = wait_disconnect(&ses, "the limit", |_, m| m.contains("connection limit"));
+    assert_eq!(op, Operation::Bittorrent);
+    assert!(msg.starts_with("refused"), "{msg}");
+    assert_eq!(ses.counters().get(Metric::TorrentConnectionLimitRefusals), 1);
+    assert_eq!(ses.counters().get(Metric::NumPeersConnected), 1);
 }

@@ -482,9 +482,18 @@ pub(crate) async fn run(
 ) {
     let ses = t.ses.clone();
     let (tx, rx) = mpsc::unbounded_channel();
-    let Some((handle, cancel)) = t.register_peer(addr, incoming, tx) else {
-        ses.release_connection();
-        return;
+    let (handle, cancel) = match t.register_peer(addr, incoming, tx) {
+        Ok(registered) => registered,
+        Err(error) => {
+            ses.release_connection();
+            if !incoming {
+                t.dial_failed(addr);
+            }
+            ses.counters
+                .add(if incoming { Metric::ErrorIncomingPeers } else { Metric::ErrorOutgoingPeers }, 1);
+            report_failure(&ses, Some(&t), addr, Failure::new(Operation::Bittorrent, error));
+            return;
+        }
     };
     handle.set_flag(flags::SUPPORTS_EXTENSIONS, theirs.supports_extensions());
     handle.set_flag(flags::SUPPORTS_FAST, theirs.supports_fast());

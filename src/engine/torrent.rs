@@ -518,22 +518,26 @@ impl Torrent {
         addr: SocketAddr,
         incoming: bool,
         tx: tokio::sync::mpsc::UnboundedSender<PeerCmd>,
-    ) -> Option<(Arc<PeerHandle>, CancellationToken)> {
+    ) -> Result<(Arc<PeerHandle>, CancellationToken), Error> {
         let mut core = self.core.lock();
-        if !Torrent::is_active(&core) || core.is_banned(&addr) {
-            return None;
+        let refuse = |why: &str| Err(Error::new(ErrorKind::Protocol, format!("refused: {why}")));
+        if !Torrent::is_active(&core) {
+            return refuse("the torrent is not active");
+        }
+        if core.is_banned(&addr) {
+            return refuse("the peer is banned");
         }
         if core.peers.len() >= self.max_connections(&core) {
             self.ses.counters.add(Metric::TorrentConnectionLimitRefusals, 1);
-            return None;
+            return Err(Error::new(ErrorKind::LimitReached, "refused: the torrent's connection limit"));
         }
         if !self.ses.settings.read().allow_multiple_connections_per_ip
             && core.peers.values().any(|p| p.addr.ip() == addr.ip())
         {
-            return None;
+            return refuse("already connected to this IP (allow_multiple_connections_per_ip is off)");
         }
         if core.peers.values().any(|p| p.addr == addr) {
-            return None;
+            return refuse("already connected to this endpoint");
         }
         let key = core.next_peer_key;
         core.next_peer_key += 1;
@@ -552,7 +556,7 @@ impl Torrent {
                 .or_insert(KnownPeer { failures: 0, connected: false, last_attempt: None })
                 .connected = true;
         }
-        Some((handle, core.run.child_token()))
+        Ok((handle, core.run.child_token()))
     }
 
     /// Forgets a peer whose connection ended.
