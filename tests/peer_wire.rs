@@ -251,3 +251,33 @@ fn incoming_failures_are_reported_with_the_operation() {
     assert_eq!(ses.counters().get(Metric::TorrentConnectionLimitRefusals), 1);
     assert_eq!(ses.counters().get(Metric::NumPeersConnected), 1);
 }
+
+/// With more interested peers than unchoke slots, the choker gives one
+/// peer the optimistic slot: its flag is set and the gauge counts it.
+#[test]
+fn the_optimistic_unchoke_is_flagged_and_counted() {
+    use lt::engine::peer::flags;
+    let dir = tempdir("optimistic");
+    let meta = make_torrent(&dir.path, &[("o.bin", 200_000)], 32 * 1024);
+    let ses = Session::new(lt::engine::Settings { unchoke_slots_limit: 2, ..settings() }).unwrap();
+    let id =
+        ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
+    wait_for(&ses, "the seed's check", |a| a.alert_type() == lt::engine::AlertType::TorrentChecked);
+    let port = ses.listen_port().unwrap();
+    let mut peers: Vec<RawPeer> = (0..4).map(|_| RawPeer::connect(port, &meta)).collect();
+    for p in &mut peers {
+        p.send(2, &[]); // interested
+    }
+    wait_until("an optimistic unchoke", || ses.counters().get(Metric::NumPeersUpUnchokedOptimistic) == 1);
+    let flagged = ses
+        .torrent(id)
+        .unwrap()
+        .peers()
+        .iter()
+        .filter(|p| p.info().flags & flags::OPTIMISTIC_UNCHOKE != 0)
+        .count();
+    assert_eq!(flagged, 1);
+    drop(peers);
+    wait_until("the peers to leave", || ses.counters().get(Metric::NumPeersConnected) == 0);
+    assert_eq!(ses.counters().get(Metric::NumPeersUpUnchokedOptimistic), 0);
+}

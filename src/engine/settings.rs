@@ -180,7 +180,7 @@ settings! {
         active_seeds = 5, [-1, 1_000_000], "auto-managed torrents seeding at once (-1: no limit)";
         active_limit = 500, [-1, 1_000_000], "auto-managed torrents running at once, downloading and seeding (-1: no limit)";
         max_peers_per_torrent = 100, [1, 65535], "peer connections per torrent";
-        unchoke_slots_limit = 8, [0, 1000], "peers unchoked at once per torrent (plus one optimistic slot); 0 = unlimited";
+        unchoke_slots_limit = 8, [0, 1000], "peers unchoked at once per torrent, one of them the optimistic slot; 0 = unlimited";
         max_out_request_queue = 500, [1, 5000], "most block requests outstanding to one peer";
         max_allowed_in_request_queue = 2000, [1, 20000], "most block requests a peer may queue with us";
         request_queue_time = 3, [1, 60], "seconds of download the request pipeline to a peer should cover";
