@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lt::engine::stats::Metric;
 use lt::engine::alerts::category;
+use lt::engine::stats::Metric;
 use lt::engine::{AddTorrentParams, AlertKind, Session, Settings, TorrentSource, TorrentState};
 use lt::proto::metainfo::Metainfo;
 
