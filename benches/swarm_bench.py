@@ -24,7 +24,7 @@ lt/libtorrent of the medians, as a table and as JSON.
     /usr/bin/python3 benches/swarm_bench.py [--size-mib 1024] [--piece-kib 256] [--rounds 5]
 
 `--extra NAME=PATH` adds another lt_download binary (say, a candidate
-change) to the interleaving. `--perf DIR` records every lt run with
+change) to the interleaving. `--perf DIR` records every download with
 `perf record -g` into DIR (the CPU figures then include perf's own).
 """
 import argparse
@@ -210,7 +210,7 @@ def main():
     ap.add_argument("--lt-bin", default=LT_BIN)
     ap.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
                     help="another lt_download binary to interleave")
-    ap.add_argument("--perf", metavar="DIR", help="record every lt run with perf record -g into DIR")
+    ap.add_argument("--perf", metavar="DIR", help="record every download with perf record -g into DIR")
     ap.add_argument("--json-out", metavar="FILE", help="also write the JSON report to FILE")
     ap.add_argument("--work-dir", default=None, help="where data and downloads go (default: a new temp dir)")
     a = ap.parse_args()
@@ -302,9 +302,9 @@ def main():
                            "--port", str(free_port()), "--timeout", "600"]
                 else:
                     cmd = [path, torrent, save]
-                    if a.perf:
-                        cmd = ["perf", "record", "-g", "-q", "-o",
-                               os.path.join(a.perf, "%s-%d.data" % (name, rnd)), "--"] + cmd
+                if a.perf:
+                    cmd = ["perf", "record", "-g", "-q", "-o",
+                           os.path.join(a.perf, "%s-%d.data" % (name, rnd)), "--"] + cmd
                 subprocess.run(["sync"], check=True)
                 stdout, rec = launcher.run(cmd)
                 report = json.loads([l for l in stdout.splitlines() if "elapsed_s" in l][-1])

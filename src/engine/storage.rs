@@ -204,9 +204,11 @@ const MAX_OPEN_FILES: usize = 64;
 /// write a page-cache folio as large as the write, so a 256 KiB write asks
 /// for order-6 blocks of memory. Those are carved from the large free
 /// blocks that deleted files leave behind, and on a VM with free page
-/// reporting (virtio-balloon) the host has taken exactly those blocks back:
-/// every page then faults into the host on first touch, inside the kernel's
-/// copy (`copy_folio_from_iter_atomic`). Measured on this project's 2-core VM
+/// reporting (virtio-balloon, blocks of 2 MiB and up) the host has taken
+/// those blocks back: each page's first touch, inside the kernel's copy
+/// (`copy_folio_from_iter_atomic`), waits for the host to fault it in
+/// (inferred: the cost appears only once the freed memory was reported,
+/// and only for large folios). Measured on this project's 2-core VM
 /// (kernel 6.18), writing 512 MiB after another 512 MiB was read back and
 /// deleted: 256 KiB writes cost 0.14 s of system time right after the
 /// delete and 0.50-0.93 s once the freed memory had been reported (3 s
