@@ -83,6 +83,17 @@ def free_port():
             udp.close()
 
 
+def mem_free_mib():
+    """MemFree from /proc/meminfo: how much memory is free, not merely
+    reclaimable. Where a buffered write's page-cache memory comes from
+    depends on it, so each run records it."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemFree:"):
+                return int(line.split()[1]) // 1024
+    return None
+
+
 def tree_digests(top):
     """SHA-1 of every file under `top` by relative path, read in 1 MiB
     chunks as a program opening the files would."""
@@ -236,6 +247,7 @@ def main():
         "cpus": os.cpu_count(),
         "libtorrent": lt.__version__,
         "load_at_start": os.getloadavg(),
+        "mem_free_mib_at_start": mem_free_mib(),
         "size_mib": a.size_mib,
         "piece_kib": a.piece_kib,
         "rounds": a.rounds,
@@ -244,8 +256,9 @@ def main():
         "perf": bool(a.perf),
     }
     print("# command: %s" % command)
-    print("# %s, kernel %s, %d CPUs, libtorrent %s, load %.2f %.2f %.2f" % (
-        header["date"], header["kernel"], header["cpus"], header["libtorrent"], *header["load_at_start"]))
+    print("# %s, kernel %s, %d CPUs, libtorrent %s, load %.2f %.2f %.2f, MemFree %d MiB" % (
+        header["date"], header["kernel"], header["cpus"], header["libtorrent"], *header["load_at_start"],
+        header["mem_free_mib_at_start"]))
     print("# %d MiB, %d KiB pieces, 1 warm-up round + %d measured rounds, order per round: %s" % (
         a.size_mib, a.piece_kib, a.rounds, " ".join(header["order"])))
     sys.stdout.flush()
@@ -306,7 +319,9 @@ def main():
                     cmd = ["perf", "record", "-g", "-q", "-o",
                            os.path.join(a.perf, "%s-%d.data" % (name, rnd)), "--"] + cmd
                 subprocess.run(["sync"], check=True)
+                free_before = mem_free_mib()
                 stdout, rec = launcher.run(cmd)
+                rec["mem_free_mib_before"] = free_before
                 report = json.loads([l for l in stdout.splitlines() if "elapsed_s" in l][-1])
                 rec["download_s"] = report["elapsed_s"]
                 got = tree_digests(save)
@@ -315,9 +330,10 @@ def main():
                 shutil.rmtree(save)
                 subprocess.run(["sync"], check=True)
                 rec["round"] = rnd
-                log("%s round %d%s: download %.2f s, process %.2f s, user %.2f s, sys %.2f s, RSS %.0f MiB" % (
-                    name, rnd, " (warm-up)" if rnd == 0 else "", rec["download_s"], rec["process_s"],
-                    rec["user_s"], rec["sys_s"], rec["max_rss_mib"]))
+                log("%s round %d%s: download %.2f s, process %.2f s, user %.2f s, sys %.2f s, RSS %.0f MiB"
+                    " (MemFree before: %d MiB)" % (
+                        name, rnd, " (warm-up)" if rnd == 0 else "", rec["download_s"], rec["process_s"],
+                        rec["user_s"], rec["sys_s"], rec["max_rss_mib"], free_before))
                 if rnd > 0:
                     results[name].append(rec)
 
