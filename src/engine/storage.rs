@@ -209,11 +209,13 @@ const MAX_OPEN_FILES: usize = 64;
 /// (`copy_folio_from_iter_atomic`), waits for the host to fault it in
 /// (inferred: the cost appears only once the freed memory was reported,
 /// and only for large folios). Measured on this project's 2-core VM
-/// (kernel 6.18), writing 512 MiB after another 512 MiB was read back and
-/// deleted: 256 KiB writes cost 0.14 s of system time right after the
-/// delete and 0.50-0.93 s once the freed memory had been reported (3 s
-/// later); 16 KiB writes cost 0.21-0.35 s in both states, and 4 KiB
-/// writes 0.48 s (one syscall per page). libtorrent writes 16 KiB blocks.
+/// (kernel 6.18, 1 GiB of 24 free), writing 512 MiB after another 512 MiB
+/// was read back and deleted: 256 KiB writes cost 0.14 s of system time
+/// right after the delete and 0.50-0.93 s once the freed memory had been
+/// reported (3 s later); 16 KiB writes cost 0.21-0.35 s in both states,
+/// and 4 KiB writes 0.48 s (one syscall per page). With 6 GiB free no size
+/// was slow: small writes cost a little more there, and never much more.
+/// libtorrent writes 16 KiB blocks.
 const WRITE_CHUNK: u64 = 16 * 1024;
 
 /// Writes `data` at `offset` in `f` in writes of at most `WRITE_CHUNK`
