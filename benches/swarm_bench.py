@@ -15,7 +15,9 @@ would), deletes them and syncs, so every download starts in the state the
 machine is in after another one was read back and deleted.
 
 Each downloader is a child process measured by os.wait4: its user and
-system CPU seconds and peak RSS, and the wall time from spawn to exit. The
+system CPU seconds and peak RSS, and the wall time from spawn to exit
+(children are started by a small launcher process, so that no child
+inherits this script's peak RSS; see LAUNCHER). The
 downloader also reports its own download time (torrent added to all pieces
 had). Reported per client: median, min and max of each, the ratios
 lt/libtorrent of the medians, as a table and as JSON.
@@ -32,7 +34,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import shlex
 import shutil
 import socket
@@ -324,6 +325,8 @@ def main():
                 rec["mem_free_mib_before"] = free_before
                 report = json.loads([l for l in stdout.splitlines() if "elapsed_s" in l][-1])
                 rec["download_s"] = report["elapsed_s"]
+                if "rss_file_mib" in report:
+                    rec["rss_file_mib_at_finish"] = report["rss_file_mib"]
                 got = tree_digests(save)
                 if got != expected:
                     sys.exit("%s round %d: the files read back differ from the seed's" % (name, rnd))
@@ -360,6 +363,10 @@ def main():
         print("libtorrent's process figures include Python's start and `import libtorrent`, alone: "
               "%.2f s, user %.2f s, sys %.2f s, RSS %.0f MiB." % (
                   startup["process_s"], startup["user_s"], startup["sys_s"], startup["max_rss_mib"]))
+        mapped = [r["rss_file_mib_at_finish"] for r in results["libtorrent"] if "rss_file_mib_at_finish" in r]
+        if mapped:
+            print("libtorrent maps the files it downloads: of its RSS, %.0f MiB (median) were file pages at finish."
+                  % statistics.median(mapped))
         print("Peak RSS cannot read below the launcher's own, %.1f MiB (/bin/true through it)." % floor["max_rss_mib"])
         header["load_at_end"] = os.getloadavg()
         print("# load at end %.2f %.2f %.2f" % header["load_at_end"])

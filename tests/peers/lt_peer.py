@@ -133,6 +133,18 @@ def cmd_seed(a):
                   "uploaded": sum(x.total_payload_upload for x in st)})
 
 
+def rss_file_mib():
+    """The file-backed part of this process's resident memory now (RssFile
+    in /proc/self/status): libtorrent maps the files it downloads, so its
+    peak RSS counts page-cache pages of the download, not only memory it
+    allocated."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def cpu_seconds():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -157,7 +169,8 @@ def cmd_download(a):
             elapsed = time.time() - start
             emit({"event": "finished", "elapsed_s": round(elapsed, 3), "cpu_s": round(cpu_seconds() - cpu0, 3),
                   "downloaded": st.total_payload_download,
-                  "mbps": round(info.total_size() / elapsed / 1e6, 1), "hash_failures": failures})
+                  "mbps": round(info.total_size() / elapsed / 1e6, 1), "hash_failures": failures,
+                  "rss_file_mib": rss_file_mib()})
             return 0
         if a.connect and time.time() - last_dial > 3 and st.num_peers == 0:
             connect_all(h, a.connect)
