@@ -201,21 +201,19 @@ const MAX_OPEN_FILES: usize = 64;
 /// file-offset alignment of each write: one BitTorrent block.
 ///
 /// Why not one write per piece: Linux (6.x, ext4 and xfs) gives a buffered
-/// write a page-cache folio as large as the write, so a 256 KiB write asks
-/// for order-6 blocks of memory. Those are carved from the large free
-/// blocks that deleted files leave behind, and on a VM with free page
-/// reporting (virtio-balloon, blocks of 2 MiB and up) the host has taken
-/// those blocks back: each page's first touch, inside the kernel's copy
-/// (`copy_folio_from_iter_atomic`), waits for the host to fault it in
-/// (inferred: the cost appears only once the freed memory was reported,
-/// and only for large folios). Measured on this project's 2-core VM
-/// (kernel 6.18, 1 GiB of 24 free), writing 512 MiB after another 512 MiB
-/// was read back and deleted: 256 KiB writes cost 0.14 s of system time
-/// right after the delete and 0.50-0.93 s once the freed memory had been
-/// reported (3 s later); 16 KiB writes cost 0.21-0.35 s in both states,
-/// and 4 KiB writes 0.48 s (one syscall per page). With 6 GiB free no size
-/// was slow: small writes cost a little more there, and never much more.
-/// libtorrent writes 16 KiB blocks.
+/// write a page-cache folio as large as the write (traced here: order 6 for
+/// 256 KiB writes, order 2 for 16 KiB ones), and the kernel's copy into
+/// large folios (`copy_folio_from_iter_atomic`) is slow in some states of
+/// the machine. On this project's 2-core VM (kernel 6.18, virtio-balloon
+/// free page reporting) it took a third of a download's CPU under heavy
+/// concurrent load, most likely because the first touch of each page faults
+/// on the host (memory the guest had reported free); small folios never
+/// did. 1 GiB downloads, each after another was read back and deleted: one
+/// write per piece cost 0.8-2.7 s of system time depending on that state,
+/// 16 KiB writes 0.9-1.4 s, level with libtorrent (0.9-1.4 s), whose write
+/// size this is (both were slower together once, when every process on the
+/// machine was). On a calm machine the large writes are the cheaper by
+/// 0.2 s; 4 KiB writes cost twice the syscalls for nothing.
 const WRITE_CHUNK: u64 = 16 * 1024;
 
 /// Writes `data` at `offset` in `f` in writes of at most `WRITE_CHUNK`
