@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lt::engine::alerts::category;
 use lt::engine::stats::Metric;
 use lt::engine::{AddTorrentParams, AlertKind, Session, Settings, TorrentSource, TorrentState};
 use lt::proto::metainfo::Metainfo;
@@ -36,7 +37,13 @@ fn main() {
         eprintln!("{}: {e}", args[0]);
         std::process::exit(1)
     }));
-    let settings = Settings { listen_interfaces: "127.0.0.1:0".into(), ..Settings::default() };
+    // Status alerts too: the state change to seeding wakes the wait below at
+    // once, so the reported time has no polling delay in it.
+    let settings = Settings {
+        listen_interfaces: "127.0.0.1:0".into(),
+        alert_mask: (category::ERROR | category::STATUS) as i64,
+        ..Settings::default()
+    };
     let ses = Session::new(settings).expect("session");
     let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &args[1]);
     for peer in &args[2..] {
