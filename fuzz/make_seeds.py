@@ -277,6 +277,10 @@ def main():
             "peers": [{"ip": "127.0.0.1", "port": 7001, "peer id": b"-LT0010-000000000001"},
                       {"ip": "::1", "port": 7002}],
             "peers6": bytes(15) + b"\1" + struct.pack(">H", 7003)}))
+        for name, url in [("url_plain", "http://127.0.0.1:6969/announce"),
+                          ("url_query_fragment", "https://t.example/x/announce.php?passkey=abc&#frag"),
+                          ("url_udp", "udp://127.0.0.1:6969")]:
+            put("http_tracker", name, b"\x02" + url.encode())
         for name, packet in udp:
             put("udp_tracker", name, b"\x00" + packet)
         put("udp_tracker", "announce_v6", b"\x01" + struct.pack(">IIIII", 1, 9, 1800, 1, 2)

@@ -11,7 +11,9 @@ set -euo pipefail
 seconds="${1:?usage: fuzz/run.sh SECONDS}"
 cd "$(dirname "$0")"
 
-nice -n 10 cargo +nightly fuzz build -O
+# -O: optimised, as the library ships; -a: with debug assertions, so an
+# integer overflow on hostile input is a finding, not a silent wrap.
+nice -n 10 cargo +nightly fuzz build -O -a
 for target in $(cargo +nightly fuzz list); do
   mkdir -p "corpus/$target"
   echo "=== fuzz $target for ${seconds}s"
@@ -21,7 +23,7 @@ for target in $(cargo +nightly fuzz list); do
   # finding, the execution count otherwise.
   mkdir -p artifacts
   log="artifacts/$target.log"
-  if ! nice -n 10 cargo +nightly fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
+  if ! nice -n 10 cargo +nightly fuzz run -O -a "$target" "corpus/$target" "seeds/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/, the log in fuzz/$log" >&2
