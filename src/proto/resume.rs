@@ -342,9 +342,9 @@ impl ResumeData {
                     .ok_or_else(|| bad("lt-file-mtime-ns", "holds a value that is not 0 to 999999999"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let info = match info_raw {
-            None => None,
-            Some(raw) => {
+        let info = match (info_raw, get("info")) {
+            (None, None) => None,
+            (Some(raw), _) => {
                 let h: [u8; 20] = Sha1::digest(raw).into();
                 if h != ih {
                     return Err(ResumeError::BadInfo(format!(
@@ -355,6 +355,9 @@ impl ResumeData {
                 }
                 Some(raw.to_vec())
             }
+            // Only a dictionary is split out: anything else under "info"
+            // (a list whose SHA-1 is the info-hash, say) is not one.
+            (None, Some(_)) => return Err(bad("info", "is not a dictionary")),
         };
         Ok(ResumeData {
             info_hash: InfoHash(ih),
@@ -512,6 +515,21 @@ mod tests {
         assert!(matches!(ResumeData::decode(b"le"), Err(ResumeError::NotADict)));
         assert!(matches!(ResumeData::decode(b"de"), Err(ResumeError::Missing("info-hash"))));
         assert!(matches!(ResumeData::decode(&vec![0u8; MAX_RESUME_SIZE + 1]), Err(ResumeError::TooLarge(_))));
+    }
+
+    #[test]
+    fn info_that_is_not_a_dictionary_is_refused() {
+        // A list hashing to the info-hash passed the hash check and was kept
+        // as the torrent's metadata.
+        let list = b"l4:spame";
+        let mut rd = ResumeData { info_hash: InfoHash(Sha1::digest(list).into()), ..ResumeData::default() };
+        rd.info = Some(list.to_vec());
+        assert_eq!(ResumeData::decode(&rd.encode()), Err(bad("info", "is not a dictionary")));
+        rd.info = Some(b"4:spam".to_vec());
+        assert_eq!(ResumeData::decode(&rd.encode()), Err(bad("info", "is not a dictionary")));
+        rd.info = Some(info_dict());
+        rd.info_hash = InfoHash(Sha1::digest(info_dict()).into());
+        assert_eq!(ResumeData::decode(&rd.encode()).unwrap().info, Some(info_dict()));
     }
 
     proptest! {

@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""Writes the seed corpora under fuzz/seeds/TARGET/ from real inputs.
+
+Torrents come from libtorrent's test corpus (the git mirror named by
+LT_MIRROR), mktorrent and transmission-create; tracker replies from a local
+opentracker (HTTP and UDP on 127.0.0.1); resume data from libtorrent's
+write_resume_data_buf; peer and extension messages are built here as the
+major clients send them. Needs /usr/bin/python3 with libtorrent,
+opentracker, mktorrent and transmission-create. Seeds are inputs, not
+expectations: rerunning it may give different bytes (dates, ports).
+"""
+
+import hashlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import libtorrent as lt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEEDS = os.path.join(HERE, "seeds")
+MIRROR = os.environ.get("LT_MIRROR", "/work/.mirror/arvidn+libtorrent/repo")
+# Seeds larger than this are left out: libFuzzer mutates small inputs best.
+MAX_SEED = 8192
+
+
+def put(target, name, data):
+    d = os.path.join(SEEDS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def bencode(v):
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(bencode(x) for x in v) + b"e"
+    if isinstance(v, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
+        return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
+    raise TypeError(v)
+
+
+def torrents(work):
+    """(name, bytes) of every torrent seed."""
+    out = []
+    names = subprocess.run(
+        ["git", "-C", MIRROR, "ls-tree", "--name-only", "HEAD", "test/test_torrents/"],
+        check=True, capture_output=True, text=True).stdout.split()
+    for path in names:
+        data = subprocess.run(["git", "-C", MIRROR, "show", "HEAD:" + path],
+                              check=True, capture_output=True).stdout
+        if len(data) <= MAX_SEED:
+            out.append(("lt_" + os.path.basename(path), data))
+    single = os.path.join(work, "single.bin")
+    with open(single, "wb") as f:
+        f.write(bytes(range(256)) * 300)
+    multi = os.path.join(work, "multi")
+    os.makedirs(os.path.join(multi, "sub dir"))
+    for rel, size in [("a.txt", 1000), ("sub dir/b.bin", 40000), ("sub dir/ç.dat", 7)]:
+        with open(os.path.join(multi, rel), "wb") as f:
+            f.write(os.urandom(size))
+    tracker = "http://127.0.0.1:6969/announce"
+    for label, target in [("single", single), ("multi", multi)]:
+        t = os.path.join(work, "mk_%s.torrent" % label)
+        subprocess.run(["mktorrent", "-l", "15", "-a", tracker, "-a", "udp://127.0.0.1:6969",
+                        "-w", "http://127.0.0.1/seed", "-c", "seed", "-o", t, target],
+                       check=True, capture_output=True)
+        out.append(("mktorrent_%s.torrent" % label, open(t, "rb").read()))
+        t = os.path.join(work, "tr_%s.torrent" % label)
+        subprocess.run(["transmission-create", "-s", "16", "-t", tracker, "-p", "-o", t, target],
+                       check=True, capture_output=True)
+        out.append(("transmission_%s.torrent" % label, open(t, "rb").read()))
+    return out
+
+
+def opentracker_replies(work, info_hash):
+    """Real HTTP and UDP replies of opentracker on 127.0.0.1."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with open(os.path.join(work, "whitelist.txt"), "w") as f:
+        f.write(info_hash.hex() + "\n")
+    # opentracker reads the whitelist as `nobody` after chrooting to `work`.
+    os.chmod(work, 0o755)
+    os.chmod(os.path.join(work, "whitelist.txt"), 0o644)
+    proc = subprocess.Popen(["opentracker", "-i", "127.0.0.1", "-p", str(port), "-P", str(port),
+                             "-d", work, "-w", "whitelist.txt"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    http = []
+    try:
+        q = urllib.parse.quote_from_bytes
+        base = "http://127.0.0.1:%d" % port
+        def announce(i, extra):
+            url = "%s/announce?info_hash=%s&peer_id=%s&port=%d&uploaded=0&downloaded=0&left=%d%s" % (
+                base, q(info_hash), q(b"-LT0010-%012d" % i), 7000 + i, i * 100, extra)
+            return urllib.request.urlopen(url, timeout=5).read()
+
+        # opentracker answers "not authorized" until it has read the whitelist.
+        for attempt in range(100):
+            try:
+                if b"failure reason" not in announce(0, "&compact=1"):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        for i, extra in enumerate(["&compact=1", "&compact=1&event=completed", "&compact=1&event=stopped"]):
+            http.append(("announce%d" % i, announce(i + 1, extra)))
+        http.append(("scrape", urllib.request.urlopen(
+            "%s/scrape?info_hash=%s" % (base, q(info_hash)), timeout=5).read()))
+        unknown = hashlib.sha1(b"not whitelisted").digest()
+        url = "%s/announce?info_hash=%s&peer_id=%s&port=1&uploaded=0&downloaded=0&left=1" % (
+            base, q(unknown), q(b"-LT0010-000000000099"))
+        http.append(("failure", urllib.request.urlopen(url, timeout=5).read()))
+        udp = []
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        u.sendto(struct.pack(">QII", 0x41727101980, 0, 1), ("127.0.0.1", port))
+        reply = u.recv(2048)
+        udp.append(("connect", reply))
+        conn = reply[8:16]
+        ann = conn + struct.pack(">II", 1, 2) + info_hash + b"-LT0010-udpudpudpudp" + struct.pack(
+            ">QQQIIIiH", 0, 5, 0, 2, 0, 9, 50, 7100)
+        u.sendto(ann, ("127.0.0.1", port))
+        udp.append(("announce", u.recv(2048)))
+        u.sendto(conn + struct.pack(">II", 2, 3) + info_hash, ("127.0.0.1", port))
+        udp.append(("scrape", u.recv(2048)))
+        u.sendto(b"\0" * 8 + struct.pack(">II", 1, 4) + info_hash, ("127.0.0.1", port))
+        try:
+            udp.append(("error", u.recv(2048)))
+        except socket.timeout:
+            pass
+        return http, udp
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def frame(msg_id, payload=b""):
+    return struct.pack(">IB", 1 + len(payload), msg_id) + payload
+
+
+def ext_handshakes():
+    """Extension handshakes as libtorrent, transmission, aria2 and
+    qBittorrent (libtorrent) send them."""
+    return [
+        ("libtorrent", bencode({"m": {"lt_donthave": 7, "share_mode": 8, "upload_only": 3,
+                                      "ut_holepunch": 4, "ut_metadata": 2, "ut_pex": 1},
+                                "metadata_size": 4321, "p": 6881, "reqq": 500,
+                                "v": "libtorrent/2.0.8.0", "yourip": bytes([127, 0, 0, 1]),
+                                "complete_ago": 5, "upload_only": 0})),
+        ("transmission", bencode({"e": 0, "ipv4": bytes([127, 0, 0, 1]), "ipv6": bytes(15) + b"\1",
+                                  "m": {"ut_holepunch": 4, "ut_metadata": 3, "ut_pex": 1},
+                                  "metadata_size": 100, "p": 51413, "reqq": 512,
+                                  "upload_only": 1, "v": "Transmission 3.00"})),
+        ("aria2", bencode({"m": {"ut_metadata": 2, "ut_pex": 1}, "metadata_size": 4321,
+                           "v": "aria2/1.36.0"})),
+        ("disable", bencode({"m": {"ut_pex": 0}})),
+        ("odd_values", bencode({"m": {"ut_pex": 300, "x": -1, "y": "s"}, "p": 70000, "reqq": 0,
+                                "yourip": bytes(16), "v": b"\xff\xfe"})),
+    ]
+
+
+def peer_streams():
+    hs = dict(ext_handshakes())
+    # The messages of a session with a libtorrent peer, as one stream.
+    full = b"".join([
+        frame(20, b"\0" + hs["libtorrent"]),
+        frame(5, b"\xff\xff\xfe"),
+        frame(2), frame(1),
+        frame(6, struct.pack(">III", 0, 0, 16384)),
+        frame(7, struct.pack(">II", 0, 0) + bytes(range(256)) * 4),
+        frame(4, struct.pack(">I", 22)),
+        frame(8, struct.pack(">III", 1, 16384, 16384)),
+        struct.pack(">I", 0),
+        frame(9, struct.pack(">H", 6881)),
+        frame(13, struct.pack(">I", 3)),
+        frame(17, struct.pack(">I", 4)),
+        frame(16, struct.pack(">III", 2, 0, 16384)),
+        frame(20, b"\1" + bencode({"added": bytes([127, 0, 0, 1, 0x1a, 0xe1]), "added.f": b"\0"})),
+        frame(20, b"\2" + bencode({"msg_type": 1, "piece": 0, "total_size": 4}) + b"abcd"),
+        frame(3), frame(0),
+    ])
+    # aria2 starts with have_none and later sends a whole bitfield, then have_all.
+    aria2 = b"".join([frame(15), frame(20, b"\0" + hs["aria2"]), frame(2),
+                      frame(5, b"\xf0\x00\x0e"), frame(14)])
+    return [
+        ("libtorrent_session", b"\x07" + full),
+        ("libtorrent_session_bytewise", b"\x00" + full),
+        ("aria2_session", b"\x35" + aria2),
+        ("transmission_start", b"\x91" + frame(14) + frame(20, b"\0" + hs["transmission"])),
+        ("oversize", b"\x02" + struct.pack(">I", (1 << 20) + 1) + b"\7"),
+        ("unknown_id", b"\x03" + frame(21, b"x")),
+    ]
+
+
+def resume_data(torrent):
+    """libtorrent's own resume data for `torrent`, with and without the
+    info dictionary, pieces and peers."""
+    info = lt.torrent_info(lt.bdecode(torrent))
+    out = []
+    atp = lt.add_torrent_params()
+    atp.ti = info
+    atp.save_path = "/tmp/save"
+    atp.name = info.name()
+    atp.trackers = ["http://127.0.0.1:6969/announce", "udp://127.0.0.1:6969"]
+    atp.peers = [("127.0.0.1", 7001), ("::1", 7002)]
+    atp.have_pieces = [i % 2 == 0 for i in range(info.num_pieces())]
+    atp.piece_priorities = [4] * info.num_pieces()
+    atp.file_priorities = [1] * info.num_files()
+    atp.total_uploaded = 12345
+    atp.total_downloaded = 67890
+    atp.flags = lt.torrent_flags.paused | lt.torrent_flags.sequential_download
+    out.append(("libtorrent_with_info", lt.write_resume_data_buf(atp)))
+    plain = lt.add_torrent_params()
+    plain.info_hashes = info.info_hashes()
+    plain.save_path = "/tmp/save"
+    plain.flags = lt.torrent_flags.auto_managed
+    out.append(("libtorrent_minimal", lt.write_resume_data_buf(plain)))
+    return out
+
+
+def main():
+    if os.path.isdir(SEEDS):
+        shutil.rmtree(SEEDS)
+    work = tempfile.mkdtemp(prefix="lt-seeds-")
+    try:
+        all_torrents = torrents(work)
+        for name, data in all_torrents:
+            put("metainfo", name, data)
+        mk = dict(all_torrents)["mktorrent_multi.torrent"]
+        tr = dict(all_torrents)["transmission_single.torrent"]
+        for name in ["mktorrent_multi.torrent", "transmission_single.torrent", "lt_sample.torrent"]:
+            put("bencode", name, dict(all_torrents)[name])
+        for name, data in [("int", b"i-42e"), ("list", b"l4:spami0ee"),
+                           ("nested", b"d1:ad1:bl1:cee1:di9223372036854775807ee"),
+                           ("empty_dict", b"de"), ("prefix", b"d1:ai1ee" + b"trailing")]:
+            put("bencode", name, data)
+
+        ih = lt.torrent_info(lt.bdecode(mk)).info_hash().to_bytes()
+        magnets = [
+            "magnet:?xt=urn:btih:%s&dn=multi&tr=http%%3A%%2F%%2F127.0.0.1%%3A6969%%2Fannounce" % ih.hex(),
+            "magnet:?xt=urn:btih:%s" % __import__("base64").b32encode(ih).decode(),
+            "magnet:?xt=urn:btih:%s&x.pe=127.0.0.1:7001&x.pe=[::1]:7002&ws=http://127.0.0.1/seed"
+            "&tr.1=udp://127.0.0.1:6969&dn=a+b%%20c" % ih.hex().upper(),
+            "magnet:?xt=urn:btmh:1220%s" % hashlib.sha256(b"x").hexdigest(),
+            lt.make_magnet_uri(lt.torrent_info(lt.bdecode(tr))),
+        ]
+        for i, m in enumerate(magnets):
+            put("magnet", "magnet%d" % i, m.encode())
+
+        for name, data in ext_handshakes():
+            put("ext_message", name, data)
+        for name, data in peer_streams():
+            put("peer_stream", name, data)
+
+        http, udp = opentracker_replies(work, ih)
+        for name, body in http:
+            if name == "scrape":
+                put("http_tracker", name, b"\x01" + ih + body)
+            else:
+                put("http_tracker", name, b"\x00" + body)
+        put("http_tracker", "dict_peers6", b"\x00" + bencode({
+            "interval": 1800, "min interval": 60, "tracker id": "abc", "warning message": "w",
+            "peers": [{"ip": "127.0.0.1", "port": 7001, "peer id": b"-LT0010-000000000001"},
+                      {"ip": "::1", "port": 7002}],
+            "peers6": bytes(15) + b"\1" + struct.pack(">H", 7003)}))
+        for name, url in [("url_plain", "http://127.0.0.1:6969/announce"),
+                          ("url_query_fragment", "https://t.example/x/announce.php?passkey=abc&#frag"),
+                          ("url_udp", "udp://127.0.0.1:6969")]:
+            put("http_tracker", name, b"\x02" + url.encode())
+        for name, packet in udp:
+            put("udp_tracker", name, b"\x00" + packet)
+        put("udp_tracker", "announce_v6", b"\x01" + struct.pack(">IIIII", 1, 9, 1800, 1, 2)
+            + bytes(15) + b"\1" + struct.pack(">H", 7004))
+
+        for name, data in resume_data(mk):
+            put("resume", name, data)
+    finally:
+        shutil.rmtree(work)
+    total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(SEEDS) for f in fs)
+    print("seeds: %d bytes" % total)
+    if total > 2 << 20:
+        sys.exit("seed corpora exceed 2 MiB")
+
+
+if __name__ == "__main__":
+    main()
