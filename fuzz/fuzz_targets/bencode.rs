@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lt::proto::bencode::{self, Limits, Value};
+use lt::proto::bencode::{self, Limits};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((value, used)) = bencode::decode_prefix(data, Limits::default()) {
@@ -18,15 +18,22 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(encoded.len(), bencode::encoded_len(&value));
         assert_eq!(bencode::decode(&encoded).expect("an encoding decodes"), value);
     }
+    // The tolerant decoder (for .torrent files) never panics, stays within
+    // the input, and agrees with the strict one wherever that one accepts.
+    if let Ok((value, used)) = bencode::decode_lenient(data, Limits::default()) {
+        assert!(used <= data.len());
+        if let Ok((strict, strict_used)) = bencode::decode_prefix(data, Limits::default()) {
+            assert_eq!(value, strict);
+            assert_eq!(used, strict_used);
+        }
+    }
     if let Ok(value) = bencode::decode(data) {
         if let Some(dict) = value.as_dict() {
-            // raw_dict_value (used for the info dictionary) must find bytes
-            // that decode to the same dictionary or list; it answers None for
-            // strings and integers.
-            let containers = dict.iter().filter(|(_, v)| matches!(v, Value::Dict(_) | Value::List(_)));
-            for (key, inner) in containers {
-                let raw = bencode::raw_dict_value(data, key, Limits::default())
-                    .expect("raw_dict_value accepts what decode accepts")
+            // raw_dict_value_lenient (used for the info dictionary) must find
+            // bytes that decode to the same value, for every key.
+            for (key, inner) in dict {
+                let raw = bencode::raw_dict_value_lenient(data, key, Limits::default())
+                    .expect("raw_dict_value_lenient accepts what decode accepts")
                     .expect("a key of the root dictionary is found");
                 assert_eq!(&bencode::decode(raw).expect("the raw value decodes"), inner);
             }
