@@ -11,7 +11,8 @@
 //!
 //! Strict where strictness protects lt (lengths, indices, sizes), tolerant
 //! where real clients bend the BEPs. Read from libtorrent, transmission,
-//! aria2 and rtorrent (libtorrent-rakshasa):
+//! aria2 and rtorrent (libtorrent-rakshasa); docs/wire-quirks.md has what
+//! each sends and tolerates, with references:
 //! - The extension handshake may come before the piece-set message; every
 //!   one of those clients sends it first.
 //! - A bitfield, have_all or have_none at any time replaces the peer's
