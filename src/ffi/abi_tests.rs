@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::engine::alerts::category;
 use crate::engine::export::STATUS_FIELDS;
-use crate::engine::{AlertType, TorrentState};
+use crate::engine::{AlertType, Operation, TorrentState};
 
 fn header() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/include/lt.h");
@@ -192,5 +192,19 @@ fn every_output_struct_starts_with_its_size() {
     }
     for name in &structs {
         assert_eq!(struct_fields(name)[0], "struct_size", "{name}");
+    }
+}
+
+#[test]
+fn operation_constants_are_the_engine_table() {
+    let engine: BTreeMap<String, u64> = Operation::ALL
+        .iter()
+        .map(|o| (format!("LT_OPERATION_{}", o.name().to_uppercase()), *o as u64))
+        .collect();
+    assert_eq!(defines("LT_OPERATION_"), engine);
+    for o in Operation::ALL {
+        // SAFETY: lt_operation_name answers a static NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr(super::lt_operation_name(*o as u32)) };
+        assert_eq!(name.to_str().unwrap(), o.name());
     }
 }
