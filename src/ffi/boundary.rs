@@ -154,6 +154,19 @@ pub trait GrowableStruct: Sized {
     fn set_struct_size(&mut self, n: u32);
 }
 
+/// Implements [`GrowableStruct`] for output structs whose first field is
+/// `struct_size: u32`, as every one of them is.
+macro_rules! growable_struct {
+    ($($t:ty),+ $(,)?) => {
+        $(impl $crate::ffi::boundary::GrowableStruct for $t {
+            fn set_struct_size(&mut self, n: u32) {
+                self.struct_size = n;
+            }
+        })+
+    };
+}
+pub(crate) use growable_struct;
+
 /// The smallest struct size a caller may pass: `struct_size` plus the
 /// padding after it.
 pub const MIN_STRUCT_SIZE: usize = 8;

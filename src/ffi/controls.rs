@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, copy_to_array, ffi_call, fill_struct_array, str_arg, GrowableStruct};
+use super::boundary::{code, copy_to_array, ffi_call, fill_struct_array, growable_struct, str_arg};
 use super::error::{fail, fail_with, lt_error, LT_ERROR_INVALID_ARG};
 use super::session::{lt_session_t, session_ref};
 use super::torrent::{lt_torrent_id_t, with_torrent};
@@ -374,11 +374,7 @@ pub struct lt_file_info_t {
     pub pad: u8,
 }
 
-impl GrowableStruct for lt_file_info_t {
-    fn set_struct_size(&mut self, n: u32) {
-        self.struct_size = n;
-    }
-}
+growable_struct!(lt_file_info_t);
 
 /// Lists a torrent's files: writes at most `cap` entries to `files`, an
 /// array of elements `elem_size` bytes apart (pass `sizeof(lt_file_info_t)`;

@@ -5,8 +5,8 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    check_struct_size, code, ffi_call, fill_struct_array, malloc_copy, non_null, str_arg, write_struct,
-    GrowableStruct,
+    check_struct_size, code, ffi_call, fill_struct_array, growable_struct, malloc_copy, non_null, str_arg,
+    write_struct,
 };
 use super::error::{fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_IO};
 use super::session::{lt_session_t, session_ref};
@@ -125,11 +125,7 @@ pub struct lt_stats_t {
     pub num_tracker_scrapes: i64,
 }
 
-impl GrowableStruct for lt_stats_t {
-    fn set_struct_size(&mut self, n: u32) {
-        self.struct_size = n;
-    }
-}
+growable_struct!(lt_stats_t);
 
 /// Builds an `lt_stats_t` from a metric reader.
 pub(crate) fn fill_stats(value: impl Fn(Metric) -> i64) -> lt_stats_t {
@@ -412,11 +408,7 @@ pub struct lt_threshold_event_t {
     pub severity: u32,
 }
 
-impl GrowableStruct for lt_threshold_event_t {
-    fn set_struct_size(&mut self, n: u32) {
-        self.struct_size = n;
-    }
-}
+growable_struct!(lt_threshold_event_t);
 
 /// Copies the session's last (at most 1,000) threshold events, oldest
 /// first: at most `cap` into `events`, an array of elements `elem_size`

@@ -3,8 +3,8 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    check_struct_size, code, copy_to_array, ffi_call, fill_struct_array, non_null, str_arg, write_struct,
-    GrowableStruct,
+    check_struct_size, code, copy_to_array, ffi_call, fill_struct_array, growable_struct, non_null, str_arg,
+    write_struct,
 };
 use super::error::{code_of, fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_NULL_ARG, LT_OK};
 use super::params::{check_tracker_url, lt_params_t, parse_endpoint};
@@ -327,11 +327,7 @@ pub struct lt_torrent_status_t {
     pub completed_time: i64,
 }
 
-impl GrowableStruct for lt_torrent_status_t {
-    fn set_struct_size(&mut self, n: u32) {
-        self.struct_size = n;
-    }
-}
+growable_struct!(lt_torrent_status_t);
 
 fn fill_status(out: &mut lt_torrent_status_t, st: &TorrentStatus) {
     out.state = st.state as u32;
@@ -482,11 +478,7 @@ pub struct lt_peer_info_t {
     pub hash_failures: u32,
 }
 
-impl GrowableStruct for lt_peer_info_t {
-    fn set_struct_size(&mut self, n: u32) {
-        self.struct_size = n;
-    }
-}
+growable_struct!(lt_peer_info_t);
 
 fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
     copy_to_array(&p.addr.ip().to_string(), &mut out.ip);
@@ -570,11 +562,7 @@ pub struct lt_tracker_info_t {
     pub last_warning: [c_char; 256],
 }
 
-impl GrowableStruct for lt_tracker_info_t {
-    fn set_struct_size(&mut self, n: u32) {
-        self.struct_size = n;
-    }
-}
+growable_struct!(lt_tracker_info_t);
 
 /// Lists a torrent's trackers, tier by tier: writes at most `cap` entries
 /// to `trackers`, an array of elements `elem_size` bytes apart (pass
