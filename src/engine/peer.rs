@@ -454,7 +454,9 @@ pub(crate) async fn read_handshake(
     })
 }
 
-fn handshake_error(message: impl Into<String>) -> Failure {
+/// A handshake that failed the protocol (not a handshake, the wrong
+/// torrent, ourselves).
+pub(crate) fn handshake_error(message: impl Into<String>) -> Failure {
     Failure::new(Operation::Handshake, Error::new(ErrorKind::Protocol, message))
 }
 

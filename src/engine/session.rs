@@ -810,9 +810,7 @@ type Incoming = Result<(Arc<Torrent>, TcpStream, Handshake), (Option<Arc<Torrent
 
 async fn incoming_handshake(core: &Arc<SessionCore>, mut stream: TcpStream) -> Incoming {
     let timeout = Duration::from_secs(core.settings.read().handshake_timeout as u64);
-    let refuse = |t: Option<Arc<Torrent>>, message: String| {
-        (t, Failure::new(Operation::Handshake, Error::new(ErrorKind::Protocol, message)))
-    };
+    let refuse = |t: Option<Arc<Torrent>>, message: String| (t, peer::handshake_error(message));
     let theirs = peer::read_handshake(core, &mut stream, timeout).await.map_err(|f| (None, f))?;
     if theirs.peer_id == core.peer_id {
         return Err(refuse(None, "connected to ourselves".into()));
