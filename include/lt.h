@@ -539,6 +539,43 @@
 #define LT_PEER_OPTIMISTIC_UNCHOKE (1 << 9)
 
 /**
+ * Peer source bit of `lt_peer_info_t.source` (libtorrent's
+ * `peer_source_flags`): a tracker's reply.
+ */
+#define LT_PEER_SOURCE_TRACKER 1
+
+/**
+ * Peer source: the DHT.
+ */
+#define LT_PEER_SOURCE_DHT 2
+
+/**
+ * Peer source: peer exchange.
+ */
+#define LT_PEER_SOURCE_PEX 4
+
+/**
+ * Peer source: local service discovery.
+ */
+#define LT_PEER_SOURCE_LSD 8
+
+/**
+ * Peer source: the torrent's resume data.
+ */
+#define LT_PEER_SOURCE_RESUME_DATA 16
+
+/**
+ * Peer source: it connected to us.
+ */
+#define LT_PEER_SOURCE_INCOMING 32
+
+/**
+ * Peer source: the application (`lt_params_add_peer`,
+ * `lt_torrent_connect_peer`); libtorrent has no such bit.
+ */
+#define LT_PEER_SOURCE_API 64
+
+/**
  * The ABI version: bumped when a released function or struct changes
  * incompatibly. Also in the header as `LT_ABI_VERSION`.
  */
@@ -1150,6 +1187,10 @@ typedef struct lt_peer_info_t {
    * Pieces that failed the hash check with blocks from this peer.
    */
   uint32_t hash_failures;
+  /**
+   * `LT_PEER_SOURCE_*` bits: everywhere lt heard of this peer.
+   */
+  uint8_t source;
 } lt_peer_info_t;
 
 /**

@@ -6,6 +6,7 @@ pub mod bandwidth;
 pub mod bounded_read;
 pub mod controls;
 pub mod create;
+pub mod discovery;
 pub mod error;
 pub mod export;
 pub(crate) mod gauges;
@@ -20,7 +21,8 @@ pub mod storage;
 pub mod sysinfo;
 pub mod thresholds;
 pub mod torrent;
-pub mod tracker;
+
+pub use discovery::tracker;
 
 pub use alerts::{Alert, AlertKind, AlertType};
 pub use error::{Error, ErrorKind, Failure, Operation, Result};

@@ -118,6 +118,8 @@ pub struct PeerHandle {
     connected_at: Instant,
     rtt: Mutex<Rtt>,
     hash_failures: AtomicU32,
+    /// `PeerSource` bits, as known when it connected.
+    source: u8,
     /// The session's counters: the peer gauges follow its flags.
     counters: Arc<Counters>,
 }
@@ -143,6 +145,8 @@ pub struct PeerInfo {
     pub rtt_max_us: i64,
     /// Pieces that failed the hash check with blocks from this peer.
     pub hash_failures: u32,
+    /// `PeerSource` bits: everywhere we heard of it.
+    pub source: u8,
 }
 
 /// Request-to-block round-trip times of one peer.
@@ -160,6 +164,7 @@ impl PeerHandle {
         key: PeerKey,
         addr: SocketAddr,
         incoming: bool,
+        source: u8,
         total_pieces: u32,
         tx: UnboundedSender<PeerCmd>,
         counters: Arc<Counters>,
@@ -186,6 +191,7 @@ impl PeerHandle {
             connected_at: Instant::now(),
             rtt: Mutex::new(Rtt::default()),
             hash_failures: AtomicU32::new(0),
+            source,
             counters,
         }
     }
@@ -322,6 +328,7 @@ impl PeerHandle {
             rtt_min_us: rtt.min_us,
             rtt_max_us: rtt.max_us,
             hash_failures: self.hash_failures.load(Ordering::Relaxed),
+            source: self.source,
         }
     }
 }

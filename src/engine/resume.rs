@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Result};
 use super::storage::Storage;
 use super::torrent::{StartOptions, Torrent};
@@ -106,7 +107,7 @@ pub(crate) fn apply(
     for (tier, urls) in rd.trackers.iter().enumerate() {
         opts.extra_trackers.extend(urls.iter().map(|u| (u.clone(), tier as u32)));
     }
-    opts.peers.extend(rd.peers.iter().copied());
+    opts.peers.extend(rd.peers.iter().map(|a| (*a, PeerSource::ResumeData)));
     opts.download_limit = rd.download_rate_limit.max(0);
     opts.upload_limit = rd.upload_rate_limit.max(0);
     opts.max_connections = rd.max_connections.clamp(0, u32::MAX as i64) as u32;

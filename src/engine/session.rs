@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
 use super::bandwidth::RateLimit;
+use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation, Result};
 use super::peer;
 use super::queue::{self, QueueEntry, QueueLimits};
@@ -159,7 +160,19 @@ impl SessionCore {
         })
     }
 
-    fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
+    /// Peers some discovery found for the torrent with info-hash `ih`:
+    /// handed to the torrent, unless it is gone or private and the source
+    /// is one BEP 27 forbids (then they are counted and dropped).
+    pub(crate) fn peers_found(&self, ih: &InfoHash, addrs: &[SocketAddr], source: PeerSource) {
+        let Some(t) = self.find_by_hash(ih) else { return };
+        if t.is_private() && !source.allowed_for_private() {
+            self.counters.add(Metric::PeersRefusedPrivate, addrs.len() as i64);
+            return;
+        }
+        t.add_peers(addrs.iter().copied(), source);
+    }
+
+    pub(crate) fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
         let id = *self.by_hash.read().get(ih)?;
         self.torrents.read().get(&id).cloned()
     }
@@ -495,7 +508,7 @@ impl Session {
             session_paused: self.core.paused.load(Ordering::Relaxed),
             seed_mode: params.seed_mode,
             sequential: params.sequential,
-            peers: params.peers,
+            peers: params.peers.into_iter().map(|a| (a, PeerSource::Api)).collect(),
             extra_trackers: params.trackers,
             file_priorities: params.file_priorities,
             download_limit: params.download_limit,

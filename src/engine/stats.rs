@@ -202,6 +202,14 @@ metrics! {
     DhtNodes: "dht.dht_nodes", Gauge, "nodes", "nodes in the DHT routing table (0: the DHT is not implemented yet)";
     DhtNodeCache: "dht.dht_node_cache", Gauge, "nodes", "replacement nodes cached by the DHT (0: the DHT is not implemented yet)";
     DhtTorrents: "dht.dht_torrents", Gauge, "torrents", "torrents tracked by the DHT node (0: the DHT is not implemented yet)";
+    PeersFromTracker: "peer.peers_from_tracker", Counter, "peers", "new peer addresses learnt from trackers";
+    PeersFromDht: "peer.peers_from_dht", Counter, "peers", "new peer addresses learnt from the DHT";
+    PeersFromPex: "peer.peers_from_pex", Counter, "peers", "new peer addresses learnt through peer exchange";
+    PeersFromLsd: "peer.peers_from_lsd", Counter, "peers", "new peer addresses learnt through local service discovery";
+    PeersFromResumeData: "peer.peers_from_resume_data", Counter, "peers", "peer addresses read from resume data";
+    PeersFromIncoming: "peer.peers_from_incoming", Counter, "peers", "peers first known because they connected to us";
+    PeersFromApi: "peer.peers_from_api", Counter, "peers", "peer addresses given by the application";
+    PeersRefusedPrivate: "peer.peers_refused_private", Counter, "peers", "peer addresses from the DHT, PEX or LSD refused because the torrent is private";
 }
 
 /// Number of metrics.

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
 use super::bandwidth::RateLimit;
+use super::discovery::tracker::{self, TrackerEntry, TrackerList};
+use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind};
 use super::gauges::{Class, CoreGuard, CoreLock};
 use super::peer::{self, PeerCmd, PeerHandle};
@@ -26,7 +28,6 @@ use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORIT
 use super::session::SessionCore;
 use super::stats::{Metric, RateSampler};
 use super::storage::Storage;
-use super::tracker::{self, TrackerEntry, TrackerList};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
@@ -165,6 +166,8 @@ struct FailedPiece {
 /// A peer address we know of and may dial.
 #[derive(Clone, Debug)]
 pub(crate) struct KnownPeer {
+    /// `PeerSource` bits of everywhere we heard of it.
+    pub sources: u8,
     pub failures: u32,
     pub connected: bool,
     pub last_attempt: Option<Instant>,
@@ -228,6 +231,12 @@ struct Times {
     seeding: Duration,
 }
 
+impl KnownPeer {
+    pub(crate) fn new(source: PeerSource) -> KnownPeer {
+        KnownPeer { sources: source.bit(), failures: 0, connected: false, last_attempt: None }
+    }
+}
+
 /// What a ban applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum BanKey {
@@ -270,7 +279,8 @@ pub(crate) struct StartOptions {
     pub session_paused: bool,
     pub seed_mode: bool,
     pub sequential: bool,
-    pub peers: Vec<SocketAddr>,
+    /// Peers to dial, with where they came from (the params or resume data).
+    pub peers: Vec<(SocketAddr, PeerSource)>,
     pub extra_trackers: Vec<(String, u32)>,
     /// Per file, 0 (skip) to 7; missing entries are 4.
     pub file_priorities: Vec<u8>,
@@ -322,11 +332,7 @@ impl Torrent {
         for (p, prio) in opts.piece_priorities.iter().enumerate() {
             picker.set_piece_priority(p as u32, *prio);
         }
-        let known = opts
-            .peers
-            .iter()
-            .map(|a| (*a, KnownPeer { failures: 0, connected: false, last_attempt: None }))
-            .collect();
+        let known = opts.peers.iter().map(|(a, source)| (*a, KnownPeer::new(*source))).collect();
         let state = if picker.is_finished() { TorrentState::Seeding } else { TorrentState::Downloading };
         // An auto-managed torrent waits for the queue to give it a slot.
         let queued = opts.auto_managed && !opts.paused;
@@ -390,6 +396,12 @@ impl Torrent {
             counters,
             wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Private (BEP 27): peers only from trackers, the application and
+    /// incoming connections; no DHT, PEX or LSD.
+    pub fn is_private(&self) -> bool {
+        self.meta.private
     }
 
     pub fn name(&self) -> &str {
@@ -541,21 +553,26 @@ impl Torrent {
         }
         let key = core.next_peer_key;
         core.next_peer_key += 1;
+        // An incoming peer's address has its ephemeral port: it is not a
+        // peer we could dial, so it does not join the known peers.
+        let source = if incoming {
+            self.ses.counters.add(Metric::PeersFromIncoming, 1);
+            PeerSource::Incoming.bit() | core.known.get(&addr).map_or(0, |k| k.sources)
+        } else {
+            let known = core.known.entry(addr).or_insert(KnownPeer::new(PeerSource::Api));
+            known.connected = true;
+            known.sources
+        };
         let handle = Arc::new(PeerHandle::new(
             key,
             addr,
             incoming,
+            source,
             self.meta.lengths.num_pieces(),
             tx,
             self.ses.counters.clone(),
         ));
         core.peers.insert(key, handle.clone());
-        if !incoming {
-            core.known
-                .entry(addr)
-                .or_insert(KnownPeer { failures: 0, connected: false, last_attempt: None })
-                .connected = true;
-        }
         Ok((handle, core.run.child_token()))
     }
 
@@ -1301,21 +1318,27 @@ impl Torrent {
         }
     }
 
-    /// Adds peer addresses (from a tracker, the API or the params).
-    pub(crate) fn add_peers(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+    /// Adds peer addresses learnt from `source`; each new one is counted
+    /// under its source. A private torrent's sources are checked by
+    /// `SessionCore::peers_found`, the way in for discovery.
+    pub(crate) fn add_peers(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: PeerSource) {
         let mut core = self.core.lock();
-        let mut added = false;
+        let mut added = 0;
         for a in addrs {
             if self.ses.is_own_address(&a) {
                 continue;
             }
-            core.known.entry(a).or_insert_with(|| {
-                added = true;
-                KnownPeer { failures: 0, connected: false, last_attempt: None }
-            });
+            core.known
+                .entry(a)
+                .or_insert_with(|| {
+                    added += 1;
+                    KnownPeer::new(source)
+                })
+                .sources |= source.bit();
         }
         drop(core);
-        if added {
+        if added > 0 {
+            self.ses.counters.add(source.metric(), added);
             self.wake.notify_one();
         }
     }
@@ -1323,8 +1346,11 @@ impl Torrent {
     /// Dials a peer now, even one that failed before.
     pub fn connect_peer(&self, addr: SocketAddr) {
         let mut core = self.core.lock();
-        let k =
-            core.known.entry(addr).or_insert(KnownPeer { failures: 0, connected: false, last_attempt: None });
+        let k = core.known.entry(addr).or_insert_with(|| {
+            self.ses.counters.add(Metric::PeersFromApi, 1);
+            KnownPeer::new(PeerSource::Api)
+        });
+        k.sources |= PeerSource::Api.bit();
         k.failures = 0;
         k.last_attempt = None;
         drop(core);

@@ -132,7 +132,19 @@ fn peer_flag_constants_are_the_engine_flags() {
     .into_iter()
     .map(|(n, v)| (format!("LT_PEER_{n}"), v as u64))
     .collect();
-    assert_eq!(defines("LT_PEER_"), engine);
+    let mut header = defines("LT_PEER_");
+    header.retain(|name, _| !name.starts_with("LT_PEER_SOURCE_"));
+    assert_eq!(header, engine);
+}
+
+#[test]
+fn peer_source_constants_are_the_engine_sources() {
+    use crate::engine::discovery::PeerSource;
+    let engine: BTreeMap<String, u64> = PeerSource::ALL
+        .iter()
+        .map(|s| (format!("LT_PEER_SOURCE_{}", s.name().to_uppercase()), s.bit() as u64))
+        .collect();
+    assert_eq!(defines("LT_PEER_SOURCE_"), engine);
 }
 
 /// Each `LT_ADD_*` flag sets exactly its own field of the engine's

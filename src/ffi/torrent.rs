@@ -437,6 +437,23 @@ pub const LT_PEER_SUPPORTS_FAST: u32 = 1 << 8;
 /// Peer flag: the peer holds the optimistic unchoke slot.
 pub const LT_PEER_OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
 
+/// Peer source bit of `lt_peer_info_t.source` (libtorrent's
+/// `peer_source_flags`): a tracker's reply.
+pub const LT_PEER_SOURCE_TRACKER: u8 = 1;
+/// Peer source: the DHT.
+pub const LT_PEER_SOURCE_DHT: u8 = 2;
+/// Peer source: peer exchange.
+pub const LT_PEER_SOURCE_PEX: u8 = 4;
+/// Peer source: local service discovery.
+pub const LT_PEER_SOURCE_LSD: u8 = 8;
+/// Peer source: the torrent's resume data.
+pub const LT_PEER_SOURCE_RESUME_DATA: u8 = 16;
+/// Peer source: it connected to us.
+pub const LT_PEER_SOURCE_INCOMING: u8 = 32;
+/// Peer source: the application (`lt_params_add_peer`,
+/// `lt_torrent_connect_peer`); libtorrent has no such bit.
+pub const LT_PEER_SOURCE_API: u8 = 64;
+
 /// One connected peer, filled by `lt_torrent_peers`; fields are only ever
 /// appended in later versions.
 #[repr(C)]
@@ -476,6 +493,8 @@ pub struct lt_peer_info_t {
     pub rtt_max_us: i64,
     /// Pieces that failed the hash check with blocks from this peer.
     pub hash_failures: u32,
+    /// `LT_PEER_SOURCE_*` bits: everywhere lt heard of this peer.
+    pub source: u8,
 }
 
 growable_struct!(lt_peer_info_t);
@@ -498,6 +517,7 @@ fn fill_peer(out: &mut lt_peer_info_t, p: &PeerInfo) {
     out.rtt_min_us = p.rtt_min_us;
     out.rtt_max_us = p.rtt_max_us;
     out.hash_failures = p.hash_failures;
+    out.source = p.source;
 }
 
 /// Lists a torrent's connected peers: writes at most `cap` entries to

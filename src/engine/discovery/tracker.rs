@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::alerts::{AlertKind, ErrorInfo};
-use super::error::ErrorKind;
-use super::stats::Metric;
-use super::torrent::Torrent;
+use crate::engine::alerts::{AlertKind, ErrorInfo};
+use crate::engine::error::ErrorKind;
+use crate::engine::stats::Metric;
+use crate::engine::torrent::Torrent;
 use crate::proto::tracker::{
     self as wire, AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError, UdpResponse,
 };
@@ -327,7 +327,7 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
             ses.counters.add(Metric::TrackerPeersReceived, reply.peers.len() as i64);
             t.post(AlertKind::TrackerReply { url, num_peers: reply.peers.len() as u32 });
             if event != AnnounceEvent::Stopped {
-                t.add_peers(reply.peers);
+                ses.peers_found(&t.info_hash, &reply.peers, super::PeerSource::Tracker);
             }
             true
         }
@@ -408,7 +408,7 @@ async fn udp_announce(
     hostport: &str,
     req: &AnnounceRequest,
     recv_timeout: u64,
-    counters: &super::stats::Counters,
+    counters: &crate::engine::stats::Counters,
 ) -> Result<AnnounceResponse, String> {
     let (sock, connection_id, first_wait, ipv6) = udp_connect(hostport, recv_timeout, counters).await?;
     let tid: u32 = rand::random();
@@ -431,7 +431,7 @@ async fn udp_announce(
 async fn udp_connect(
     hostport: &str,
     recv_timeout: u64,
-    counters: &super::stats::Counters,
+    counters: &crate::engine::stats::Counters,
 ) -> Result<(UdpSocket, u64, Duration, bool), String> {
     let hostport = hostport.split('/').next().unwrap_or(hostport);
     let addr: SocketAddr = tokio::net::lookup_host(hostport)
@@ -523,7 +523,7 @@ async fn udp_exchange(
     tid: u32,
     ipv6: bool,
     first_wait: Duration,
-    counters: &super::stats::Counters,
+    counters: &crate::engine::stats::Counters,
 ) -> Result<UdpResponse, String> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut wait = first_wait;
