@@ -5,6 +5,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod magnet;
 pub mod metainfo;
+pub mod pex;
 pub mod resume;
 pub mod tracker;
 pub mod types;
