@@ -6,7 +6,7 @@
 //! Posting never blocks the engine. The category mask is checked before an
 //! alert's message is built.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,11 +156,13 @@ alert_types! {
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
+    LsdPeer = 60, "lsd_peer", PEER;
     TorrentError = 64, "torrent_error", ERROR | STATUS;
     IncomingConnection = 66, "incoming_connection", PEER;
     AddTorrent = 67, "add_torrent", STATUS;
     StateUpdate = 68, "state_update", 0;
     SessionStats = 70, "session_stats", 0;
+    LsdError = 82, "lsd_error", ERROR;
     AlertsDropped = 95, "alerts_dropped", 0;
 }
 
@@ -202,6 +204,8 @@ pub enum AlertKind {
     PeerBan { peer: SocketAddr },
     PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
     IncomingConnection { peer: SocketAddr },
+    LsdPeer { peer: SocketAddr },
+    LsdError { local: IpAddr, error: ErrorInfo },
     TrackerAnnounce { url: String, event: &'static str },
     TrackerReply { url: String, num_peers: u32 },
     TrackerWarning { url: String, message: String },
@@ -247,6 +251,8 @@ impl AlertKind {
             K::PeerBan { .. } => T::PeerBan,
             K::PeerError { .. } => T::PeerError,
             K::IncomingConnection { .. } => T::IncomingConnection,
+            K::LsdPeer { .. } => T::LsdPeer,
+            K::LsdError { .. } => T::LsdError,
             K::TrackerAnnounce { .. } => T::TrackerAnnounce,
             K::TrackerReply { .. } => T::TrackerReply,
             K::TrackerWarning { .. } => T::TrackerWarning,
@@ -313,6 +319,10 @@ impl AlertKind {
                 format!("{name}: peer {peer} error ({}): {}", op.name(), error.message)
             }
             K::IncomingConnection { peer } => format!("incoming connection from {peer}"),
+            K::LsdPeer { peer } => format!("{name}: local service discovery found peer {peer}"),
+            K::LsdError { local, error } => {
+                format!("local service discovery on {local} failed: {}", error.message)
+            }
             K::TrackerAnnounce { url, event } => format!("{name}: announcing to {url} (event {event})"),
             K::TrackerReply { url, num_peers } => format!("{name}: {url} replied with {num_peers} peers"),
             K::TrackerWarning { url, message } => format!("{name}: warning from {url}: {message}"),
