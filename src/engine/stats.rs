@@ -210,6 +210,10 @@ metrics! {
     PeersFromIncoming: "peer.peers_from_incoming", Counter, "peers", "peers first known because they connected to us";
     PeersFromApi: "peer.peers_from_api", Counter, "peers", "peer addresses given by the application";
     PeersRefusedPrivate: "peer.peers_refused_private", Counter, "peers", "peer addresses from the DHT, PEX or LSD refused because the torrent is private";
+    LsdAnnouncesSent: "lsd.announces_sent", Counter, "datagrams", "local service discovery announces sent (each announce goes out three times, 2 s apart, as libtorrent sends it)";
+    LsdAnnouncesReceived: "lsd.announces_received", Counter, "datagrams", "valid local service discovery announces received from other clients";
+    LsdAnnouncesOwn: "lsd.announces_ignored_own", Counter, "datagrams", "local service discovery announces ignored because they carry this session's cookie (the multicast loop brings our own back)";
+    LsdInvalid: "lsd.invalid_datagrams", Counter, "datagrams", "datagrams on the local service discovery group that are not a valid BT-SEARCH announce";
 }
 
 /// Number of metrics.
