@@ -184,12 +184,13 @@ impl PexMessage {
 }
 
 /// A compact peer (4 or 16 address bytes, then the port, big-endian), or
-/// `None` for an address no one can dial.
+/// `None` for an address no one can dial. An IPv4-mapped IPv6 address is
+/// the IPv4 address, as `encode` writes it.
 fn compact_addr(entry: &[u8]) -> Option<SocketAddr> {
     let (ip, port) = entry.split_at(entry.len() - 2);
     let ip = match <[u8; 4]>::try_from(ip) {
         Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
-        Err(_) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip).ok()?)),
+        Err(_) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip).ok()?)).to_canonical(),
     };
     Some(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]]))).filter(dialable)
 }
@@ -317,6 +318,15 @@ mod tests {
         assert_eq!(back.dropped, msg.dropped);
         assert!(back.added[0].1.contains(PexFlags::SEED));
         assert!(!back.added[0].1.contains(PexFlags::UTP));
+    }
+
+    #[test]
+    fn ipv4_mapped_entries_are_ipv4() {
+        let mut mapped = vec![0u8; 10];
+        mapped.extend_from_slice(&[0xff, 0xff, 1, 2, 3, 4, 0, 80]);
+        let m = PexMessage::decode(&payload(&[("added6", &mapped), ("added6.f", &[0x02])])).unwrap();
+        assert_eq!(m.added, vec![(v4("1.2.3.4:80"), PexFlags::SEED)]);
+        assert_eq!(PexMessage::decode(&m.encode()).unwrap(), m);
     }
 
     #[test]
