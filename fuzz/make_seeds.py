@@ -4,8 +4,9 @@
 Torrents come from libtorrent's test corpus (the git mirror named by
 LT_MIRROR), mktorrent and transmission-create; tracker replies from a local
 opentracker (HTTP and UDP on 127.0.0.1); resume data from libtorrent's
-write_resume_data_buf; peer and extension messages are built here as the
-major clients send them. Needs /usr/bin/python3 with libtorrent,
+write_resume_data_buf; an LSD announce from a libtorrent session on
+127.0.0.1; peer, extension and ut_pex messages are built here as the major
+clients send them. Needs /usr/bin/python3 with libtorrent,
 opentracker, mktorrent and transmission-create. Seeds are inputs, not
 expectations: rerunning it may give different bytes (dates, ports).
 """
@@ -206,6 +207,55 @@ def peer_streams():
     ]
 
 
+def pex_messages():
+    """ut_pex payloads in libtorrent's layout (every key, empty ones too),
+    IPv6 peers, flags shorter than the list, and a bare added list."""
+    v4 = lambda a, b, c, d, port: bytes([a, b, c, d]) + struct.pack(">H", port)
+    v6 = lambda last, port: bytes(15) + bytes([last]) + struct.pack(">H", port)
+    full = {"added": v4(127, 0, 0, 1, 6881) + v4(10, 0, 0, 2, 51413), "added.f": b"\x12\x01",
+            "added6": v6(1, 6882), "added6.f": b"\x04", "dropped": v4(10, 0, 0, 9, 6881),
+            "dropped6": v6(9, 6889)}
+    return [
+        ("libtorrent_full", bencode(full)),
+        ("libtorrent_first", bencode({"added": v4(127, 0, 0, 1, 6881), "added.f": b"\x10",
+                                      "added6": b"", "added6.f": b"", "dropped": b"", "dropped6": b""})),
+        ("short_flags", bencode({"added": v4(1, 2, 3, 4, 80) + v4(5, 6, 7, 8, 81), "added.f": b"\x02"})),
+        ("bare_added", bencode({"added": v4(1, 2, 3, 4, 80)})),
+        ("dropped_only", bencode({"dropped": v4(1, 2, 3, 4, 80) * 3})),
+        ("empty", b"de"),
+    ]
+
+
+def lsd_announces():
+    """A BT-SEARCH announce libtorrent multicasts on 127.0.0.1 (captured
+    here from a session with LSD on), and announces in other forms."""
+    group = "239.192.152.143"
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind((group, 6771))
+    rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                  socket.inet_aton(group) + socket.inet_aton("127.0.0.1"))
+    rx.settimeout(10)
+    ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": True,
+                      "enable_upnp": False, "enable_natpmp": False, "dht_bootstrap_nodes": ""})
+    atp = lt.add_torrent_params()
+    atp.info_hashes = lt.info_hash_t(lt.sha1_hash(bytes(range(1, 21))))
+    atp.save_path = "/tmp"
+    ses.add_torrent(atp)
+    captured, _ = rx.recvfrom(2000)
+    rx.close()
+    del ses
+    ih = bytes(range(1, 21)).hex()
+    return [
+        ("libtorrent", captured),
+        ("two_hashes", ("BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\n"
+                        "Infohash: %s\r\nInfohash: %s\r\n\r\n\r\n" % (ih, "ab" * 20)).encode()),
+        ("uppercase_bare_newlines", ("bt-search * HTTP/1.1\nhost: [ff15::efc0:988f]:6771\nport: 51413\n"
+                                     "infohash: %s\n\n" % ih.upper()).encode()),
+        ("no_blank_line", ("BT-SEARCH * HTTP/1.1\r\nPort: 1\r\nInfohash: %s\r\n" % ih).encode()),
+    ]
+
+
 def resume_data(torrent):
     """libtorrent's own resume data for `torrent`, with and without the
     info dictionary, pieces and peers."""
@@ -265,6 +315,10 @@ def main():
             put("ext_message", name, data)
         for name, data in peer_streams():
             put("peer_stream", name, data)
+        for name, data in pex_messages():
+            put("pex", name, data)
+        for name, data in lsd_announces():
+            put("lsd", name, data)
 
         http, udp = opentracker_replies(work, ih)
         for name, body in http:
