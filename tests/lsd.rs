@@ -1,6 +1,7 @@
 //! Local service discovery (BEP 14) on a loopback multicast group: two lt
-//! sessions find each other and one downloads from the other; a private
-//! torrent is never announced and takes no peer from LSD.
+//! sessions find each other and one downloads from the other; lt and
+//! libtorrent-rasterbar hear each other's announces; a private torrent is
+//! never announced and takes no peer from LSD.
 //!
 //! The sessions join the group on 127.0.0.1, so nothing leaves the host.
 //! When multicast does not work on this host's loopback (the probe below
@@ -287,5 +288,115 @@ fn a_private_torrent_is_not_announced_and_takes_no_lsd_peer() {
             })
             .collect();
         assert_eq!(lsd_peers, vec![(public_id, other)]);
+    });
+}
+
+/// libtorrent-rasterbar seeding `torrent` from `save_path` on
+/// 127.0.0.1:`port` with LSD on: prints `ready` once seeding, then one
+/// `lsd_peer <message>` line per peer its LSD hears.
+const LIBTORRENT_LSD_SEEDER: &str = r#"
+import sys, libtorrent as lt
+torrent, save_path, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ses = lt.session({"listen_interfaces": "127.0.0.1:%d" % port, "enable_lsd": True,
+                  "enable_dht": False, "enable_upnp": False, "enable_natpmp": False,
+                  "dht_bootstrap_nodes": "", "allow_multiple_connections_per_ip": True,
+                  "enable_outgoing_utp": False, "enable_incoming_utp": False,
+                  "alert_mask": lt.alert.category_t.all_categories})
+h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save_path})
+ready = False
+while True:
+    ses.wait_for_alert(200)
+    for a in ses.pop_alerts():
+        if a.what() == "lsd_peer":
+            print("lsd_peer " + a.message(), flush=True)
+    if not ready and h.status().is_seeding:
+        ready = True
+        print("ready", flush=True)
+"#;
+
+/// A child process killed when dropped, its stdout lines on a channel.
+struct Child {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Child {
+    /// Waits for a line for which `f` holds.
+    fn wait_line(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if f(&line) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("libtorrent: no {what} ({e})"),
+            }
+        }
+    }
+}
+
+#[test]
+fn lt_and_libtorrent_find_each_other() {
+    on_multicast_loopback("lt_and_libtorrent_find_each_other", || {
+        use std::io::BufRead;
+        let python = "/usr/bin/python3";
+        assert!(std::path::Path::new(python).exists(), "{python} (python3-libtorrent) is missing");
+        let dir = tempdir("lsd-libtorrent");
+        make_torrent_in(&dir.path, "content", &[("c.bin", 2_000_003)], 64 * 1024, 4242);
+        let opts = CreateOptions { piece_length: Some(64 * 1024), ..Default::default() };
+        let bytes = create_torrent(&dir.path.join("content"), &opts, &mut |_, _| {}).unwrap();
+        let torrent_file = dir.path.join("c.torrent");
+        std::fs::write(&torrent_file, &bytes).unwrap();
+        let meta = Arc::new(Metainfo::from_bytes(&bytes).unwrap());
+
+        // lt announces every 2 s, so libtorrent, which joins the group
+        // after lt's first announce, still hears one.
+        let leecher =
+            Session::new(Settings { local_service_announce_interval: 2, ..lsd_settings() }).unwrap();
+        let save = dir.path.join("leech");
+        let id = leecher.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), &save)).unwrap();
+
+        let lt_port = common::free_port();
+        let mut child = Command::new(python)
+            .args(["-c", LIBTORRENT_LSD_SEEDER])
+            .arg(&torrent_file)
+            .arg(&dir.path)
+            .arg(lt_port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start libtorrent");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let seeder = Child { child, lines };
+        seeder.wait_line("ready", |l| l == "ready");
+
+        // lt hears libtorrent's announce, dials it and downloads.
+        let mut lsd_peers = Vec::new();
+        until("the download from libtorrent", || {
+            lsd_peers.extend(drain(&leecher).into_iter().filter_map(|a| match a.kind {
+                AlertKind::LsdPeer { peer } => Some(peer),
+                _ => None,
+            }));
+            leecher.torrent_status(id).unwrap().state == TorrentState::Seeding
+        });
+        assert!(same(&dir.path.join("content/c.bin"), &save.join("content/c.bin")));
+        let libtorrent: SocketAddr = format!("127.0.0.1:{lt_port}").parse().unwrap();
+        assert!(lsd_peers.contains(&libtorrent), "lsd_peer alerts: {lsd_peers:?}");
+        assert!(leecher.counters().get(Metric::PeersFromLsd) >= 1);
+        // libtorrent parses our announce: it names lt's listen port.
+        let ours = format!("127.0.0.1:{} ", leecher.listen_port().unwrap());
+        seeder.wait_line("lsd_peer for lt", |l| l.starts_with("lsd_peer") && l.contains(&ours));
     });
 }
