@@ -94,8 +94,9 @@ impl LsdShared {
 /// Starts the LSD task. When `enable_lsd` is on, the multicast group is
 /// joined before this returns, so a session is listening once it exists.
 pub(crate) fn start(core: &Arc<SessionCore>) {
-    let sockets = if core.settings.read().enable_lsd { open_all(core) } else { Vec::new() };
-    core.runtime.spawn(run(core.clone(), sockets));
+    let enabled = core.settings.read().enable_lsd;
+    let sockets = if enabled { open_all(core) } else { Vec::new() };
+    core.runtime.spawn(run(core.clone(), enabled, sockets));
 }
 
 /// One joined socket: the interface it serves and its receive task's stop.
@@ -162,12 +163,15 @@ fn report_error(core: &SessionCore, iface: Ipv4Addr, message: String) {
 
 /// The announce task: joins and leaves as `enable_lsd` changes, announces
 /// on libtorrent's schedule, and runs one receive task per socket.
-async fn run(core: Arc<SessionCore>, initial: Vec<(Ipv4Addr, StdUdpSocket)>) {
+///
+/// `tried` says whether `initial` comes from joining (`enable_lsd` was on
+/// at the start): the settings may change before the task first runs.
+async fn run(core: Arc<SessionCore>, mut tried: bool, initial: Vec<(Ipv4Addr, StdUdpSocket)>) {
     let mut joined: Vec<Joined> = Vec::new();
     adopt(&core, initial, &mut joined);
-    // Whether joining was tried since `enable_lsd` went on: a failure is
-    // reported once, and tried again only after LSD is turned off and on.
-    let mut tried = core.settings.read().enable_lsd;
+    // `tried`: whether joining was tried since `enable_lsd` went on. A
+    // failure is reported once, and tried again only after LSD is turned
+    // off and on.
     let mut next_at = Instant::now() + announce_delay(&core, false);
     let mut last: Option<TorrentId> = None;
     // The latest announce's datagram, when it was first sent, and which
