@@ -342,6 +342,22 @@ mod tests {
     }
 
     #[test]
+    fn lsd_is_accepted_off_by_default_with_libtorrents_interval() {
+        let default = Settings::default();
+        assert!(!default.enable_lsd);
+        assert_eq!(default.local_service_announce_interval, 300);
+        Settings { enable_lsd: true, ..Settings::default() }.validate().unwrap();
+        let mut s = Settings::default();
+        let err = s.set_int("local_service_announce_interval", 0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        s.set_int("local_service_announce_interval", 2).unwrap();
+        s.set_bool("enable_lsd", true).unwrap();
+        let mut back = Settings::default();
+        back.load_state(&s.save_state()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
     fn settings_fixed_at_start_refuse_a_live_change() {
         let running = Settings::default();
         let mut next = running.clone();
