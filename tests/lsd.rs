@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::swarm::{make_torrent, make_torrent_in, same, settings, WAIT};
+use common::swarm::{make_torrent_in, same, settings, WAIT};
 use common::tempdir;
 use lt::engine::create::{create_torrent, CreateOptions};
 use lt::engine::discovery::PeerSource;
@@ -31,6 +31,16 @@ use lt::proto::types::InfoHash;
 
 /// Set in the copy of the test binary that runs inside the namespace.
 const CHILD_ENV: &str = "LT_LSD_IN_NETNS";
+
+/// A seed for file contents no other run shares. The group on the host's
+/// loopback is shared by every process on the host, other runs of these
+/// tests included: torrents with fixed contents would have the same
+/// info-hashes there, and each run would take the other's peers.
+fn unique_seed() -> u32 {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    (std::process::id() << 12) ^ nanos ^ N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 fn lsd_settings() -> Settings {
     Settings { enable_lsd: true, ..settings() }
@@ -75,6 +85,13 @@ fn loopback_multicast_works() -> Result<(), String> {
     }
 }
 
+/// Says `text` on the test's real stderr: libtest captures `eprintln!` of
+/// passing tests, and a skipped test must say so.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Runs `body` where loopback multicast works: here, or in a fresh network
 /// namespace through a copy of this test binary running only `name`.
 fn on_multicast_loopback(name: &str, body: impl FnOnce()) {
@@ -87,13 +104,16 @@ fn on_multicast_loopback(name: &str, body: impl FnOnce()) {
         Ok(()) => "LT_LSD_NETNS=1".to_string(),
         Err(why) => why,
     };
-    eprintln!("{name}: {why}; running in a network namespace");
+    say(&format!("{name}: {why}; running in a network namespace"));
     match run_in_namespace(name) {
         Ok(()) => {}
         Err(e) if std::env::var("LT_REQUIRE_NETNS").as_deref() == Ok("1") => {
             panic!("{name} cannot run: {why}, and {e}")
         }
-        Err(e) => eprintln!("{name} SKIPPED: cannot test local service discovery here: {why}, and {e}"),
+        Err(e) => say(&format!(
+            "{name} SKIPPED: cannot test local service discovery here: {why}, and {e} \
+             (LT_REQUIRE_NETNS=1 makes this a failure)"
+        )),
     }
 }
 
@@ -149,7 +169,8 @@ fn drain(ses: &Session) -> Vec<lt::engine::Alert> {
 fn two_sessions_find_each_other_and_download() {
     on_multicast_loopback("two_sessions_find_each_other_and_download", || {
         let dir = tempdir("lsd");
-        let meta = make_torrent(&dir.path, &[("a.bin", 3_000_017), ("b.bin", 1_000_003)], 64 * 1024);
+        let files = [("a.bin", 3_000_017), ("b.bin", 1_000_003)];
+        let meta = make_torrent_in(&dir.path, "content", &files, 64 * 1024, unique_seed());
         let seeder = Session::new(lsd_settings()).unwrap();
         // A download limit stretches the transfer over seconds, so the
         // connection is there to be seen in the peer lists below.
@@ -213,7 +234,7 @@ fn two_sessions_find_each_other_and_download() {
 
 /// A torrent created from generated files with the private flag.
 fn private_torrent(dir: &std::path::Path) -> Arc<Metainfo> {
-    make_torrent_in(dir, "private", &[("p.bin", 100_000)], 32 * 1024, 777);
+    make_torrent_in(dir, "private", &[("p.bin", 100_000)], 32 * 1024, unique_seed());
     let opts = CreateOptions { piece_length: Some(32 * 1024), private: true, ..Default::default() };
     let bytes = create_torrent(&dir.join("private"), &opts, &mut |_, _| {}).unwrap();
     let meta = Arc::new(Metainfo::from_bytes(&bytes).unwrap());
@@ -244,7 +265,7 @@ fn a_private_torrent_is_not_announced_and_takes_no_lsd_peer() {
     on_multicast_loopback("a_private_torrent_is_not_announced_and_takes_no_lsd_peer", || {
         let dir = tempdir("lsd-private");
         let private = private_torrent(&dir.path);
-        let public = make_torrent_in(&dir.path, "public", &[("q.bin", 100_000)], 32 * 1024, 778);
+        let public = make_torrent_in(&dir.path, "public", &[("q.bin", 100_000)], 32 * 1024, unique_seed());
         let listener = group_socket();
         let ses = Session::new(lsd_settings()).unwrap();
         let port = ses.listen_port().unwrap();
@@ -265,8 +286,9 @@ fn a_private_torrent_is_not_announced_and_takes_no_lsd_peer() {
         });
         assert!(!seen.contains(&private.info_hash), "the private torrent was announced: {seen:?}");
         assert_eq!(seen, vec![public.info_hash; 3]);
-        until("our own announces to come back", || ses.counters().get(Metric::LsdAnnouncesOwn) >= 3);
-        assert_eq!(ses.counters().get(Metric::LsdAnnouncesSent), 3);
+        // The counters move just after the datagrams leave: wait for them.
+        until("three announces counted", || ses.counters().get(Metric::LsdAnnouncesSent) == 3);
+        until("our own announces to come back", || ses.counters().get(Metric::LsdAnnouncesOwn) == 3);
 
         // Another client announces both torrents: the public one takes the
         // peer, the private one refuses it.
@@ -277,8 +299,10 @@ fn a_private_torrent_is_not_announced_and_takes_no_lsd_peer() {
             cookie: Some(0x1234),
         };
         listener.send_to(&announce.encode(false), SocketAddr::from(GROUP_V4)).unwrap();
-        until("the announce to be handled", || ses.counters().get(Metric::PeersRefusedPrivate) == 1);
-        assert_eq!(ses.counters().get(Metric::PeersFromLsd), 1);
+        let c = ses.counters();
+        until("the announce to be handled", || {
+            c.get(Metric::PeersRefusedPrivate) == 1 && c.get(Metric::PeersFromLsd) == 1
+        });
         assert!(ses.counters().get(Metric::LsdAnnouncesReceived) >= 1);
         let lsd_peers: Vec<(TorrentId, SocketAddr)> = drain(&ses)
             .into_iter()
@@ -349,7 +373,7 @@ fn lt_and_libtorrent_find_each_other() {
         let python = "/usr/bin/python3";
         assert!(std::path::Path::new(python).exists(), "{python} (python3-libtorrent) is missing");
         let dir = tempdir("lsd-libtorrent");
-        make_torrent_in(&dir.path, "content", &[("c.bin", 2_000_003)], 64 * 1024, 4242);
+        make_torrent_in(&dir.path, "content", &[("c.bin", 2_000_003)], 64 * 1024, unique_seed());
         let opts = CreateOptions { piece_length: Some(64 * 1024), ..Default::default() };
         let bytes = create_torrent(&dir.path.join("content"), &opts, &mut |_, _| {}).unwrap();
         let torrent_file = dir.path.join("c.torrent");
@@ -398,5 +422,30 @@ fn lt_and_libtorrent_find_each_other() {
         // libtorrent parses our announce: it names lt's listen port.
         let ours = format!("127.0.0.1:{} ", leecher.listen_port().unwrap());
         seeder.wait_line("lsd_peer for lt", |l| l.starts_with("lsd_peer") && l.contains(&ours));
+    });
+}
+
+#[test]
+fn lsd_turns_on_and_off_on_a_running_session() {
+    on_multicast_loopback("lsd_turns_on_and_off_on_a_running_session", || {
+        let dir = tempdir("lsd-toggle");
+        let meta = make_torrent_in(&dir.path, "toggle", &[("t.bin", 50_000)], 32 * 1024, unique_seed());
+        let listener = group_socket();
+        let ses = Session::new(settings()).unwrap();
+        assert!(!ses.settings().enable_lsd, "off by default");
+        let port = ses.listen_port().unwrap();
+        let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path);
+        p.seed_mode = true;
+        ses.add_torrent(p).unwrap();
+        for round in 1..=2 {
+            // Turned on, the session joins and announces its torrent at once.
+            ses.apply_settings(lsd_settings()).unwrap();
+            let seen = announced_by(&listener, port, |seen| !seen.is_empty());
+            assert_eq!(seen, vec![meta.info_hash], "round {round}");
+            ses.apply_settings(settings()).unwrap();
+        }
+        // Both rounds are counted (the counter moves just after the
+        // datagram leaves).
+        until("both rounds' announces counted", || ses.counters().get(Metric::LsdAnnouncesSent) >= 2);
     });
 }
