@@ -114,6 +114,9 @@ pub struct Record {
     pub pex_sent: u32,
     /// Connections the other side closed (rather than this peer stopping).
     pub closed_by_remote: u32,
+    /// Connections this peer closed after a handshake it does not take: an
+    /// encrypted one (MSE), or one for another torrent.
+    pub refused: u32,
 }
 
 /// A running fake peer; stops (and joins its threads) when dropped.
@@ -132,7 +135,16 @@ impl FakePeer {
         listener.set_nonblocking(true).unwrap();
         let record = Arc::new(Mutex::new(Record::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let shared = Shared { opts: Arc::new(opts), record: record.clone(), stop: stop.clone() };
+        // Peer ids differ between fake peers: libtorrent drops the second
+        // connection of a peer id it is already connected to.
+        let mut peer_id = *b"-FK0001-000000000000";
+        peer_id[8..].copy_from_slice(format!("{:012}", addr.port()).as_bytes());
+        let shared = Shared {
+            opts: Arc::new(opts),
+            peer_id: PeerId(peer_id),
+            record: record.clone(),
+            stop: stop.clone(),
+        };
         let accept_thread = std::thread::spawn(move || accept_loop(listener, shared));
         FakePeer { addr, record, stop, accept_thread: Some(accept_thread) }
     }
@@ -179,6 +191,7 @@ impl Drop for FakePeer {
 #[derive(Clone)]
 struct Shared {
     opts: Arc<FakePeerOpts>,
+    peer_id: PeerId,
     record: Arc<Mutex<Record>>,
     stop: Arc<AtomicBool>,
 }
@@ -200,11 +213,10 @@ fn accept_loop(listener: TcpListener, shared: Shared) {
             Ok((stream, _)) => {
                 shared.note(|r| r.connections += 1);
                 let s = shared.clone();
-                connections.push(std::thread::spawn(move || {
-                    let remote_closed = serve(stream, &s).is_err();
-                    if remote_closed && !s.stopped() {
-                        s.note(|r| r.closed_by_remote += 1);
-                    }
+                connections.push(std::thread::spawn(move || match serve(stream, &s) {
+                    Err(Closed::ByRemote) if !s.stopped() => s.note(|r| r.closed_by_remote += 1),
+                    Err(Closed::Refused) => s.note(|r| r.refused += 1),
+                    _ => {}
                 }));
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
@@ -216,9 +228,17 @@ fn accept_loop(listener: TcpListener, shared: Shared) {
     }
 }
 
-/// The connection ended: the other side closed it or broke the protocol.
+/// Why a connection ended before the peer stopped.
 #[derive(Debug)]
-struct Closed;
+enum Closed {
+    /// The other side closed it, or sent what is not BitTorrent after the
+    /// handshake.
+    ByRemote,
+    /// This peer closed it: the handshake was not a plaintext BitTorrent
+    /// handshake (libtorrent tries the encrypted one first) or was for
+    /// another torrent.
+    Refused,
+}
 
 /// One connection, blocking reads with a short timeout so it notices the
 /// stop flag.
@@ -233,20 +253,20 @@ impl Conn<'_> {
     fn fill(&mut self) -> Result<bool, Closed> {
         let mut chunk = [0u8; 64 * 1024];
         match self.stream.read(&mut chunk) {
-            Ok(0) => Err(Closed),
+            Ok(0) => Err(Closed::ByRemote),
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
                 Ok(true)
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
-            Err(_) => Err(Closed),
+            Err(_) => Err(Closed::ByRemote),
         }
     }
 
     fn send(&mut self, msg: &Message) -> Result<(), Closed> {
         let mut out = BytesMut::new();
         encode_message(msg, &mut out);
-        self.stream.write_all(&out).map_err(|_| Closed)
+        self.stream.write_all(&out).map_err(|_| Closed::ByRemote)
     }
 
     fn send_extended(&mut self, id: u8, payload: Vec<u8>) -> Result<(), Closed> {
@@ -257,8 +277,8 @@ impl Conn<'_> {
 /// Serves one connection until the other side closes it (`Err`) or the
 /// peer stops (`Ok`).
 fn serve(stream: TcpStream, shared: &Shared) -> Result<(), Closed> {
-    stream.set_nonblocking(false).map_err(|_| Closed)?;
-    stream.set_read_timeout(Some(POLL)).map_err(|_| Closed)?;
+    let setup = stream.set_nonblocking(false).and_then(|_| stream.set_read_timeout(Some(POLL)));
+    setup.map_err(|_| Closed::ByRemote)?;
     let mut conn = Conn { stream, buf: BytesMut::new(), shared };
     while conn.buf.len() < Handshake::LEN {
         if shared.stopped() {
@@ -266,17 +286,17 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<(), Closed> {
         }
         conn.fill()?;
     }
-    let theirs = Handshake::decode(&conn.buf.split_to(Handshake::LEN)).map_err(|_| Closed)?;
+    let theirs = Handshake::decode(&conn.buf.split_to(Handshake::LEN)).map_err(|_| Closed::Refused)?;
     shared.note(|r| r.handshakes.push(theirs));
     let opts = &shared.opts;
     if theirs.info_hash != opts.info_hash {
-        return Err(Closed);
+        return Err(Closed::Refused);
     }
     // The extension bit only: without the fast extension, a peer with no
     // piece may stay silent instead of sending have_none.
-    let mut ours = Handshake::new(opts.info_hash, PeerId(*b"-FK0001-fakepeer0001"));
+    let mut ours = Handshake::new(opts.info_hash, shared.peer_id);
     ours.reserved = [0, 0, 0, 0, 0, 0x10, 0, 0];
-    conn.stream.write_all(&ours.encode()).map_err(|_| Closed)?;
+    conn.stream.write_all(&ours.encode()).map_err(|_| Closed::ByRemote)?;
     conn.send_extended(0, our_ext_handshake(opts).encode())?;
 
     let mut their_ids: Option<BTreeMap<String, u8>> = None;
@@ -288,12 +308,12 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<(), Closed> {
                 conn.fill()?;
                 continue;
             }
-            Err(_) => return Err(Closed),
+            Err(_) => return Err(Closed::ByRemote),
         };
         let Message::Extended { id, payload } = msg else { continue };
         match id {
             0 => {
-                let hs = ExtHandshake::decode(&payload).map_err(|_| Closed)?;
+                let hs = ExtHandshake::decode(&payload).map_err(|_| Closed::ByRemote)?;
                 their_ids = Some(hs.m.clone());
                 shared.note(|r| r.ext_handshakes.push(hs));
             }
