@@ -210,3 +210,45 @@ fn malformed_peer_messages_disconnect_and_count() {
     assert!(errors[3].contains("piece message out of range"), "{errors:?}");
     assert_eq!(ses.counters().get(Metric::NumPeersConnected), 0);
 }
+
+/// A magnet link to an lt seeder: metadata from lt over ut_metadata (the
+/// info dictionary is larger than one 16 KiB piece), then the data; the
+/// saved .torrent has the original info dictionary byte for byte.
+#[test]
+fn magnet_from_lt_gets_metadata_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1200 pieces of 16 KiB: 24 000 bytes of piece hashes, two metadata pieces.
+    let meta = make_torrent(dir.path(), &[("a.bin", 1200 * 16384 - 5)], 16384);
+    assert!(meta.info_bytes.len() > 16384);
+    let (seeder, _) = seed(&meta, dir.path());
+    let port = seeder.listen_port().unwrap();
+    let uri = format!("magnet:?xt=urn:btih:{}&dn=early+name&x.pe=127.0.0.1:{port}", meta.info_hash.to_hex());
+    let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
+    let out = dir.path().join("out");
+    let leech = Session::new(settings()).unwrap();
+    let id = leech.add_torrent(AddTorrentParams::new(TorrentSource::Magnet(magnet), &out)).unwrap();
+    let st = leech.torrent_status(id).unwrap();
+    assert_eq!(st.name, "early name");
+    assert_eq!(
+        leech.torrent_metadata(id).unwrap_err().kind(),
+        lt::engine::ErrorKind::NoMetadata,
+        "no metadata before it arrives"
+    );
+    wait_for(&leech, "metadata_received", |a| a.alert_type() == AlertType::MetadataReceived);
+    assert_eq!(leech.torrent_status(id).unwrap().name, "content");
+    wait_for(&leech, "torrent_finished", |a| a.alert_type() == AlertType::TorrentFinished);
+    assert!(same(&dir.path().join("content/a.bin"), &out.join("content/a.bin")));
+    let saved = leech.torrent_metadata(id).unwrap();
+    let again = lt::proto::metainfo::Metainfo::from_bytes(&saved).unwrap();
+    assert_eq!(again.info_bytes, meta.info_bytes);
+    assert_eq!(again.info_hash, meta.info_hash);
+    let c = leech.stats_snapshot();
+    let count = |name: &str| c[lt::engine::stats::find_metric(name).unwrap()];
+    assert!(count("ses.num_outgoing_metadata") >= 2, "two pieces asked for");
+    assert!(count("ses.num_incoming_metadata") >= 2);
+    let s = seeder.stats_snapshot();
+    assert!(
+        s[lt::engine::stats::find_metric("ses.num_outgoing_metadata").unwrap()] >= 2,
+        "the seeder served them"
+    );
+}

@@ -153,6 +153,8 @@ alert_types! {
     TorrentResumed = 40, "torrent_resumed", STATUS;
     TorrentChecked = 41, "torrent_checked", STATUS;
     FileError = 43, "file_error", STATUS | ERROR | STORAGE;
+    MetadataFailed = 44, "metadata_failed", ERROR;
+    MetadataReceived = 45, "metadata_received", STATUS;
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
@@ -177,42 +179,134 @@ pub enum AlertKind {
     AddTorrent,
     TorrentRemoved,
     TorrentDeleted,
-    TorrentDeleteFailed { error: ErrorInfo },
-    StateChanged { prev: TorrentState, state: TorrentState },
+    TorrentDeleteFailed {
+        error: ErrorInfo,
+    },
+    StateChanged {
+        prev: TorrentState,
+        state: TorrentState,
+    },
     TorrentFinished,
     TorrentPaused,
     TorrentResumed,
     TorrentChecked,
-    TorrentError { error: ErrorInfo },
-    FileError { error: ErrorInfo },
-    PieceFinished { piece: u32 },
-    HashFailed { piece: u32 },
-    ReadPiece { piece: u32, data: Vec<u8> },
-    ReadPieceFailed { piece: u32, error: ErrorInfo },
-    FileRenamed { file: u32, new_name: String },
-    FileRenameFailed { file: u32, error: ErrorInfo },
-    StorageMoved { path: String },
-    StorageMovedFailed { path: String, error: ErrorInfo },
-    SaveResumeData { data: Vec<u8> },
-    SaveResumeDataFailed { error: ErrorInfo },
-    FastresumeRejected { reason: String },
-    ScrapeFailed { url: String, error: ErrorInfo },
-    PeerConnect { peer: SocketAddr, incoming: bool },
-    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
-    PeerBan { peer: SocketAddr },
-    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
-    IncomingConnection { peer: SocketAddr },
-    TrackerAnnounce { url: String, event: &'static str },
-    TrackerReply { url: String, num_peers: u32 },
-    TrackerWarning { url: String, message: String },
-    TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
-    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
-    ListenSucceeded { addr: SocketAddr },
-    ListenFailed { addr: String, error: ErrorInfo },
-    SessionStats { counters: Box<[i64]> },
-    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
-    Performance { event: super::thresholds::ThresholdEvent },
-    AlertsDropped { count: u64, types: u128 },
+    TorrentError {
+        error: ErrorInfo,
+    },
+    FileError {
+        error: ErrorInfo,
+    },
+    PieceFinished {
+        piece: u32,
+    },
+    HashFailed {
+        piece: u32,
+    },
+    ReadPiece {
+        piece: u32,
+        data: Vec<u8>,
+    },
+    ReadPieceFailed {
+        piece: u32,
+        error: ErrorInfo,
+    },
+    FileRenamed {
+        file: u32,
+        new_name: String,
+    },
+    FileRenameFailed {
+        file: u32,
+        error: ErrorInfo,
+    },
+    StorageMoved {
+        path: String,
+    },
+    StorageMovedFailed {
+        path: String,
+        error: ErrorInfo,
+    },
+    SaveResumeData {
+        data: Vec<u8>,
+    },
+    SaveResumeDataFailed {
+        error: ErrorInfo,
+    },
+    FastresumeRejected {
+        reason: String,
+    },
+    MetadataReceived,
+    /// A peer's metadata did not hash to the info-hash; it is disconnected.
+    MetadataFailed {
+        peer: SocketAddr,
+        error: ErrorInfo,
+    },
+    ScrapeFailed {
+        url: String,
+        error: ErrorInfo,
+    },
+    PeerConnect {
+        peer: SocketAddr,
+        incoming: bool,
+    },
+    PeerDisconnected {
+        peer: SocketAddr,
+        op: Operation,
+        error: ErrorInfo,
+    },
+    PeerBan {
+        peer: SocketAddr,
+    },
+    PeerError {
+        peer: SocketAddr,
+        op: Operation,
+        error: ErrorInfo,
+    },
+    IncomingConnection {
+        peer: SocketAddr,
+    },
+    TrackerAnnounce {
+        url: String,
+        event: &'static str,
+    },
+    TrackerReply {
+        url: String,
+        num_peers: u32,
+    },
+    TrackerWarning {
+        url: String,
+        message: String,
+    },
+    TrackerError {
+        url: String,
+        error: ErrorInfo,
+        times_in_row: u32,
+    },
+    ScrapeReply {
+        url: String,
+        complete: u32,
+        incomplete: u32,
+        downloaded: u32,
+    },
+    ListenSucceeded {
+        addr: SocketAddr,
+    },
+    ListenFailed {
+        addr: String,
+        error: ErrorInfo,
+    },
+    SessionStats {
+        counters: Box<[i64]>,
+    },
+    StateUpdate {
+        statuses: Vec<super::torrent::TorrentStatus>,
+    },
+    Performance {
+        event: super::thresholds::ThresholdEvent,
+    },
+    AlertsDropped {
+        count: u64,
+        types: u128,
+    },
 }
 
 impl AlertKind {
@@ -241,6 +335,8 @@ impl AlertKind {
             K::SaveResumeData { .. } => T::SaveResumeData,
             K::SaveResumeDataFailed { .. } => T::SaveResumeDataFailed,
             K::FastresumeRejected { .. } => T::FastresumeRejected,
+            K::MetadataReceived => T::MetadataReceived,
+            K::MetadataFailed { .. } => T::MetadataFailed,
             K::ScrapeFailed { .. } => T::ScrapeFailed,
             K::PeerConnect { .. } => T::PeerConnect,
             K::PeerDisconnected { .. } => T::PeerDisconnected,
@@ -298,6 +394,10 @@ impl AlertKind {
             }
             K::FastresumeRejected { reason } => {
                 format!("{name}: resume data not trusted, checking files: {reason}")
+            }
+            K::MetadataReceived => format!("{name}: metadata received"),
+            K::MetadataFailed { peer, error } => {
+                format!("{name}: metadata from {peer} refused: {}", error.message)
             }
             K::ScrapeFailed { url, error } => format!("{name}: scrape of {url} failed: {}", error.message),
             K::PeerConnect { peer, incoming } => {

@@ -210,6 +210,10 @@ metrics! {
     PeersFromIncoming: "peer.peers_from_incoming", Counter, "peers", "peers first known because they connected to us";
     PeersFromApi: "peer.peers_from_api", Counter, "peers", "peer addresses given by the application";
     PeersRefusedPrivate: "peer.peers_refused_private", Counter, "peers", "peer addresses from the DHT, PEX or LSD refused because the torrent is private";
+    InMetadata: "ses.num_incoming_metadata", Counter, "messages", "ut_metadata messages received from peers";
+    OutMetadata: "ses.num_outgoing_metadata", Counter, "messages", "ut_metadata messages sent to peers";
+    InPex: "ses.num_incoming_pex", Counter, "messages", "ut_pex messages received from peers";
+    OutPex: "ses.num_outgoing_pex", Counter, "messages", "ut_pex messages sent to peers";
 }
 
 /// Number of metrics.
