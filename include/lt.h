@@ -307,6 +307,11 @@
 #define LT_ALERT_FASTRESUME_REJECTED 53
 
 /**
+ * Alert type: local service discovery found a peer of a torrent (lt_alert_peer).
+ */
+#define LT_ALERT_LSD_PEER 60
+
+/**
  * Alert type: a torrent stopped because of an error.
  */
 #define LT_ALERT_TORRENT_ERROR 64
@@ -330,6 +335,11 @@
  * Alert type: statistics posted by lt_post_session_stats.
  */
 #define LT_ALERT_SESSION_STATS 70
+
+/**
+ * Alert type: local service discovery could not start or had to stop on a listen interface (lt_alert_error, lt_alert_peer gives the interface's address).
+ */
+#define LT_ALERT_LSD_ERROR 82
 
 /**
  * Alert type: alerts were dropped because the queue was full (delivered before the next alert).
@@ -1491,7 +1501,8 @@ int64_t lt_alert_timestamp_us(const struct lt_alert_t *a);
 
 /**
  * The error an alert carries: torrent_error, file_error, tracker_error,
- * peer_error, peer_disconnected, listen_failed, torrent_delete_failed.
+ * peer_error, peer_disconnected, listen_failed, torrent_delete_failed,
+ * lsd_error.
  * The message is the alert's message.
  *
  * **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
@@ -1534,9 +1545,10 @@ const char *lt_operation_name(uint32_t op);
 lt_error lt_alert_piece(const struct lt_alert_t *a, uint32_t *piece_out);
 
 /**
- * The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_* or
- * incoming_connection alert, or the address of listen_succeeded /
- * listen_failed, copied NUL-terminated into `buf`.
+ * The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_*,
+ * incoming_connection or lsd_peer alert, the address of listen_succeeded /
+ * listen_failed, or the interface address of lsd_error ("127.0.0.1"),
+ * copied NUL-terminated into `buf`.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
  * `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).

@@ -6,7 +6,7 @@
 //! Posting never blocks the engine. The category mask is checked before an
 //! alert's message is built.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,11 +158,13 @@ alert_types! {
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
+    LsdPeer = 60, "lsd_peer", PEER;
     TorrentError = 64, "torrent_error", ERROR | STATUS;
     IncomingConnection = 66, "incoming_connection", PEER;
     AddTorrent = 67, "add_torrent", STATUS;
     StateUpdate = 68, "state_update", 0;
     SessionStats = 70, "session_stats", 0;
+    LsdError = 82, "lsd_error", ERROR;
     AlertsDropped = 95, "alerts_dropped", 0;
 }
 
@@ -179,134 +181,46 @@ pub enum AlertKind {
     AddTorrent,
     TorrentRemoved,
     TorrentDeleted,
-    TorrentDeleteFailed {
-        error: ErrorInfo,
-    },
-    StateChanged {
-        prev: TorrentState,
-        state: TorrentState,
-    },
+    TorrentDeleteFailed { error: ErrorInfo },
+    StateChanged { prev: TorrentState, state: TorrentState },
     TorrentFinished,
     TorrentPaused,
     TorrentResumed,
     TorrentChecked,
-    TorrentError {
-        error: ErrorInfo,
-    },
-    FileError {
-        error: ErrorInfo,
-    },
-    PieceFinished {
-        piece: u32,
-    },
-    HashFailed {
-        piece: u32,
-    },
-    ReadPiece {
-        piece: u32,
-        data: Vec<u8>,
-    },
-    ReadPieceFailed {
-        piece: u32,
-        error: ErrorInfo,
-    },
-    FileRenamed {
-        file: u32,
-        new_name: String,
-    },
-    FileRenameFailed {
-        file: u32,
-        error: ErrorInfo,
-    },
-    StorageMoved {
-        path: String,
-    },
-    StorageMovedFailed {
-        path: String,
-        error: ErrorInfo,
-    },
-    SaveResumeData {
-        data: Vec<u8>,
-    },
-    SaveResumeDataFailed {
-        error: ErrorInfo,
-    },
-    FastresumeRejected {
-        reason: String,
-    },
+    TorrentError { error: ErrorInfo },
+    FileError { error: ErrorInfo },
+    PieceFinished { piece: u32 },
+    HashFailed { piece: u32 },
+    ReadPiece { piece: u32, data: Vec<u8> },
+    ReadPieceFailed { piece: u32, error: ErrorInfo },
+    FileRenamed { file: u32, new_name: String },
+    FileRenameFailed { file: u32, error: ErrorInfo },
+    StorageMoved { path: String },
+    StorageMovedFailed { path: String, error: ErrorInfo },
+    SaveResumeData { data: Vec<u8> },
+    SaveResumeDataFailed { error: ErrorInfo },
+    FastresumeRejected { reason: String },
     MetadataReceived,
-    /// A peer's metadata did not hash to the info-hash; it is disconnected.
-    MetadataFailed {
-        peer: SocketAddr,
-        error: ErrorInfo,
-    },
-    ScrapeFailed {
-        url: String,
-        error: ErrorInfo,
-    },
-    PeerConnect {
-        peer: SocketAddr,
-        incoming: bool,
-    },
-    PeerDisconnected {
-        peer: SocketAddr,
-        op: Operation,
-        error: ErrorInfo,
-    },
-    PeerBan {
-        peer: SocketAddr,
-    },
-    PeerError {
-        peer: SocketAddr,
-        op: Operation,
-        error: ErrorInfo,
-    },
-    IncomingConnection {
-        peer: SocketAddr,
-    },
-    TrackerAnnounce {
-        url: String,
-        event: &'static str,
-    },
-    TrackerReply {
-        url: String,
-        num_peers: u32,
-    },
-    TrackerWarning {
-        url: String,
-        message: String,
-    },
-    TrackerError {
-        url: String,
-        error: ErrorInfo,
-        times_in_row: u32,
-    },
-    ScrapeReply {
-        url: String,
-        complete: u32,
-        incomplete: u32,
-        downloaded: u32,
-    },
-    ListenSucceeded {
-        addr: SocketAddr,
-    },
-    ListenFailed {
-        addr: String,
-        error: ErrorInfo,
-    },
-    SessionStats {
-        counters: Box<[i64]>,
-    },
-    StateUpdate {
-        statuses: Vec<super::torrent::TorrentStatus>,
-    },
-    Performance {
-        event: super::thresholds::ThresholdEvent,
-    },
-    AlertsDropped {
-        count: u64,
-        types: u128,
-    },
+    MetadataFailed { peer: SocketAddr, error: ErrorInfo },
+    ScrapeFailed { url: String, error: ErrorInfo },
+    PeerConnect { peer: SocketAddr, incoming: bool },
+    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
+    PeerBan { peer: SocketAddr },
+    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
+    IncomingConnection { peer: SocketAddr },
+    LsdPeer { peer: SocketAddr },
+    LsdError { local: IpAddr, error: ErrorInfo },
+    TrackerAnnounce { url: String, event: &'static str },
+    TrackerReply { url: String, num_peers: u32 },
+    TrackerWarning { url: String, message: String },
+    TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
+    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
+    ListenSucceeded { addr: SocketAddr },
+    ListenFailed { addr: String, error: ErrorInfo },
+    SessionStats { counters: Box<[i64]> },
+    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
+    Performance { event: super::thresholds::ThresholdEvent },
+    AlertsDropped { count: u64, types: u128 },
 }
 
 impl AlertKind {
@@ -343,6 +257,8 @@ impl AlertKind {
             K::PeerBan { .. } => T::PeerBan,
             K::PeerError { .. } => T::PeerError,
             K::IncomingConnection { .. } => T::IncomingConnection,
+            K::LsdPeer { .. } => T::LsdPeer,
+            K::LsdError { .. } => T::LsdError,
             K::TrackerAnnounce { .. } => T::TrackerAnnounce,
             K::TrackerReply { .. } => T::TrackerReply,
             K::TrackerWarning { .. } => T::TrackerWarning,
@@ -413,6 +329,10 @@ impl AlertKind {
                 format!("{name}: peer {peer} error ({}): {}", op.name(), error.message)
             }
             K::IncomingConnection { peer } => format!("incoming connection from {peer}"),
+            K::LsdPeer { peer } => format!("{name}: local service discovery found peer {peer}"),
+            K::LsdError { local, error } => {
+                format!("local service discovery on {local} failed: {}", error.message)
+            }
             K::TrackerAnnounce { url, event } => format!("{name}: announcing to {url} (event {event})"),
             K::TrackerReply { url, num_peers } => format!("{name}: {url} replied with {num_peers} peers"),
             K::TrackerWarning { url, message } => format!("{name}: warning from {url}: {message}"),

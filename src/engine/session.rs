@@ -169,6 +169,8 @@ pub(crate) struct SessionCore {
     pub disk_ready: tokio::sync::Notify,
     /// The statuses last delivered by `post_torrent_updates`.
     last_update: parking_lot::Mutex<std::collections::HashMap<TorrentId, TorrentStatus>>,
+    /// Local service discovery's schedule and cookie.
+    pub(crate) lsd: super::discovery::lsd::LsdShared,
 }
 
 impl SessionCore {
@@ -220,6 +222,7 @@ impl SessionCore {
         let mut r = self.running.lock();
         if running {
             r.insert(id);
+            self.lsd.torrent_started(id);
         } else {
             r.remove(&id);
         }
@@ -418,6 +421,7 @@ impl Session {
             last_update: parking_lot::Mutex::new(std::collections::HashMap::new()),
             thresholds: parking_lot::Mutex::new(Default::default()),
             disk_ready: tokio::sync::Notify::new(),
+            lsd: super::discovery::lsd::LsdShared::new(),
         });
         set_sys_figures(&core.counters, core.sys.lock().0.sample());
         let session = Session {
@@ -429,6 +433,7 @@ impl Session {
         };
         session.open_listen_sockets();
         session.start_stats_endpoint();
+        super::discovery::lsd::start(&session.core);
         let core = session.core.clone();
         session.core.runtime.spawn(session_tick(core));
         let core = session.core.clone();
@@ -499,6 +504,7 @@ impl Session {
         self.core.up_limit.set_rate(settings.upload_rate_limit);
         *self.core.settings.write() = settings;
         self.core.queue_changed();
+        self.core.lsd.settings_changed();
         // One waiter (the stats timer); a permit is kept if it is not waiting.
         self.core.settings_changed.notify_one();
         Ok(())

@@ -205,10 +205,11 @@ settings! {
         perf_alert_queue_percent = 0, [0, 100], "performance alert when the alert queue is fuller than this percentage (0: off)";
         max_metadata_size = 3 * 1024 * 10240, [1024, 1i64 << 31], "largest info dictionary fetched for a magnet link, in bytes (peers announcing more are disconnected; lt parses at most 10 MB of it)";
         stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
+        local_service_announce_interval = 5 * 60, [1, 86_400], "seconds in which local service discovery announces every running public torrent once (libtorrent's default: 5 minutes)";
     }
     bools {
         enable_dht = false, "run a DHT node (not available yet: true is refused)";
-        enable_lsd = false, "local service discovery (not available yet: true is refused)";
+        enable_lsd = false, "local service discovery (BEP 14): announce running public torrents by multicast on the listen interfaces' network and take the peers announced there; off by default, unlike libtorrent, because it tells the whole local network which torrents run";
         allow_multiple_connections_per_ip = true, "accept several peers from one IP address";
         announce_to_all_tiers = false, "announce to one tracker of every tier instead of the first working one";
         announce_to_all_trackers = false, "announce to every tracker of a tier instead of the first working one";
@@ -265,12 +266,6 @@ impl Settings {
     pub fn validate(&self) -> Result<()> {
         if self.enable_dht {
             return Err(Error::new(ErrorKind::NotSupported, "enable_dht: the DHT is not implemented yet"));
-        }
-        if self.enable_lsd {
-            return Err(Error::new(
-                ErrorKind::NotSupported,
-                "enable_lsd: local service discovery is not implemented yet",
-            ));
         }
         if !self.dht_bootstrap_nodes.is_empty() {
             return Err(Error::new(

@@ -214,6 +214,10 @@ metrics! {
     OutMetadata: "ses.num_outgoing_metadata", Counter, "messages", "ut_metadata messages sent to peers";
     InPex: "ses.num_incoming_pex", Counter, "messages", "ut_pex messages received from peers";
     OutPex: "ses.num_outgoing_pex", Counter, "messages", "ut_pex messages sent to peers";
+    LsdAnnouncesSent: "lsd.announces_sent", Counter, "datagrams", "local service discovery announces sent (each announce goes out three times, 2 s apart, as libtorrent sends it)";
+    LsdAnnouncesReceived: "lsd.announces_received", Counter, "datagrams", "valid local service discovery announces received from other clients";
+    LsdAnnouncesOwn: "lsd.announces_ignored_own", Counter, "datagrams", "local service discovery announces ignored because they carry this session's cookie (the multicast loop brings our own back)";
+    LsdInvalid: "lsd.invalid_datagrams", Counter, "datagrams", "datagrams on the local service discovery group that are not a valid BT-SEARCH announce";
 }
 
 /// Number of metrics.

@@ -156,6 +156,8 @@ pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
 pub const LT_ALERT_LISTEN_SUCCEEDED: u32 = 49;
 /// Alert type: resume data was not trusted (files changed since it was saved); the files are checked instead.
 pub const LT_ALERT_FASTRESUME_REJECTED: u32 = 53;
+/// Alert type: local service discovery found a peer of a torrent (lt_alert_peer).
+pub const LT_ALERT_LSD_PEER: u32 = 60;
 /// Alert type: a torrent stopped because of an error.
 pub const LT_ALERT_TORRENT_ERROR: u32 = 64;
 /// Alert type: a peer connected to a listen socket.
@@ -166,6 +168,8 @@ pub const LT_ALERT_ADD_TORRENT: u32 = 67;
 pub const LT_ALERT_STATE_UPDATE: u32 = 68;
 /// Alert type: statistics posted by lt_post_session_stats.
 pub const LT_ALERT_SESSION_STATS: u32 = 70;
+/// Alert type: local service discovery could not start or had to stop on a listen interface (lt_alert_error, lt_alert_peer gives the interface's address).
+pub const LT_ALERT_LSD_ERROR: u32 = 82;
 /// Alert type: alerts were dropped because the queue was full (delivered before the next alert).
 pub const LT_ALERT_ALERTS_DROPPED: u32 = 95;
 
@@ -372,7 +376,8 @@ pub unsafe extern "C" fn lt_alert_timestamp_us(a: *const lt_alert_t) -> i64 {
 }
 
 /// The error an alert carries: torrent_error, file_error, tracker_error,
-/// peer_error, peer_disconnected, listen_failed, torrent_delete_failed.
+/// peer_error, peer_disconnected, listen_failed, torrent_delete_failed,
+/// lsd_error.
 /// The message is the alert's message.
 ///
 /// **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
@@ -399,7 +404,8 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
                 | AlertKind::StorageMovedFailed { error, .. }
                 | AlertKind::SaveResumeDataFailed { error }
                 | AlertKind::ScrapeFailed { error, .. }
-                | AlertKind::MetadataFailed { error, .. } => error.kind,
+                | AlertKind::MetadataFailed { error, .. }
+                | AlertKind::LsdError { error, .. } => error.kind,
                 _ => return Err(wrong_type(alert)),
             };
             // SAFETY: checked non-NULL.
@@ -502,9 +508,10 @@ pub unsafe extern "C" fn lt_alert_piece(a: *const lt_alert_t, piece_out: *mut u3
     })
 }
 
-/// The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_* or
-/// incoming_connection alert, or the address of listen_succeeded /
-/// listen_failed, copied NUL-terminated into `buf`.
+/// The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_*,
+/// incoming_connection or lsd_peer alert, the address of listen_succeeded /
+/// listen_failed, or the interface address of lsd_error ("127.0.0.1"),
+/// copied NUL-terminated into `buf`.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
 /// `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).
@@ -523,7 +530,9 @@ pub unsafe extern "C" fn lt_alert_peer(a: *const lt_alert_t, buf: *mut c_char, c
                 | AlertKind::PeerBan { peer }
                 | AlertKind::PeerError { peer, .. }
                 | AlertKind::IncomingConnection { peer }
-                | AlertKind::MetadataFailed { peer, .. } => peer.to_string(),
+                | AlertKind::MetadataFailed { peer, .. }
+                | AlertKind::LsdPeer { peer } => peer.to_string(),
+                AlertKind::LsdError { local, .. } => local.to_string(),
                 AlertKind::ListenSucceeded { addr } => addr.to_string(),
                 AlertKind::ListenFailed { addr, .. } => addr.clone(),
                 _ => return Err(wrong_type(alert)),

@@ -4,8 +4,10 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod extension;
+pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
+pub mod pex;
 pub mod resume;
 pub mod tracker;
 pub mod types;
