@@ -252,3 +252,41 @@ fn magnet_from_lt_gets_metadata_and_data() {
         "the seeder served them"
     );
 }
+
+/// Peer exchange between lt sessions: C knows only the seeder A; A tells
+/// it about B (which dialled A, so A passes on B's listen port from its
+/// extension handshake), and C connects to B as a PEX peer.
+#[test]
+fn pex_introduces_a_peer() {
+    use lt::engine::discovery::PeerSource;
+    let dir = tempfile::tempdir().unwrap();
+    let meta = make_torrent(dir.path(), &[("a.bin", 300_000)], 16384);
+    let (a, _) = seed(&meta, dir.path());
+    let a_addr: std::net::SocketAddr = format!("127.0.0.1:{}", a.listen_port().unwrap()).parse().unwrap();
+    let join = |name: &str| {
+        let ses = Session::new(settings()).unwrap();
+        let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path().join(name));
+        p.peers.push(a_addr);
+        let id = ses.add_torrent(p).unwrap();
+        (ses, id)
+    };
+    let (b, b_id) = join("b");
+    wait_for(&b, "b finished", |al| al.alert_type() == AlertType::TorrentFinished);
+    let b_port = b.listen_port().unwrap();
+    let (c, c_id) = join("c");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let peers = c.torrent(c_id).unwrap().peers();
+        if let Some(p) = peers.iter().find(|p| p.addr.port() == b_port) {
+            assert_ne!(p.info().source & PeerSource::Pex.bit(), 0, "b is known to c through PEX");
+            break;
+        }
+        assert!(Instant::now() < deadline, "c never connected to b");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let count = |s: &Session, name: &str| s.stats_snapshot()[lt::engine::stats::find_metric(name).unwrap()];
+    assert!(count(&a, "ses.num_outgoing_pex") >= 1);
+    assert!(count(&c, "ses.num_incoming_pex") >= 1);
+    assert!(count(&c, "peer.peers_from_pex") >= 1);
+    assert_eq!(b.torrent_status(b_id).unwrap().state, TorrentState::Seeding);
+}

@@ -34,9 +34,9 @@
 //!   do the same, and lt must know a message's meaning to stay in sync.
 //! - Extended messages with an id lt did not offer are ignored.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
 use super::bandwidth;
+use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation};
 use super::metadata::MAX_REQUESTS_PER_PEER;
 use super::piece_picker::{Block, PeerKey};
@@ -59,6 +60,7 @@ use super::torrent::Torrent;
 use crate::proto::bitfield::Bitfield;
 use crate::proto::extension::{self, Extension, MetadataMessage, PeerExtensions};
 use crate::proto::metainfo::MAX_TORRENT_SIZE;
+use crate::proto::pex::{self, InboundRate, PexFlags, PexMessage, PexState};
 use crate::proto::types::{PeerId, BLOCK_SIZE};
 use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, Message};
 
@@ -112,6 +114,9 @@ pub struct PeerHandle {
     pub incoming: bool,
     tx: UnboundedSender<PeerCmd>,
     client: Mutex<String>,
+    /// The port it accepts connections on, from its extension handshake
+    /// (0: not known); for an incoming peer, the one to tell others.
+    listen_port: AtomicU16,
     flags: AtomicU32,
     down_payload: AtomicI64,
     up_payload: AtomicI64,
@@ -186,6 +191,7 @@ impl PeerHandle {
             incoming,
             tx,
             client: Mutex::new(String::new()),
+            listen_port: AtomicU16::new(0),
             flags: AtomicU32::new(f),
             down_payload: AtomicI64::new(0),
             up_payload: AtomicI64::new(0),
@@ -251,6 +257,18 @@ impl PeerHandle {
 
     pub fn outstanding_requests(&self) -> i64 {
         self.outstanding.load(Ordering::Relaxed) as i64
+    }
+
+    /// Where others can connect to this peer: the address we dialled, or
+    /// for a peer that dialled us, its IP with the listen port it told us.
+    pub(crate) fn reachable_addr(&self) -> Option<SocketAddr> {
+        if !self.incoming {
+            return Some(self.addr);
+        }
+        match self.listen_port.load(Ordering::Relaxed) {
+            0 => None,
+            port => Some(SocketAddr::new(self.addr.ip(), port)),
+        }
     }
 
     pub fn is_seed(&self) -> bool {
@@ -536,10 +554,13 @@ pub(crate) async fn run(
         peer_ext: PeerExtensions::default(),
         offered: offered_extensions(&t),
         peer_metadata_size: None,
-        peer_listen_port: None,
         metadata_requests: Vec::new(),
         metadata_paused_until: None,
         metadata_budget: RequestBudget::new(),
+        pex_out: PexState::default(),
+        pex_sent_at: None,
+        pex_in: InboundRate::default(),
+        pex_taken: HashSet::new(),
         fast: theirs.supports_fast(),
         ext: theirs.supports_extensions(),
         am_interested: false,
@@ -844,14 +865,19 @@ struct Conn {
     offered: Vec<Extension>,
     /// The metadata size the peer announced (within `max_metadata_size`).
     peer_metadata_size: Option<u32>,
-    /// The peer's listen port from its extension handshake.
-    peer_listen_port: Option<u16>,
     /// Metadata pieces asked of it and when.
     metadata_requests: Vec<(u32, Instant)>,
     /// It rejected a metadata request: no more until then.
     metadata_paused_until: Option<Instant>,
     /// Metadata pieces it may have served.
     metadata_budget: RequestBudget,
+    /// What we told it through peer exchange, and when we last did.
+    pex_out: PexState,
+    pex_sent_at: Option<Instant>,
+    /// When its PEX messages came (flood check).
+    pex_in: InboundRate,
+    /// Addresses taken from its PEX messages and not dropped since.
+    pex_taken: HashSet<SocketAddr>,
     fast: bool,
     ext: bool,
     am_interested: bool,
@@ -1151,10 +1177,7 @@ impl Conn {
         }
         match Extension::from_local_id(id).filter(|e| self.offered.contains(e)) {
             Some(Extension::Metadata) => self.metadata_message(payload),
-            Some(Extension::Pex) => {
-                self.t.ses.counters.add(Metric::InPex, 1);
-                Ok(())
-            }
+            Some(Extension::Pex) => self.pex_message(payload),
             None => Ok(()),
         }
     }
@@ -1171,7 +1194,9 @@ impl Conn {
             self.peer_reqq = (q as usize).clamp(1, 5000);
         }
         self.peer_ext.update(&hs.m);
-        self.peer_listen_port = hs.listen_port.or(self.peer_listen_port);
+        if let Some(port) = hs.listen_port {
+            self.handle.listen_port.store(port, Ordering::Relaxed);
+        }
         if let Some(size) = hs.metadata_size {
             // Beyond lt's .torrent size limit the dictionary could not be parsed anyway.
             let max = self.t.ses.settings.read().max_metadata_size.min(MAX_TORRENT_SIZE as i64);
@@ -1187,6 +1212,69 @@ impl Conn {
         }
         self.request_metadata();
         Ok(())
+    }
+
+    /// A `ut_pex` message: the peers it names go to the torrent as PEX
+    /// peers, at most `pex::MAX_PEX_PEERS` from one connection (its
+    /// `dropped` entries free room), as libtorrent takes them. A peer that
+    /// sends a malformed message or floods them is disconnected.
+    fn pex_message(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.t.ses.counters.add(Metric::InPex, 1);
+        if !self.pex_in.accept(Instant::now()) {
+            return Err(protocol("ut_pex messages more often than libtorrent allows"));
+        }
+        let msg = PexMessage::decode(payload).map_err(|e| protocol(e.to_string()))?;
+        for addr in &msg.dropped {
+            self.pex_taken.remove(addr);
+        }
+        let mut found = Vec::new();
+        for (addr, _) in msg.added {
+            if self.pex_taken.len() >= pex::MAX_PEX_PEERS {
+                break;
+            }
+            if self.pex_taken.insert(addr) {
+                found.push(addr);
+            }
+        }
+        if !found.is_empty() {
+            self.t.ses.peers_found(&self.t.info_hash, &found, PeerSource::Pex);
+        }
+        Ok(())
+    }
+
+    /// Tells the peer, once its handshake says it speaks `ut_pex` and then
+    /// at most once a minute, which of our peers joined and left since.
+    fn send_pex(&mut self) {
+        if !self.offered.contains(&Extension::Pex) {
+            return;
+        }
+        let Some(id) = self.peer_ext.id(Extension::Pex) else { return };
+        let now = Instant::now();
+        if self.pex_sent_at.is_some_and(|at| now.duration_since(at) < pex::SEND_INTERVAL) {
+            return;
+        }
+        let current: Vec<(SocketAddr, PexFlags)> = self
+            .t
+            .peers()
+            .iter()
+            .filter(|p| p.key != self.handle.key)
+            .filter_map(|p| {
+                let addr = p.reachable_addr()?;
+                let mut flags = PexFlags::default();
+                if p.is_seed() {
+                    flags = flags | PexFlags::SEED;
+                }
+                if !p.incoming {
+                    flags = flags | PexFlags::REACHABLE;
+                }
+                Some((addr, flags))
+            })
+            .collect();
+        self.pex_sent_at = Some(now);
+        if let Some(msg) = self.pex_out.next_message(&current) {
+            self.t.ses.counters.add(Metric::OutPex, 1);
+            self.send(Message::Extended { id, payload: msg.encode().into() });
+        }
     }
 
     /// A `ut_metadata` message: serve a request, take a piece, note a reject.
@@ -1448,6 +1536,7 @@ impl Conn {
             self.send(Message::KeepAlive);
         }
         self.request_metadata();
+        self.send_pex();
         self.fill_requests();
         Ok(())
     }
