@@ -222,7 +222,10 @@ fn magnet_from_lt_gets_metadata_and_data() {
     assert!(meta.info_bytes.len() > 16384);
     let (seeder, _) = seed(&meta, dir.path());
     let port = seeder.listen_port().unwrap();
-    let uri = format!("magnet:?xt=urn:btih:{}&dn=early+name&x.pe=127.0.0.1:{port}", meta.info_hash.to_hex());
+    let uri = format!(
+        "magnet:?xt=urn:btih:{}&dn=early+name&x.pe=127.0.0.1:{port}&ws=http%3A%2F%2F127.0.0.1%3A1%2Fseed",
+        meta.info_hash.to_hex()
+    );
     let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
     let out = dir.path().join("out");
     let leech = Session::new(settings()).unwrap();
@@ -242,6 +245,7 @@ fn magnet_from_lt_gets_metadata_and_data() {
     let again = lt::proto::metainfo::Metainfo::from_bytes(&saved).unwrap();
     assert_eq!(again.info_bytes, meta.info_bytes);
     assert_eq!(again.info_hash, meta.info_hash);
+    assert_eq!(again.web_seeds, vec!["http://127.0.0.1:1/seed".to_string()], "the magnet's ws is kept");
     let c = leech.stats_snapshot();
     let count = |name: &str| c[lt::engine::stats::find_metric(name).unwrap()];
     assert!(count("ses.num_outgoing_metadata") >= 2, "two pieces asked for");

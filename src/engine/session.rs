@@ -553,6 +553,7 @@ impl Session {
             upload_limit: params.upload_limit,
             max_connections: params.max_connections,
             added_time: super::torrent::unix_now(),
+            web_seeds: magnet.as_ref().map(|m| m.web_seeds.clone()).unwrap_or_default(),
             ..StartOptions::default()
         };
         let mut check = false;

@@ -285,6 +285,8 @@ pub struct Torrent {
     /// The name until the metadata says it: the magnet's `dn`, or the
     /// info-hash in hex.
     magnet_name: String,
+    /// A magnet's `ws` web seeds.
+    magnet_web_seeds: Vec<String>,
     pub(crate) down_limit: RateLimit,
     pub(crate) up_limit: RateLimit,
     pub(crate) ses: Arc<SessionCore>,
@@ -306,6 +308,9 @@ pub(crate) struct StartOptions {
     /// Peers to dial, with where they came from (the params or resume data).
     pub peers: Vec<(SocketAddr, PeerSource)>,
     pub extra_trackers: Vec<(String, u32)>,
+    /// Web seeds besides the torrent's own (a magnet's `ws`), kept for the
+    /// saved .torrent until lt downloads from web seeds.
+    pub web_seeds: Vec<String>,
     /// Per file, 0 (skip) to 7; missing entries are 4.
     pub file_priorities: Vec<u8>,
     pub download_limit: i64,
@@ -434,6 +439,7 @@ impl Torrent {
             loaded: slot,
             save_path,
             magnet_name: magnet_name.unwrap_or_else(|| info_hash.to_hex()),
+            magnet_web_seeds: opts.web_seeds.clone(),
             down_limit: RateLimit::new(opts.download_limit),
             up_limit: RateLimit::new(opts.upload_limit),
             ses,
@@ -796,9 +802,9 @@ impl Torrent {
         self.wake.notify_one();
     }
 
-    /// The .torrent file: the info dictionary as received (or loaded) and
-    /// the trackers the torrent knows now, so an application can save a
-    /// magnet link's torrent.
+    /// The .torrent file: the info dictionary as received (or loaded), the
+    /// trackers the torrent knows now and its web seeds, so an application
+    /// can save a magnet link's torrent.
     pub fn torrent_file(&self) -> Result<Vec<u8>, Error> {
         use crate::proto::bencode::Value;
         let meta = &self.loaded()?.meta;
@@ -824,6 +830,18 @@ impl Torrent {
         out.pop();
         out.extend_from_slice(b"4:info");
         out.extend_from_slice(&meta.info_bytes);
+        // "url-list" sorts after "info".
+        let mut seeds: Vec<&str> = meta.web_seeds.iter().map(String::as_str).collect();
+        for ws in &self.magnet_web_seeds {
+            if !seeds.contains(&ws.as_str()) {
+                seeds.push(ws);
+            }
+        }
+        if !seeds.is_empty() {
+            let list = Value::List(seeds.iter().map(|u| Value::Bytes(u.as_bytes())).collect());
+            out.extend_from_slice(b"8:url-list");
+            out.extend_from_slice(&list.encode());
+        }
         out.push(b'e');
         Ok(out)
     }
