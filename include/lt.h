@@ -280,6 +280,18 @@
 #define LT_ALERT_FILE_ERROR 43
 
 /**
+ * Alert type: a peer's metadata (a magnet's info dictionary) did not hash
+ * to the info-hash; the peer is disconnected (lt_alert_peer, lt_alert_error).
+ */
+#define LT_ALERT_METADATA_FAILED 44
+
+/**
+ * Alert type: a magnet link's metadata arrived; the download starts
+ * (lt_torrent_metadata gives the .torrent bytes).
+ */
+#define LT_ALERT_METADATA_RECEIVED 45
+
+/**
  * Alert type: a listen socket could not be opened.
  */
 #define LT_ALERT_LISTEN_FAILED 48
@@ -2070,9 +2082,13 @@ lt_error lt_params_set_resume_data(struct lt_params_t *p, const uint8_t *data, s
 lt_error lt_params_set_file_priorities(struct lt_params_t *p, const uint8_t *prios, size_t len);
 
 /**
- * Sets a magnet URI (parsed and checked now). Adding a torrent from a
- * magnet needs metadata download from peers, which this version does not
- * have yet: `lt_add_torrent` then answers `LT_ERROR_NOT_SUPPORTED`.
+ * Sets a magnet URI (parsed and checked now). `lt_add_torrent` then adds
+ * a torrent in `LT_STATE_DOWNLOADING_METADATA` that fetches its info
+ * dictionary from peers (BEP 9) found through the link's `x.pe` peers and
+ * `tr` trackers (each its own tier), the DHT and peer exchange; `dn` names
+ * it meanwhile. `LT_ALERT_METADATA_RECEIVED` follows, then the download.
+ * Resume data saved after the metadata arrived carries it: with
+ * `lt_params_set_resume_data` the torrent starts at once.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_MAGNET`.
  *
@@ -2380,8 +2396,7 @@ lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold
  *
  * **Returns** `LT_OK` and the new id in `*id_out`; `LT_ERROR_NULL_ARG`;
  * `LT_ERROR_INVALID_ARG` when params lack a torrent or save path;
- * `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_NOT_SUPPORTED` for a magnet (no
- * metadata download yet); `LT_ERROR_SHUTTING_DOWN`.
+ * `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_SHUTTING_DOWN`.
  *
  * # Safety
  * `s` and `params` must be live; `id_out` writable.
@@ -2521,6 +2536,23 @@ lt_error lt_torrent_trackers(struct lt_session_t *s, lt_torrent_id_t id, struct 
  * `s` must be a live session.
  */
 lt_error lt_post_torrent_updates(struct lt_session_t *s);
+
+/**
+ * The torrent's .torrent file, for saving a magnet link's torrent: its
+ * info dictionary exactly as received from peers (or loaded), under
+ * "info", with the trackers it knows now as "announce" and
+ * "announce-list". Loading these bytes again gives the same info-hash.
+ *
+ * **Returns** `LT_OK` with the bytes in `*data_out` and their length in
+ * `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_NO_METADATA` while a magnet's metadata has not arrived
+ * (`LT_ALERT_METADATA_RECEIVED` says when it has).
+ * **Ownership:** the caller frees `*data_out` with `lt_free`.
+ *
+ * # Safety
+ * `s` must be a live session; the outputs writable.
+ */
+lt_error lt_torrent_metadata(struct lt_session_t *s, lt_torrent_id_t id, uint8_t **data_out, size_t *len_out);
 
 /**
  * The library version, "MAJOR.MINOR.PATCH" (the header's

@@ -153,6 +153,8 @@ alert_types! {
     TorrentResumed = 40, "torrent_resumed", STATUS;
     TorrentChecked = 41, "torrent_checked", STATUS;
     FileError = 43, "file_error", STATUS | ERROR | STORAGE;
+    MetadataFailed = 44, "metadata_failed", ERROR;
+    MetadataReceived = 45, "metadata_received", STATUS;
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
@@ -198,6 +200,8 @@ pub enum AlertKind {
     SaveResumeData { data: Vec<u8> },
     SaveResumeDataFailed { error: ErrorInfo },
     FastresumeRejected { reason: String },
+    MetadataReceived,
+    MetadataFailed { peer: SocketAddr, error: ErrorInfo },
     ScrapeFailed { url: String, error: ErrorInfo },
     PeerConnect { peer: SocketAddr, incoming: bool },
     PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
@@ -245,6 +249,8 @@ impl AlertKind {
             K::SaveResumeData { .. } => T::SaveResumeData,
             K::SaveResumeDataFailed { .. } => T::SaveResumeDataFailed,
             K::FastresumeRejected { .. } => T::FastresumeRejected,
+            K::MetadataReceived => T::MetadataReceived,
+            K::MetadataFailed { .. } => T::MetadataFailed,
             K::ScrapeFailed { .. } => T::ScrapeFailed,
             K::PeerConnect { .. } => T::PeerConnect,
             K::PeerDisconnected { .. } => T::PeerDisconnected,
@@ -304,6 +310,10 @@ impl AlertKind {
             }
             K::FastresumeRejected { reason } => {
                 format!("{name}: resume data not trusted, checking files: {reason}")
+            }
+            K::MetadataReceived => format!("{name}: metadata received"),
+            K::MetadataFailed { peer, error } => {
+                format!("{name}: metadata from {peer} refused: {}", error.message)
             }
             K::ScrapeFailed { url, error } => format!("{name}: scrape of {url} failed: {}", error.message),
             K::PeerConnect { peer, incoming } => {

@@ -203,6 +203,7 @@ settings! {
         perf_peer_rtt_ms = 0, [0, 3_600_000], "performance alert when a torrent's mean peer request-to-block time exceeds this (0: off)";
         perf_disk_queue_bytes = 0, [0, 1_000_000_000_000i64], "performance alert when more bytes than this wait to be hashed and written (0: off)";
         perf_alert_queue_percent = 0, [0, 100], "performance alert when the alert queue is fuller than this percentage (0: off)";
+        max_metadata_size = 3 * 1024 * 10240, [1024, 1i64 << 31], "largest info dictionary fetched for a magnet link, in bytes (peers announcing more are disconnected; lt parses at most 10 MB of it)";
         stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
         local_service_announce_interval = 5 * 60, [1, 86_400], "seconds in which local service discovery announces every running public torrent once (libtorrent's default: 5 minutes)";
     }

@@ -144,6 +144,12 @@ pub const LT_ALERT_TORRENT_RESUMED: u32 = 40;
 pub const LT_ALERT_TORRENT_CHECKED: u32 = 41;
 /// Alert type: reading or writing a torrent's files failed; the torrent is stopped with the error.
 pub const LT_ALERT_FILE_ERROR: u32 = 43;
+/// Alert type: a peer's metadata (a magnet's info dictionary) did not hash
+/// to the info-hash; the peer is disconnected (lt_alert_peer, lt_alert_error).
+pub const LT_ALERT_METADATA_FAILED: u32 = 44;
+/// Alert type: a magnet link's metadata arrived; the download starts
+/// (lt_torrent_metadata gives the .torrent bytes).
+pub const LT_ALERT_METADATA_RECEIVED: u32 = 45;
 /// Alert type: a listen socket could not be opened.
 pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
 /// Alert type: a listen socket is open (lt_alert_peer gives its address).
@@ -398,6 +404,7 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
                 | AlertKind::StorageMovedFailed { error, .. }
                 | AlertKind::SaveResumeDataFailed { error }
                 | AlertKind::ScrapeFailed { error, .. }
+                | AlertKind::MetadataFailed { error, .. }
                 | AlertKind::LsdError { error, .. } => error.kind,
                 _ => return Err(wrong_type(alert)),
             };
@@ -523,6 +530,7 @@ pub unsafe extern "C" fn lt_alert_peer(a: *const lt_alert_t, buf: *mut c_char, c
                 | AlertKind::PeerBan { peer }
                 | AlertKind::PeerError { peer, .. }
                 | AlertKind::IncomingConnection { peer }
+                | AlertKind::MetadataFailed { peer, .. }
                 | AlertKind::LsdPeer { peer } => peer.to_string(),
                 AlertKind::LsdError { local, .. } => local.to_string(),
                 AlertKind::ListenSucceeded { addr } => addr.to_string(),
