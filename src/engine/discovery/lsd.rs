@@ -139,11 +139,17 @@ fn open_all(core: &SessionCore) -> Vec<(Ipv4Addr, StdUdpSocket)> {
 /// that group's datagrams only), joined on `iface`, sending there with
 /// TTL 1 and the multicast loop on (other sessions on this host hear us;
 /// our own copy is told apart by the cookie). Reuse-address lets several
-/// sessions and other clients on one host share the port.
+/// sessions and other clients on one host share the port. On Linux it
+/// takes only what arrives on the interfaces it joined itself
+/// (`IP_MULTICAST_ALL` off): otherwise a session listening on 127.0.0.1
+/// would take the LAN's announces because another socket on the host
+/// joined the group there.
 fn open(iface: Ipv4Addr) -> io::Result<StdUdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
+    #[cfg(target_os = "linux")]
+    only_joined_groups(&s)?;
     s.bind(&SocketAddr::from(GROUP_V4).into())?;
     s.join_multicast_v4(GROUP_V4.ip(), &iface)?;
     if !iface.is_unspecified() {
@@ -153,6 +159,29 @@ fn open(iface: Ipv4Addr) -> io::Result<StdUdpSocket> {
     s.set_multicast_loop_v4(true)?;
     s.set_nonblocking(true)?;
     Ok(s.into())
+}
+
+/// Turns `IP_MULTICAST_ALL` off (Linux's default is on).
+#[cfg(target_os = "linux")]
+fn only_joined_groups(s: &socket2::Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let off: libc::c_int = 0;
+    // SAFETY: the descriptor is open (owned by `s`), and the option value
+    // points at a live c_int whose size is passed along.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_ALL,
+            (&off as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn report_error(core: &SessionCore, iface: Ipv4Addr, message: String) {
