@@ -105,7 +105,7 @@ fn on_multicast_loopback(name: &str, body: impl FnOnce()) {
         Err(why) => why,
     };
     say(&format!("{name}: {why}; running in a network namespace"));
-    match run_in_namespace(name) {
+    match run_in_namespace(name, &[]) {
         Ok(()) => {}
         Err(e) if std::env::var("LT_REQUIRE_NETNS").as_deref() == Ok("1") => {
             panic!("{name} cannot run: {why}, and {e}")
@@ -117,10 +117,11 @@ fn on_multicast_loopback(name: &str, body: impl FnOnce()) {
     }
 }
 
-/// Makes a namespace with only `lo`, runs this binary's test `name` in it
-/// and removes the namespace. `Err` when the namespace cannot be made;
-/// a failure of the test inside is a panic here.
-fn run_in_namespace(name: &str) -> Result<(), String> {
+/// Makes a namespace with `lo` up and what the `ip -n NS ...` commands
+/// `setup` add, runs this binary's test `name` in it and removes the
+/// namespace. `Err` when the namespace cannot be made; a failure of the
+/// test inside is a panic here.
+fn run_in_namespace(name: &str, setup: &[&[&str]]) -> Result<(), String> {
     let ns = format!("lt-lsd-{}-{name}", std::process::id());
     let ip = |args: &[&str]| -> Result<(), String> {
         let out = Command::new("ip").args(args).output().map_err(|e| format!("running ip: {e}"))?;
@@ -139,6 +140,9 @@ fn run_in_namespace(name: &str) -> Result<(), String> {
     }
     let _remove = Remove(ns.clone());
     ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+    for args in setup {
+        ip(&[&["-n", &ns][..], args].concat())?;
+    }
     let exe = std::env::current_exe().map_err(|e| format!("finding the test binary: {e}"))?;
     let status = Command::new("ip")
         .args(["netns", "exec", &ns])
@@ -448,4 +452,58 @@ fn lsd_turns_on_and_off_on_a_running_session() {
         // datagram leaves).
         until("both rounds' announces counted", || ses.counters().get(Metric::LsdAnnouncesSent) >= 2);
     });
+}
+
+#[test]
+fn a_loopback_session_takes_no_announce_from_another_interface() {
+    // A second interface exists only in a namespace of our own: a bridge
+    // without ports, so nothing it sends goes anywhere.
+    let name = "a_loopback_session_takes_no_announce_from_another_interface";
+    if std::env::var_os(CHILD_ENV).is_none() {
+        let setup: [&[&str]; 3] = [
+            &["link", "add", "ltlsd0", "type", "bridge"],
+            &["addr", "add", "10.9.9.1/24", "dev", "ltlsd0"],
+            &["link", "set", "ltlsd0", "up"],
+        ];
+        match run_in_namespace(name, &setup) {
+            Ok(()) => {}
+            Err(e) if std::env::var("LT_REQUIRE_NETNS").as_deref() == Ok("1") => {
+                panic!("{name} cannot run: {e}")
+            }
+            Err(e) => say(&format!("{name} SKIPPED: it needs a network namespace, and {e}")),
+        }
+        return;
+    }
+    let dir = tempdir("lsd-scope");
+    let meta = make_torrent_in(&dir.path, "scope", &[("s.bin", 50_000)], 32 * 1024, unique_seed());
+    let ses = Session::new(lsd_settings()).unwrap();
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path);
+    p.seed_mode = true;
+    let id = ses.add_torrent(p).unwrap();
+    // Another client on the bridge's network, which joined the group there.
+    let bridge = {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let iface = Ipv4Addr::new(10, 9, 9, 1);
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        s.set_reuse_address(true).unwrap();
+        s.bind(&SocketAddr::from(GROUP_V4).into()).unwrap();
+        s.join_multicast_v4(GROUP_V4.ip(), &iface).unwrap();
+        s.set_multicast_if_v4(&iface).unwrap();
+        UdpSocket::from(s)
+    };
+    let announce = |port| Announce { port, info_hashes: vec![meta.info_hash], cookie: Some(7) }.encode(false);
+    // Sent on the bridge first, then on lo: once the second is taken, the
+    // first would have been too.
+    bridge.send_to(&announce(7001), SocketAddr::from(GROUP_V4)).unwrap();
+    group_socket().send_to(&announce(7002), SocketAddr::from(GROUP_V4)).unwrap();
+    until("the announce on lo", || ses.counters().get(Metric::PeersFromLsd) >= 1);
+    let peers: Vec<SocketAddr> = drain(&ses)
+        .into_iter()
+        .filter_map(|a| match a.kind {
+            AlertKind::LsdPeer { peer } if a.torrent == id => Some(peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(peers, vec!["127.0.0.1:7002".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(ses.counters().get(Metric::PeersFromLsd), 1);
 }
