@@ -57,6 +57,9 @@ pub(crate) struct LsdShared {
     /// Set when a torrent is prioritized while none waited: it goes out at
     /// once rather than on the timer's pace.
     urgent: std::sync::atomic::AtomicBool,
+    /// Counts settings changes, so that a change the task slept through
+    /// (off and on again, one wake-up for both) still makes it retry.
+    settings_epoch: std::sync::atomic::AtomicU64,
     /// Wakes the task: a torrent was prioritized or the settings changed.
     wake: tokio::sync::Notify,
     /// The tag in our announces (31 bits, as libtorrent's).
@@ -68,6 +71,7 @@ impl LsdShared {
         LsdShared {
             prioritized: parking_lot::Mutex::new(VecDeque::new()),
             urgent: std::sync::atomic::AtomicBool::new(false),
+            settings_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
             cookie: rand::random::<u32>() & 0x7fff_ffff,
         }
@@ -87,6 +91,7 @@ impl LsdShared {
 
     /// `enable_lsd` or the announce interval may have changed.
     pub(crate) fn settings_changed(&self) {
+        self.settings_epoch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.wake.notify_one();
     }
 }
@@ -94,9 +99,10 @@ impl LsdShared {
 /// Starts the LSD task. When `enable_lsd` is on, the multicast group is
 /// joined before this returns, so a session is listening once it exists.
 pub(crate) fn start(core: &Arc<SessionCore>) {
+    let epoch = core.lsd.settings_epoch.load(std::sync::atomic::Ordering::Relaxed);
     let enabled = core.settings.read().enable_lsd;
     let sockets = if enabled { open_all(core) } else { Vec::new() };
-    core.runtime.spawn(run(core.clone(), enabled, sockets));
+    core.runtime.spawn(run(core.clone(), enabled.then_some(epoch), sockets));
 }
 
 /// One joined socket: the interface it serves and its receive task's stop.
@@ -193,27 +199,26 @@ fn report_error(core: &SessionCore, iface: Ipv4Addr, message: String) {
 /// The announce task: joins and leaves as `enable_lsd` changes, announces
 /// on libtorrent's schedule, and runs one receive task per socket.
 ///
-/// `tried` says whether `initial` comes from joining (`enable_lsd` was on
-/// at the start): the settings may change before the task first runs.
-async fn run(core: Arc<SessionCore>, mut tried: bool, initial: Vec<(Ipv4Addr, StdUdpSocket)>) {
+/// `tried_at` is the settings epoch of the last attempt to join (`None`:
+/// none yet). Joining is tried when LSD is on and no socket is joined,
+/// once per settings change: a failure is reported once, not on every
+/// wake-up. `initial` are the sockets `start` joined.
+async fn run(core: Arc<SessionCore>, mut tried_at: Option<u64>, initial: Vec<(Ipv4Addr, StdUdpSocket)>) {
     let mut joined: Vec<Joined> = Vec::new();
     adopt(&core, initial, &mut joined);
-    // `tried`: whether joining was tried since `enable_lsd` went on. A
-    // failure is reported once, and tried again only after LSD is turned
-    // off and on.
     let mut next_at = Instant::now() + announce_delay(&core, false);
     let mut last: Option<TorrentId> = None;
     // The latest announce's datagram, when it was first sent, and which
     // of `REPEATS` comes next.
     let mut repeat: Option<(Vec<u8>, Instant, usize)> = None;
     loop {
+        let epoch = core.lsd.settings_epoch.load(std::sync::atomic::Ordering::Relaxed);
         let enabled = core.settings.read().enable_lsd;
-        if enabled && !tried {
-            tried = true;
+        if enabled && joined.is_empty() && tried_at != Some(epoch) {
+            tried_at = Some(epoch);
             adopt(&core, open_all(&core), &mut joined);
             next_at = Instant::now();
-        } else if !enabled && tried {
-            tried = false;
+        } else if !enabled && !joined.is_empty() {
             for j in joined.drain(..) {
                 j.stop.cancel();
             }
