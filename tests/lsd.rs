@@ -454,26 +454,33 @@ fn lsd_turns_on_and_off_on_a_running_session() {
     });
 }
 
+/// Runs `body` only in a network namespace of its own, made with `setup`
+/// (for what must not touch the host's network).
+fn in_own_namespace(name: &str, setup: &[&[&str]], body: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return body();
+    }
+    match run_in_namespace(name, setup) {
+        Ok(()) => {}
+        Err(e) if std::env::var("LT_REQUIRE_NETNS").as_deref() == Ok("1") => panic!("{name} cannot run: {e}"),
+        Err(e) => say(&format!("{name} SKIPPED: it needs a network namespace, and {e}")),
+    }
+}
+
 #[test]
 fn a_loopback_session_takes_no_announce_from_another_interface() {
     // A second interface exists only in a namespace of our own: a bridge
     // without ports, so nothing it sends goes anywhere.
-    let name = "a_loopback_session_takes_no_announce_from_another_interface";
-    if std::env::var_os(CHILD_ENV).is_none() {
-        let setup: [&[&str]; 3] = [
-            &["link", "add", "ltlsd0", "type", "bridge"],
-            &["addr", "add", "10.9.9.1/24", "dev", "ltlsd0"],
-            &["link", "set", "ltlsd0", "up"],
-        ];
-        match run_in_namespace(name, &setup) {
-            Ok(()) => {}
-            Err(e) if std::env::var("LT_REQUIRE_NETNS").as_deref() == Ok("1") => {
-                panic!("{name} cannot run: {e}")
-            }
-            Err(e) => say(&format!("{name} SKIPPED: it needs a network namespace, and {e}")),
-        }
-        return;
-    }
+    let setup: [&[&str]; 3] = [
+        &["link", "add", "ltlsd0", "type", "bridge"],
+        &["addr", "add", "10.9.9.1/24", "dev", "ltlsd0"],
+        &["link", "set", "ltlsd0", "up"],
+    ];
+    in_own_namespace("a_loopback_session_takes_no_announce_from_another_interface", &setup, scope_body);
+}
+
+/// The session on 127.0.0.1 and the other client on the bridge.
+fn scope_body() {
     let dir = tempdir("lsd-scope");
     let meta = make_torrent_in(&dir.path, "scope", &[("s.bin", 50_000)], 32 * 1024, unique_seed());
     let ses = Session::new(lsd_settings()).unwrap();
@@ -506,4 +513,38 @@ fn a_loopback_session_takes_no_announce_from_another_interface() {
         .collect();
     assert_eq!(peers, vec!["127.0.0.1:7002".parse::<SocketAddr>().unwrap()]);
     assert_eq!(ses.counters().get(Metric::PeersFromLsd), 1);
+}
+
+#[test]
+fn a_port_lsd_cannot_share_is_an_lsd_error() {
+    // Only in a namespace: holding the LSD port on the host would break
+    // every other LSD client there.
+    in_own_namespace("a_port_lsd_cannot_share_is_an_lsd_error", &[], || {
+        // Bound without reuse-address: nobody else may bind the port.
+        let _holder = UdpSocket::bind(SocketAddr::from(GROUP_V4)).unwrap();
+        let ses = Session::new(lsd_settings()).unwrap();
+        let errors: Vec<_> = drain(&ses)
+            .into_iter()
+            .filter_map(|a| match a.kind {
+                AlertKind::LsdError { local, error } => Some((local, error.kind, a.message)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let (local, kind, message) = &errors[0];
+        assert_eq!(*local, std::net::IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(*kind, lt::engine::ErrorKind::Io);
+        assert!(message.contains("239.192.152.143:6771"), "{message}");
+        // Turned off and on again, it tries again (and fails again).
+        ses.apply_settings(settings()).unwrap();
+        ses.apply_settings(lsd_settings()).unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let a = ses.wait_for_alert(Duration::from_millis(200));
+            if a.is_some_and(|a| matches!(a.kind, AlertKind::LsdError { .. })) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no second lsd_error");
+        }
+    });
 }
