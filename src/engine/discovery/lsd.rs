@@ -14,11 +14,21 @@
 //! Our announces carry a random cookie so the multicast loop's copy of
 //! them is recognised and ignored.
 //!
+//! A torrent still checking its files stays first in line and goes out
+//! within 4 s of the check's end (libtorrent prioritizes it when the check
+//! ends; lt's torrent does not tell this task, so it looks again).
+//!
 //! Announces use a TTL of 1 (libtorrent uses 32): they are meant for the
-//! local network and should not be routed beyond it. A listen interface
-//! bound to 0.0.0.0 joins and sends on the interface the kernel picks (the
-//! one of the default route). IPv6 ([ff15::efc0:988f]) is not joined yet:
-//! that needs the interface index of each listen address.
+//! local network and should not be routed beyond it. On Linux a socket
+//! takes only the announces that arrive on the interface it joined (see
+//! `open`), which stands in for libtorrent's check that the sender is on
+//! the listen interface's subnet. A listen interface bound to 0.0.0.0
+//! joins and sends on the interface the kernel picks (the one of the
+//! default route). IPv6 ([ff15::efc0:988f]) is not joined yet: that needs
+//! the interface index of each listen address.
+//!
+//! A failure to join is an `lsd_error` alert; joining is tried again when
+//! the settings change.
 
 use std::collections::VecDeque;
 use std::io;
