@@ -81,7 +81,10 @@ pub fn non_null<T>(p: *const T, what: &str) -> Result<(), lt_error> {
 /// Checks a bytes out-parameter pair and clears it (NULL, 0), so a caller
 /// sees no stale buffer when the call fails (C-API.md: out-parameters are
 /// cleared on entry, written only on success).
-pub fn clear_bytes_out(data_out: *mut *mut u8, len_out: *mut usize) -> Result<(), lt_error> {
+///
+/// # Safety
+/// Each pointer must be NULL or writable.
+pub unsafe fn clear_bytes_out(data_out: *mut *mut u8, len_out: *mut usize) -> Result<(), lt_error> {
     non_null(data_out, "data_out")?;
     non_null(len_out, "len_out")?;
     // SAFETY: both checked non-NULL; the caller promises they are writable.

@@ -73,7 +73,8 @@ pub unsafe extern "C" fn lt_session_save_state(
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
-            super::boundary::clear_bytes_out(data_out, len_out)?;
+            // SAFETY: the caller promises writable outputs.
+            unsafe { super::boundary::clear_bytes_out(data_out, len_out) }?;
             let state = ses.settings().save_state();
             let p = super::boundary::malloc_copy(&state);
             if p.is_null() {

@@ -669,7 +669,8 @@ pub unsafe extern "C" fn lt_torrent_metadata(
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
-            super::boundary::clear_bytes_out(data_out, len_out)?;
+            // SAFETY: the caller promises writable outputs.
+            unsafe { super::boundary::clear_bytes_out(data_out, len_out) }?;
             let bytes = ses.torrent_metadata(TorrentId(id)).map_err(fail)?;
             let p = super::boundary::malloc_copy(&bytes);
             if p.is_null() {
