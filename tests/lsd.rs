@@ -9,7 +9,9 @@
 //! makes (`ip netns`, as root). When that is impossible too, the test says
 //! so and passes, unless `LT_REQUIRE_NETNS=1` asks it to fail.
 //! `LT_LSD_NETNS=1` takes the namespace path even when the host's loopback
-//! would do (to check that path).
+//! would do (to check that path). Two tests always run in a namespace of
+//! their own, as they change what the host's network would share: a
+//! second interface, and the LSD port held without reuse (`lsd_error`).
 
 mod common;
 
