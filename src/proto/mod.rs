@@ -3,6 +3,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod dht;
 pub mod magnet;
 pub mod metainfo;
 pub mod resume;
