@@ -58,8 +58,10 @@ pub enum Error {
 pub enum Query {
     Ping,
     FindNode { target: NodeId },
-    GetPeers { info_hash: NodeId },
-    AnnouncePeer { info_hash: NodeId, port: u16, implied_port: bool, token: Vec<u8> },
+    /// `noseed` (BEP 33): leave seeds out of the reply.
+    GetPeers { info_hash: NodeId, noseed: bool },
+    /// `seed` (BEP 33): the announcing peer is a seed.
+    AnnouncePeer { info_hash: NodeId, port: u16, implied_port: bool, token: Vec<u8>, seed: bool },
 }
 
 impl Query {
@@ -174,16 +176,21 @@ fn token(t: &[u8]) -> Result<&[u8], Error> {
     Ok(t)
 }
 
+/// An optional integer flag: absent is false.
+fn flag(a: &Value<'_>, key: &'static str) -> Result<bool, Error> {
+    match a.get(key) {
+        None => Ok(false),
+        Some(v) => Ok(v.as_int().ok_or(Error::WrongType(key))? != 0),
+    }
+}
+
 fn decode_query(method: &[u8], a: &Value<'_>) -> Result<Query, Error> {
     Ok(match method {
         b"ping" => Query::Ping,
         b"find_node" => Query::FindNode { target: id20(a, "target")? },
-        b"get_peers" => Query::GetPeers { info_hash: id20(a, "info_hash")? },
+        b"get_peers" => Query::GetPeers { info_hash: id20(a, "info_hash")?, noseed: flag(a, "noseed")? },
         b"announce_peer" => {
-            let implied_port = match a.get("implied_port") {
-                None => false,
-                Some(v) => v.as_int().ok_or(Error::WrongType("implied_port"))? != 0,
-            };
+            let implied_port = flag(a, "implied_port")?;
             let port = a.get("port").map(|v| v.as_int().ok_or(Error::WrongType("port"))).transpose()?;
             let port = match (port, implied_port) {
                 (Some(p), _) if (1..=65535).contains(&p) => p as u16,
@@ -194,7 +201,8 @@ fn decode_query(method: &[u8], a: &Value<'_>) -> Result<Query, Error> {
                 (None, false) => return Err(Error::Missing("port")),
             };
             let token = token(bytes(a, "token")?)?.to_vec();
-            Query::AnnouncePeer { info_hash: id20(a, "info_hash")?, port, implied_port, token }
+            let seed = flag(a, "seed")?;
+            Query::AnnouncePeer { info_hash: id20(a, "info_hash")?, port, implied_port, token, seed }
         }
         other => return Err(Error::UnknownQuery(String::from_utf8_lossy(other).into_owned())),
     })
@@ -255,6 +263,22 @@ pub fn decode(packet: &[u8]) -> Result<Message, Error> {
     Ok(Message { tid: tid.to_vec(), body, read_only, your_ip, version })
 }
 
+/// The transaction id and method name of a packet that is a well-formed
+/// bencoded query but otherwise unusable, so it can be answered with an
+/// error (BEP 5) and counted by method.
+pub fn query_header(packet: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    if packet.len() > MAX_MESSAGE_SIZE {
+        return None;
+    }
+    let root = bencode::decode_with(packet, Limits { max_depth: 6, max_items: 512 }).ok()?;
+    if root.get("y")?.as_bytes()? != b"q" {
+        return None;
+    }
+    let tid = root.get("t")?.as_bytes()?;
+    let method = root.get("q")?.as_bytes()?;
+    (tid.len() <= MAX_TRANSACTION_ID && method.len() <= 32).then(|| (tid.to_vec(), method.to_vec()))
+}
+
 /// Our client version in `v`: "LT" and the crate's major and minor version.
 pub const VERSION: [u8; 4] = [b'L', b'T', 0, 1];
 
@@ -305,13 +329,21 @@ impl Message {
                 match query {
                     Query::Ping => {}
                     Query::FindNode { target } => a.push(("target", Value::Bytes(&target.0))),
-                    Query::GetPeers { info_hash } => a.push(("info_hash", Value::Bytes(&info_hash.0))),
-                    Query::AnnouncePeer { info_hash, port, implied_port, token } => {
+                    Query::GetPeers { info_hash, noseed } => {
+                        a.push(("info_hash", Value::Bytes(&info_hash.0)));
+                        if *noseed {
+                            a.push(("noseed", Value::Int(1)));
+                        }
+                    }
+                    Query::AnnouncePeer { info_hash, port, implied_port, token, seed } => {
                         a.push(("info_hash", Value::Bytes(&info_hash.0)));
                         a.push(("port", Value::Int(*port as i64)));
                         a.push(("token", Value::Bytes(token)));
                         if *implied_port {
                             a.push(("implied_port", Value::Int(1)));
+                        }
+                        if *seed {
+                            a.push(("seed", Value::Int(1)));
                         }
                     }
                 }
@@ -383,11 +415,17 @@ mod tests {
         let messages = [
             Message::query(b"aa".to_vec(), id(1), Query::Ping, false),
             Message::query(b"ab".to_vec(), id(1), Query::FindNode { target: id(2) }, true),
-            Message::query(b"ac".to_vec(), id(1), Query::GetPeers { info_hash: id(3) }, false),
+            Message::query(b"ac".to_vec(), id(1), Query::GetPeers { info_hash: id(3), noseed: true }, false),
             Message::query(
                 b"ad".to_vec(),
                 id(1),
-                Query::AnnouncePeer { info_hash: id(3), port: 6881, implied_port: false, token: b"tok".to_vec() },
+                Query::AnnouncePeer {
+                    info_hash: id(3),
+                    port: 6881,
+                    implied_port: false,
+                    token: b"tok".to_vec(),
+                    seed: true,
+                },
                 false,
             ),
             Message::response(
@@ -496,6 +534,15 @@ mod tests {
         // The packet bound comes first, whatever it holds.
         let absurd = format!("6:valuesl{}e", "6:abcdef".repeat(300));
         assert!(matches!(response(&absurd), Err(Error::TooLarge(_))));
+    }
+
+    #[test]
+    fn a_malformed_query_still_names_its_transaction_and_method() {
+        let bad_token = b"d1:ad2:id20:abcdefghij0123456789e1:q13:announce_peer1:t2:xy1:y1:qe";
+        assert!(decode(bad_token).is_err());
+        assert_eq!(query_header(bad_token), Some((b"xy".to_vec(), b"announce_peer".to_vec())));
+        assert_eq!(query_header(b"d1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:re"), None, "not a query");
+        assert_eq!(query_header(b"garbage"), None);
     }
 
     #[test]
