@@ -184,54 +184,153 @@ pub enum AlertKind {
     AddTorrent,
     TorrentRemoved,
     TorrentDeleted,
-    TorrentDeleteFailed { error: ErrorInfo },
-    StateChanged { prev: TorrentState, state: TorrentState },
+    TorrentDeleteFailed {
+        error: ErrorInfo,
+    },
+    StateChanged {
+        prev: TorrentState,
+        state: TorrentState,
+    },
     TorrentFinished,
     TorrentPaused,
     TorrentResumed,
     TorrentChecked,
-    TorrentError { error: ErrorInfo },
-    FileError { error: ErrorInfo },
-    PieceFinished { piece: u32 },
-    HashFailed { piece: u32 },
-    ReadPiece { piece: u32, data: Vec<u8> },
-    ReadPieceFailed { piece: u32, error: ErrorInfo },
-    FileRenamed { file: u32, new_name: String },
-    FileRenameFailed { file: u32, error: ErrorInfo },
-    StorageMoved { path: String },
-    StorageMovedFailed { path: String, error: ErrorInfo },
-    SaveResumeData { data: Vec<u8> },
-    SaveResumeDataFailed { error: ErrorInfo },
-    FastresumeRejected { reason: String },
-    ScrapeFailed { url: String, error: ErrorInfo },
-    PeerConnect { peer: SocketAddr, incoming: bool },
-    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
-    PeerBan { peer: SocketAddr },
-    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
-    IncomingConnection { peer: SocketAddr },
-    TrackerAnnounce { url: String, event: &'static str },
-    TrackerReply { url: String, num_peers: u32 },
-    TrackerWarning { url: String, message: String },
-    TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
-    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
-    ListenSucceeded { addr: SocketAddr },
-    ListenFailed { addr: String, error: ErrorInfo },
-    SessionStats { counters: Box<[i64]> },
-    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
-    Performance { event: super::thresholds::ThresholdEvent },
-    AlertsDropped { count: u64, types: u128 },
+    TorrentError {
+        error: ErrorInfo,
+    },
+    FileError {
+        error: ErrorInfo,
+    },
+    PieceFinished {
+        piece: u32,
+    },
+    HashFailed {
+        piece: u32,
+    },
+    ReadPiece {
+        piece: u32,
+        data: Vec<u8>,
+    },
+    ReadPieceFailed {
+        piece: u32,
+        error: ErrorInfo,
+    },
+    FileRenamed {
+        file: u32,
+        new_name: String,
+    },
+    FileRenameFailed {
+        file: u32,
+        error: ErrorInfo,
+    },
+    StorageMoved {
+        path: String,
+    },
+    StorageMovedFailed {
+        path: String,
+        error: ErrorInfo,
+    },
+    SaveResumeData {
+        data: Vec<u8>,
+    },
+    SaveResumeDataFailed {
+        error: ErrorInfo,
+    },
+    FastresumeRejected {
+        reason: String,
+    },
+    ScrapeFailed {
+        url: String,
+        error: ErrorInfo,
+    },
+    PeerConnect {
+        peer: SocketAddr,
+        incoming: bool,
+    },
+    PeerDisconnected {
+        peer: SocketAddr,
+        op: Operation,
+        error: ErrorInfo,
+    },
+    PeerBan {
+        peer: SocketAddr,
+    },
+    PeerError {
+        peer: SocketAddr,
+        op: Operation,
+        error: ErrorInfo,
+    },
+    IncomingConnection {
+        peer: SocketAddr,
+    },
+    TrackerAnnounce {
+        url: String,
+        event: &'static str,
+    },
+    TrackerReply {
+        url: String,
+        num_peers: u32,
+    },
+    TrackerWarning {
+        url: String,
+        message: String,
+    },
+    TrackerError {
+        url: String,
+        error: ErrorInfo,
+        times_in_row: u32,
+    },
+    ScrapeReply {
+        url: String,
+        complete: u32,
+        incomplete: u32,
+        downloaded: u32,
+    },
+    ListenSucceeded {
+        addr: SocketAddr,
+    },
+    ListenFailed {
+        addr: String,
+        error: ErrorInfo,
+    },
+    SessionStats {
+        counters: Box<[i64]>,
+    },
+    StateUpdate {
+        statuses: Vec<super::torrent::TorrentStatus>,
+    },
+    Performance {
+        event: super::thresholds::ThresholdEvent,
+    },
+    AlertsDropped {
+        count: u64,
+        types: u128,
+    },
     /// A DHT lookup for the torrent ended with `num_peers` peers found.
-    DhtReply { num_peers: u32 },
+    DhtReply {
+        num_peers: u32,
+    },
     /// A node announced itself to our DHT node as a peer of `info_hash`.
-    DhtAnnounce { ip: std::net::IpAddr, port: u16, info_hash: InfoHash },
+    DhtAnnounce {
+        ip: std::net::IpAddr,
+        port: u16,
+        info_hash: InfoHash,
+    },
     /// A node asked our DHT node for peers of `info_hash`.
-    DhtGetPeers { info_hash: InfoHash },
+    DhtGetPeers {
+        info_hash: InfoHash,
+    },
     /// The DHT's bootstrap lookup ended.
     DhtBootstrap,
     /// The DHT could not do `op` (bind its socket, resolve a bootstrap node).
-    DhtError { op: Operation, error: ErrorInfo },
+    DhtError {
+        op: Operation,
+        error: ErrorInfo,
+    },
     /// The DHT's routing table and lookups, on request (`post_dht_stats`).
-    DhtStats { stats: DhtStats },
+    DhtStats {
+        stats: DhtStats,
+    },
 }
 
 /// The routing table and lookups of the session's DHT node.

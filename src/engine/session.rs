@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
 use super::bandwidth::RateLimit;
+use super::discovery::dht::Dht;
 use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation, Result};
 use super::peer;
@@ -24,7 +25,6 @@ use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
 use super::torrent::{StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
-use super::discovery::dht::Dht;
 use super::transport::udp::UdpTransport;
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
@@ -450,7 +450,10 @@ impl Session {
     /// DHT; a failure is a listen_failed alert (and a dht_error one when
     /// the DHT wanted the socket).
     fn open_udp(&self, addr: SocketAddr) {
-        let bound = self.core.runtime.block_on(UdpTransport::bind(addr, self.core.counters.clone()));
+        let bound = {
+            let _guard = self.core.runtime.enter();
+            UdpTransport::bind(addr, self.core.counters.clone())
+        };
         match bound {
             Ok(udp) => {
                 tracing::info!(addr = %udp.local_addr(), "udp socket open");
@@ -461,10 +464,15 @@ impl Session {
                 tracing::error!(addr = %addr, error = %e, "cannot open the udp socket");
                 let error = ErrorInfo { kind: ErrorKind::Io, message: format!("udp: {e}") };
                 if self.core.settings.read().enable_dht {
-                    let kind = AlertKind::DhtError { op: super::error::Operation::SockBind, error: error.clone() };
+                    let kind =
+                        AlertKind::DhtError { op: super::error::Operation::SockBind, error: error.clone() };
                     self.core.alerts.post(TorrentId::NONE, "", kind);
                 }
-                self.core.alerts.post(TorrentId::NONE, "", AlertKind::ListenFailed { addr: addr.to_string(), error });
+                self.core.alerts.post(
+                    TorrentId::NONE,
+                    "",
+                    AlertKind::ListenFailed { addr: addr.to_string(), error },
+                );
             }
         }
     }
@@ -479,7 +487,8 @@ impl Session {
         }
         let udp = self.core.udp.read().iter().find(|u| u.local_addr().is_ipv4()).cloned();
         let Some(udp) = udp else {
-            let error = ErrorInfo { kind: ErrorKind::Io, message: "no IPv4 listen interface for the DHT".into() };
+            let error =
+                ErrorInfo { kind: ErrorKind::Io, message: "no IPv4 listen interface for the DHT".into() };
             let kind = AlertKind::DhtError { op: super::error::Operation::SockBind, error };
             self.core.alerts.post(TorrentId::NONE, "", kind);
             return;

@@ -461,9 +461,15 @@ mod tests {
     #[test]
     fn dht_state_round_trips_and_is_checked() {
         let nodes = (1..=3u8)
-            .map(|i| NodeEntry { id: NodeId([i; 20]), addr: format!("127.0.0.{i}:{}", 6880 + i as u16).parse().unwrap() })
+            .map(|i| NodeEntry {
+                id: NodeId([i; 20]),
+                addr: format!("127.0.0.{i}:{}", 6880 + i as u16).parse().unwrap(),
+            })
             .collect();
-        let s = Settings { dht_state: Some(DhtState { node_id: Some(NodeId([9; 20])), nodes }), ..Settings::default() };
+        let s = Settings {
+            dht_state: Some(DhtState { node_id: Some(NodeId([9; 20])), nodes }),
+            ..Settings::default()
+        };
         let mut back = Settings::default();
         back.load_state(&s.save_state()).unwrap();
         assert_eq!(back, s);

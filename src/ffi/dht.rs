@@ -24,7 +24,10 @@ use crate::engine::AlertKind;
 /// # Safety
 /// `s` must be a live session.
 #[no_mangle]
-pub unsafe extern "C" fn lt_torrent_force_dht_announce(s: *mut lt_session_t, id: lt_torrent_id_t) -> lt_error {
+pub unsafe extern "C" fn lt_torrent_force_dht_announce(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+) -> lt_error {
     with_torrent(s, id, |t| t.force_dht_announce())
 }
 
@@ -156,7 +159,9 @@ pub unsafe extern "C" fn lt_alert_dht_lookups(
             let alert = alert_ref(a)?;
             let AlertKind::DhtStats { stats } = &alert.kind else { return Err(wrong_type(alert)) };
             // SAFETY: forwarded caller promises about lookups/cap/count_out.
-            unsafe { fill_struct_array(&stats.lookups, lookups, elem_size, cap, count_out, "lookups", lookup_to_c) }
+            unsafe {
+                fill_struct_array(&stats.lookups, lookups, elem_size, cap, count_out, "lookups", lookup_to_c)
+            }
         })())
     })
 }
@@ -175,7 +180,9 @@ pub unsafe extern "C" fn lt_alert_info_hash(a: *const lt_alert_t, out: *mut u8) 
             let alert = alert_ref(a)?;
             non_null(out, "out")?;
             let bytes = match &alert.kind {
-                AlertKind::DhtAnnounce { info_hash, .. } | AlertKind::DhtGetPeers { info_hash } => info_hash.0,
+                AlertKind::DhtAnnounce { info_hash, .. } | AlertKind::DhtGetPeers { info_hash } => {
+                    info_hash.0
+                }
                 AlertKind::DhtStats { stats } => stats.node_id,
                 _ => return Err(wrong_type(alert)),
             };
@@ -202,15 +209,16 @@ mod tests {
         let mut buckets = [lt_dht_bucket_t::default(); 4];
         let mut n = 0usize;
         // SAFETY: buffers sized as passed.
-        let rc = unsafe {
-            lt_alert_dht_buckets(a, buckets.as_mut_ptr(), size_of::<lt_dht_bucket_t>(), 4, &mut n)
-        };
+        let rc =
+            unsafe { lt_alert_dht_buckets(a, buckets.as_mut_ptr(), size_of::<lt_dht_bucket_t>(), 4, &mut n) };
         assert_eq!((rc, n), (0, 2));
         assert_eq!((buckets[0].depth, buckets[0].num_nodes, buckets[0].num_replacements), (0, 8, 3));
         assert_eq!(buckets[1].struct_size as usize, size_of::<lt_dht_bucket_t>());
-        let mut lookups = [lookup_to_c(&DhtLookupStatus { target: [0; 20], kind: "x", answered: 0, in_flight: 0 }); 1];
+        let mut lookups =
+            [lookup_to_c(&DhtLookupStatus { target: [0; 20], kind: "x", answered: 0, in_flight: 0 }); 1];
         // SAFETY: buffers sized as passed.
-        let rc = unsafe { lt_alert_dht_lookups(a, lookups.as_mut_ptr(), size_of::<lt_dht_lookup_t>(), 1, &mut n) };
+        let rc =
+            unsafe { lt_alert_dht_lookups(a, lookups.as_mut_ptr(), size_of::<lt_dht_lookup_t>(), 1, &mut n) };
         assert_eq!((rc, n), (0, 1));
         assert_eq!((lookups[0].nodes_answered, lookups[0].outstanding_requests), (4, 2));
         // SAFETY: kind is a static C string.

@@ -18,6 +18,10 @@ const RECV_BUFFER: usize = 65536;
 /// One UDP socket shared by the protocols of an interface.
 pub struct UdpTransport {
     socket: UdpSocket,
+    /// The same socket as a plain non-blocking one, for sending from any
+    /// thread without waiting: tokio's `try_send_to` refuses until its
+    /// reactor has seen the socket writable, which drops the first datagrams.
+    sender: std::net::UdpSocket,
     local: SocketAddr,
     counters: Arc<Counters>,
     /// The handler of DHT datagrams. uTP and UDP trackers get a slot each
@@ -27,10 +31,14 @@ pub struct UdpTransport {
 
 impl UdpTransport {
     /// Binds `addr` (the TCP listener's address, port included).
-    pub async fn bind(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<Arc<UdpTransport>> {
-        let socket = UdpSocket::bind(addr).await?;
+    /// Must run inside the session's runtime.
+    pub fn bind(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<Arc<UdpTransport>> {
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let sender = std_socket.try_clone()?;
+        let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
-        Ok(Arc::new(UdpTransport { socket, local, counters, dht: RwLock::new(None) }))
+        Ok(Arc::new(UdpTransport { socket, sender, local, counters, dht: RwLock::new(None) }))
     }
 
     /// The address the socket is bound to.
@@ -47,7 +55,7 @@ impl UdpTransport {
     /// full the datagram is dropped, as UDP would drop it further on
     /// (every protocol here retries on its own). Answers whether it left.
     pub fn send_to(&self, packet: &[u8], to: SocketAddr) -> bool {
-        match self.socket.try_send_to(packet, to) {
+        match self.sender.send_to(packet, to) {
             Ok(_) => true,
             Err(e) => {
                 tracing::debug!(to = %to, error = %e, "udp send failed");

@@ -57,11 +57,22 @@ pub enum Error {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Query {
     Ping,
-    FindNode { target: NodeId },
+    FindNode {
+        target: NodeId,
+    },
     /// `noseed` (BEP 33): leave seeds out of the reply.
-    GetPeers { info_hash: NodeId, noseed: bool },
+    GetPeers {
+        info_hash: NodeId,
+        noseed: bool,
+    },
     /// `seed` (BEP 33): the announcing peer is a seed.
-    AnnouncePeer { info_hash: NodeId, port: u16, implied_port: bool, token: Vec<u8>, seed: bool },
+    AnnouncePeer {
+        info_hash: NodeId,
+        port: u16,
+        implied_port: bool,
+        token: Vec<u8>,
+        seed: bool,
+    },
 }
 
 impl Query {
@@ -279,19 +290,12 @@ pub fn query_header(packet: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     (tid.len() <= MAX_TRANSACTION_ID && method.len() <= 32).then(|| (tid.to_vec(), method.to_vec()))
 }
 
-/// Our client version in `v`: "LT" and the crate's major and minor version.
-pub const VERSION: [u8; 4] = [b'L', b'T', 0, 1];
-
+/// Messages lt builds carry no client version (`v`): its two-letter code
+/// would be "LT", which is libtorrent's, and lt must not pass for it.
 impl Message {
     /// A query from node `id`.
     pub fn query(tid: Vec<u8>, id: NodeId, query: Query, read_only: bool) -> Message {
-        Message {
-            tid,
-            body: Body::Query { id, query },
-            read_only,
-            your_ip: None,
-            version: Some(VERSION.to_vec()),
-        }
+        Message { tid, body: Body::Query { id, query }, read_only, your_ip: None, version: None }
     }
 
     /// A response from node `id` to a sender seen at `to` (BEP 42 `ip`).
@@ -301,7 +305,7 @@ impl Message {
             body: Body::Response { id, response },
             read_only: false,
             your_ip: Some(to),
-            version: Some(VERSION.to_vec()),
+            version: None,
         }
     }
 
@@ -312,7 +316,7 @@ impl Message {
             body: Body::Error { code, message: message.to_string() },
             read_only: false,
             your_ip: None,
-            version: Some(VERSION.to_vec()),
+            version: None,
         }
     }
 
@@ -498,14 +502,20 @@ mod tests {
             announce("9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:tokeni5e"),
             Err(Error::WrongType("token"))
         );
-        assert_eq!(announce("9:info_hash20:mnopqrstuvwxyz1234564:porti0e5:token2:tk"), Err(Error::BadPort(0)));
+        assert_eq!(
+            announce("9:info_hash20:mnopqrstuvwxyz1234564:porti0e5:token2:tk"),
+            Err(Error::BadPort(0))
+        );
         assert_eq!(
             announce("9:info_hash20:mnopqrstuvwxyz1234564:porti70000e5:token2:tk"),
             Err(Error::BadPort(70000))
         );
         assert_eq!(announce("9:info_hash20:mnopqrstuvwxyz1234565:token2:tk"), Err(Error::Missing("port")));
         let implied = announce("12:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234565:token2:tk").unwrap();
-        assert!(matches!(implied.body, Body::Query { query: Query::AnnouncePeer { implied_port: true, .. }, .. }));
+        assert!(matches!(
+            implied.body,
+            Body::Query { query: Query::AnnouncePeer { implied_port: true, .. }, .. }
+        ));
         assert_eq!(announce("4:porti1e5:token2:tk"), Err(Error::Missing("info_hash")));
     }
 
@@ -529,7 +539,10 @@ mod tests {
         assert_eq!(response("6:values3:abc"), Err(Error::WrongType("values")));
         assert!(matches!(response("6:valuesl5:abcdee"), Err(Error::BadLength { key: "values", len: 5, .. })));
         let values: String = (0..MAX_VALUES + 1).map(|_| "6:abcdef").collect();
-        assert!(matches!(response(&format!("6:valuesl{values}e")), Err(Error::TooMany { key: "values", .. })));
+        assert!(matches!(
+            response(&format!("6:valuesl{values}e")),
+            Err(Error::TooMany { key: "values", .. })
+        ));
         assert!(matches!(response("5:token0:"), Err(Error::BadLength { key: "token", .. })));
         // The packet bound comes first, whatever it holds.
         let absurd = format!("6:valuesl{}e", "6:abcdef".repeat(300));

@@ -60,7 +60,11 @@ impl Dht {
     /// Starts a node on `transport`: its id and table from `saved` (a
     /// loaded session state) or fresh, a bootstrap from the saved nodes and
     /// `dht_bootstrap_nodes`, and its timer task.
-    pub(crate) fn start(ses: &Arc<SessionCore>, transport: Arc<UdpTransport>, saved: Option<DhtState>) -> Arc<Dht> {
+    pub(crate) fn start(
+        ses: &Arc<SessionCore>,
+        transport: Arc<UdpTransport>,
+        saved: Option<DhtState>,
+    ) -> Arc<Dht> {
         let now = Instant::now();
         let saved = saved.unwrap_or_default();
         let ip = transport.local_addr().ip();
@@ -107,7 +111,11 @@ impl Dht {
                 Err(e) => {
                     if let Some(ses) = self.ses.upgrade() {
                         let error = ErrorInfo { kind: ErrorKind::Io, message: format!("{host}:{port}: {e}") };
-                        ses.alerts.post(TorrentId::NONE, "", AlertKind::DhtError { op: Operation::HostnameLookup, error });
+                        ses.alerts.post(
+                            TorrentId::NONE,
+                            "",
+                            AlertKind::DhtError { op: Operation::HostnameLookup, error },
+                        );
                     }
                 }
             }
@@ -156,14 +164,21 @@ impl Dht {
                 }
                 Event::IncomingAnnounce { info_hash, peer } => {
                     if ses.alerts.enabled(AlertType::DhtAnnounce) {
-                        let kind =
-                            AlertKind::DhtAnnounce { ip: peer.ip(), port: peer.port(), info_hash: InfoHash(info_hash.0) };
+                        let kind = AlertKind::DhtAnnounce {
+                            ip: peer.ip(),
+                            port: peer.port(),
+                            info_hash: InfoHash(info_hash.0),
+                        };
                         ses.alerts.post(TorrentId::NONE, "", kind);
                     }
                 }
                 Event::IncomingGetPeers { info_hash } => {
                     if ses.alerts.enabled(AlertType::DhtGetPeers) {
-                        ses.alerts.post(TorrentId::NONE, "", AlertKind::DhtGetPeers { info_hash: InfoHash(info_hash.0) });
+                        ses.alerts.post(
+                            TorrentId::NONE,
+                            "",
+                            AlertKind::DhtGetPeers { info_hash: InfoHash(info_hash.0) },
+                        );
                     }
                 }
                 Event::Bootstrapped { nodes } => {
@@ -200,11 +215,8 @@ impl Dht {
         }
         let interval = Duration::from_secs(ses.settings.read().dht_announce_interval as u64);
         let port = ses.listen_port().unwrap_or(self.transport.local_addr().port());
-        let eligible: Vec<_> = ses
-            .running_torrents()
-            .into_iter()
-            .filter(|t| !t.is_private() && t.core.lock().running)
-            .collect();
+        let eligible: Vec<_> =
+            ses.running_torrents().into_iter().filter(|t| !t.is_private() && t.core.lock().running).collect();
         let mut due = Vec::new();
         {
             let mut a = self.announcer.lock();

@@ -143,7 +143,8 @@ impl Node {
             outbox: Vec::new(),
             events: Vec::new(),
             counters,
-            send_budget: 0.0,
+            // Full: the first refill caps it at one second's worth.
+            send_budget: f64::INFINITY,
             budget_at: now,
             last_maintenance: now,
             last_expiry: now,
@@ -243,13 +244,20 @@ impl Node {
         self.last_bootstrap = Some(now);
         let own = self.id();
         let start = self.table.closest(&own, K);
-        let lookup = Lookup::new(own, LookupKind::Bootstrap, &start, &self.bootstrap_nodes, cfg.restrict_search_ips);
+        let lookup =
+            Lookup::new(own, LookupKind::Bootstrap, &start, &self.bootstrap_nodes, cfg.restrict_search_ips);
         self.start_lookup(lookup, cfg, now);
     }
 
     /// Looks up peers of `info_hash`, and announces us to the closest
     /// nodes at the end when `announce` is set.
-    pub fn get_peers(&mut self, info_hash: NodeId, announce: Option<AnnounceArgs>, cfg: &Config, now: Instant) {
+    pub fn get_peers(
+        &mut self,
+        info_hash: NodeId,
+        announce: Option<AnnounceArgs>,
+        cfg: &Config,
+        now: Instant,
+    ) {
         let start = self.table.closest(&info_hash, K * 2);
         let lookup =
             Lookup::new(info_hash, LookupKind::GetPeers { announce }, &start, &[], cfg.restrict_search_ips);
@@ -295,10 +303,15 @@ impl Node {
                             token,
                             seed: a.seed,
                         };
-                        announced_to += self.send_query(addr, Some(id), q, Purpose::Announce, cfg, now) as usize;
+                        announced_to +=
+                            self.send_query(addr, Some(id), q, Purpose::Announce, cfg, now) as usize;
                     }
                 }
-                self.events.push(Event::LookupDone { info_hash: l.target, num_peers: l.num_peers(), announced_to });
+                self.events.push(Event::LookupDone {
+                    info_hash: l.target,
+                    num_peers: l.num_peers(),
+                    announced_to,
+                });
             }
         }
     }
@@ -361,7 +374,11 @@ impl Node {
         if cfg.read_only {
             return;
         }
-        let code = if matches!(e, krpc::Error::UnknownQuery(_)) { error_code::METHOD_UNKNOWN } else { error_code::PROTOCOL };
+        let code = if matches!(e, krpc::Error::UnknownQuery(_)) {
+            error_code::METHOD_UNKNOWN
+        } else {
+            error_code::PROTOCOL
+        };
         let reply = Message::error(tid, code, &e.to_string()).encode();
         self.send(from, reply, cfg, now);
     }
@@ -468,7 +485,8 @@ impl Node {
         self.table.node_seen(NodeEntry { id, addr: from }, true, Self::admission(cfg), now);
         self.update_table_gauges();
         if let Purpose::Lookup(lid) = t.purpose {
-            let nodes: Vec<_> = r.nodes.into_iter().filter(|n| Self::acceptable(&n.id, &n.addr, cfg)).collect();
+            let nodes: Vec<_> =
+                r.nodes.into_iter().filter(|n| Self::acceptable(&n.id, &n.addr, cfg)).collect();
             let Some(l) = self.lookups.get_mut(&lid) else { return };
             let new_peers = l.on_answer(&from, id, &nodes, &r.values, r.token);
             if !new_peers.is_empty() {
@@ -620,5 +638,275 @@ impl Node {
     /// The number of live nodes in the routing table.
     pub fn num_nodes(&self) -> usize {
         self.table.size().0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes wired together in memory: datagrams go from outbox to
+    /// `incoming` of the node at the address, at a time the test sets.
+    struct Net {
+        nodes: Vec<(SocketAddr, Node, Config)>,
+        now: Instant,
+        events: Vec<(usize, Event)>,
+    }
+
+    fn open_config() -> Config {
+        let s = Settings {
+            dht_restrict_routing_ips: false,
+            dht_restrict_search_ips: false,
+            dht_upload_rate_limit: 0,
+            dht_block_ratelimit: 1000,
+            ..Settings::default()
+        };
+        Config::from_settings(&s)
+    }
+
+    impl Net {
+        fn new(n: usize, cfg: Config) -> Net {
+            let now = Instant::now();
+            let nodes = (0..n)
+                .map(|i| {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
+                    (addr, Node::new(NodeId::random(), Arc::new(Counters::new()), now), cfg)
+                })
+                .collect();
+            Net { nodes, now, events: Vec::new() }
+        }
+
+        fn run(&mut self, f: impl FnOnce(&mut Node, &Config, Instant), i: usize) {
+            let (_, node, cfg) = &mut self.nodes[i];
+            f(node, cfg, self.now);
+            self.deliver();
+        }
+
+        /// Delivers every queued datagram, and those they cause, in order.
+        fn deliver(&mut self) {
+            for _ in 0..10_000 {
+                let mut moved = false;
+                for i in 0..self.nodes.len() {
+                    let from = self.nodes[i].0;
+                    let (out, events) = self.nodes[i].1.drain();
+                    self.events.extend(events.into_iter().map(|e| (i, e)));
+                    for (to, bytes) in out {
+                        moved = true;
+                        if let Some(j) = self.nodes.iter().position(|n| n.0 == to) {
+                            let (_, node, cfg) = &mut self.nodes[j];
+                            node.incoming(from, &bytes, cfg, self.now);
+                        }
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+            panic!("datagrams kept flowing");
+        }
+
+        fn counter(&self, i: usize, m: Metric) -> i64 {
+            self.nodes[i].1.counters.get(m)
+        }
+    }
+
+    fn bootstrap_all(net: &mut Net) {
+        let first = net.nodes[0].0;
+        for i in 1..net.nodes.len() {
+            net.run(|n, cfg, now| n.bootstrap(vec![first], cfg, now), i);
+        }
+        // A second round lets early nodes learn of the later ones.
+        for i in 0..net.nodes.len() {
+            net.run(|n, cfg, now| n.bootstrap(vec![first], cfg, now), i);
+        }
+    }
+
+    #[test]
+    fn twenty_nodes_find_each_others_announces() {
+        let mut net = Net::new(20, open_config());
+        bootstrap_all(&mut net);
+        assert!(net.events.iter().any(|(_, e)| matches!(e, Event::Bootstrapped { nodes } if *nodes > 0)));
+        for i in 0..20 {
+            assert!(net.nodes[i].1.num_nodes() >= 8, "node {i} knows {} nodes", net.nodes[i].1.num_nodes());
+        }
+        let ih = NodeId::random();
+        net.run(|n, cfg, now| n.get_peers(ih, Some(AnnounceArgs { port: 7777, seed: true }), cfg, now), 5);
+        let announced = net.events.iter().find_map(|(i, e)| match e {
+            Event::LookupDone { info_hash, announced_to, .. } if *i == 5 && *info_hash == ih => {
+                Some(*announced_to)
+            }
+            _ => None,
+        });
+        assert_eq!(announced, Some(K), "announced to the 8 closest nodes");
+        let stored: usize = (0..20).map(|i| net.nodes[i].1.store.size().1).sum();
+        assert_eq!(stored, K);
+        net.events.clear();
+        net.run(|n, cfg, now| n.get_peers(ih, None, cfg, now), 17);
+        let found: Vec<SocketAddr> = net
+            .events
+            .iter()
+            .filter_map(|(i, e)| match e {
+                Event::PeersFound { info_hash, peers } if *i == 17 && *info_hash == ih => Some(peers.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(found, vec![SocketAddr::from(([127, 0, 0, 1], 7777))], "one peer, reported once");
+        assert!(net
+            .events
+            .iter()
+            .any(|(i, e)| *i == 17 && matches!(e, Event::LookupDone { num_peers: 1, .. })));
+    }
+
+    fn query(tid: &[u8], id: NodeId, q: Query, ro: bool) -> Vec<u8> {
+        Message::query(tid.to_vec(), id, q, ro).encode()
+    }
+
+    /// Feeds one packet to a fresh node and answers what it sent back.
+    fn answer(node: &mut Node, cfg: &Config, from: SocketAddr, packet: &[u8], now: Instant) -> Vec<Message> {
+        node.incoming(from, packet, cfg, now);
+        let (out, _) = node.drain();
+        out.into_iter().filter(|(to, _)| *to == from).map(|(_, b)| krpc::decode(&b).unwrap()).collect()
+    }
+
+    #[test]
+    fn announce_needs_our_token_for_that_ip() {
+        let cfg = open_config();
+        let now = Instant::now();
+        let mut node = Node::new(NodeId::random(), Arc::new(Counters::new()), now);
+        let a: SocketAddr = "10.0.0.1:6881".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:6881".parse().unwrap();
+        let ih = NodeId::random();
+        let replies = answer(
+            &mut node,
+            &cfg,
+            a,
+            &query(b"g1", NodeId::random(), Query::GetPeers { info_hash: ih, noseed: false }, false),
+            now,
+        );
+        let token = match &replies.last().unwrap().body {
+            Body::Response { response, .. } => response.token.clone().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let announce = |tok: &[u8]| Query::AnnouncePeer {
+            info_hash: ih,
+            port: 5000,
+            implied_port: false,
+            token: tok.to_vec(),
+            seed: false,
+        };
+        // Another IP cannot use a's token, and a made-up token fails.
+        for (from, tok) in [(b, token.clone()), (a, b"fake".to_vec())] {
+            let r =
+                answer(&mut node, &cfg, from, &query(b"a1", NodeId::random(), announce(&tok), false), now);
+            assert!(matches!(r.last().unwrap().body, Body::Error { code: error_code::PROTOCOL, .. }));
+        }
+        assert_eq!(node.counters.get(Metric::DhtInvalidAnnounce), 2);
+        assert_eq!(node.store.size(), (0, 0));
+        let r = answer(&mut node, &cfg, a, &query(b"a2", NodeId::random(), announce(&token), false), now);
+        assert!(matches!(r.last().unwrap().body, Body::Response { .. }));
+        assert_eq!(node.store.get(&ih, 10, false), vec!["10.0.0.1:5000".parse::<SocketAddrV4>().unwrap()]);
+        // Ten minutes later (two rotations) the token is stale.
+        let later = now + super::super::store::TOKEN_ROTATION * 2 + MAINTENANCE;
+        node.tick(&cfg, now + super::super::store::TOKEN_ROTATION + MAINTENANCE);
+        node.tick(&cfg, later);
+        let r = answer(&mut node, &cfg, a, &query(b"a3", NodeId::random(), announce(&token), false), later);
+        assert!(matches!(r.last().unwrap().body, Body::Error { .. }));
+        // A malformed announce is answered with an error and counted.
+        let bad = b"d1:ad2:id20:abcdefghij0123456789e1:q13:announce_peer1:t2:xy1:y1:qe";
+        let r = answer(&mut node, &cfg, a, bad, later);
+        assert!(matches!(r[0].body, Body::Error { code: error_code::PROTOCOL, .. }));
+        assert_eq!(node.counters.get(Metric::DhtInvalidAnnounce), 4);
+    }
+
+    #[test]
+    fn read_only_nodes_answer_nothing_and_are_not_added() {
+        let mut net = Net::new(3, open_config());
+        net.nodes[2].2.read_only = true;
+        bootstrap_all(&mut net);
+        let (ro_addr, ro_id) = (net.nodes[2].0, net.nodes[2].1.id());
+        assert!(net.nodes[2].1.num_nodes() >= 1, "a read-only node still learns the network");
+        for i in 0..2 {
+            assert!(!net.nodes[i].1.table.contains(&ro_id), "node {i} must not route to a read-only node");
+        }
+        assert!(net.counter(2, Metric::DhtMessagesInDropped) == 0, "no one queried it");
+        // Queried directly, it stays silent.
+        let now = net.now;
+        let (_, ro, cfg) = &mut net.nodes[2];
+        let replies = answer(
+            ro,
+            cfg,
+            "10.9.9.9:1".parse().unwrap(),
+            &query(b"p1", NodeId::random(), Query::Ping, false),
+            now,
+        );
+        assert!(replies.is_empty());
+        assert_eq!(ro.counters.get(Metric::DhtPingIn), 1);
+        // And its own queries say ro=1.
+        ro.ping("10.9.9.9:1".parse().unwrap(), cfg, now);
+        let (out, _) = ro.drain();
+        assert!(krpc::decode(&out[0].1).unwrap().read_only);
+        assert_ne!(ro_addr, out[0].0);
+    }
+
+    #[test]
+    fn bep42_enforcement_keeps_forged_ids_out() {
+        let now = Instant::now();
+        let public: SocketAddr = "203.0.113.5:6881".parse().unwrap();
+        let forged = NodeId([0x42; 20]);
+        let genuine = node_id::generate(&public.ip());
+        for (enforce, id, admitted) in [(true, forged, false), (true, genuine, true), (false, forged, true)] {
+            let cfg = Config { enforce_node_id: enforce, ..open_config() };
+            let mut node = Node::new(NodeId::random(), Arc::new(Counters::new()), now);
+            node.ping(public, &cfg, now);
+            let (out, _) = node.drain();
+            let tid = krpc::decode(&out[0].1).unwrap().tid;
+            let reply = Message::response(tid, id, Response::default(), out[0].0).encode();
+            node.incoming(public, &reply, &cfg, now);
+            assert_eq!(node.table.contains(&id), admitted, "enforce={enforce} id={id}");
+        }
+    }
+
+    #[test]
+    fn a_flooding_ip_is_blocked_and_the_upload_limit_drops_replies() {
+        let cfg = Config { block_ratelimit: 5, upload_rate_limit: 0, ..open_config() };
+        let now = Instant::now();
+        let mut node = Node::new(NodeId::random(), Arc::new(Counters::new()), now);
+        let flood: SocketAddr = "198.51.100.1:1".parse().unwrap();
+        let ping = query(b"pp", NodeId::random(), Query::Ping, false);
+        let answered = (0..100).filter(|_| !answer(&mut node, &cfg, flood, &ping, now).is_empty()).count();
+        assert_eq!(answered, 50, "5 a second over 10 seconds, then blocked");
+        assert_eq!(node.counters.get(Metric::DhtBlockedSenders), 1);
+        assert_eq!(node.counters.get(Metric::DhtMessagesInDropped), 50);
+        // The upload limit: 200 bytes a second allows a few replies, then drops.
+        let cfg = Config { upload_rate_limit: 200, ..open_config() };
+        let mut node = Node::new(NodeId::random(), Arc::new(Counters::new()), now);
+        let later = now + Duration::from_secs(1);
+        // Read-only senders, so the node does not ping them back.
+        let ro_ping = query(b"pp", NodeId::random(), Query::Ping, true);
+        let sent = (0..20u8)
+            .filter(|i| {
+                !answer(&mut node, &cfg, SocketAddr::from(([10, 0, 0, *i], 1)), &ro_ping, later).is_empty()
+            })
+            .count();
+        assert!(sent > 0 && sent < 20, "{sent} replies within 200 bytes");
+        assert_eq!(node.counters.get(Metric::DhtMessagesOutDropped), 20 - sent as i64);
+    }
+
+    #[test]
+    fn unanswered_queries_time_out_and_fail_the_node() {
+        let cfg = Config { max_fail_count: 1, ..open_config() };
+        let now = Instant::now();
+        let mut node = Node::new(NodeId::random(), Arc::new(Counters::new()), now);
+        let peer: SocketAddr = "10.0.0.5:1".parse().unwrap();
+        let id = NodeId::random();
+        node.table.node_seen(NodeEntry { id, addr: peer }, true, Admission { restrict_ips: false }, now);
+        node.get_peers(NodeId::random(), None, &cfg, now);
+        assert_eq!(node.counters.get(Metric::DhtAllocatedObservers), 1);
+        node.tick(&cfg, now + QUERY_TIMEOUT);
+        assert_eq!(node.counters.get(Metric::DhtAllocatedObservers), 0);
+        assert!(!node.table.contains(&id), "removed after dht_max_fail_count failures");
+        let (_, events) = node.drain();
+        assert!(events.iter().any(|e| matches!(e, Event::LookupDone { num_peers: 0, .. })));
     }
 }

@@ -119,7 +119,9 @@ impl RoutingTable {
         }
         // Full: a node that stopped answering makes room for one that answers.
         if confirmed {
-            if let Some(worst) = b.live.iter().enumerate().filter(|(_, n)| n.fail_count > 0).max_by_key(|(_, n)| n.fail_count) {
+            if let Some(worst) =
+                b.live.iter().enumerate().filter(|(_, n)| n.fail_count > 0).max_by_key(|(_, n)| n.fail_count)
+            {
                 let w = worst.0;
                 b.replacements.retain(|n| n.id != entry.id);
                 b.live[w] = node;
@@ -247,7 +249,10 @@ mod tests {
     const OPEN: Admission = Admission { restrict_ips: false };
 
     fn node_at(own: &NodeId, depth: usize, n: u16) -> NodeEntry {
-        NodeEntry { id: own.random_at_depth(depth), addr: SocketAddr::from(([10, 0, (n >> 8) as u8, n as u8], 6881)) }
+        NodeEntry {
+            id: own.random_at_depth(depth),
+            addr: SocketAddr::from(([10, 0, (n >> 8) as u8, n as u8], 6881)),
+        }
     }
 
     #[test]

@@ -252,7 +252,11 @@ mod tests {
         let accepted = (0..100).filter(|_| r.check(ip, now, 5, block) == Verdict::Accept).count();
         assert_eq!(accepted, 50, "5 a second over 10 seconds");
         assert_eq!(r.check(ip, now + Duration::from_secs(60), 5, block), Verdict::Drop, "still blocked");
-        assert_eq!(r.check("198.51.100.8".parse().unwrap(), now, 5, block), Verdict::Accept, "others are not");
+        assert_eq!(
+            r.check("198.51.100.8".parse().unwrap(), now, 5, block),
+            Verdict::Accept,
+            "others are not"
+        );
         assert_eq!(r.check(ip, now + block, 5, block), Verdict::Accept, "forgiven after the timeout");
     }
 }
