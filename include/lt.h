@@ -2280,7 +2280,7 @@ lt_error lt_params_add_tracker(struct lt_params_t *p, const char *url, int32_t t
  * **Returns** `LT_OK` and the session in `*session_out`;
  * `LT_ERROR_NULL_ARG` when `session_out` is NULL; `LT_ERROR_INVALID_ARG` for
  * invalid settings (e.g. a malformed `listen_interfaces`);
- * `LT_ERROR_NOT_SUPPORTED` for features this version lacks (`enable_dht`);
+ * `LT_ERROR_NOT_SUPPORTED` for features this version lacks (`enable_lsd`);
  * `LT_ERROR_IO` when threads cannot be started. A listen socket that cannot
  * be opened is not an error: it is reported by a `listen_failed` alert.
  * **Ownership:** the caller frees the session with `lt_session_free`.
@@ -2308,8 +2308,9 @@ void lt_session_free(struct lt_session_t *s);
  * takes effect at once. The pack is the whole set, so start from
  * `lt_session_get_settings` (or the pack the session was made with). The settings a session reads only when it
  * starts (`network_threads`, `aio_threads`, `hashing_threads`,
- * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
- * must keep their running values: a change to one is refused.
+ * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`,
+ * `enable_dht`, `dht_bootstrap_nodes`) must keep their running values: a
+ * change to one is refused.
  *
  * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
  * value, or a change to a setting fixed at start: `lt_last_error` then says
