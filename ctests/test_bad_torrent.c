@@ -63,11 +63,21 @@ int main(void) {
     expect(lt_add_torrent(ses, p, &id), LT_ERROR_INVALID_ARG, "save path");
     CHECK_EQ(id, 0);
     CHECK_EQ(lt_params_set_save_path(p, "/tmp"), LT_OK);
-    /* A magnet needs metadata download, which this version lacks. */
-    expect(lt_add_torrent(ses, p, &id), LT_ERROR_NOT_SUPPORTED, "magnet");
-    size_t count = 1;
+    /* A magnet without peers waits for its metadata; there is none to save yet. */
+    CHECK_EQ(lt_add_torrent(ses, p, &id), LT_OK);
+    lt_torrent_status_t st;
+    CHECK_EQ(lt_torrent_status(ses, id, &st, sizeof st), LT_OK);
+    CHECK_EQ(st.state, LT_STATE_DOWNLOADING_METADATA);
+    CHECK_EQ(st.total_size, 0);
+    uint8_t *meta = NULL;
+    size_t meta_len = 0;
+    expect(lt_torrent_metadata(ses, id, &meta, &meta_len), LT_ERROR_NO_METADATA, "metadata");
+    CHECK(meta == NULL);
+    lt_torrent_id_t again = 0;
+    expect(lt_add_torrent(ses, p, &again), LT_ERROR_DUPLICATE_TORRENT, "already");
+    size_t count = 0;
     CHECK_EQ(lt_session_torrents(ses, NULL, 0, &count), LT_OK);
-    CHECK_EQ(count, 0);
+    CHECK_EQ(count, 1);
 
     lt_params_free(p);
     lt_session_free(ses);

@@ -43,9 +43,6 @@ int main(void) {
     CHECK(ses == NULL);
     expect_message("listen_interfaces");
     CHECK_EQ(lt_settings_set_str(s, "listen_interfaces", "127.0.0.1:0"), LT_OK);
-    CHECK_EQ(lt_settings_set_bool(s, "enable_lsd", true), LT_OK);
-    CHECK_EQ(lt_session_new(s, &ses), LT_ERROR_NOT_SUPPORTED);
-    CHECK_EQ(lt_settings_set_bool(s, "enable_lsd", false), LT_OK);
     CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", "no port"), LT_OK);
     CHECK_EQ(lt_session_new(s, &ses), LT_ERROR_INVALID_ARG);
     expect_message("dht_bootstrap_nodes");
@@ -53,10 +50,11 @@ int main(void) {
     CHECK_EQ(lt_session_new(s, &ses), LT_OK);
 
     /* apply_settings refuses bad packs and keeps the old settings. */
-    CHECK_EQ(lt_settings_set_bool(s, "enable_lsd", true), LT_OK);
-    CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_NOT_SUPPORTED);
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", "host:port"), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_INVALID_ARG);
+    expect_message("dht_bootstrap_nodes");
     CHECK_EQ(lt_session_apply_settings(ses, NULL), LT_ERROR_NULL_ARG);
-    CHECK_EQ(lt_settings_set_bool(s, "enable_lsd", false), LT_OK);
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", ""), LT_OK);
     /* The DHT starts with the session: turning it on later is refused. */
     CHECK_EQ(lt_settings_set_bool(s, "enable_dht", true), LT_OK);
     CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_INVALID_ARG);

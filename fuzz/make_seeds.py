@@ -314,8 +314,16 @@ def main():
         for i, m in enumerate(magnets):
             put("magnet", "magnet%d" % i, m.encode())
 
+        # The ext_message target reads the extended id first: 0 the
+        # handshake, 2 (lt's ut_metadata id) a BEP 9 message.
         for name, data in ext_handshakes():
-            put("ext_message", name, data)
+            put("ext_message", name, b"\x00" + data)
+        for name, data in [
+            ("ut_metadata_request", b"d8:msg_typei0e5:piecei0ee"),
+            ("ut_metadata_reject", b"d8:msg_typei2e5:piecei3ee"),
+            ("ut_metadata_data", b"d8:msg_typei1e5:piecei0e10:total_sizei40ee" + b"x" * 40),
+        ]:
+            put("ext_message", name, b"\x02" + data)
         for name, data in peer_streams():
             put("peer_stream", name, data)
 

@@ -285,6 +285,18 @@
 #define LT_ALERT_FILE_ERROR 43
 
 /**
+ * Alert type: a peer's metadata (a magnet's info dictionary) did not hash
+ * to the info-hash; the peer is disconnected (lt_alert_peer, lt_alert_error).
+ */
+#define LT_ALERT_METADATA_FAILED 44
+
+/**
+ * Alert type: a magnet link's metadata arrived; the download starts
+ * (lt_torrent_metadata gives the .torrent bytes).
+ */
+#define LT_ALERT_METADATA_RECEIVED 45
+
+/**
  * Alert type: a listen socket could not be opened.
  */
 #define LT_ALERT_LISTEN_FAILED 48
@@ -308,6 +320,11 @@
  * Alert type: a node asked our DHT node for peers (lt_alert_info_hash).
  */
 #define LT_ALERT_DHT_GET_PEERS 56
+
+/**
+ * Alert type: local service discovery found a peer of a torrent (lt_alert_peer).
+ */
+#define LT_ALERT_LSD_PEER 60
 
 /**
  * Alert type: the DHT's bootstrap lookup ended.
@@ -343,6 +360,11 @@
  * Alert type: the DHT could not do an operation (lt_alert_error, lt_alert_operation).
  */
 #define LT_ALERT_DHT_ERROR 73
+
+/**
+ * Alert type: local service discovery could not start or had to stop on a listen interface (lt_alert_error, lt_alert_peer gives the interface's address).
+ */
+#define LT_ALERT_LSD_ERROR 82
 
 /**
  * Alert type: the DHT's routing table and lookups, from lt_session_post_dht_stats (lt_alert_dht_buckets, lt_alert_dht_lookups).
@@ -1569,7 +1591,8 @@ int64_t lt_alert_timestamp_us(const struct lt_alert_t *a);
 
 /**
  * The error an alert carries: torrent_error, file_error, tracker_error,
- * peer_error, peer_disconnected, listen_failed, torrent_delete_failed.
+ * peer_error, peer_disconnected, listen_failed, torrent_delete_failed,
+ * lsd_error.
  * The message is the alert's message.
  *
  * **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
@@ -1612,9 +1635,10 @@ const char *lt_operation_name(uint32_t op);
 lt_error lt_alert_piece(const struct lt_alert_t *a, uint32_t *piece_out);
 
 /**
- * The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_* or
- * incoming_connection alert, the announcing peer of dht_announce, or the
- * address of listen_succeeded / listen_failed, copied NUL-terminated into `buf`.
+ * The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_*,
+ * incoming_connection or lsd_peer alert, the announcing peer of
+ * dht_announce, the address of listen_succeeded / listen_failed, or the
+ * interface address of lsd_error ("127.0.0.1"), copied NUL-terminated into `buf`.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
  * `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).
@@ -2220,9 +2244,13 @@ lt_error lt_params_set_resume_data(struct lt_params_t *p, const uint8_t *data, s
 lt_error lt_params_set_file_priorities(struct lt_params_t *p, const uint8_t *prios, size_t len);
 
 /**
- * Sets a magnet URI (parsed and checked now). Adding a torrent from a
- * magnet needs metadata download from peers, which this version does not
- * have yet: `lt_add_torrent` then answers `LT_ERROR_NOT_SUPPORTED`.
+ * Sets a magnet URI (parsed and checked now). `lt_add_torrent` then adds
+ * a torrent in `LT_STATE_DOWNLOADING_METADATA` that fetches its info
+ * dictionary from peers (BEP 9) found through the link's `x.pe` peers and
+ * `tr` trackers (each its own tier), the DHT and peer exchange; `dn` names
+ * it meanwhile. `LT_ALERT_METADATA_RECEIVED` follows, then the download.
+ * Resume data saved after the metadata arrived carries it: with
+ * `lt_params_set_resume_data` the torrent starts at once.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_MAGNET`.
  *
@@ -2280,7 +2308,6 @@ lt_error lt_params_add_tracker(struct lt_params_t *p, const char *url, int32_t t
  * **Returns** `LT_OK` and the session in `*session_out`;
  * `LT_ERROR_NULL_ARG` when `session_out` is NULL; `LT_ERROR_INVALID_ARG` for
  * invalid settings (e.g. a malformed `listen_interfaces`);
- * `LT_ERROR_NOT_SUPPORTED` for features this version lacks (`enable_lsd`);
  * `LT_ERROR_IO` when threads cannot be started. A listen socket that cannot
  * be opened is not an error: it is reported by a `listen_failed` alert.
  * **Ownership:** the caller frees the session with `lt_session_free`.
@@ -2314,7 +2341,7 @@ void lt_session_free(struct lt_session_t *s);
  *
  * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
  * value, or a change to a setting fixed at start: `lt_last_error` then says
- * "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+ * "X cannot change on a running session"). On
  * error nothing changed.
  *
  * # Safety
@@ -2531,8 +2558,7 @@ lt_error lt_session_threshold_events(struct lt_session_t *s, struct lt_threshold
  *
  * **Returns** `LT_OK` and the new id in `*id_out`; `LT_ERROR_NULL_ARG`;
  * `LT_ERROR_INVALID_ARG` when params lack a torrent or save path;
- * `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_NOT_SUPPORTED` for a magnet (no
- * metadata download yet); `LT_ERROR_SHUTTING_DOWN`.
+ * `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_SHUTTING_DOWN`.
  *
  * # Safety
  * `s` and `params` must be live; `id_out` writable.
@@ -2672,6 +2698,23 @@ lt_error lt_torrent_trackers(struct lt_session_t *s, lt_torrent_id_t id, struct 
  * `s` must be a live session.
  */
 lt_error lt_post_torrent_updates(struct lt_session_t *s);
+
+/**
+ * The torrent's .torrent file, for saving a magnet link's torrent: its
+ * info dictionary exactly as received from peers (or loaded), under
+ * "info", with the trackers it knows now as "announce" and
+ * "announce-list". Loading these bytes again gives the same info-hash.
+ *
+ * **Returns** `LT_OK` with the bytes in `*data_out` and their length in
+ * `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_NO_METADATA` while a magnet's metadata has not arrived
+ * (`LT_ALERT_METADATA_RECEIVED` says when it has).
+ * **Ownership:** the caller frees `*data_out` with `lt_free`.
+ *
+ * # Safety
+ * `s` must be a live session; the outputs writable.
+ */
+lt_error lt_torrent_metadata(struct lt_session_t *s, lt_torrent_id_t id, uint8_t **data_out, size_t *len_out);
 
 /**
  * The library version, "MAJOR.MINOR.PATCH" (the header's

@@ -210,3 +210,87 @@ fn malformed_peer_messages_disconnect_and_count() {
     assert!(errors[3].contains("piece message out of range"), "{errors:?}");
     assert_eq!(ses.counters().get(Metric::NumPeersConnected), 0);
 }
+
+/// A magnet link to an lt seeder: metadata from lt over ut_metadata (the
+/// info dictionary is larger than one 16 KiB piece), then the data; the
+/// saved .torrent has the original info dictionary byte for byte.
+#[test]
+fn magnet_from_lt_gets_metadata_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1200 pieces of 16 KiB: 24 000 bytes of piece hashes, two metadata pieces.
+    let meta = make_torrent(dir.path(), &[("a.bin", 1200 * 16384 - 5)], 16384);
+    assert!(meta.info_bytes.len() > 16384);
+    let (seeder, _) = seed(&meta, dir.path());
+    let port = seeder.listen_port().unwrap();
+    let uri = format!(
+        "magnet:?xt=urn:btih:{}&dn=early+name&x.pe=127.0.0.1:{port}&ws=http%3A%2F%2F127.0.0.1%3A1%2Fseed",
+        meta.info_hash.to_hex()
+    );
+    let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
+    let out = dir.path().join("out");
+    let leech = Session::new(settings()).unwrap();
+    let id = leech.add_torrent(AddTorrentParams::new(TorrentSource::Magnet(magnet), &out)).unwrap();
+    let st = leech.torrent_status(id).unwrap();
+    assert_eq!(st.name, "early name");
+    assert_eq!(
+        leech.torrent_metadata(id).unwrap_err().kind(),
+        lt::engine::ErrorKind::NoMetadata,
+        "no metadata before it arrives"
+    );
+    wait_for(&leech, "metadata_received", |a| a.alert_type() == AlertType::MetadataReceived);
+    assert_eq!(leech.torrent_status(id).unwrap().name, "content");
+    wait_for(&leech, "torrent_finished", |a| a.alert_type() == AlertType::TorrentFinished);
+    assert!(same(&dir.path().join("content/a.bin"), &out.join("content/a.bin")));
+    let saved = leech.torrent_metadata(id).unwrap();
+    let again = lt::proto::metainfo::Metainfo::from_bytes(&saved).unwrap();
+    assert_eq!(again.info_bytes, meta.info_bytes);
+    assert_eq!(again.info_hash, meta.info_hash);
+    assert_eq!(again.web_seeds, vec!["http://127.0.0.1:1/seed".to_string()], "the magnet's ws is kept");
+    let c = leech.stats_snapshot();
+    let count = |name: &str| c[lt::engine::stats::find_metric(name).unwrap()];
+    assert!(count("ses.num_outgoing_metadata") >= 2, "two pieces asked for");
+    assert!(count("ses.num_incoming_metadata") >= 2);
+    let s = seeder.stats_snapshot();
+    assert!(
+        s[lt::engine::stats::find_metric("ses.num_outgoing_metadata").unwrap()] >= 2,
+        "the seeder served them"
+    );
+}
+
+/// Peer exchange between lt sessions: C knows only the seeder A; A tells
+/// it about B (which dialled A, so A passes on B's listen port from its
+/// extension handshake), and C connects to B as a PEX peer.
+#[test]
+fn pex_introduces_a_peer() {
+    use lt::engine::discovery::PeerSource;
+    let dir = tempfile::tempdir().unwrap();
+    let meta = make_torrent(dir.path(), &[("a.bin", 300_000)], 16384);
+    let (a, _) = seed(&meta, dir.path());
+    let a_addr: std::net::SocketAddr = format!("127.0.0.1:{}", a.listen_port().unwrap()).parse().unwrap();
+    let join = |name: &str| {
+        let ses = Session::new(settings()).unwrap();
+        let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path().join(name));
+        p.peers.push(a_addr);
+        let id = ses.add_torrent(p).unwrap();
+        (ses, id)
+    };
+    let (b, b_id) = join("b");
+    wait_for(&b, "b finished", |al| al.alert_type() == AlertType::TorrentFinished);
+    let b_port = b.listen_port().unwrap();
+    let (c, c_id) = join("c");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let peers = c.torrent(c_id).unwrap().peers();
+        if let Some(p) = peers.iter().find(|p| p.addr.port() == b_port) {
+            assert_ne!(p.info().source & PeerSource::Pex.bit(), 0, "b is known to c through PEX");
+            break;
+        }
+        assert!(Instant::now() < deadline, "c never connected to b");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let count = |s: &Session, name: &str| s.stats_snapshot()[lt::engine::stats::find_metric(name).unwrap()];
+    assert!(count(&a, "ses.num_outgoing_pex") >= 1);
+    assert!(count(&c, "ses.num_incoming_pex") >= 1);
+    assert!(count(&c, "peer.peers_from_pex") >= 1);
+    assert_eq!(b.torrent_status(b_id).unwrap().state, TorrentState::Seeding);
+}

@@ -6,7 +6,7 @@
 //! Posting never blocks the engine. The category mask is checked before an
 //! alert's message is built.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,12 +155,15 @@ alert_types! {
     TorrentResumed = 40, "torrent_resumed", STATUS;
     TorrentChecked = 41, "torrent_checked", STATUS;
     FileError = 43, "file_error", STATUS | ERROR | STORAGE;
+    MetadataFailed = 44, "metadata_failed", ERROR;
+    MetadataReceived = 45, "metadata_received", STATUS;
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
     DhtAnnounce = 55, "dht_announce", DHT;
     DhtGetPeers = 56, "dht_get_peers", DHT;
     DhtBootstrap = 62, "dht_bootstrap", DHT;
+    LsdPeer = 60, "lsd_peer", PEER;
     TorrentError = 64, "torrent_error", ERROR | STATUS;
     IncomingConnection = 66, "incoming_connection", PEER;
     AddTorrent = 67, "add_torrent", STATUS;
@@ -168,6 +171,7 @@ alert_types! {
     SessionStats = 70, "session_stats", 0;
     DhtError = 73, "dht_error", ERROR | DHT;
     DhtStats = 83, "dht_stats", 0;
+    LsdError = 82, "lsd_error", ERROR;
     AlertsDropped = 95, "alerts_dropped", 0;
 }
 
@@ -184,153 +188,52 @@ pub enum AlertKind {
     AddTorrent,
     TorrentRemoved,
     TorrentDeleted,
-    TorrentDeleteFailed {
-        error: ErrorInfo,
-    },
-    StateChanged {
-        prev: TorrentState,
-        state: TorrentState,
-    },
+    TorrentDeleteFailed { error: ErrorInfo },
+    StateChanged { prev: TorrentState, state: TorrentState },
     TorrentFinished,
     TorrentPaused,
     TorrentResumed,
     TorrentChecked,
-    TorrentError {
-        error: ErrorInfo,
-    },
-    FileError {
-        error: ErrorInfo,
-    },
-    PieceFinished {
-        piece: u32,
-    },
-    HashFailed {
-        piece: u32,
-    },
-    ReadPiece {
-        piece: u32,
-        data: Vec<u8>,
-    },
-    ReadPieceFailed {
-        piece: u32,
-        error: ErrorInfo,
-    },
-    FileRenamed {
-        file: u32,
-        new_name: String,
-    },
-    FileRenameFailed {
-        file: u32,
-        error: ErrorInfo,
-    },
-    StorageMoved {
-        path: String,
-    },
-    StorageMovedFailed {
-        path: String,
-        error: ErrorInfo,
-    },
-    SaveResumeData {
-        data: Vec<u8>,
-    },
-    SaveResumeDataFailed {
-        error: ErrorInfo,
-    },
-    FastresumeRejected {
-        reason: String,
-    },
-    ScrapeFailed {
-        url: String,
-        error: ErrorInfo,
-    },
-    PeerConnect {
-        peer: SocketAddr,
-        incoming: bool,
-    },
-    PeerDisconnected {
-        peer: SocketAddr,
-        op: Operation,
-        error: ErrorInfo,
-    },
-    PeerBan {
-        peer: SocketAddr,
-    },
-    PeerError {
-        peer: SocketAddr,
-        op: Operation,
-        error: ErrorInfo,
-    },
-    IncomingConnection {
-        peer: SocketAddr,
-    },
-    TrackerAnnounce {
-        url: String,
-        event: &'static str,
-    },
-    TrackerReply {
-        url: String,
-        num_peers: u32,
-    },
-    TrackerWarning {
-        url: String,
-        message: String,
-    },
-    TrackerError {
-        url: String,
-        error: ErrorInfo,
-        times_in_row: u32,
-    },
-    ScrapeReply {
-        url: String,
-        complete: u32,
-        incomplete: u32,
-        downloaded: u32,
-    },
-    ListenSucceeded {
-        addr: SocketAddr,
-    },
-    ListenFailed {
-        addr: String,
-        error: ErrorInfo,
-    },
-    SessionStats {
-        counters: Box<[i64]>,
-    },
-    StateUpdate {
-        statuses: Vec<super::torrent::TorrentStatus>,
-    },
-    Performance {
-        event: super::thresholds::ThresholdEvent,
-    },
-    AlertsDropped {
-        count: u64,
-        types: u128,
-    },
-    /// A DHT lookup for the torrent ended with `num_peers` peers found.
-    DhtReply {
-        num_peers: u32,
-    },
-    /// A node announced itself to our DHT node as a peer of `info_hash`.
-    DhtAnnounce {
-        ip: std::net::IpAddr,
-        port: u16,
-        info_hash: InfoHash,
-    },
-    /// A node asked our DHT node for peers of `info_hash`.
-    DhtGetPeers {
-        info_hash: InfoHash,
-    },
-    /// The DHT's bootstrap lookup ended.
+    TorrentError { error: ErrorInfo },
+    FileError { error: ErrorInfo },
+    PieceFinished { piece: u32 },
+    HashFailed { piece: u32 },
+    ReadPiece { piece: u32, data: Vec<u8> },
+    ReadPieceFailed { piece: u32, error: ErrorInfo },
+    FileRenamed { file: u32, new_name: String },
+    FileRenameFailed { file: u32, error: ErrorInfo },
+    StorageMoved { path: String },
+    StorageMovedFailed { path: String, error: ErrorInfo },
+    SaveResumeData { data: Vec<u8> },
+    SaveResumeDataFailed { error: ErrorInfo },
+    FastresumeRejected { reason: String },
+    MetadataReceived,
+    MetadataFailed { peer: SocketAddr, error: ErrorInfo },
+    ScrapeFailed { url: String, error: ErrorInfo },
+    PeerConnect { peer: SocketAddr, incoming: bool },
+    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
+    PeerBan { peer: SocketAddr },
+    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
+    IncomingConnection { peer: SocketAddr },
+    LsdPeer { peer: SocketAddr },
+    LsdError { local: IpAddr, error: ErrorInfo },
+    TrackerAnnounce { url: String, event: &'static str },
+    TrackerReply { url: String, num_peers: u32 },
+    TrackerWarning { url: String, message: String },
+    TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
+    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
+    ListenSucceeded { addr: SocketAddr },
+    ListenFailed { addr: String, error: ErrorInfo },
+    SessionStats { counters: Box<[i64]> },
+    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
+    Performance { event: super::thresholds::ThresholdEvent },
+    AlertsDropped { count: u64, types: u128 },
+    DhtReply { num_peers: u32 },
+    DhtAnnounce { ip: IpAddr, port: u16, info_hash: InfoHash },
+    DhtGetPeers { info_hash: InfoHash },
     DhtBootstrap,
-    /// The DHT could not do `op` (bind its socket, resolve a bootstrap node).
-    DhtError {
-        op: Operation,
-        error: ErrorInfo,
-    },
-    /// The DHT's routing table and lookups, on request (`post_dht_stats`).
-    DhtStats {
-        stats: DhtStats,
-    },
+    DhtError { op: Operation, error: ErrorInfo },
+    DhtStats { stats: DhtStats },
 }
 
 /// The routing table and lookups of the session's DHT node.
@@ -381,12 +284,16 @@ impl AlertKind {
             K::SaveResumeData { .. } => T::SaveResumeData,
             K::SaveResumeDataFailed { .. } => T::SaveResumeDataFailed,
             K::FastresumeRejected { .. } => T::FastresumeRejected,
+            K::MetadataReceived => T::MetadataReceived,
+            K::MetadataFailed { .. } => T::MetadataFailed,
             K::ScrapeFailed { .. } => T::ScrapeFailed,
             K::PeerConnect { .. } => T::PeerConnect,
             K::PeerDisconnected { .. } => T::PeerDisconnected,
             K::PeerBan { .. } => T::PeerBan,
             K::PeerError { .. } => T::PeerError,
             K::IncomingConnection { .. } => T::IncomingConnection,
+            K::LsdPeer { .. } => T::LsdPeer,
+            K::LsdError { .. } => T::LsdError,
             K::TrackerAnnounce { .. } => T::TrackerAnnounce,
             K::TrackerReply { .. } => T::TrackerReply,
             K::TrackerWarning { .. } => T::TrackerWarning,
@@ -445,6 +352,10 @@ impl AlertKind {
             K::FastresumeRejected { reason } => {
                 format!("{name}: resume data not trusted, checking files: {reason}")
             }
+            K::MetadataReceived => format!("{name}: metadata received"),
+            K::MetadataFailed { peer, error } => {
+                format!("{name}: metadata from {peer} refused: {}", error.message)
+            }
             K::ScrapeFailed { url, error } => format!("{name}: scrape of {url} failed: {}", error.message),
             K::PeerConnect { peer, incoming } => {
                 let dir = if *incoming { "incoming" } else { "outgoing" };
@@ -459,6 +370,10 @@ impl AlertKind {
                 format!("{name}: peer {peer} error ({}): {}", op.name(), error.message)
             }
             K::IncomingConnection { peer } => format!("incoming connection from {peer}"),
+            K::LsdPeer { peer } => format!("{name}: local service discovery found peer {peer}"),
+            K::LsdError { local, error } => {
+                format!("local service discovery on {local} failed: {}", error.message)
+            }
             K::TrackerAnnounce { url, event } => format!("{name}: announcing to {url} (event {event})"),
             K::TrackerReply { url, num_peers } => format!("{name}: {url} replied with {num_peers} peers"),
             K::TrackerWarning { url, message } => format!("{name}: warning from {url}: {message}"),

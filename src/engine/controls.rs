@@ -34,14 +34,15 @@ fn checked_name(name: &str) -> Result<PathBuf> {
 
 impl Torrent {
     /// Moves the torrent's files to `dir`, answering with a
-    /// `storage_moved` or `storage_moved_failed` alert.
+    /// `storage_moved` or `storage_moved_failed` alert. A magnet's torrent
+    /// has no files before its metadata: `NoMetadata`.
     pub fn move_storage(self: &Arc<Self>, dir: PathBuf) -> Result<()> {
         if dir.as_os_str().is_empty() {
             return Err(Error::invalid_argument("the new save path is empty"));
         }
+        let storage = self.loaded()?.storage.clone();
         let t = self.clone();
         self.ses.runtime.spawn(async move {
-            let storage = t.storage.clone();
             let to = dir.clone();
             let moved = tokio::task::spawn_blocking(move || storage.move_to(&to)).await;
             let path = dir.to_string_lossy().into_owned();
@@ -67,15 +68,16 @@ impl Torrent {
     /// Renames file `file` to `name` (a relative path under the save path),
     /// answering with a `file_renamed` or `file_rename_failed` alert.
     pub fn rename_file(self: &Arc<Self>, file: u32, name: &str) -> Result<()> {
-        let n = self.meta.files.len();
-        if file as usize >= n || self.meta.files[file as usize].pad {
+        let loaded = self.loaded()?;
+        let n = loaded.meta.files.len();
+        if file as usize >= n || loaded.meta.files[file as usize].pad {
             return Err(Error::invalid_argument(format!("file index {file} out of range ({n} files)")));
         }
         let to = checked_name(name)?;
         let t = self.clone();
         let new_name = name.to_string();
+        let storage = loaded.storage.clone();
         self.ses.runtime.spawn(async move {
-            let storage = t.storage.clone();
             let renamed = tokio::task::spawn_blocking(move || storage.rename_file(file as usize, &to)).await;
             match renamed {
                 Ok(Ok(())) => {
@@ -89,20 +91,22 @@ impl Torrent {
         Ok(())
     }
 
-    /// Each file's path relative to the save path now (after renames).
+    /// Each file's path relative to the save path now (after renames);
+    /// none before a magnet's metadata.
     pub fn file_paths(&self) -> Vec<PathBuf> {
-        self.storage.file_paths()
+        self.storage().map(|s| s.file_paths()).unwrap_or_default()
     }
 
     /// The directory the files are saved in now.
     pub fn save_path(&self) -> PathBuf {
-        self.storage.save_path()
+        self.storage().map_or_else(|| self.save_path.clone(), |s| s.save_path())
     }
 
     /// Reads a piece back from disk, answering with a `read_piece` alert
     /// carrying its bytes (or the error: a piece not downloaded yet).
     pub fn read_piece(self: &Arc<Self>, piece: u32) -> Result<()> {
-        let n = self.meta.lengths.num_pieces();
+        let storage = self.loaded()?.storage.clone();
+        let n = self.lengths().num_pieces();
         if piece >= n {
             return Err(Error::invalid_argument(format!("piece index {piece} out of range ({n} pieces)")));
         }
@@ -116,7 +120,6 @@ impl Torrent {
         }
         let t = self.clone();
         self.ses.runtime.spawn(async move {
-            let storage = t.storage.clone();
             let read = tokio::task::spawn_blocking(move || storage.read_piece(piece)).await;
             let error = match read {
                 Ok(Ok(Some(data))) => {

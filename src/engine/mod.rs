@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod export;
 pub(crate) mod gauges;
+pub(crate) mod metadata;
 pub mod peer;
 pub mod piece_picker;
 pub mod queue;

@@ -34,9 +34,9 @@
 //!   do the same, and lt must know a message's meaning to stay in sync.
 //! - Extended messages with an id lt did not offer are ignored.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,12 +50,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
 use super::bandwidth;
+use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation};
+use super::metadata::MAX_REQUESTS_PER_PEER;
 use super::piece_picker::{Block, PeerKey};
 use super::session::SessionCore;
 use super::stats::{Counters, Metric, RateSampler};
 use super::torrent::Torrent;
 use crate::proto::bitfield::Bitfield;
+use crate::proto::extension::{self, Extension, MetadataMessage, PeerExtensions};
+use crate::proto::metainfo::MAX_TORRENT_SIZE;
+use crate::proto::pex::{self, InboundRate, PexFlags, PexMessage, PexState};
 use crate::proto::types::{PeerId, BLOCK_SIZE};
 use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, Message};
 
@@ -67,6 +72,9 @@ pub(crate) enum PeerCmd {
     Unchoke,
     Cancel(Block),
     RecheckInterest,
+    /// The torrent's metadata arrived: what the peer said it has can now
+    /// be read (see `PendingPieces`).
+    MetadataReady,
     Close(Failure),
 }
 
@@ -106,6 +114,9 @@ pub struct PeerHandle {
     pub incoming: bool,
     tx: UnboundedSender<PeerCmd>,
     client: Mutex<String>,
+    /// The port it accepts connections on, from its extension handshake
+    /// (0: not known); for an incoming peer, the one to tell others.
+    listen_port: AtomicU16,
     flags: AtomicU32,
     down_payload: AtomicI64,
     up_payload: AtomicI64,
@@ -113,7 +124,8 @@ pub struct PeerHandle {
     up_rate: AtomicI64,
     samplers: Mutex<[RateSampler; 2]>,
     num_pieces: AtomicU32,
-    total_pieces: u32,
+    /// The torrent's pieces (0 until a magnet's metadata arrives).
+    total_pieces: AtomicU32,
     outstanding: AtomicUsize,
     connected_at: Instant,
     rtt: Mutex<Rtt>,
@@ -179,6 +191,7 @@ impl PeerHandle {
             incoming,
             tx,
             client: Mutex::new(String::new()),
+            listen_port: AtomicU16::new(0),
             flags: AtomicU32::new(f),
             down_payload: AtomicI64::new(0),
             up_payload: AtomicI64::new(0),
@@ -186,7 +199,7 @@ impl PeerHandle {
             up_rate: AtomicI64::new(0),
             samplers: Mutex::new(Default::default()),
             num_pieces: AtomicU32::new(0),
-            total_pieces,
+            total_pieces: AtomicU32::new(total_pieces),
             outstanding: AtomicUsize::new(0),
             connected_at: Instant::now(),
             rtt: Mutex::new(Rtt::default()),
@@ -244,6 +257,18 @@ impl PeerHandle {
 
     pub fn outstanding_requests(&self) -> i64 {
         self.outstanding.load(Ordering::Relaxed) as i64
+    }
+
+    /// Where others can connect to this peer: the address we dialled, or
+    /// for a peer that dialled us, its IP with the listen port it told us.
+    pub(crate) fn reachable_addr(&self) -> Option<SocketAddr> {
+        if !self.incoming {
+            return Some(self.addr);
+        }
+        match self.listen_port.load(Ordering::Relaxed) {
+            0 => None,
+            port => Some(SocketAddr::new(self.addr.ip(), port)),
+        }
     }
 
     pub fn is_seed(&self) -> bool {
@@ -320,7 +345,10 @@ impl PeerHandle {
             download_rate: self.down_rate(),
             upload_rate: self.up_rate(),
             num_pieces,
-            progress: if self.total_pieces == 0 { 0.0 } else { num_pieces as f64 / self.total_pieces as f64 },
+            progress: match self.total_pieces.load(Ordering::Relaxed) {
+                0 => 0.0,
+                total => num_pieces as f64 / total as f64,
+            },
             outstanding_requests: self.outstanding.load(Ordering::Relaxed) as u32,
             connected_ms: self.connected_at.elapsed().as_millis() as u64,
             rtt_last_us: rtt.last_us,
@@ -517,11 +545,22 @@ pub(crate) async fn run(
     let (wtx, wrx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let writer = tokio::spawn(writer_task(write_half, wrx, t.clone(), handle.clone(), queued.clone()));
-    let lengths = t.meta.lengths;
+    let lengths = t.lengths();
     let mut conn = Conn {
         t: t.clone(),
         handle: handle.clone(),
         has: Bitfield::new(lengths.num_pieces()),
+        pending: t.meta().is_none().then(PendingPieces::default),
+        peer_ext: PeerExtensions::default(),
+        offered: offered_extensions(&t),
+        peer_metadata_size: None,
+        metadata_requests: Vec::new(),
+        metadata_paused_until: None,
+        metadata_budget: RequestBudget::new(),
+        pex_out: PexState::default(),
+        pex_sent_at: None,
+        pex_in: InboundRate::default(),
+        pex_taken: HashSet::new(),
         fast: theirs.supports_fast(),
         ext: theirs.supports_extensions(),
         am_interested: false,
@@ -656,7 +695,8 @@ async fn writer_task(
             let n = uploads.len().min(if chunk.is_some() { 1 } else { UPLOAD_BATCH });
             let batch: Vec<BlockRequest> = uploads.drain(..n).collect();
             queued.store(uploads.len(), Ordering::Relaxed);
-            let storage = t.storage.clone();
+            // Requests are taken only for pieces we have, so the files exist.
+            let Some(storage) = t.storage().cloned() else { continue };
             let mut out = std::mem::take(&mut buf);
             let started = Instant::now();
             let read = tokio::task::spawn_blocking(move || {
@@ -742,11 +782,102 @@ fn io_error(ses: &SessionCore, what: &str, e: std::io::Error) -> Error {
     Error::new(ErrorKind::Io, format!("{what}: {e}"))
 }
 
+/// What a peer said it has before the torrent's metadata (and so its
+/// number of pieces) was known; read when it arrives.
+#[derive(Debug, Default)]
+struct PendingPieces {
+    /// The last bitfield, or `have_all` (true) / `have_none` (false).
+    set: Option<PieceSet>,
+    /// `have` messages since then, at most `MAX_PENDING_HAVES`.
+    haves: Vec<u32>,
+}
+
+#[derive(Debug)]
+enum PieceSet {
+    Bitfield(bytes::Bytes),
+    All(bool),
+}
+
+/// `have` messages kept for a torrent whose metadata is not known yet;
+/// later ones are dropped (the peer's next bitfield or our interest
+/// recovers them).
+const MAX_PENDING_HAVES: usize = 1 << 16;
+
+/// How fast a peer may have metadata pieces served: a burst, then a rate.
+/// libtorrent caps the same thing at about 160 KiB/s through its send
+/// buffer; ten 16 KiB pieces a second is in line with it.
+const METADATA_BURST: f64 = 32.0;
+const METADATA_PER_SECOND: f64 = 10.0;
+
+/// A token bucket for the metadata requests a peer may have served.
+#[derive(Debug)]
+struct RequestBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl RequestBudget {
+    fn new() -> RequestBudget {
+        RequestBudget { tokens: METADATA_BURST, at: Instant::now() }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let dt = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + dt * METADATA_PER_SECOND).min(METADATA_BURST);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A metadata request unanswered this long frees its slot.
+const METADATA_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After a peer rejects a metadata request, lt asks it nothing for this
+/// long (libtorrent's figure).
+const METADATA_REJECT_PAUSE: Duration = Duration::from_secs(60);
+
+/// The extensions lt offers on a torrent's connections. A private torrent
+/// offers neither peer exchange nor its metadata, as libtorrent does; a
+/// magnet's torrent counts as public until its metadata says otherwise.
+fn offered_extensions(t: &Torrent) -> Vec<Extension> {
+    if t.is_private() {
+        Vec::new()
+    } else {
+        Extension::ALL.to_vec()
+    }
+}
+
 /// The reader side's protocol state.
 struct Conn {
     t: Arc<Torrent>,
     handle: Arc<PeerHandle>,
     has: Bitfield,
+    /// While the metadata is unknown: the peer's piece messages.
+    pending: Option<PendingPieces>,
+    /// The ids the peer asked us to use for each extension.
+    peer_ext: PeerExtensions,
+    /// The extensions we offered it.
+    offered: Vec<Extension>,
+    /// The metadata size the peer announced (within `max_metadata_size`).
+    peer_metadata_size: Option<u32>,
+    /// Metadata pieces asked of it and when.
+    metadata_requests: Vec<(u32, Instant)>,
+    /// It rejected a metadata request: no more until then.
+    metadata_paused_until: Option<Instant>,
+    /// Metadata pieces it may have served.
+    metadata_budget: RequestBudget,
+    /// What we told it through peer exchange, and when we last did.
+    pex_out: PexState,
+    pex_sent_at: Option<Instant>,
+    /// When its PEX messages came (flood check).
+    pex_in: InboundRate,
+    /// Addresses taken from its PEX messages and not dropped since.
+    pex_taken: HashSet<SocketAddr>,
     fast: bool,
     ext: bool,
     am_interested: bool,
@@ -838,7 +969,12 @@ impl Conn {
     /// handshake.
     fn greet(&mut self) {
         let have = self.t.have_bitfield();
-        if self.fast && have.all() {
+        if self.pending.is_some() {
+            // No metadata: we have nothing, and cannot size a bitfield.
+            if self.fast {
+                self.send(Message::HaveNone);
+            }
+        } else if self.fast && have.all() {
             self.send(Message::HaveAll);
         } else if self.fast && have.none() {
             self.send(Message::HaveNone);
@@ -847,11 +983,18 @@ impl Conn {
         }
         if self.ext {
             let s = self.t.ses.settings.read();
+            let metadata_size = self
+                .t
+                .meta()
+                .filter(|_| self.offered.contains(&Extension::Metadata))
+                .map(|m| m.info_bytes.len() as u32);
             let hs = ExtHandshake {
+                m: extension::local_ids(self.offered.iter().copied()),
                 client: Some(s.user_agent.clone()),
                 listen_port: self.t.ses.listen_port(),
                 reqq: Some(s.max_allowed_in_request_queue as u32),
-                ..Default::default()
+                metadata_size,
+                your_ip: Some(self.handle.addr.ip()),
             };
             drop(s);
             self.send(Message::Extended { id: 0, payload: hs.encode().into() });
@@ -877,7 +1020,7 @@ impl Conn {
             }
             PeerCmd::Cancel(block) => {
                 if self.outstanding.remove(&block).is_some() {
-                    let length = self.t.meta.lengths.block_size(block.piece, block.index);
+                    let length = self.t.lengths().block_size(block.piece, block.index);
                     self.send(Message::Cancel(BlockRequest {
                         piece: block.piece,
                         begin: block.begin(),
@@ -887,6 +1030,7 @@ impl Conn {
                 }
             }
             PeerCmd::RecheckInterest => self.update_interest(),
+            PeerCmd::MetadataReady => self.metadata_ready().map_err(Failure::from)?,
             PeerCmd::Close(e) => return Err(e),
         }
         Ok(())
@@ -915,9 +1059,31 @@ impl Conn {
     }
 
     fn message(&mut self, msg: Message) -> Result<(), Error> {
-        let lengths = self.t.meta.lengths;
+        let lengths = self.t.lengths();
         if let Some(metric) = message_metric(&msg, true) {
             self.t.ses.counters.add(metric, 1);
+        }
+        if let Some(pending) = &mut self.pending {
+            // Piece messages wait until the metadata says how many pieces
+            // there are; everything else is handled as usual.
+            match msg {
+                Message::Have(piece) => {
+                    if pending.haves.len() < MAX_PENDING_HAVES {
+                        pending.haves.push(piece);
+                    }
+                    return Ok(());
+                }
+                Message::Bitfield(bytes) => {
+                    *pending = PendingPieces { set: Some(PieceSet::Bitfield(bytes)), haves: Vec::new() };
+                    return Ok(());
+                }
+                Message::HaveAll | Message::HaveNone if self.fast => {
+                    let all = matches!(msg, Message::HaveAll);
+                    *pending = PendingPieces { set: Some(PieceSet::All(all)), haves: Vec::new() };
+                    return Ok(());
+                }
+                _ => {}
+            }
         }
         match msg {
             Message::KeepAlive => {}
@@ -997,20 +1163,214 @@ impl Conn {
                 }
             }
             Message::Piece { piece, begin, data } => self.on_piece(piece, begin, &data)?,
-            Message::Extended { id, payload } => {
-                if id == 0 {
-                    if let Ok(hs) = ExtHandshake::decode(&payload) {
-                        if let Some(v) = hs.client {
-                            *self.handle.client.lock() = v.chars().take(64).collect();
-                        }
-                        if let Some(q) = hs.reqq {
-                            self.peer_reqq = (q as usize).clamp(1, 5000);
-                        }
-                    }
-                }
-            }
+            Message::Extended { id, payload } => self.extended(id, &payload)?,
             Message::Port(_) | Message::Suggest(_) | Message::AllowedFast(_) => {}
         }
+        Ok(())
+    }
+
+    /// An extended message (BEP 10): the handshake, or one of the
+    /// extensions we offered. Ids we did not offer are ignored.
+    fn extended(&mut self, id: u8, payload: &[u8]) -> Result<(), Error> {
+        if id == 0 {
+            return self.ext_handshake(payload);
+        }
+        match Extension::from_local_id(id).filter(|e| self.offered.contains(e)) {
+            Some(Extension::Metadata) => self.metadata_message(payload),
+            Some(Extension::Pex) => self.pex_message(payload),
+            None => Ok(()),
+        }
+    }
+
+    /// The peer's extension handshake. A malformed one is ignored (the
+    /// peer then simply has no extensions), as libtorrent does; an absurd
+    /// `metadata_size` while we need the metadata ends the connection.
+    fn ext_handshake(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let Ok(hs) = ExtHandshake::decode(payload) else { return Ok(()) };
+        if let Some(v) = hs.client {
+            *self.handle.client.lock() = v.chars().take(64).collect();
+        }
+        if let Some(q) = hs.reqq {
+            self.peer_reqq = (q as usize).clamp(1, 5000);
+        }
+        self.peer_ext.update(&hs.m);
+        if let Some(port) = hs.listen_port {
+            self.handle.listen_port.store(port, Ordering::Relaxed);
+        }
+        if let Some(size) = hs.metadata_size {
+            // Beyond lt's .torrent size limit the dictionary could not be parsed anyway.
+            let max = self.t.ses.settings.read().max_metadata_size.min(MAX_TORRENT_SIZE as i64);
+            if i64::from(size) > max {
+                if self.t.meta().is_none() {
+                    return Err(protocol(format!(
+                        "metadata_size {size} is more than max_metadata_size ({max} bytes)"
+                    )));
+                }
+            } else {
+                self.peer_metadata_size = Some(size);
+            }
+        }
+        self.request_metadata();
+        Ok(())
+    }
+
+    /// A `ut_pex` message: the peers it names go to the torrent as PEX
+    /// peers, at most `pex::MAX_PEX_PEERS` from one connection (its
+    /// `dropped` entries free room), as libtorrent takes them. A peer that
+    /// sends a malformed message or floods them is disconnected.
+    fn pex_message(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.t.ses.counters.add(Metric::InPex, 1);
+        if !self.pex_in.accept(Instant::now()) {
+            return Err(protocol("ut_pex messages more often than libtorrent allows"));
+        }
+        let msg = PexMessage::decode(payload).map_err(|e| protocol(e.to_string()))?;
+        for addr in &msg.dropped {
+            self.pex_taken.remove(addr);
+        }
+        let mut found = Vec::new();
+        for (addr, _) in msg.added {
+            if self.pex_taken.len() >= pex::MAX_PEX_PEERS {
+                break;
+            }
+            if self.pex_taken.insert(addr) {
+                found.push(addr);
+            }
+        }
+        if !found.is_empty() {
+            self.t.ses.peers_found(&self.t.info_hash, &found, PeerSource::Pex);
+        }
+        Ok(())
+    }
+
+    /// Tells the peer, once its handshake says it speaks `ut_pex` and then
+    /// at most once a minute, which of our peers joined and left since.
+    fn send_pex(&mut self) {
+        if !self.offered.contains(&Extension::Pex) {
+            return;
+        }
+        let Some(id) = self.peer_ext.id(Extension::Pex) else { return };
+        let now = Instant::now();
+        if self.pex_sent_at.is_some_and(|at| now.duration_since(at) < pex::SEND_INTERVAL) {
+            return;
+        }
+        let current: Vec<(SocketAddr, PexFlags)> = self
+            .t
+            .peers()
+            .iter()
+            .filter(|p| p.key != self.handle.key)
+            .filter_map(|p| {
+                let addr = p.reachable_addr()?;
+                let mut flags = PexFlags::default();
+                if p.is_seed() {
+                    flags = flags | PexFlags::SEED;
+                }
+                if !p.incoming {
+                    flags = flags | PexFlags::REACHABLE;
+                }
+                Some((addr, flags))
+            })
+            .collect();
+        self.pex_sent_at = Some(now);
+        if let Some(msg) = self.pex_out.next_message(&current) {
+            self.t.ses.counters.add(Metric::OutPex, 1);
+            self.send(Message::Extended { id, payload: msg.encode().into() });
+        }
+    }
+
+    /// A `ut_metadata` message: serve a request, take a piece, note a reject.
+    fn metadata_message(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.t.ses.counters.add(Metric::InMetadata, 1);
+        let msg = MetadataMessage::decode(payload).map_err(|e| protocol(e.to_string()))?;
+        match msg {
+            MetadataMessage::Request { piece } => self.serve_metadata(piece),
+            MetadataMessage::Data { piece, total_size, data } => {
+                let Some(i) = self.metadata_requests.iter().position(|(p, _)| *p == piece) else {
+                    // Not asked of this peer (or timed out): of no use.
+                    self.t.ses.counters.add(Metric::WastedBytes, data.len() as i64);
+                    return Ok(());
+                };
+                self.metadata_requests.swap_remove(i);
+                let key = self.handle.key;
+                self.t.clone().metadata_piece(key, self.handle.addr, piece, total_size, data)?;
+                self.request_metadata();
+            }
+            MetadataMessage::Reject { piece } => {
+                if let Some(i) = self.metadata_requests.iter().position(|(p, _)| *p == piece) {
+                    self.metadata_requests.swap_remove(i);
+                    self.t.metadata_rejected(self.handle.key, piece);
+                    self.metadata_paused_until = Some(Instant::now() + METADATA_REJECT_PAUSE);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends metadata piece `piece`, or a reject when we have no metadata,
+    /// the piece does not exist, or the peer asks faster than
+    /// `METADATA_PER_SECOND`.
+    fn serve_metadata(&mut self, piece: u32) {
+        let Some(id) = self.peer_ext.id(Extension::Metadata) else { return };
+        let meta = self.t.meta().cloned();
+        let info = meta.as_ref().map(|m| &m.info_bytes[..]).unwrap_or_default();
+        let size = info.len() as u32;
+        let len = extension::metadata_piece_len(size, piece) as usize;
+        let msg = if len > 0 && self.metadata_budget.take(Instant::now()) {
+            let start = (piece * extension::METADATA_PIECE_SIZE) as usize;
+            MetadataMessage::Data { piece, total_size: size, data: &info[start..start + len] }
+        } else {
+            MetadataMessage::Reject { piece }
+        };
+        self.t.ses.counters.add(Metric::OutMetadata, 1);
+        self.send(Message::Extended { id, payload: msg.encode().into() });
+    }
+
+    /// Asks the peer for metadata pieces while the torrent lacks its
+    /// metadata and the peer offers it, at most
+    /// `metadata::MAX_REQUESTS_PER_PEER` at a time.
+    fn request_metadata(&mut self) {
+        if self.pending.is_none() {
+            return;
+        }
+        let (Some(id), Some(size)) = (self.peer_ext.id(Extension::Metadata), self.peer_metadata_size) else {
+            return;
+        };
+        let now = Instant::now();
+        if self.metadata_paused_until.is_some_and(|t| now < t) {
+            return;
+        }
+        self.metadata_requests.retain(|(_, at)| now.duration_since(*at) < METADATA_REQUEST_TIMEOUT);
+        while self.metadata_requests.len() < MAX_REQUESTS_PER_PEER {
+            let Some(piece) = self.t.metadata_request(self.handle.key, size) else { break };
+            self.metadata_requests.push((piece, now));
+            self.t.ses.counters.add(Metric::OutMetadata, 1);
+            let payload = MetadataMessage::Request { piece }.encode();
+            self.send(Message::Extended { id, payload: payload.into() });
+        }
+    }
+
+    /// The metadata arrived: the piece messages kept meanwhile become the
+    /// peer's piece set, checked as they would have been on arrival.
+    fn metadata_ready(&mut self) -> Result<(), Error> {
+        let Some(pending) = self.pending.take() else { return Ok(()) };
+        self.metadata_requests.clear();
+        let n = self.t.lengths().num_pieces();
+        self.handle.total_pieces.store(n, Ordering::Relaxed);
+        self.offered = offered_extensions(&self.t);
+        let mut bf = match pending.set {
+            Some(PieceSet::Bitfield(bytes)) => Bitfield::from_bytes(&bytes, n)
+                .ok_or_else(|| protocol(format!("bitfield of {} bytes for {n} pieces", bytes.len())))?,
+            Some(PieceSet::All(true)) => Bitfield::full(n),
+            Some(PieceSet::All(false)) | None => Bitfield::new(n),
+        };
+        for piece in pending.haves {
+            if piece >= n {
+                return Err(protocol(format!("have for piece {piece}, torrent has {n}")));
+            }
+            bf.set(piece, true);
+        }
+        self.has = Bitfield::new(n);
+        self.replace_piece_set(bf);
+        self.fill_requests();
         Ok(())
     }
 
@@ -1038,7 +1398,7 @@ impl Conn {
     /// race chokes and have messages. Only a peer that keeps sending
     /// requests that can never be served is disconnected.
     fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
-        let lengths = self.t.meta.lengths;
+        let lengths = self.t.lengths();
         self.t.ses.counters.add(Metric::PieceRequests, 1);
         if !self.handle.peer_interested() {
             // A request implies interest; libtorrent treats it the same way.
@@ -1081,7 +1441,7 @@ impl Conn {
     /// libtorrent); one inside it that is not a whole block as we request
     /// them was not asked for and is dropped as waste.
     fn on_piece(&mut self, piece: u32, begin: u32, data: &[u8]) -> Result<(), Error> {
-        let lengths = self.t.meta.lengths;
+        let lengths = self.t.lengths();
         if !lengths.is_valid_request(piece, begin, data.len() as u32) {
             return Err(protocol(format!(
                 "piece message out of range: piece {piece} offset {begin} length {}",
@@ -1138,7 +1498,7 @@ impl Conn {
         let mut picked = std::mem::take(&mut self.pick_buf);
         self.t.pick_blocks(&self.has, self.handle.key, want, &mut picked);
         let now = Instant::now();
-        let lengths = self.t.meta.lengths;
+        let lengths = self.t.lengths();
         for b in &picked {
             let length = lengths.block_size(b.piece, b.index);
             self.outstanding.insert(*b, now);
@@ -1175,6 +1535,8 @@ impl Conn {
         if self.ticks % 60 == 0 {
             self.send(Message::KeepAlive);
         }
+        self.request_metadata();
+        self.send_pex();
         self.fill_requests();
         Ok(())
     }

@@ -31,11 +31,11 @@ fn split_mtime(ns: i64) -> (i64, i64) {
 /// the pieces, so a piece written in between can only make the data look
 /// stale (a recheck), never claim a piece the files lack.
 pub(crate) fn save(t: &Torrent) -> Vec<u8> {
-    let stats = t.storage.file_stats();
+    let stats = t.storage().map(|s| s.file_stats()).unwrap_or_default();
     let status = t.status();
     let core = t.core.lock();
     let picker = &core.picker;
-    let n = t.meta.lengths.num_pieces();
+    let n = t.lengths().num_pieces();
     let mut tiers: Vec<Vec<String>> = Vec::new();
     for e in &core.trackers.entries {
         let tier = e.tier as usize;
@@ -56,8 +56,8 @@ pub(crate) fn save(t: &Torrent) -> Vec<u8> {
     }
     let data = ResumeData {
         info_hash: t.info_hash,
-        name: t.meta.name.clone(),
-        save_path: t.storage.save_path().to_string_lossy().into_owned(),
+        name: t.name().to_string(),
+        save_path: t.save_path().to_string_lossy().into_owned(),
         pieces: (0..n).map(|p| picker.have(p)).collect(),
         file_priority: core.file_priority.clone(),
         piece_priority: picker.priorities().to_vec(),
@@ -79,7 +79,7 @@ pub(crate) fn save(t: &Torrent) -> Vec<u8> {
         download_rate_limit: t.down_limit.rate(),
         max_connections: core.max_connections as i64,
         queue_position: core.queue_position,
-        info: Some(t.meta.info_bytes.clone()),
+        info: t.meta().map(|m| m.info_bytes.clone()),
     };
     drop(core);
     data.encode()

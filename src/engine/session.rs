@@ -24,7 +24,7 @@ use super::queue::{self, QueueEntry, QueueLimits};
 use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
-use super::torrent::{StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use super::torrent::{Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
 use super::transport::udp::UdpTransport;
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
@@ -87,6 +87,44 @@ impl AddTorrentParams {
     }
 }
 
+/// A magnet's `x.pe` peers that are IP addresses with a port; host names
+/// are skipped (lt resolves no names for peers).
+fn magnet_peers(m: &Magnet) -> Vec<SocketAddr> {
+    m.peers
+        .iter()
+        .filter_map(|p| match p.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                tracing::info!(peer = %p, "magnet x.pe peer is not ip:port; skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The info dictionary in resume data, parsed, when it is the torrent of
+/// `info_hash`.
+fn resume_metadata(blob: &[u8], info_hash: &InfoHash) -> Option<Metainfo> {
+    let rd = crate::proto::resume::ResumeData::decode(blob).ok()?;
+    let meta = Metainfo::from_info_bytes(rd.info.as_deref()?).ok()?;
+    (meta.info_hash == *info_hash).then_some(meta)
+}
+
+/// The files of `meta` under `save_path`.
+pub(crate) fn open_storage(meta: &Metainfo, save_path: PathBuf) -> Arc<dyn Storage> {
+    let files: Vec<StorageFile> = meta
+        .files
+        .iter()
+        .map(|f| StorageFile {
+            path: f.path.clone(),
+            length: f.length,
+            pad: f.pad,
+            symlink: f.symlink.clone(),
+        })
+        .collect();
+    Arc::new(FsStorage::new(save_path, files, meta.lengths))
+}
+
 /// Where to move a torrent in the download queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueueMove {
@@ -138,6 +176,8 @@ pub(crate) struct SessionCore {
     pub udp: RwLock<Vec<Arc<UdpTransport>>>,
     /// The DHT node, when `enable_dht` is on and a UDP socket is open.
     pub dht: RwLock<Option<Arc<Dht>>>,
+    /// Local service discovery's schedule and cookie.
+    pub(crate) lsd: super::discovery::lsd::LsdShared,
 }
 
 impl SessionCore {
@@ -196,6 +236,7 @@ impl SessionCore {
         let mut r = self.running.lock();
         if running {
             r.insert(id);
+            self.lsd.torrent_started(id);
         } else {
             r.remove(&id);
         }
@@ -396,6 +437,7 @@ impl Session {
             disk_ready: tokio::sync::Notify::new(),
             udp: RwLock::new(Vec::new()),
             dht: RwLock::new(None),
+            lsd: super::discovery::lsd::LsdShared::new(),
         });
         set_sys_figures(&core.counters, core.sys.lock().0.sample());
         let session = Session {
@@ -408,6 +450,7 @@ impl Session {
         session.open_listen_sockets();
         session.start_dht();
         session.start_stats_endpoint();
+        super::discovery::lsd::start(&session.core);
         let core = session.core.clone();
         session.core.runtime.spawn(session_tick(core));
         let core = session.core.clone();
@@ -564,6 +607,7 @@ impl Session {
         self.core.up_limit.set_rate(settings.upload_rate_limit);
         *self.core.settings.write() = settings;
         self.core.queue_changed();
+        self.core.lsd.settings_changed();
         // One waiter (the stats timer); a permit is kept if it is not waiting.
         self.core.settings_changed.notify_one();
         Ok(())
@@ -574,37 +618,31 @@ impl Session {
     }
 
     /// Adds a torrent and starts it (unless paused). The torrent file is
-    /// validated here, so a bad one is refused with a clear error.
-    pub fn add_torrent(&self, params: AddTorrentParams) -> Result<TorrentId> {
+    /// validated here, so a bad one is refused with a clear error. A magnet
+    /// link's torrent starts in `downloading_metadata` and fetches its info
+    /// dictionary from peers (BEP 9), unless resume data carries it.
+    pub fn add_torrent(&self, mut params: AddTorrentParams) -> Result<TorrentId> {
         if self.core.shutdown.is_cancelled() {
             return Err(Error::new(ErrorKind::ShuttingDown, "the session is shutting down"));
         }
-        let meta = match params.source {
-            TorrentSource::Metainfo(m) => m,
-            TorrentSource::Magnet(m) => {
-                return Err(Error::new(
-                    ErrorKind::NotSupported,
-                    format!(
-                        "magnet {}: downloading metadata from peers (BEP 9) is not implemented yet; add the .torrent file",
-                        m.info_hash
-                    ),
-                ))
-            }
-        };
         if params.save_path.as_os_str().is_empty() {
             return Err(Error::invalid_argument("save path is empty"));
         }
-        let files: Vec<StorageFile> = meta
-            .files
-            .iter()
-            .map(|f| StorageFile {
-                path: f.path.clone(),
-                length: f.length,
-                pad: f.pad,
-                symlink: f.symlink.clone(),
-            })
-            .collect();
-        let storage = Arc::new(FsStorage::new(params.save_path.clone(), files, meta.lengths));
+        let magnet = match &params.source {
+            TorrentSource::Metainfo(_) => None,
+            TorrentSource::Magnet(m) => Some(m.clone()),
+        };
+        if let Some(m) = &magnet {
+            for (tier, url) in m.trackers.iter().enumerate() {
+                params.trackers.push((url.clone(), tier as u32));
+            }
+            params.peers.extend(magnet_peers(m));
+            // Resume data saved after the metadata arrived carries it, as
+            // libtorrent's does: then the magnet is as good as the .torrent.
+            if let Some(meta) = params.resume_data.as_deref().and_then(|b| resume_metadata(b, &m.info_hash)) {
+                params.source = TorrentSource::Metainfo(Arc::new(meta));
+            }
+        }
         let mut opts = StartOptions {
             paused: params.paused,
             auto_managed: params.auto_managed,
@@ -618,26 +656,36 @@ impl Session {
             upload_limit: params.upload_limit,
             max_connections: params.max_connections,
             added_time: super::torrent::unix_now(),
+            web_seeds: magnet.as_ref().map(|m| m.web_seeds.clone()).unwrap_or_default(),
             ..StartOptions::default()
         };
-        let mut check = !params.seed_mode && storage.any_file_exists();
+        let mut check = false;
         let mut rejected = None;
-        if let Some(blob) = &params.resume_data {
-            rejected = super::resume::apply(blob, &meta, storage.as_ref(), &mut opts)?;
-            check &= rejected.is_some();
-            let m = if rejected.is_some() { Metric::ResumeRechecked } else { Metric::ResumeAccepted };
-            self.core.counters.add(m, 1);
-        }
+        let (info_hash, loaded) = match params.source {
+            TorrentSource::Metainfo(meta) => {
+                let storage = open_storage(&meta, params.save_path.clone());
+                check = !params.seed_mode && storage.any_file_exists();
+                if let Some(blob) = &params.resume_data {
+                    rejected = super::resume::apply(blob, &meta, storage.as_ref(), &mut opts)?;
+                    check &= rejected.is_some();
+                    let m = if rejected.is_some() { Metric::ResumeRechecked } else { Metric::ResumeAccepted };
+                    self.core.counters.add(m, 1);
+                }
+                (meta.info_hash, Some(Loaded { meta, storage }))
+            }
+            TorrentSource::Magnet(m) => (m.info_hash, None),
+        };
         let mut torrents = self.core.torrents.write();
         let mut by_hash = self.core.by_hash.write();
-        if let Some(existing) = by_hash.get(&meta.info_hash) {
+        if let Some(existing) = by_hash.get(&info_hash) {
             return Err(Error::new(
                 ErrorKind::DuplicateTorrent,
-                format!("torrent {} is already in the session (id {})", meta.info_hash, existing.0),
+                format!("torrent {info_hash} is already in the session (id {})", existing.0),
             ));
         }
         let id = TorrentId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let t = Torrent::new(id, meta, storage, self.core.clone(), &opts);
+        let name = magnet.and_then(|m| m.name);
+        let t = Torrent::new(id, info_hash, loaded, params.save_path, name, self.core.clone(), &opts);
         torrents.insert(id, t.clone());
         by_hash.insert(t.info_hash, id);
         drop(by_hash);
@@ -651,7 +699,7 @@ impl Session {
         self.core.set_running(id, running);
         tracing::info!(id = id.0, info_hash = %t.info_hash, name = %t.name(), "torrent added");
         self.core.counters.add(Metric::TorrentsAdded, 1);
-        if !t.core.lock().picker.is_finished() {
+        if !t.core.lock().is_finished() {
             self.core.queue_membership(&t, true);
         }
         t.post(AlertKind::AddTorrent);
@@ -674,6 +722,13 @@ impl Session {
     /// Ids of every torrent, in the order they were added.
     pub fn torrents(&self) -> Vec<TorrentId> {
         self.core.torrents.read().keys().copied().collect()
+    }
+
+    /// The torrent's .torrent file: its info dictionary (for a magnet
+    /// link, as received from peers) and the trackers it knows.
+    /// `NoMetadata` until a magnet's metadata has arrived.
+    pub fn torrent_metadata(&self, id: TorrentId) -> Result<Vec<u8>> {
+        self.torrent(id)?.torrent_file()
     }
 
     pub fn torrent_status(&self, id: TorrentId) -> Result<TorrentStatus> {
@@ -734,8 +789,10 @@ impl Session {
         let core = self.core.clone();
         let task = self.core.runtime.spawn(async move {
             super::tracker::announce(&t, AnnounceEvent::Stopped).await;
-            let storage = t.storage.clone();
+            let storage = t.storage().cloned();
             let result = tokio::task::spawn_blocking(move || {
+                // A magnet's torrent without metadata has no files.
+                let Some(storage) = storage else { return Ok(()) };
                 storage.flush()?;
                 if delete_files {
                     storage.delete_files()?;
@@ -864,7 +921,7 @@ impl Session {
         self.core.shutdown.cancel();
         self.stop_udp();
         for t in &torrents {
-            if let Err(e) = t.storage.flush() {
+            if let Some(Err(e)) = t.storage().map(|s| s.flush()) {
                 tracing::warn!(error = %e, "flush at shutdown failed");
             }
         }

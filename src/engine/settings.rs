@@ -274,6 +274,7 @@ settings! {
         perf_peer_rtt_ms = 0, [0, 3_600_000], "performance alert when a torrent's mean peer request-to-block time exceeds this (0: off)";
         perf_disk_queue_bytes = 0, [0, 1_000_000_000_000i64], "performance alert when more bytes than this wait to be hashed and written (0: off)";
         perf_alert_queue_percent = 0, [0, 100], "performance alert when the alert queue is fuller than this percentage (0: off)";
+        max_metadata_size = 3 * 1024 * 10240, [1024, 1i64 << 31], "largest info dictionary fetched for a magnet link, in bytes (peers announcing more are disconnected; lt parses at most 10 MB of it)";
         stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
         dht_announce_interval = 15 * 60, [10, 86_400], "seconds between DHT announces of one torrent (torrents are spread over it; a new or resumed torrent announces soon)";
         dht_max_peers_reply = 100, [0, 200], "most peers in one get_peers reply of our DHT node";
@@ -284,10 +285,11 @@ settings! {
         dht_block_timeout = 5 * 60, [0, 86_400], "seconds a node that exceeded dht_block_ratelimit is ignored";
         dht_block_ratelimit = 5, [1, 1_000_000], "DHT messages per second (averaged over 10 s) one IP may send before it is blocked";
         dht_upload_rate_limit = 8000, [0, 1i64 << 30], "bytes per second the DHT may send; messages beyond it are dropped (0: no limit)";
+        local_service_announce_interval = 5 * 60, [1, 86_400], "seconds in which local service discovery announces every running public torrent once (libtorrent's default: 5 minutes)";
     }
     bools {
         enable_dht = false, "run a DHT node on the listen interfaces' UDP sockets (off by default: lt never contacts a public node unless the application asks)";
-        enable_lsd = false, "local service discovery (not available yet: true is refused)";
+        enable_lsd = false, "local service discovery (BEP 14): announce running public torrents by multicast on the listen interfaces' network and take the peers announced there; off by default, unlike libtorrent, because it tells the whole local network which torrents run";
         allow_multiple_connections_per_ip = true, "accept several peers from one IP address";
         announce_to_all_tiers = false, "announce to one tracker of every tier instead of the first working one";
         announce_to_all_trackers = false, "announce to every tracker of a tier instead of the first working one";
@@ -354,12 +356,6 @@ impl Settings {
 
     /// Checks combinations that single setters cannot (features not built).
     pub fn validate(&self) -> Result<()> {
-        if self.enable_lsd {
-            return Err(Error::new(
-                ErrorKind::NotSupported,
-                "enable_lsd: local service discovery is not implemented yet",
-            ));
-        }
         parse_bootstrap_nodes(&self.dht_bootstrap_nodes)?;
         parse_listen_interfaces(&self.listen_interfaces)?;
         if !self.stats_listen.is_empty() && self.stats_listen.parse::<std::net::SocketAddr>().is_err() {

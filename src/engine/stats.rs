@@ -210,6 +210,14 @@ metrics! {
     PeersFromIncoming: "peer.peers_from_incoming", Counter, "peers", "peers first known because they connected to us";
     PeersFromApi: "peer.peers_from_api", Counter, "peers", "peer addresses given by the application";
     PeersRefusedPrivate: "peer.peers_refused_private", Counter, "peers", "peer addresses from the DHT, PEX or LSD refused because the torrent is private";
+    InMetadata: "ses.num_incoming_metadata", Counter, "messages", "ut_metadata messages received from peers";
+    OutMetadata: "ses.num_outgoing_metadata", Counter, "messages", "ut_metadata messages sent to peers";
+    InPex: "ses.num_incoming_pex", Counter, "messages", "ut_pex messages received from peers";
+    OutPex: "ses.num_outgoing_pex", Counter, "messages", "ut_pex messages sent to peers";
+    LsdAnnouncesSent: "lsd.announces_sent", Counter, "datagrams", "local service discovery announces sent (each announce goes out three times, 2 s apart, as libtorrent sends it)";
+    LsdAnnouncesReceived: "lsd.announces_received", Counter, "datagrams", "valid local service discovery announces received from other clients";
+    LsdAnnouncesOwn: "lsd.announces_ignored_own", Counter, "datagrams", "local service discovery announces ignored because they carry this session's cookie (the multicast loop brings our own back)";
+    LsdInvalid: "lsd.invalid_datagrams", Counter, "datagrams", "datagrams on the local service discovery group that are not a valid BT-SEARCH announce";
     DhtPeers: "dht.dht_peers", Gauge, "peers", "peer addresses the DHT node stores for other nodes' torrents";
     DhtAllocatedObservers: "dht.dht_allocated_observers", Gauge, "queries", "DHT queries sent and not yet answered or timed out";
     DhtMessagesIn: "dht.dht_messages_in", Counter, "messages", "DHT messages received (valid KRPC)";

@@ -21,8 +21,9 @@ use super::alerts::{AlertKind, ErrorInfo};
 use super::bandwidth::RateLimit;
 use super::discovery::tracker::{self, TrackerEntry, TrackerList};
 use super::discovery::PeerSource;
-use super::error::{Error, ErrorKind};
+use super::error::{Error, ErrorKind, Failure, Operation};
 use super::gauges::{Class, CoreGuard, CoreLock};
+use super::metadata::{DataOutcome, MetadataFetch};
 use super::peer::{self, PeerCmd, PeerHandle};
 use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORITY};
 use super::session::SessionCore;
@@ -31,7 +32,7 @@ use super::storage::Storage;
 use crate::proto::bitfield::Bitfield;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
-use crate::proto::types::{InfoHash, BLOCK_SIZE};
+use crate::proto::types::{InfoHash, Lengths, BLOCK_SIZE};
 
 /// A torrent's id in its session: unique, never reused, 0 means none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -175,6 +176,13 @@ pub(crate) struct KnownPeer {
 
 pub(crate) struct Core {
     pub state: TorrentState,
+    /// The metadata is known (mirrors `Torrent::meta().is_some()` for code
+    /// that holds only the core).
+    pub has_metadata: bool,
+    /// A magnet's metadata download.
+    pub(crate) fetch: MetadataFetch,
+    /// The metadata just arrived: the torrent's task checks existing files.
+    metadata_arrived: bool,
     /// In a session: counted in its gauges (see `gauges`).
     pub listed: bool,
     /// What this torrent adds to the session's gauges now.
@@ -245,6 +253,11 @@ pub(crate) enum BanKey {
 }
 
 impl Core {
+    /// Every wanted piece is had (never before the metadata is known).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.has_metadata && self.picker.is_finished()
+    }
+
     pub(crate) fn is_banned(&self, addr: &SocketAddr) -> bool {
         self.banned.contains(&BanKey::Ip(addr.ip())) || self.banned.contains(&BanKey::Endpoint(*addr))
     }
@@ -255,14 +268,27 @@ impl Core {
     }
 }
 
+/// What a torrent has once its metadata is known: from the start when it
+/// was added from a .torrent, when the info dictionary arrives for a magnet.
+pub(crate) struct Loaded {
+    pub meta: Arc<Metainfo>,
+    pub storage: Arc<dyn Storage>,
+}
+
 /// A torrent in a session. Shared (`Arc`) by its task, its peers and the API.
 pub struct Torrent {
     pub id: TorrentId,
     pub info_hash: InfoHash,
-    pub meta: Arc<Metainfo>,
+    loaded: std::sync::OnceLock<Loaded>,
+    /// Where a magnet's files go once its metadata arrives.
+    pub(crate) save_path: PathBuf,
+    /// The name until the metadata says it: the magnet's `dn`, or the
+    /// info-hash in hex.
+    magnet_name: String,
+    /// A magnet's `ws` web seeds.
+    magnet_web_seeds: Vec<String>,
     pub(crate) down_limit: RateLimit,
     pub(crate) up_limit: RateLimit,
-    pub(crate) storage: Arc<dyn Storage>,
     pub(crate) ses: Arc<SessionCore>,
     pub(crate) core: CoreLock,
     pub(crate) counters: TorrentCounters,
@@ -282,6 +308,9 @@ pub(crate) struct StartOptions {
     /// Peers to dial, with where they came from (the params or resume data).
     pub peers: Vec<(SocketAddr, PeerSource)>,
     pub extra_trackers: Vec<(String, u32)>,
+    /// Web seeds besides the torrent's own (a magnet's `ws`), kept for the
+    /// saved .torrent until lt downloads from web seeds.
+    pub web_seeds: Vec<String>,
     /// Per file, 0 (skip) to 7; missing entries are 4.
     pub file_priorities: Vec<u8>,
     pub download_limit: i64,
@@ -297,15 +326,19 @@ pub(crate) struct StartOptions {
 }
 
 impl Torrent {
+    /// A torrent of `info_hash`; `loaded` is `None` for a magnet link
+    /// whose metadata is still to come from peers.
     pub(crate) fn new(
         id: TorrentId,
-        meta: Arc<Metainfo>,
-        storage: Arc<dyn Storage>,
+        info_hash: InfoHash,
+        loaded: Option<Loaded>,
+        save_path: PathBuf,
+        magnet_name: Option<String>,
         ses: Arc<SessionCore>,
         opts: &StartOptions,
     ) -> Arc<Torrent> {
         let mut trackers = Vec::new();
-        for (tier, urls) in meta.trackers.iter().enumerate() {
+        for (tier, urls) in loaded.iter().flat_map(|l| l.meta.trackers.iter().enumerate()) {
             for url in urls {
                 trackers.push(TrackerEntry::new(url.clone(), tier as u32));
             }
@@ -314,31 +347,43 @@ impl Torrent {
         for (url, tier) in &opts.extra_trackers {
             trackers.add(url, *tier);
         }
-        let mut picker = PiecePicker::new(meta.lengths);
-        picker.set_sequential(opts.sequential);
-        if opts.seed_mode {
-            for p in 0..meta.lengths.num_pieces() {
-                picker.set_have(p);
-            }
-        }
-        if let Some(have) = &opts.have {
-            for (p, _) in have.iter().enumerate().filter(|(_, h)| **h) {
-                picker.set_have(p as u32);
-            }
-        }
         let mut file_priority = opts.file_priorities.clone();
-        file_priority.resize(meta.files.len(), DEFAULT_PRIORITY);
-        apply_file_priorities(&mut picker, &meta, &file_priority);
-        for (p, prio) in opts.piece_priorities.iter().enumerate() {
-            picker.set_piece_priority(p as u32, *prio);
+        let mut picker = PiecePicker::new(Lengths::NONE);
+        if let Some(l) = &loaded {
+            picker = PiecePicker::new(l.meta.lengths);
+            if opts.seed_mode {
+                for p in 0..l.meta.lengths.num_pieces() {
+                    picker.set_have(p);
+                }
+            }
+            if let Some(have) = &opts.have {
+                for (p, _) in have.iter().enumerate().filter(|(_, h)| **h) {
+                    picker.set_have(p as u32);
+                }
+            }
+            file_priority.resize(l.meta.files.len(), DEFAULT_PRIORITY);
+            apply_file_priorities(&mut picker, &l.meta, &file_priority);
+            for (p, prio) in opts.piece_priorities.iter().enumerate() {
+                picker.set_piece_priority(p as u32, *prio);
+            }
         }
+        picker.set_sequential(opts.sequential);
         let known = opts.peers.iter().map(|(a, source)| (*a, KnownPeer::new(*source))).collect();
-        let state = if picker.is_finished() { TorrentState::Seeding } else { TorrentState::Downloading };
+        let state = if loaded.is_none() {
+            TorrentState::DownloadingMetadata
+        } else if picker.is_finished() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
         // An auto-managed torrent waits for the queue to give it a slot.
         let queued = opts.auto_managed && !opts.paused;
         let running = !opts.paused && !opts.session_paused && !queued;
         let core = Core {
             state,
+            has_metadata: loaded.is_some(),
+            fetch: MetadataFetch::default(),
+            metadata_arrived: false,
             listed: false,
             gauge_class: Class::default(),
             paused: opts.paused,
@@ -383,14 +428,20 @@ impl Torrent {
         let counters = TorrentCounters::default();
         counters.recv_payload.store(opts.totals[0], Ordering::Relaxed);
         counters.sent_payload.store(opts.totals[1], Ordering::Relaxed);
+        let slot = std::sync::OnceLock::new();
+        if let Some(l) = loaded {
+            let _ = slot.set(l);
+        }
         Arc::new(Torrent {
             id,
-            info_hash: meta.info_hash,
+            info_hash,
             removed: ses.shutdown.child_token(),
-            meta,
+            loaded: slot,
+            save_path,
+            magnet_name: magnet_name.unwrap_or_else(|| info_hash.to_hex()),
+            magnet_web_seeds: opts.web_seeds.clone(),
             down_limit: RateLimit::new(opts.download_limit),
             up_limit: RateLimit::new(opts.upload_limit),
-            storage,
             ses,
             core,
             counters,
@@ -398,18 +449,45 @@ impl Torrent {
         })
     }
 
-    /// Private (BEP 27): peers only from trackers, the application and
-    /// incoming connections; no DHT, PEX or LSD.
-    pub fn is_private(&self) -> bool {
-        self.meta.private
+    /// The parsed .torrent, once known (a magnet's arrives from peers).
+    pub fn meta(&self) -> Option<&Arc<Metainfo>> {
+        self.loaded.get().map(|l| &l.meta)
     }
 
+    /// The files, once the metadata is known.
+    pub(crate) fn storage(&self) -> Option<&Arc<dyn Storage>> {
+        self.loaded.get().map(|l| &l.storage)
+    }
+
+    /// The metadata and files, or the `NoMetadata` error for what needs them.
+    pub(crate) fn loaded(&self) -> Result<&Loaded, Error> {
+        self.loaded.get().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoMetadata,
+                format!("torrent {}: its metadata has not arrived yet", self.info_hash),
+            )
+        })
+    }
+
+    /// The piece geometry; `Lengths::NONE` until the metadata is known.
+    pub(crate) fn lengths(&self) -> Lengths {
+        self.meta().map_or(Lengths::NONE, |m| m.lengths)
+    }
+
+    /// Private (BEP 27): peers only from trackers, the application and
+    /// incoming connections; no DHT, PEX or LSD. A magnet's torrent counts
+    /// as public until its metadata says otherwise.
+    pub fn is_private(&self) -> bool {
+        self.meta().is_some_and(|m| m.private)
+    }
+
+    /// The torrent's name; before a magnet's metadata, its `dn` or the info-hash.
     pub fn name(&self) -> &str {
-        &self.meta.name
+        self.meta().map_or(&self.magnet_name, |m| &m.name)
     }
 
     pub(crate) fn post(&self, kind: AlertKind) {
-        self.ses.alerts.post(self.id, &self.meta.name, kind);
+        self.ses.alerts.post(self.id, self.name(), kind);
     }
 
     fn set_state(&self, core: &mut Core, state: TorrentState) {
@@ -424,12 +502,20 @@ impl Torrent {
     /// A snapshot of the torrent's status.
     pub fn status(&self) -> TorrentStatus {
         let core = self.core.lock();
-        let lengths = self.meta.lengths;
+        let lengths = self.lengths();
         let wanted = core.picker.bytes_wanted();
         let wanted_done = core.picker.bytes_wanted_done();
         let progress = match core.state {
             TorrentState::CheckingFiles => {
                 let (done, total) = core.checking_progress;
+                if total == 0 {
+                    0.0
+                } else {
+                    done as f64 / total as f64
+                }
+            }
+            TorrentState::DownloadingMetadata => {
+                let (done, total) = core.fetch.progress();
                 if total == 0 {
                     0.0
                 } else {
@@ -443,7 +529,9 @@ impl Torrent {
         let rtts: Vec<i64> = core.peers.values().map(|p| p.rtt_avg_us()).filter(|r| *r > 0).collect();
         let remaining = wanted.saturating_sub(wanted_done) as i64;
         let rate = core.rate_values[2];
-        let eta_s = if remaining == 0 {
+        let eta_s = if !core.has_metadata {
+            -1
+        } else if remaining == 0 {
             0
         } else if rate > 0 {
             remaining / rate
@@ -472,8 +560,8 @@ impl Torrent {
             completed_time: core.completed_time,
             id: self.id,
             info_hash: self.info_hash,
-            name: self.meta.name.clone(),
-            save_path: self.storage.save_path(),
+            name: self.name().to_string(),
+            save_path: self.storage().map_or_else(|| self.save_path.clone(), |s| s.save_path()),
             state: core.state,
             paused: core.paused || core.queued,
             error: core.error.clone(),
@@ -568,7 +656,7 @@ impl Torrent {
             addr,
             incoming,
             source,
-            self.meta.lengths.num_pieces(),
+            self.lengths().num_pieces(),
             tx,
             self.ses.counters.clone(),
         ));
@@ -584,12 +672,178 @@ impl Torrent {
         }
         core.picker.remove_peer_bitfield(has);
         core.picker.remove_peer(handle.key);
+        core.fetch.peer_left(handle.key);
         if let Some(k) = core.known.get_mut(&handle.addr) {
             k.connected = false;
         }
         if core.optimistic == Some(handle.key) {
             core.optimistic = None;
         }
+    }
+
+    // ---- metadata (BEP 9) -----------------------------------------------
+
+    /// The next metadata piece to ask a peer for that offers `size` bytes
+    /// of it; `None` when the metadata is known or nothing is to be asked.
+    pub(crate) fn metadata_request(&self, key: PeerKey, size: u32) -> Option<u32> {
+        let mut core = self.core.lock();
+        if core.has_metadata || !core.running {
+            return None;
+        }
+        core.fetch.next_request(key, size, Instant::now())
+    }
+
+    /// A peer will not send a metadata piece.
+    pub(crate) fn metadata_rejected(&self, key: PeerKey, piece: u32) {
+        self.core.lock().fetch.on_reject(key, piece);
+    }
+
+    /// A piece of metadata from a peer. The error is for a peer whose
+    /// metadata did not hash to the info-hash: it is to be disconnected.
+    pub(crate) fn metadata_piece(
+        self: &Arc<Self>,
+        key: PeerKey,
+        addr: SocketAddr,
+        piece: u32,
+        total_size: u32,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let outcome = {
+            let mut core = self.core.lock();
+            if core.has_metadata {
+                return Ok(());
+            }
+            core.fetch.on_data(&self.info_hash, key, piece, total_size, data)
+        };
+        match outcome {
+            DataOutcome::Ignored(why) => {
+                tracing::debug!(id = self.id.0, peer = %addr, piece, why, "metadata piece ignored");
+                self.ses.counters.add(Metric::WastedBytes, data.len() as i64);
+                Ok(())
+            }
+            DataOutcome::Stored => Ok(()),
+            DataOutcome::Complete(info) => {
+                self.set_metadata(info);
+                Ok(())
+            }
+            DataOutcome::HashFailed { blamed } => {
+                tracing::warn!(id = self.id.0, peer = %addr, ?blamed, "metadata does not match the info-hash");
+                let error = Error::new(
+                    ErrorKind::InvalidTorrent,
+                    format!("the metadata does not hash to the info-hash {}", self.info_hash),
+                );
+                match blamed {
+                    Some(k) => {
+                        let peer = self.core.lock().peers.get(&k).map(|p| p.addr).unwrap_or(addr);
+                        let info = ErrorInfo { kind: error.kind(), message: error.message().to_string() };
+                        self.post(AlertKind::MetadataFailed { peer, error: info });
+                        if k == key {
+                            return Err(error);
+                        }
+                        self.close_peer(k, error);
+                        Ok(())
+                    }
+                    // Several peers sent parts: nobody can be blamed, the
+                    // fetch goes on one peer at a time (see `metadata`).
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Ends the connection to peer `key` with `error`.
+    fn close_peer(&self, key: PeerKey, error: Error) {
+        if let Some(p) = self.core.lock().peers.get(&key) {
+            p.send(PeerCmd::Close(Failure::new(Operation::Bittorrent, error)));
+        }
+    }
+
+    /// The info dictionary arrived and hashes to the info-hash: parse it,
+    /// set up the files and start downloading. A dictionary that hashes
+    /// right but is not a torrent lt can use stops the torrent with an error.
+    fn set_metadata(self: &Arc<Self>, info: Vec<u8>) {
+        let meta = match Metainfo::from_info_bytes(&info) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                let error = ErrorInfo {
+                    kind: ErrorKind::InvalidTorrent,
+                    message: format!("the metadata matches the info-hash but cannot be used: {e}"),
+                };
+                tracing::warn!(id = self.id.0, error = %error.message, "unusable metadata");
+                if self.stop_with(&error) {
+                    self.post(AlertKind::TorrentError { error });
+                }
+                return;
+            }
+        };
+        let storage = super::session::open_storage(&meta, self.save_path.clone());
+        if self.loaded.set(Loaded { meta: meta.clone(), storage }).is_err() {
+            return;
+        }
+        let mut core = self.core.lock();
+        let mut picker = PiecePicker::new(meta.lengths);
+        picker.set_sequential(core.picker.is_sequential());
+        let mut prios = std::mem::take(&mut core.file_priority);
+        prios.resize(meta.files.len(), DEFAULT_PRIORITY);
+        apply_file_priorities(&mut picker, &meta, &prios);
+        core.file_priority = prios;
+        core.picker = picker;
+        core.has_metadata = true;
+        core.fetch = MetadataFetch::default();
+        core.metadata_arrived = true;
+        let state = if core.picker.is_finished() { TorrentState::Seeding } else { TorrentState::Downloading };
+        self.set_state(&mut core, state);
+        for p in core.peers.values() {
+            p.send(PeerCmd::MetadataReady);
+        }
+        drop(core);
+        tracing::info!(id = self.id.0, name = %meta.name, size = info.len(), "metadata received");
+        self.post(AlertKind::MetadataReceived);
+        self.wake.notify_one();
+    }
+
+    /// The .torrent file: the info dictionary as received (or loaded), the
+    /// trackers the torrent knows now and its web seeds, so an application
+    /// can save a magnet link's torrent.
+    pub fn torrent_file(&self) -> Result<Vec<u8>, Error> {
+        use crate::proto::bencode::Value;
+        let meta = &self.loaded()?.meta;
+        let core = self.core.lock();
+        let mut tiers: Vec<Vec<&str>> = Vec::new();
+        for e in &core.trackers.entries {
+            let tier = e.tier as usize;
+            if tiers.len() <= tier {
+                tiers.resize(tier + 1, Vec::new());
+            }
+            tiers[tier].push(&e.url);
+        }
+        tiers.retain(|t| !t.is_empty());
+        let mut head = std::collections::BTreeMap::new();
+        if let Some(first) = tiers.first().and_then(|t| t.first()) {
+            head.insert(&b"announce"[..], Value::Bytes(first.as_bytes()));
+            let list =
+                tiers.iter().map(|t| Value::List(t.iter().map(|u| Value::Bytes(u.as_bytes())).collect()));
+            head.insert(&b"announce-list"[..], Value::List(list.collect()));
+        }
+        // "info" sorts after both keys: the raw dictionary goes last, as is.
+        let mut out = Value::Dict(head).encode();
+        out.pop();
+        out.extend_from_slice(b"4:info");
+        out.extend_from_slice(&meta.info_bytes);
+        // "url-list" sorts after "info".
+        let mut seeds: Vec<&str> = meta.web_seeds.iter().map(String::as_str).collect();
+        for ws in &self.magnet_web_seeds {
+            if !seeds.contains(&ws.as_str()) {
+                seeds.push(ws);
+            }
+        }
+        if !seeds.is_empty() {
+            let list = Value::List(seeds.iter().map(|u| Value::Bytes(u.as_bytes())).collect());
+            out.extend_from_slice(b"8:url-list");
+            out.extend_from_slice(&list.encode());
+        }
+        out.push(b'e');
+        Ok(out)
     }
 
     pub(crate) fn have_bitfield(&self) -> Bitfield {
@@ -648,7 +902,7 @@ impl Torrent {
         block: Block,
         data: &[u8],
     ) -> Vec<PeerKey> {
-        let lengths = self.meta.lengths;
+        let lengths = self.lengths();
         let mut core = self.core.lock();
         let others = core.picker.requesters(block).filter(|k| *k != key).collect::<Vec<_>>();
         let outcome = core.picker.on_block_received(block, key);
@@ -696,14 +950,18 @@ impl Torrent {
         let t = self.clone();
         self.ses.counters.add(Metric::DiskQueueDepth, 1);
         self.ses.counters.add(Metric::DiskQueuedBytes, buf.data.len() as i64);
-        let expected = self.meta.piece_hashes.get(piece as usize).copied();
+        let expected = self.meta().and_then(|m| m.piece_hashes.get(piece as usize).copied());
+        let storage = self.storage().cloned();
         self.ses.runtime.spawn_blocking(move || {
             let c = &t.ses.counters;
             let started = Instant::now();
             let ok = expected == Some(Sha1::digest(&buf.data).into());
             c.add(Metric::DiskHashTime, started.elapsed().as_micros() as i64);
             let started = Instant::now();
-            let write = if ok { Some(t.storage.write_piece(piece, &buf.data)) } else { None };
+            let write = match &storage {
+                Some(storage) if ok => Some(storage.write_piece(piece, &buf.data)),
+                _ => None,
+            };
             if matches!(write, Some(Ok(()))) {
                 c.add(Metric::DiskWriteTime, started.elapsed().as_micros() as i64);
                 c.add(Metric::DiskWriteOps, 1);
@@ -748,14 +1006,14 @@ impl Torrent {
             return;
         }
         core.picker.on_hash_passed(piece);
-        let blocks = self.meta.lengths.blocks_in_piece(piece) as i64;
+        let blocks = self.lengths().blocks_in_piece(piece) as i64;
         self.ses.counters.add(Metric::NumPiecePassed, 1);
         self.ses.counters.add(Metric::BlocksWritten, blocks);
         let culprits = self.smart_ban(&mut core, piece, &buf);
         for p in core.peers.values() {
             p.send(PeerCmd::Have(piece));
         }
-        let finished = core.picker.is_finished() && core.state == TorrentState::Downloading;
+        let finished = core.is_finished() && core.state == TorrentState::Downloading;
         if finished {
             let state = if core.picker.is_seed() { TorrentState::Seeding } else { TorrentState::Finished };
             self.set_state(&mut core, state);
@@ -770,7 +1028,7 @@ impl Torrent {
             self.ban(addr);
         }
         if finished {
-            if let Err(e) = self.storage.flush() {
+            if let Some(Err(e)) = self.storage().map(|s| s.flush()) {
                 tracing::warn!(error = %e, "flush after finishing failed");
             }
             self.core.lock().completed_time = unix_now();
@@ -983,7 +1241,10 @@ impl Torrent {
             *dst = (*p).min(7);
         }
         let prios = core.file_priority.clone();
-        apply_file_priorities(&mut core.picker, &self.meta, &prios);
+        // Before a magnet's metadata the priorities wait in `file_priority`.
+        if let Some(meta) = self.meta() {
+            apply_file_priorities(&mut core.picker, meta, &prios);
+        }
         self.priorities_changed(core);
     }
 
@@ -1001,7 +1262,7 @@ impl Torrent {
 
     pub fn set_piece_priority(self: &Arc<Self>, piece: u32, prio: u8) -> Result<(), Error> {
         check_priority(prio)?;
-        let n = self.meta.lengths.num_pieces();
+        let n = self.loaded()?.meta.lengths.num_pieces();
         if piece >= n {
             return Err(Error::invalid_argument(format!("piece index {piece} out of range ({n} pieces)")));
         }
@@ -1015,7 +1276,7 @@ impl Torrent {
     /// downloads again, one with none left is finished; peers re-evaluate
     /// their interest.
     fn priorities_changed(self: &Arc<Self>, mut core: CoreGuard<'_>) {
-        let finished = core.picker.is_finished();
+        let finished = core.is_finished();
         let state = match core.state {
             TorrentState::CheckingFiles | TorrentState::DownloadingMetadata => core.state,
             _ if !finished => TorrentState::Downloading,
@@ -1065,22 +1326,23 @@ impl Torrent {
     /// files first if needed, then once a second updates rates, chokes,
     /// dials peers and announces.
     pub(crate) async fn run(self: Arc<Self>, check_files: bool) {
-        if check_files {
-            self.check_files().await;
-        }
-        if let Err(e) = self.storage.create_empty_files() {
-            let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
-            self.file_error(error);
+        if self.meta().is_some() {
+            self.prepare_files(check_files).await;
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut n: u64 = 0;
         loop {
-            let (running, recheck) = {
+            let (running, recheck, arrived) = {
                 let mut core = self.core.lock();
-                (core.running, std::mem::take(&mut core.recheck))
+                (core.running, std::mem::take(&mut core.recheck), std::mem::take(&mut core.metadata_arrived))
             };
-            if recheck {
+            if arrived {
+                let check = self.storage().is_some_and(|s| s.any_file_exists());
+                self.prepare_files(check).await;
+                continue;
+            }
+            if recheck && self.meta().is_some() {
                 self.recheck().await;
                 continue;
             }
@@ -1101,12 +1363,23 @@ impl Torrent {
             }
             n += 1;
             self.update_rates();
-            if n % 10 == 1 {
+            if n % 10 == 1 && self.meta().is_some() {
                 self.choke_round();
             }
             self.connect_peers();
             let t = self.clone();
             tracker::maybe_announce(&t).await;
+        }
+    }
+
+    /// Checks the files on disk when asked, then creates the empty ones.
+    async fn prepare_files(self: &Arc<Self>, check: bool) {
+        if check {
+            self.check_files().await;
+        }
+        if let Some(Err(e)) = self.storage().map(|s| s.create_empty_files()) {
+            let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
+            self.file_error(error);
         }
     }
 
@@ -1116,13 +1389,13 @@ impl Torrent {
             let mut core = self.core.lock();
             core.run.cancel();
             core.run = self.ses.shutdown.child_token();
-            let was = core.picker.is_finished();
+            let was = core.is_finished();
             core.picker.reset_have();
             self.drop_buffers(&mut core);
             was
         };
         self.check_files().await;
-        let finished = self.core.lock().picker.is_finished();
+        let finished = self.core.lock().is_finished();
         if was_finished != finished {
             self.ses.queue_membership(self, !finished);
         }
@@ -1130,7 +1403,9 @@ impl Torrent {
     }
 
     async fn check_files(self: &Arc<Self>) {
-        let num = self.meta.lengths.num_pieces();
+        let Ok(loaded) = self.loaded() else { return };
+        let (meta, storage) = (loaded.meta.clone(), loaded.storage.clone());
+        let num = meta.lengths.num_pieces();
         {
             let mut core = self.core.lock();
             self.set_state(&mut core, TorrentState::CheckingFiles);
@@ -1142,6 +1417,7 @@ impl Torrent {
         for _ in 0..threads {
             let t = self.clone();
             let next = next.clone();
+            let (meta, storage) = (meta.clone(), storage.clone());
             tasks.push(self.ses.runtime.spawn_blocking(move || -> Result<(), String> {
                 loop {
                     if t.removed.is_cancelled() {
@@ -1152,7 +1428,7 @@ impl Torrent {
                         return Ok(());
                     }
                     let started = Instant::now();
-                    let data = t.storage.read_piece(piece).map_err(|e| e.to_string())?;
+                    let data = storage.read_piece(piece).map_err(|e| e.to_string())?;
                     t.ses.counters.add(Metric::DiskReadTime, started.elapsed().as_micros() as i64);
                     t.ses.counters.add(Metric::DiskReadOps, 1);
                     let good = match data {
@@ -1160,7 +1436,7 @@ impl Torrent {
                             t.ses
                                 .counters
                                 .add(Metric::BlocksRead, d.len().div_ceil(BLOCK_SIZE as usize) as i64);
-                            t.meta.piece_hashes.get(piece as usize) == Some(&Sha1::digest(&d).into())
+                            meta.piece_hashes.get(piece as usize) == Some(&Sha1::digest(&d).into())
                         }
                         None => false,
                     };
@@ -1186,7 +1462,7 @@ impl Torrent {
             self.file_error(error);
         }
         let mut core = self.core.lock();
-        let state = if !core.picker.is_finished() {
+        let state = if !core.is_finished() {
             TorrentState::Downloading
         } else if core.picker.is_seed() {
             TorrentState::Seeding
@@ -1237,7 +1513,7 @@ impl Torrent {
         self.ses.counters.add(Metric::ChokeRounds, 1);
         let slots = self.ses.settings.read().unchoke_slots_limit;
         let mut core = self.core.lock();
-        let seeding = core.picker.is_finished();
+        let seeding = core.is_finished();
         let mut interested: Vec<Arc<PeerHandle>> =
             core.peers.values().filter(|p| p.peer_interested()).cloned().collect();
         interested.sort_by_key(|p| std::cmp::Reverse(if seeding { p.up_rate() } else { p.down_rate() }));

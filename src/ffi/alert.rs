@@ -147,6 +147,12 @@ pub const LT_ALERT_TORRENT_RESUMED: u32 = 40;
 pub const LT_ALERT_TORRENT_CHECKED: u32 = 41;
 /// Alert type: reading or writing a torrent's files failed; the torrent is stopped with the error.
 pub const LT_ALERT_FILE_ERROR: u32 = 43;
+/// Alert type: a peer's metadata (a magnet's info dictionary) did not hash
+/// to the info-hash; the peer is disconnected (lt_alert_peer, lt_alert_error).
+pub const LT_ALERT_METADATA_FAILED: u32 = 44;
+/// Alert type: a magnet link's metadata arrived; the download starts
+/// (lt_torrent_metadata gives the .torrent bytes).
+pub const LT_ALERT_METADATA_RECEIVED: u32 = 45;
 /// Alert type: a listen socket could not be opened.
 pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
 /// Alert type: a listen socket is open (lt_alert_peer gives its address).
@@ -157,6 +163,8 @@ pub const LT_ALERT_FASTRESUME_REJECTED: u32 = 53;
 pub const LT_ALERT_DHT_ANNOUNCE: u32 = 55;
 /// Alert type: a node asked our DHT node for peers (lt_alert_info_hash).
 pub const LT_ALERT_DHT_GET_PEERS: u32 = 56;
+/// Alert type: local service discovery found a peer of a torrent (lt_alert_peer).
+pub const LT_ALERT_LSD_PEER: u32 = 60;
 /// Alert type: the DHT's bootstrap lookup ended.
 pub const LT_ALERT_DHT_BOOTSTRAP: u32 = 62;
 /// Alert type: a torrent stopped because of an error.
@@ -171,6 +179,8 @@ pub const LT_ALERT_STATE_UPDATE: u32 = 68;
 pub const LT_ALERT_SESSION_STATS: u32 = 70;
 /// Alert type: the DHT could not do an operation (lt_alert_error, lt_alert_operation).
 pub const LT_ALERT_DHT_ERROR: u32 = 73;
+/// Alert type: local service discovery could not start or had to stop on a listen interface (lt_alert_error, lt_alert_peer gives the interface's address).
+pub const LT_ALERT_LSD_ERROR: u32 = 82;
 /// Alert type: the DHT's routing table and lookups, from lt_session_post_dht_stats (lt_alert_dht_buckets, lt_alert_dht_lookups).
 pub const LT_ALERT_DHT_STATS: u32 = 83;
 /// Alert type: alerts were dropped because the queue was full (delivered before the next alert).
@@ -386,7 +396,8 @@ pub unsafe extern "C" fn lt_alert_timestamp_us(a: *const lt_alert_t) -> i64 {
 }
 
 /// The error an alert carries: torrent_error, file_error, tracker_error,
-/// peer_error, peer_disconnected, listen_failed, torrent_delete_failed.
+/// peer_error, peer_disconnected, listen_failed, torrent_delete_failed,
+/// lsd_error.
 /// The message is the alert's message.
 ///
 /// **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
@@ -413,6 +424,8 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
                 | AlertKind::StorageMovedFailed { error, .. }
                 | AlertKind::SaveResumeDataFailed { error }
                 | AlertKind::ScrapeFailed { error, .. }
+                | AlertKind::MetadataFailed { error, .. }
+                | AlertKind::LsdError { error, .. }
                 | AlertKind::DhtError { error, .. } => error.kind,
                 _ => return Err(wrong_type(alert)),
             };
@@ -522,9 +535,10 @@ pub unsafe extern "C" fn lt_alert_piece(a: *const lt_alert_t, piece_out: *mut u3
     })
 }
 
-/// The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_* or
-/// incoming_connection alert, the announcing peer of dht_announce, or the
-/// address of listen_succeeded / listen_failed, copied NUL-terminated into `buf`.
+/// The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_*,
+/// incoming_connection or lsd_peer alert, the announcing peer of
+/// dht_announce, the address of listen_succeeded / listen_failed, or the
+/// interface address of lsd_error ("127.0.0.1"), copied NUL-terminated into `buf`.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
 /// `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).
@@ -542,7 +556,10 @@ pub unsafe extern "C" fn lt_alert_peer(a: *const lt_alert_t, buf: *mut c_char, c
                 | AlertKind::PeerDisconnected { peer, .. }
                 | AlertKind::PeerBan { peer }
                 | AlertKind::PeerError { peer, .. }
-                | AlertKind::IncomingConnection { peer } => peer.to_string(),
+                | AlertKind::IncomingConnection { peer }
+                | AlertKind::MetadataFailed { peer, .. }
+                | AlertKind::LsdPeer { peer } => peer.to_string(),
+                AlertKind::LsdError { local, .. } => local.to_string(),
                 AlertKind::ListenSucceeded { addr } => addr.to_string(),
                 AlertKind::ListenFailed { addr, .. } => addr.clone(),
                 AlertKind::DhtAnnounce { ip, port, .. } => std::net::SocketAddr::new(*ip, *port).to_string(),

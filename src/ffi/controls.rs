@@ -402,11 +402,13 @@ pub unsafe extern "C" fn lt_torrent_files(
             let t = ses.torrent(TorrentId(id)).map_err(fail)?;
             let paths = t.file_paths();
             let prios = t.file_priorities();
-            let items: Vec<usize> = (0..t.meta.files.len()).collect();
+            // A magnet's torrent has no files before its metadata.
+            let entries = t.meta().map(|m| &m.files[..]).unwrap_or_default();
+            let items: Vec<usize> = (0..entries.len()).collect();
             let convert = |i: &usize| {
                 // SAFETY: plain old data; all-zero is valid.
                 let mut out: lt_file_info_t = unsafe { std::mem::zeroed() };
-                let f = &t.meta.files[*i];
+                let f = &entries[*i];
                 copy_to_array(&paths[*i].to_string_lossy(), &mut out.path);
                 out.size = f.length as i64;
                 out.offset = f.offset as i64;

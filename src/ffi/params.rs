@@ -259,9 +259,13 @@ pub unsafe extern "C" fn lt_params_set_file_priorities(
     })
 }
 
-/// Sets a magnet URI (parsed and checked now). Adding a torrent from a
-/// magnet needs metadata download from peers, which this version does not
-/// have yet: `lt_add_torrent` then answers `LT_ERROR_NOT_SUPPORTED`.
+/// Sets a magnet URI (parsed and checked now). `lt_add_torrent` then adds
+/// a torrent in `LT_STATE_DOWNLOADING_METADATA` that fetches its info
+/// dictionary from peers (BEP 9) found through the link's `x.pe` peers and
+/// `tr` trackers (each its own tier), the DHT and peer exchange; `dn` names
+/// it meanwhile. `LT_ALERT_METADATA_RECEIVED` follows, then the download.
+/// Resume data saved after the metadata arrived carries it: with
+/// `lt_params_set_resume_data` the torrent starts at once.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_MAGNET`.
 ///
@@ -276,11 +280,6 @@ pub unsafe extern "C" fn lt_params_set_magnet(p: *mut lt_params_t, uri: *const c
             let uri = unsafe { str_arg(uri, "uri") }?;
             let m =
                 Magnet::parse(uri).map_err(|e| fail_with(LT_ERROR_INVALID_MAGNET, format!("magnet: {e}")))?;
-            for t in &m.trackers {
-                if !params.trackers.iter().any(|(u, _)| u == t) {
-                    params.trackers.push((t.clone(), 0));
-                }
-            }
             params.source = Some(TorrentSource::Magnet(m));
             Ok(())
         })())

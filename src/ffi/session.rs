@@ -41,7 +41,6 @@ pub(crate) fn on_library_thread() -> bool {
 /// **Returns** `LT_OK` and the session in `*session_out`;
 /// `LT_ERROR_NULL_ARG` when `session_out` is NULL; `LT_ERROR_INVALID_ARG` for
 /// invalid settings (e.g. a malformed `listen_interfaces`);
-/// `LT_ERROR_NOT_SUPPORTED` for features this version lacks (`enable_lsd`);
 /// `LT_ERROR_IO` when threads cannot be started. A listen socket that cannot
 /// be opened is not an error: it is reported by a `listen_failed` alert.
 /// **Ownership:** the caller frees the session with `lt_session_free`.
@@ -105,7 +104,7 @@ pub unsafe extern "C" fn lt_session_free(s: *mut lt_session_t) {
 ///
 /// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
 /// value, or a change to a setting fixed at start: `lt_last_error` then says
-/// "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+/// "X cannot change on a running session"). On
 /// error nothing changed.
 ///
 /// # Safety

@@ -35,8 +35,7 @@ pub const LT_STATE_SEEDING: u32 = 5;
 ///
 /// **Returns** `LT_OK` and the new id in `*id_out`; `LT_ERROR_NULL_ARG`;
 /// `LT_ERROR_INVALID_ARG` when params lack a torrent or save path;
-/// `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_NOT_SUPPORTED` for a magnet (no
-/// metadata download yet); `LT_ERROR_SHUTTING_DOWN`.
+/// `LT_ERROR_DUPLICATE_TORRENT`; `LT_ERROR_SHUTTING_DOWN`.
 ///
 /// # Safety
 /// `s` and `params` must be live; `id_out` writable.
@@ -641,6 +640,46 @@ pub unsafe extern "C" fn lt_post_torrent_updates(s: *mut lt_session_t) -> lt_err
     ffi_call(|| {
         code((|| {
             session_ref(s)?.post_torrent_updates();
+            Ok(())
+        })())
+    })
+}
+
+/// The torrent's .torrent file, for saving a magnet link's torrent: its
+/// info dictionary exactly as received from peers (or loaded), under
+/// "info", with the trackers it knows now as "announce" and
+/// "announce-list". Loading these bytes again gives the same info-hash.
+///
+/// **Returns** `LT_OK` with the bytes in `*data_out` and their length in
+/// `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+/// `LT_ERROR_NO_METADATA` while a magnet's metadata has not arrived
+/// (`LT_ALERT_METADATA_RECEIVED` says when it has).
+/// **Ownership:** the caller frees `*data_out` with `lt_free`.
+///
+/// # Safety
+/// `s` must be a live session; the outputs writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_metadata(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    data_out: *mut *mut u8,
+    len_out: *mut usize,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            super::boundary::non_null(data_out, "data_out")?;
+            super::boundary::non_null(len_out, "len_out")?;
+            let bytes = ses.torrent_metadata(TorrentId(id)).map_err(fail)?;
+            let p = super::boundary::malloc_copy(&bytes);
+            if p.is_null() {
+                return Err(fail_with(super::error::LT_ERROR_IO, "out of memory"));
+            }
+            // SAFETY: both checked non-NULL.
+            unsafe {
+                *data_out = p;
+                *len_out = bytes.len();
+            }
             Ok(())
         })())
     })

@@ -4,8 +4,11 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod dht;
+pub mod extension;
+pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
+pub mod pex;
 pub mod resume;
 pub mod tracker;
 pub mod types;

@@ -94,6 +94,9 @@ pub struct Lengths {
 }
 
 impl Lengths {
+    /// No pieces at all: a magnet link's torrent before its metadata.
+    pub const NONE: Lengths = Lengths { total_length: 0, piece_length: BLOCK_SIZE, num_pieces: 0 };
+
     /// `None` when the figures are inconsistent (zero sizes, too many pieces).
     pub fn new(total_length: u64, piece_length: u32) -> Option<Lengths> {
         if total_length == 0 || piece_length == 0 {

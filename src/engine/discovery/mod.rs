@@ -4,6 +4,7 @@
 //! them (a private torrent takes peers only from its trackers, BEP 27).
 
 pub mod dht;
+pub(crate) mod lsd;
 pub mod tracker;
 
 use super::stats::Metric;

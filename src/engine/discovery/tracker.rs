@@ -252,7 +252,13 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
     let (req, timeout) = {
         let core = t.core.lock();
         let s = ses.settings.read();
-        let left = core.picker.bytes_wanted().saturating_sub(core.picker.bytes_wanted_done());
+        // Before a magnet's metadata the size is unknown; libtorrent says
+        // 16 KiB, so trackers count it as a downloader, not a seed.
+        let left = if core.has_metadata {
+            core.picker.bytes_wanted().saturating_sub(core.picker.bytes_wanted_done())
+        } else {
+            16 * 1024
+        };
         let req = AnnounceRequest {
             info_hash: t.info_hash,
             peer_id: ses.peer_id,
