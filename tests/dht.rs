@@ -333,6 +333,49 @@ fn force_announce_private_torrents_and_the_dht_stats_alert() {
 }
 
 #[test]
+fn a_private_torrent_never_touches_the_dht() {
+    use lt::engine::create::{create_torrent, CreateOptions};
+    let dir = tempdir("dht-private");
+    let sessions = lt_swarm(3);
+    wait_until("a routing table", || sessions[2].counters().get(Metric::DhtNodes) >= 2);
+    let content = dir.path.join("secret");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("s.bin"), vec![7u8; 30_000]).unwrap();
+    let opts = CreateOptions { piece_length: Some(16384), private: true, ..Default::default() };
+    let private =
+        Arc::new(Metainfo::from_bytes(&create_torrent(&content, &opts, &mut |_, _| {}).unwrap()).unwrap());
+    let public = make_torrent_in(&dir.path, "open", &[("o.bin", 30_000)], 16384, 5);
+    let ses = &sessions[2];
+    let private_id =
+        ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(private.clone()), &dir.path)).unwrap();
+    let public_id =
+        ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(public.clone()), &dir.path)).unwrap();
+    let err = ses.torrent(private_id).unwrap().force_dht_announce().unwrap_err();
+    assert_eq!(err.kind(), lt::engine::ErrorKind::InvalidArgument);
+    // Two rounds of the public torrent's lookups (the private one was added
+    // first, so it would have gone first).
+    for _ in 0..2 {
+        ses.torrent(public_id).unwrap().force_dht_announce().unwrap();
+        wait_alert(ses, "the public torrent's dht_reply", |a| {
+            let dht_reply = matches!(a.kind, AlertKind::DhtReply { .. });
+            assert!(!(dht_reply && a.torrent == private_id), "a DHT lookup of the private torrent");
+            dht_reply && a.torrent == public_id
+        });
+    }
+    // The other nodes saw lookups and announces of the public info-hash only.
+    let mut seen = Vec::new();
+    for other in &sessions[..2] {
+        while let Some(a) = other.pop_alert() {
+            if let AlertKind::DhtGetPeers { info_hash } | AlertKind::DhtAnnounce { info_hash, .. } = a.kind {
+                seen.push(info_hash);
+            }
+        }
+    }
+    assert!(seen.contains(&public.info_hash), "the public torrent was looked up");
+    assert!(!seen.contains(&private.info_hash), "the private torrent never was");
+}
+
+#[test]
 fn udp_packets_of_other_protocols_are_counted_and_dropped() {
     let ses = Session::new(dht_settings("")).unwrap();
     let port = ses.listen_port().unwrap();

@@ -490,8 +490,9 @@ impl Session {
 
     /// Binds the UDP socket of a listen interface to the TCP listener's
     /// ip:port and starts its receive loop. Without it the interface has no
-    /// DHT; a failure is a listen_failed alert (and a dht_error one when
-    /// the DHT wanted the socket).
+    /// DHT: when the DHT is on, a failure is a listen_failed and a
+    /// dht_error alert; when it is off, nothing needs the socket yet, so a
+    /// failure is only logged.
     fn open_udp(&self, addr: SocketAddr) {
         let bound = {
             let _guard = self.core.runtime.enter();
@@ -510,12 +511,9 @@ impl Session {
                     let kind =
                         AlertKind::DhtError { op: super::error::Operation::SockBind, error: error.clone() };
                     self.core.alerts.post(TorrentId::NONE, "", kind);
+                    let kind = AlertKind::ListenFailed { addr: addr.to_string(), error };
+                    self.core.alerts.post(TorrentId::NONE, "", kind);
                 }
-                self.core.alerts.post(
-                    TorrentId::NONE,
-                    "",
-                    AlertKind::ListenFailed { addr: addr.to_string(), error },
-                );
             }
         }
     }
