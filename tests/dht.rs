@@ -179,6 +179,29 @@ fn lt_finds_a_libtorrent_seeder_through_the_dht_alone() {
         found_at.expect("a dht_reply with peers"),
         added.elapsed()
     );
+
+    // A magnet link with nothing but the info-hash: the DHT gives the
+    // seeder, the seeder the metadata and the data.
+    let ses = Session::new(dht_settings(&swarm.first())).unwrap();
+    wait_alert(&ses, "dht_bootstrap", |a| a.alert_type() == AlertType::DhtBootstrap);
+    let magnet =
+        lt::proto::magnet::Magnet::parse(&format!("magnet:?xt=urn:btih:{}", meta.info_hash)).unwrap();
+    let save = dir.path.join("magnet");
+    let added = Instant::now();
+    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Magnet(magnet), &save)).unwrap();
+    let mut metadata_at = None;
+    wait_alert(&ses, "the magnet's torrent_finished", |a| {
+        if a.alert_type() == AlertType::MetadataReceived {
+            metadata_at = Some(added.elapsed());
+        }
+        a.alert_type() == AlertType::TorrentFinished && a.torrent == id
+    });
+    same_tree(&dir.path.join("data/dht"), &save.join("dht"));
+    println!(
+        "dht-only magnet: metadata in {:?}, download finished in {:?}",
+        metadata_at.expect("metadata_received"),
+        added.elapsed()
+    );
 }
 
 #[test]

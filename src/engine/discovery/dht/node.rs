@@ -758,6 +758,36 @@ mod tests {
             .any(|(i, e)| *i == 17 && matches!(e, Event::LookupDone { num_peers: 1, .. })));
     }
 
+    /// The traffic of an idle DHT, in simulated time: eight nodes, nothing
+    /// looked up, for an hour after the bootstrap. What remains is the
+    /// upkeep: a ping to each node not heard from in 15 minutes and a
+    /// refresh lookup of each bucket not active for 15 minutes.
+    #[test]
+    fn an_idle_node_sends_a_few_messages_a_minute() {
+        let mut net = Net::new(8, open_config());
+        bootstrap_all(&mut net);
+        let totals = |net: &Net| {
+            (0..8).fold((0, 0), |(m, b), i| {
+                (m + net.counter(i, Metric::DhtMessagesOut), b + net.counter(i, Metric::DhtBytesOut))
+            })
+        };
+        let before = totals(&net);
+        let minutes = 60;
+        for _ in 0..minutes * 60 {
+            net.now += Duration::from_secs(1);
+            for i in 0..8 {
+                net.run(|n, cfg, now| n.tick(cfg, now), i);
+            }
+        }
+        let after = totals(&net);
+        let per_node_minute = |x: i64| x as f64 / 8.0 / minutes as f64;
+        let (msgs, bytes) = (per_node_minute(after.0 - before.0), per_node_minute(after.1 - before.1));
+        println!("idle node: {msgs:.1} messages and {bytes:.0} bytes sent per minute");
+        assert!(msgs > 0.0, "stale nodes are pinged and buckets refreshed");
+        assert!(msgs < 10.0, "{msgs} messages a minute is not idle");
+        assert!(net.nodes.iter().all(|n| n.1.num_nodes() == 7), "every node still knows every other");
+    }
+
     fn query(tid: &[u8], id: NodeId, q: Query, ro: bool) -> Vec<u8> {
         Message::query(tid.to_vec(), id, q, ro).encode()
     }
