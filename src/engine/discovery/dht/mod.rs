@@ -86,14 +86,13 @@ impl Dht {
         transport.set_dht_handler(Some(dht.clone()));
         tracing::info!(id = %id, addr = %transport.local_addr(), "dht node started");
         let spec = ses.settings.read().dht_bootstrap_nodes.clone();
-        let saved_nodes: Vec<SocketAddr> = saved.nodes.iter().map(|n| n.addr).collect();
+        let saved_nodes = saved.nodes;
         let d = dht.clone();
         ses.runtime.spawn(async move {
-            let mut addrs = saved_nodes;
-            addrs.extend(d.resolve(&spec).await);
+            let addrs = d.resolve(&spec).await;
             let Some(ses) = d.ses.upgrade() else { return };
             let cfg = Config::from_settings(&ses.settings.read());
-            d.with_node(|n| n.bootstrap(addrs, &cfg, Instant::now()));
+            d.with_node(|n| n.bootstrap(addrs, saved_nodes, &cfg, Instant::now()));
             let shutdown = ses.shutdown.clone();
             drop(ses);
             d.run(shutdown).await;

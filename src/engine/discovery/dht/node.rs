@@ -126,6 +126,9 @@ pub struct Node {
     last_maintenance: Instant,
     last_expiry: Instant,
     bootstrap_nodes: Vec<SocketAddr>,
+    /// Nodes of a saved routing table: asked at the bootstrap by their
+    /// distance to our id, and their answers checked against their ids.
+    saved_nodes: Vec<NodeEntry>,
     last_bootstrap: Option<Instant>,
 }
 
@@ -149,6 +152,7 @@ impl Node {
             last_maintenance: now,
             last_expiry: now,
             bootstrap_nodes: Vec::new(),
+            saved_nodes: Vec::new(),
             last_bootstrap: None,
         }
     }
@@ -234,16 +238,20 @@ impl Node {
     }
 
     /// Bootstraps from `nodes` (addresses whose ids we do not know: the
-    /// bootstrap setting, saved state) and the routing table.
-    pub fn bootstrap(&mut self, nodes: Vec<SocketAddr>, cfg: &Config, now: Instant) {
+    /// `dht_bootstrap_nodes` setting), `saved` (the nodes of a saved
+    /// routing table) and the routing table. An empty table bootstraps
+    /// again from the same every 30 seconds.
+    pub fn bootstrap(&mut self, nodes: Vec<SocketAddr>, saved: Vec<NodeEntry>, cfg: &Config, now: Instant) {
         self.bootstrap_nodes = nodes;
+        self.saved_nodes = saved;
         self.rebootstrap(cfg, now);
     }
 
     fn rebootstrap(&mut self, cfg: &Config, now: Instant) {
         self.last_bootstrap = Some(now);
         let own = self.id();
-        let start = self.table.closest(&own, K);
+        let mut start = self.table.closest(&own, K);
+        start.extend(self.saved_nodes.iter().filter(|n| Self::acceptable(&n.id, &n.addr, cfg)));
         let lookup =
             Lookup::new(own, LookupKind::Bootstrap, &start, &self.bootstrap_nodes, cfg.restrict_search_ips);
         self.start_lookup(lookup, cfg, now);
@@ -572,7 +580,8 @@ impl Node {
         let bootstrapping = self.lookups.values().any(|l| l.kind == LookupKind::Bootstrap);
         if self.table.size().0 == 0 {
             let due = self.last_bootstrap.is_none_or(|t| now.duration_since(t) >= REBOOTSTRAP);
-            if due && !bootstrapping && !self.bootstrap_nodes.is_empty() {
+            let anyone = !self.bootstrap_nodes.is_empty() || !self.saved_nodes.is_empty();
+            if due && !bootstrapping && anyone {
                 self.rebootstrap(cfg, now);
             }
             return;
@@ -713,11 +722,11 @@ mod tests {
     fn bootstrap_all(net: &mut Net) {
         let first = net.nodes[0].0;
         for i in 1..net.nodes.len() {
-            net.run(|n, cfg, now| n.bootstrap(vec![first], cfg, now), i);
+            net.run(|n, cfg, now| n.bootstrap(vec![first], Vec::new(), cfg, now), i);
         }
         // A second round lets early nodes learn of the later ones.
         for i in 0..net.nodes.len() {
-            net.run(|n, cfg, now| n.bootstrap(vec![first], cfg, now), i);
+            net.run(|n, cfg, now| n.bootstrap(vec![first], Vec::new(), cfg, now), i);
         }
     }
 
@@ -786,6 +795,30 @@ mod tests {
         assert!(msgs > 0.0, "stale nodes are pinged and buckets refreshed");
         assert!(msgs < 10.0, "{msgs} messages a minute is not idle");
         assert!(net.nodes.iter().all(|n| n.1.num_nodes() == 7), "every node still knows every other");
+    }
+
+    #[test]
+    fn a_restarted_node_bootstraps_from_its_saved_table_alone() {
+        let mut net = Net::new(10, open_config());
+        bootstrap_all(&mut net);
+        let (id, saved) = (net.nodes[4].1.id(), net.nodes[4].1.nodes_of_table());
+        assert_eq!(saved.len(), 9);
+        net.nodes[4].1 = Node::new(id, Arc::new(Counters::new()), net.now);
+        assert_eq!(net.nodes[4].1.num_nodes(), 0);
+        net.run(|n, cfg, now| n.bootstrap(Vec::new(), saved.clone(), cfg, now), 4);
+        // The bootstrap asks the K closest to our id; the others come back
+        // as they query us or a refresh asks them.
+        assert_eq!(net.nodes[4].1.num_nodes(), K, "the saved nodes answered and are back");
+        // A saved node whose id changed is not taken for the old one.
+        let stale = NodeEntry { id: NodeId::random(), addr: net.nodes[5].0 };
+        let mut fresh = Node::new(NodeId::random(), Arc::new(Counters::new()), net.now);
+        let cfg = open_config();
+        fresh.bootstrap(Vec::new(), vec![stale], &cfg, net.now);
+        let (out, _) = fresh.drain();
+        let tid = krpc::decode(&out[0].1).unwrap().tid;
+        let reply = Message::response(tid, net.nodes[5].1.id(), Response::default(), out[0].0).encode();
+        fresh.incoming(stale.addr, &reply, &cfg, net.now);
+        assert_eq!(fresh.num_nodes(), 0);
     }
 
     fn query(tid: &[u8], id: NodeId, q: Query, ro: bool) -> Vec<u8> {
