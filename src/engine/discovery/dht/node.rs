@@ -279,7 +279,10 @@ impl Node {
         let (target, kind) = (lookup.target, lookup.kind);
         for (id, addr) in queries {
             let q = match kind {
-                LookupKind::GetPeers { .. } => Query::GetPeers { info_hash: target, noseed: false },
+                // A seed has no use for other seeds (BEP 33's noseed).
+                LookupKind::GetPeers { announce } => {
+                    Query::GetPeers { info_hash: target, noseed: announce.is_some_and(|a| a.seed) }
+                }
                 LookupKind::Bootstrap | LookupKind::Refresh => Query::FindNode { target },
             };
             if !self.send_query(addr, id, q, Purpose::Lookup(lid), cfg, now) {
