@@ -181,7 +181,9 @@ fn lt_finds_a_libtorrent_seeder_through_the_dht_alone() {
     );
 
     // A magnet link with nothing but the info-hash: the DHT gives the
-    // seeder, the seeder the metadata and the data.
+    // seeder, the seeder the metadata and the data. (The first session
+    // goes, so that the libtorrent seeder is the only one.)
+    drop(ses);
     let ses = Session::new(dht_settings(&swarm.first())).unwrap();
     wait_alert(&ses, "dht_bootstrap", |a| a.alert_type() == AlertType::DhtBootstrap);
     let magnet =

@@ -232,7 +232,10 @@ impl Dht {
                 };
                 if at <= now {
                     a.next.insert(t.info_hash, now + interval);
-                    due.push((t.info_hash, t.core.lock().picker.is_seed()));
+                    // Without metadata the picker is empty, and "has every
+                    // piece" would hold vacuously: a magnet is never a seed.
+                    let c = t.core.lock();
+                    due.push((t.info_hash, c.has_metadata && c.picker.is_seed()));
                 }
             }
         }
