@@ -1865,6 +1865,7 @@ lt_error lt_session_resume(struct lt_session_t *s);
  *
  * **Returns** `LT_OK` with the bytes in `*data_out` and their length in
  * `*len_out`; `LT_ERROR_NULL_ARG`.
+ * On failure `*data_out` is NULL and `*len_out` 0.
  * **Ownership:** the caller frees `*data_out` with `lt_free`.
  *
  * # Safety
@@ -2709,6 +2710,7 @@ lt_error lt_post_torrent_updates(struct lt_session_t *s);
  * `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
  * `LT_ERROR_NO_METADATA` while a magnet's metadata has not arrived
  * (`LT_ALERT_METADATA_RECEIVED` says when it has).
+ * On failure `*data_out` is NULL and `*len_out` 0.
  * **Ownership:** the caller frees `*data_out` with `lt_free`.
  *
  * # Safety

@@ -78,6 +78,23 @@ pub fn non_null<T>(p: *const T, what: &str) -> Result<(), lt_error> {
     }
 }
 
+/// Checks a bytes out-parameter pair and clears it (NULL, 0), so a caller
+/// sees no stale buffer when the call fails (C-API.md: out-parameters are
+/// cleared on entry, written only on success).
+///
+/// # Safety
+/// Each pointer must be NULL or writable.
+pub unsafe fn clear_bytes_out(data_out: *mut *mut u8, len_out: *mut usize) -> Result<(), lt_error> {
+    non_null(data_out, "data_out")?;
+    non_null(len_out, "len_out")?;
+    // SAFETY: both checked non-NULL; the caller promises they are writable.
+    unsafe {
+        *data_out = std::ptr::null_mut();
+        *len_out = 0;
+    }
+    Ok(())
+}
+
 /// Turns a `Result<(), lt_error>` body into the code it answers.
 pub fn code(r: Result<(), lt_error>) -> lt_error {
     match r {

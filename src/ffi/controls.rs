@@ -60,6 +60,7 @@ pub unsafe extern "C" fn lt_session_resume(s: *mut lt_session_t) -> lt_error {
 ///
 /// **Returns** `LT_OK` with the bytes in `*data_out` and their length in
 /// `*len_out`; `LT_ERROR_NULL_ARG`.
+/// On failure `*data_out` is NULL and `*len_out` 0.
 /// **Ownership:** the caller frees `*data_out` with `lt_free`.
 ///
 /// # Safety
@@ -73,8 +74,8 @@ pub unsafe extern "C" fn lt_session_save_state(
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
-            super::boundary::non_null(data_out, "data_out")?;
-            super::boundary::non_null(len_out, "len_out")?;
+            // SAFETY: the caller promises writable outputs.
+            unsafe { super::boundary::clear_bytes_out(data_out, len_out) }?;
             let state = ses.save_state();
             let p = super::boundary::malloc_copy(&state);
             if p.is_null() {

@@ -654,6 +654,7 @@ pub unsafe extern "C" fn lt_post_torrent_updates(s: *mut lt_session_t) -> lt_err
 /// `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
 /// `LT_ERROR_NO_METADATA` while a magnet's metadata has not arrived
 /// (`LT_ALERT_METADATA_RECEIVED` says when it has).
+/// On failure `*data_out` is NULL and `*len_out` 0.
 /// **Ownership:** the caller frees `*data_out` with `lt_free`.
 ///
 /// # Safety
@@ -668,8 +669,8 @@ pub unsafe extern "C" fn lt_torrent_metadata(
     ffi_call(|| {
         code((|| {
             let ses = session_ref(s)?;
-            super::boundary::non_null(data_out, "data_out")?;
-            super::boundary::non_null(len_out, "len_out")?;
+            // SAFETY: the caller promises writable outputs.
+            unsafe { super::boundary::clear_bytes_out(data_out, len_out) }?;
             let bytes = ses.torrent_metadata(TorrentId(id)).map_err(fail)?;
             let p = super::boundary::malloc_copy(&bytes);
             if p.is_null() {

@@ -138,10 +138,16 @@ impl Magnet {
         if let Some(n) = &self.name {
             s.push_str(&format!("&dn={}", utf8_percent_encode(n, SET)));
         }
-        for (k, list) in [("tr", &self.trackers), ("ws", &self.web_seeds), ("x.pe", &self.peers)] {
+        for (k, list) in [("tr", &self.trackers), ("ws", &self.web_seeds)] {
             for v in list {
                 s.push_str(&format!("&{k}={}", utf8_percent_encode(v, SET)));
             }
+        }
+        // libtorrent reads `x.pe` without percent-decoding it: a peer is
+        // written as its bare "host:port" ("[v6]:port"), as libtorrent writes it.
+        const PEER: &AsciiSet = &SET.remove(b':').remove(b'[').remove(b']');
+        for v in &self.peers {
+            s.push_str(&format!("&x.pe={}", utf8_percent_encode(v, PEER)));
         }
         s
     }
@@ -172,6 +178,7 @@ mod tests {
         let b = Magnet::parse("magnet:?xt=urn:btih:AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH").unwrap();
         assert_eq!(b.info_hash.to_hex(), "0123456789abcdef0123456789abcdef01234567");
         assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+        assert!(m.to_uri().ends_with("&x.pe=1.2.3.4:5"), "x.pe unescaped, as libtorrent reads it");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod fake_peer;
 pub mod swarm;
 
 use std::io::{BufRead, BufReader};
@@ -242,7 +243,8 @@ impl LtPeer {
         LtPeer { port, child, lines }
     }
 
-    fn wait_line(&mut self, want: &str, timeout: Duration) -> Result<String, String> {
+    /// Waits for an output line containing `want`; answers it.
+    pub fn wait_line(&mut self, want: &str, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
@@ -295,6 +297,16 @@ impl LtPeer {
 
     /// Starts a libtorrent downloader dialling `connect`.
     pub fn download(torrent: &Path, save_path: &Path, connect: &[SocketAddr]) -> LtPeer {
+        LtPeer::download_with(torrent, save_path, connect, &[])
+    }
+
+    /// Starts a libtorrent downloader that neither sends nor acts on
+    /// peer exchange, so it dials only `connect`.
+    pub fn download_ignoring_pex(torrent: &Path, save_path: &Path, connect: &[SocketAddr]) -> LtPeer {
+        LtPeer::download_with(torrent, save_path, connect, &["--ignore-pex"])
+    }
+
+    fn download_with(torrent: &Path, save_path: &Path, connect: &[SocketAddr], extra: &[&str]) -> LtPeer {
         let port = free_port();
         let mut cmd = Command::new(PYTHON);
         cmd.arg(peer_script())
@@ -303,10 +315,21 @@ impl LtPeer {
             .arg(torrent)
             .arg("--save-path")
             .arg(save_path);
-        cmd.args(["--port", &port.to_string(), "--timeout", "600"]);
+        cmd.args(["--port", &port.to_string(), "--timeout", "600"]).args(extra);
         for c in connect {
             cmd.args(["--connect", &c.to_string()]);
         }
+        LtPeer::spawn(cmd, port)
+    }
+
+    /// Starts a libtorrent session adding the magnet link `uri` (it dials
+    /// the link's `x.pe` peers). It prints `metadata_received` and
+    /// `metadata_failed` events, and `finished` when the download is done.
+    pub fn magnet(uri: &str, save_path: &Path) -> LtPeer {
+        let port = free_port();
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(peer_script()).arg("magnet").args(["--uri", uri]).arg("--save-path").arg(save_path);
+        cmd.args(["--port", &port.to_string(), "--timeout", "600"]);
         LtPeer::spawn(cmd, port)
     }
 

@@ -6,6 +6,7 @@ Runs only on 127.0.0.1, with DHT, LSD, UPnP and NAT-PMP off. Subcommands:
   make-torrent  a .torrent made by libtorrent
   seed          seed data (bad_seeder.py serves corrupt data for ban tests)
   download      download, print timing, exit 0 when finished
+  magnet        download from a magnet link, print the metadata events
 Status lines are JSON on stdout.
 """
 import argparse
@@ -157,6 +158,8 @@ def cmd_download(a):
     params = lt.add_torrent_params()
     params.ti = info
     params.save_path = a.save_path
+    if a.ignore_pex:
+        params.flags |= lt.torrent_flags.disable_pex
     start = time.time()
     cpu0 = cpu_seconds()
     h = ses.add_torrent(params)
@@ -192,6 +195,34 @@ def cmd_download(a):
     return 1
 
 
+def cmd_magnet(a):
+    """Adds a magnet link (libtorrent dials its x.pe peers) and reports
+    metadata_received, metadata_failed (with the peer, when libtorrent
+    names one) and finished."""
+    signal.signal(signal.SIGTERM, on_signal)
+    ses = session(a.port)
+    params = lt.parse_magnet_uri(a.uri)
+    params.save_path = a.save_path
+    h = ses.add_torrent(params)
+    start = time.time()
+    while not stop:
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.metadata_received_alert):
+                emit({"event": "metadata_received", "elapsed_s": round(time.time() - start, 3)})
+            elif isinstance(al, lt.metadata_failed_alert):
+                emit({"event": "metadata_failed", "error": al.error.message()})
+        st = h.status()
+        if st.has_metadata and st.state in (lt.torrent_status.seeding, lt.torrent_status.finished):
+            emit({"event": "finished", "elapsed_s": round(time.time() - start, 3),
+                  "downloaded": st.total_payload_download})
+            return 0
+        if time.time() - start > a.timeout:
+            emit({"event": "timeout", "progress": st.progress})
+            return 1
+        ses.wait_for_alert(100)
+    return 1
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -219,6 +250,13 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--connect", action="append")
     s.add_argument("--timeout", type=float, default=300)
+    s.add_argument("--ignore-pex", action="store_true",
+                   help="neither send nor act on ut_pex messages (libtorrent's disable_pex)")
+    s = sub.add_parser("magnet")
+    s.add_argument("--uri", required=True)
+    s.add_argument("--save-path", required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--timeout", type=float, default=300)
     a = p.parse_args()
     if a.cmd == "make-data":
         cmd_make_data(a)
@@ -226,6 +264,8 @@ def main():
         cmd_make_torrent(a)
     elif a.cmd == "seed":
         cmd_seed(a)
+    elif a.cmd == "magnet":
+        sys.exit(cmd_magnet(a))
     else:
         sys.exit(cmd_download(a))
 
