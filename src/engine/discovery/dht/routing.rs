@@ -289,6 +289,34 @@ mod tests {
         assert!(t.node_seen(same_net, true, OPEN, now));
     }
 
+    /// Memory of a table that heard of 100,000 nodes spread over the id
+    /// space, as a node in a large DHT does: only the buckets near our id
+    /// depth are full, so it stays small.
+    #[test]
+    fn a_full_table_stays_small() {
+        let own = NodeId::random();
+        let mut t = RoutingTable::new(own);
+        let now = Instant::now();
+        for n in 0..100_000u32 {
+            let entry = NodeEntry { id: NodeId::random(), addr: SocketAddr::from((n.to_be_bytes(), 6881)) };
+            t.node_seen(entry, true, OPEN, now);
+        }
+        let (live, cached) = t.size();
+        let heap: usize = t
+            .buckets
+            .iter()
+            .map(|b| (b.live.capacity() + b.replacements.capacity()) * std::mem::size_of::<Node>())
+            .sum();
+        let total = heap + std::mem::size_of_val(t.buckets.as_slice());
+        println!(
+            "{live} live + {cached} cached nodes in {} buckets: {} bytes per entry, {total} bytes in all",
+            t.bucket_sizes().len(),
+            std::mem::size_of::<Node>()
+        );
+        assert!((100..=160 * K).contains(&live), "{live} live nodes");
+        assert!(total < 64 * 1024, "{total} bytes");
+    }
+
     #[test]
     fn closest_orders_by_xor_distance() {
         let own = NodeId([0; 20]);
