@@ -43,15 +43,22 @@ int main(void) {
     CHECK(ses == NULL);
     expect_message("listen_interfaces");
     CHECK_EQ(lt_settings_set_str(s, "listen_interfaces", "127.0.0.1:0"), LT_OK);
-    CHECK_EQ(lt_settings_set_bool(s, "enable_dht", true), LT_OK);
-    CHECK_EQ(lt_session_new(s, &ses), LT_ERROR_NOT_SUPPORTED);
-    CHECK_EQ(lt_settings_set_bool(s, "enable_dht", false), LT_OK);
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", "no port"), LT_OK);
+    CHECK_EQ(lt_session_new(s, &ses), LT_ERROR_INVALID_ARG);
+    expect_message("dht_bootstrap_nodes");
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", ""), LT_OK);
     CHECK_EQ(lt_session_new(s, &ses), LT_OK);
 
     /* apply_settings refuses bad packs and keeps the old settings. */
-    CHECK_EQ(lt_settings_set_bool(s, "enable_dht", true), LT_OK);
-    CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_NOT_SUPPORTED);
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", "host:port"), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_INVALID_ARG);
+    expect_message("dht_bootstrap_nodes");
     CHECK_EQ(lt_session_apply_settings(ses, NULL), LT_ERROR_NULL_ARG);
+    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", ""), LT_OK);
+    /* The DHT starts with the session: turning it on later is refused. */
+    CHECK_EQ(lt_settings_set_bool(s, "enable_dht", true), LT_OK);
+    CHECK_EQ(lt_session_apply_settings(ses, s), LT_ERROR_INVALID_ARG);
+    expect_message("enable_dht cannot change on a running session");
     CHECK_EQ(lt_settings_set_bool(s, "enable_dht", false), LT_OK);
     CHECK_EQ(lt_settings_set_int(s, "alert_queue_size", 10), LT_OK);
     CHECK_EQ(lt_session_apply_settings(ses, s), LT_OK);
@@ -99,10 +106,12 @@ int main(void) {
     CHECK_EQ(lt_settings_set_int(fresh, "upload_rate_limit", 100000), LT_OK);
     CHECK_EQ(lt_session_apply_settings(ses, fresh), LT_OK);
     lt_settings_free(fresh);
-    CHECK_EQ(lt_settings_set_str(s, "dht_bootstrap_nodes", "127.0.0.1:6881"), LT_OK);
+    /* A session with the DHT on (and no bootstrap node: nothing is contacted). */
+    CHECK_EQ(lt_settings_set_bool(s, "enable_dht", true), LT_OK);
     lt_session_t *dht = NULL;
-    CHECK_EQ(lt_session_new(s, &dht), LT_ERROR_NOT_SUPPORTED);
-    expect_message("dht_bootstrap_nodes");
+    CHECK_EQ(lt_session_new(s, &dht), LT_OK);
+    CHECK_EQ(lt_session_post_dht_stats(dht), LT_OK);
+    lt_session_free(dht);
 
     lt_settings_free(s);
     lt_settings_free(NULL);

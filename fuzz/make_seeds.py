@@ -256,6 +256,59 @@ def lsd_announces():
     ]
 
 
+def krpc_messages():
+    """KRPC: the four queries as lt and libtorrent send them, and a
+    libtorrent DHT node's real answers on 127.0.0.1 (its bootstrap list is
+    empty, so it contacts no one)."""
+    ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": True,
+                      "dht_bootstrap_nodes": "", "enable_lsd": False, "enable_upnp": False,
+                      "enable_natpmp": False, "dht_restrict_routing_ips": False,
+                      "dht_restrict_search_ips": False})
+    try:
+        port = ses.listen_port()
+        ih = hashlib.sha1(b"krpc seed").digest()
+        me = hashlib.sha1(b"me").digest()
+        queries = [
+            ("ping", {"t": "aa", "y": "q", "q": "ping", "a": {"id": me}}),
+            ("find_node", {"t": "ab", "y": "q", "q": "find_node", "a": {"id": me, "target": ih}}),
+            ("get_peers", {"t": "ac", "y": "q", "q": "get_peers", "a": {"id": me, "info_hash": ih},
+                           "ro": 1}),
+        ]
+        out = [("query_" + name, bencode(q)) for name, q in queries]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        replies = {}
+        for attempt in range(50):
+            u.sendto(out[2][1].replace(b"2:roi1e", b""), ("127.0.0.1", port))
+            try:
+                replies["get_peers"] = u.recv(2048)
+                break
+            except socket.timeout:
+                time.sleep(0.1)
+        token = lt.bdecode(replies["get_peers"])[b"r"][b"token"]
+        announce = {"t": "ad", "y": "q", "q": "announce_peer",
+                    "a": {"id": me, "info_hash": ih, "port": 7001, "token": token, "seed": 1}}
+        out.append(("query_announce_peer", bencode(announce)))
+        for name, q in [("ping", out[0][1]), ("find_node", out[1][1]), ("announce_peer", out[3][1]),
+                        ("get_peers_with_values", out[2][1].replace(b"2:roi1e", b""))]:
+            u.sendto(q, ("127.0.0.1", port))
+            replies[name] = u.recv(2048)
+        u.sendto(bencode({"t": "ae", "y": "q", "q": "announce_peer",
+                          "a": {"id": me, "info_hash": ih, "port": 1, "token": "bad"}}),
+                 ("127.0.0.1", port))
+        replies["error_bad_token"] = u.recv(2048)
+        out += [("libtorrent_" + name, data) for name, data in replies.items()]
+        nodes = b"".join(hashlib.sha1(b"%d" % i).digest() + bytes([10, 0, 0, i]) + b"\x1a\xe1"
+                         for i in range(8))
+        out.append(("response_nodes_values", bencode(
+            {"t": "af", "y": "r", "ip": bytes([127, 0, 0, 1, 0x1a, 0xe1]),
+             "r": {"id": me, "nodes": nodes, "token": "tk",
+                   "values": [bytes([10, 0, 0, i, 0x1a, 0xe1]) for i in range(20)]}})))
+        return out
+    finally:
+        del ses
+
+
 def resume_data(torrent):
     """libtorrent's own resume data for `torrent`, with and without the
     info dictionary, pieces and peers."""
@@ -350,6 +403,8 @@ def main():
 
         for name, data in resume_data(mk):
             put("resume", name, data)
+        for name, data in krpc_messages():
+            put("krpc", name, data)
     finally:
         shutil.rmtree(work)
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(SEEDS) for f in fs)

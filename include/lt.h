@@ -190,6 +190,11 @@
 #define LT_ALERT_TRACKER_REPLY 15
 
 /**
+ * Alert type: a DHT lookup of a torrent ended (lt_alert_num_peers gives the peers found).
+ */
+#define LT_ALERT_DHT_REPLY 16
+
+/**
  * Alert type: an announce was sent to a tracker.
  */
 #define LT_ALERT_TRACKER_ANNOUNCE 17
@@ -307,9 +312,24 @@
 #define LT_ALERT_FASTRESUME_REJECTED 53
 
 /**
+ * Alert type: a node announced itself to our DHT node as a peer (lt_alert_peer, lt_alert_info_hash).
+ */
+#define LT_ALERT_DHT_ANNOUNCE 55
+
+/**
+ * Alert type: a node asked our DHT node for peers (lt_alert_info_hash).
+ */
+#define LT_ALERT_DHT_GET_PEERS 56
+
+/**
  * Alert type: local service discovery found a peer of a torrent (lt_alert_peer).
  */
 #define LT_ALERT_LSD_PEER 60
+
+/**
+ * Alert type: the DHT's bootstrap lookup ended.
+ */
+#define LT_ALERT_DHT_BOOTSTRAP 62
 
 /**
  * Alert type: a torrent stopped because of an error.
@@ -337,9 +357,19 @@
 #define LT_ALERT_SESSION_STATS 70
 
 /**
+ * Alert type: the DHT could not do an operation (lt_alert_error, lt_alert_operation).
+ */
+#define LT_ALERT_DHT_ERROR 73
+
+/**
  * Alert type: local service discovery could not start or had to stop on a listen interface (lt_alert_error, lt_alert_peer gives the interface's address).
  */
 #define LT_ALERT_LSD_ERROR 82
+
+/**
+ * Alert type: the DHT's routing table and lookups, from lt_session_post_dht_stats (lt_alert_dht_buckets, lt_alert_dht_lookups).
+ */
+#define LT_ALERT_DHT_STATS 83
 
 /**
  * Alert type: alerts were dropped because the queue was full (delivered before the next alert).
@@ -378,6 +408,11 @@
 #define LT_OPERATION_SOCK_READ 11
 
 /**
+ * Binding a socket failed (the UDP socket of a listen interface).
+ */
+#define LT_OPERATION_SOCK_BIND 13
+
+/**
  * Connecting to the peer failed or timed out.
  */
 #define LT_OPERATION_CONNECT 16
@@ -386,6 +421,11 @@
  * An incoming connection was refused when accepted (connection limit).
  */
 #define LT_OPERATION_SOCK_ACCEPT 21
+
+/**
+ * Resolving a host name failed (a DHT bootstrap node).
+ */
+#define LT_OPERATION_HOSTNAME_LOOKUP 38
 
 /**
  * The BitTorrent handshake failed: not a handshake, an unknown torrent, ourselves.
@@ -616,6 +656,7 @@
  * `lt_alert_new_name`, `lt_alert_storage_path`, `lt_alert_dropped`,
  * `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
  * `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
+ * `lt_alert_info_hash`, `lt_alert_dht_buckets`, `lt_alert_dht_lookups`,
  * `lt_alert_free`.
  */
 typedef struct lt_alert_t lt_alert_t;
@@ -1087,6 +1128,55 @@ typedef struct lt_file_info_t {
 } lt_file_info_t;
 
 /**
+ * One bucket of the DHT routing table (`lt_alert_dht_buckets`).
+ */
+typedef struct lt_dht_bucket_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
+  /**
+   * The bucket's depth: how many leading bits its nodes' ids share with ours.
+   */
+  uint32_t depth;
+  /**
+   * Nodes in the bucket that answer (at most 8).
+   */
+  uint32_t num_nodes;
+  /**
+   * Nodes cached to replace those that stop answering (at most 8).
+   */
+  uint32_t num_replacements;
+} lt_dht_bucket_t;
+
+/**
+ * One running DHT lookup (`lt_alert_dht_lookups`).
+ */
+typedef struct lt_dht_lookup_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
+  /**
+   * Nodes that answered so far.
+   */
+  uint32_t nodes_answered;
+  /**
+   * Queries sent and not yet answered.
+   */
+  uint32_t outstanding_requests;
+  /**
+   * The id or info-hash looked up.
+   */
+  uint8_t target[20];
+  /**
+   * What the lookup is for: "bootstrap", "refresh", "get_peers" or
+   * "announce". Static; never freed.
+   */
+  const char *kind;
+} lt_dht_lookup_t;
+
+/**
  * A log callback: `level` is an `LT_LOG_*` value, `target` the engine
  * module ("lt::engine::peer"), `message` the event with its fields
  * ("peer disconnected addr=1.2.3.4:6881"). Both strings are valid only
@@ -1514,7 +1604,7 @@ int64_t lt_alert_timestamp_us(const struct lt_alert_t *a);
 lt_error lt_alert_error(const struct lt_alert_t *a, int32_t *code_out);
 
 /**
- * The operation that failed, for peer_disconnected and peer_error:
+ * The operation that failed, for peer_disconnected, peer_error and dht_error:
  * libtorrent's `operation_t` number (`LT_OPERATION_*`; for example
  * `LT_OPERATION_CONNECT` when a dial was refused, `LT_OPERATION_HANDSHAKE`
  * when the first bytes were not a BitTorrent handshake for a torrent of
@@ -1546,9 +1636,9 @@ lt_error lt_alert_piece(const struct lt_alert_t *a, uint32_t *piece_out);
 
 /**
  * The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_*,
- * incoming_connection or lsd_peer alert, the address of listen_succeeded /
- * listen_failed, or the interface address of lsd_error ("127.0.0.1"),
- * copied NUL-terminated into `buf`.
+ * incoming_connection or lsd_peer alert, the announcing peer of
+ * dht_announce, the address of listen_succeeded / listen_failed, or the
+ * interface address of lsd_error ("127.0.0.1"), copied NUL-terminated into `buf`.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
  * `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).
@@ -1591,7 +1681,8 @@ const char *lt_alert_tracker_url(const struct lt_alert_t *a);
 lt_error lt_alert_scrape(const struct lt_alert_t *a, uint32_t *complete_out, uint32_t *incomplete_out, uint32_t *downloaded_out);
 
 /**
- * The number of peers in the tracker's reply of a tracker_reply alert.
+ * The number of peers in the tracker's reply of a tracker_reply alert, or
+ * found by the DHT lookup of a dht_reply alert.
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
  *
@@ -1767,9 +1858,10 @@ lt_error lt_session_pause(struct lt_session_t *s);
 lt_error lt_session_resume(struct lt_session_t *s);
 
 /**
- * Saves the session state (every setting that differs from its default)
- * as bencoded bytes; `lt_settings_load_state` reads them back into a
- * settings pack for `lt_session_new`.
+ * Saves the session state (every setting that differs from its default,
+ * and when the DHT runs its node id and routing table under "dht") as
+ * bencoded bytes; `lt_settings_load_state` reads them back into a
+ * settings pack for `lt_session_new`, whose DHT then starts from them.
  *
  * **Returns** `LT_OK` with the bytes in `*data_out` and their length in
  * `*len_out`; `LT_ERROR_NULL_ARG`.
@@ -1962,6 +2054,76 @@ lt_error lt_torrent_read_piece(struct lt_session_t *s, lt_torrent_id_t id, uint3
 lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
+ * Looks a torrent up in the DHT and announces it there now, instead of at
+ * its next turn (every `dht_announce_interval`). A dht_reply alert
+ * follows when the lookup ends.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;
+ * `LT_ERROR_NOT_SUPPORTED` when the DHT is off (`enable_dht`);
+ * `LT_ERROR_INVALID_ARG` for a private torrent, which never uses the DHT.
+ *
+ * **Thread safety:** any thread.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_torrent_force_dht_announce(struct lt_session_t *s, lt_torrent_id_t id);
+
+/**
+ * Posts a dht_stats alert (`LT_ALERT_DHT_STATS`, posted whatever the
+ * alert mask) with the DHT's routing table per bucket and its running
+ * lookups; read them with `lt_alert_dht_buckets` and `lt_alert_dht_lookups`.
+ * When the DHT is off the alert holds no bucket and no lookup.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `s` must be a live session.
+ */
+lt_error lt_session_post_dht_stats(struct lt_session_t *s);
+
+/**
+ * Copies the buckets of a dht_stats alert that hold nodes: at most `cap`,
+ * in an array of elements `elem_size` bytes apart (pass
+ * `sizeof(lt_dht_bucket_t)`), and the number the alert holds into
+ * `*count_out`. `buckets` may be NULL when `cap` is 0.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
+ *
+ * # Safety
+ * `a` must be a live alert; `buckets` writable for `cap * elem_size`
+ * bytes; `count_out` writable.
+ */
+lt_error lt_alert_dht_buckets(const struct lt_alert_t *a, struct lt_dht_bucket_t *buckets, size_t elem_size, size_t cap, size_t *count_out);
+
+/**
+ * Copies the running lookups of a dht_stats alert: at most `cap`, in an
+ * array of elements `elem_size` bytes apart (pass `sizeof(lt_dht_lookup_t)`),
+ * and the number the alert holds into `*count_out`. `lookups` may be NULL
+ * when `cap` is 0.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
+ * `LT_ERROR_BUFFER_TOO_SMALL` when `cap` > 0 and `elem_size` is under 8.
+ *
+ * # Safety
+ * `a` must be a live alert; `lookups` writable for `cap * elem_size`
+ * bytes; `count_out` writable.
+ */
+lt_error lt_alert_dht_lookups(const struct lt_alert_t *a, struct lt_dht_lookup_t *lookups, size_t elem_size, size_t cap, size_t *count_out);
+
+/**
+ * The info-hash of a dht_announce or dht_get_peers alert (20 bytes into
+ * `out`), or the DHT node id of a dht_stats alert.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `out` writable for 20 bytes.
+ */
+lt_error lt_alert_info_hash(const struct lt_alert_t *a, uint8_t *out);
+
+/**
  * The name of an error code, e.g. "LT_ERROR_INVALID_TORRENT: invalid torrent".
  *
  * **Returns** a static string (never NULL, never to be freed); unknown
@@ -2147,7 +2309,6 @@ lt_error lt_params_add_tracker(struct lt_params_t *p, const char *url, int32_t t
  * **Returns** `LT_OK` and the session in `*session_out`;
  * `LT_ERROR_NULL_ARG` when `session_out` is NULL; `LT_ERROR_INVALID_ARG` for
  * invalid settings (e.g. a malformed `listen_interfaces`);
- * `LT_ERROR_NOT_SUPPORTED` for features this version lacks (`enable_dht`);
  * `LT_ERROR_IO` when threads cannot be started. A listen socket that cannot
  * be opened is not an error: it is reported by a `listen_failed` alert.
  * **Ownership:** the caller frees the session with `lt_session_free`.
@@ -2175,12 +2336,13 @@ void lt_session_free(struct lt_session_t *s);
  * takes effect at once. The pack is the whole set, so start from
  * `lt_session_get_settings` (or the pack the session was made with). The settings a session reads only when it
  * starts (`network_threads`, `aio_threads`, `hashing_threads`,
- * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
- * must keep their running values: a change to one is refused.
+ * `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`,
+ * `enable_dht`, `dht_bootstrap_nodes`) must keep their running values: a
+ * change to one is refused.
  *
  * **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
  * value, or a change to a setting fixed at start: `lt_last_error` then says
- * "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+ * "X cannot change on a running session"). On
  * error nothing changed.
  *
  * # Safety

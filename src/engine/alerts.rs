@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 use super::error::{ErrorKind, Operation};
 use super::stats::{Counters, Metric};
 use super::torrent::{TorrentId, TorrentState};
+use crate::proto::types::InfoHash;
 
 /// Category bits, libtorrent's `alert_category_t` values.
 pub mod category {
@@ -135,6 +136,7 @@ alert_types! {
     ScrapeReply = 13, "scrape_reply", TRACKER;
     ScrapeFailed = 14, "scrape_failed", TRACKER | ERROR;
     TrackerReply = 15, "tracker_reply", TRACKER;
+    DhtReply = 16, "dht_reply", DHT | TRACKER;
     TrackerAnnounce = 17, "tracker_announce", TRACKER;
     HashFailed = 18, "hash_failed", STATUS;
     PeerBan = 19, "peer_ban", PEER;
@@ -158,12 +160,17 @@ alert_types! {
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
+    DhtAnnounce = 55, "dht_announce", DHT;
+    DhtGetPeers = 56, "dht_get_peers", DHT;
+    DhtBootstrap = 62, "dht_bootstrap", DHT;
     LsdPeer = 60, "lsd_peer", PEER;
     TorrentError = 64, "torrent_error", ERROR | STATUS;
     IncomingConnection = 66, "incoming_connection", PEER;
     AddTorrent = 67, "add_torrent", STATUS;
     StateUpdate = 68, "state_update", 0;
     SessionStats = 70, "session_stats", 0;
+    DhtError = 73, "dht_error", ERROR | DHT;
+    DhtStats = 83, "dht_stats", 0;
     LsdError = 82, "lsd_error", ERROR;
     AlertsDropped = 95, "alerts_dropped", 0;
 }
@@ -221,6 +228,34 @@ pub enum AlertKind {
     StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
     Performance { event: super::thresholds::ThresholdEvent },
     AlertsDropped { count: u64, types: u128 },
+    DhtReply { num_peers: u32 },
+    DhtAnnounce { ip: IpAddr, port: u16, info_hash: InfoHash },
+    DhtGetPeers { info_hash: InfoHash },
+    DhtBootstrap,
+    DhtError { op: Operation, error: ErrorInfo },
+    DhtStats { stats: DhtStats },
+}
+
+/// The routing table and lookups of the session's DHT node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DhtStats {
+    /// Our node id.
+    pub node_id: [u8; 20],
+    /// Per bucket holding nodes: (bucket depth = bits shared with our id,
+    /// live nodes, replacement nodes).
+    pub buckets: Vec<(u32, u32, u32)>,
+    /// Per running lookup: (target, kind, nodes that answered, queries in flight).
+    pub lookups: Vec<DhtLookupStatus>,
+}
+
+/// One running DHT lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhtLookupStatus {
+    pub target: [u8; 20],
+    /// "bootstrap", "refresh", "get_peers" or "announce".
+    pub kind: &'static str,
+    pub answered: u32,
+    pub in_flight: u32,
 }
 
 impl AlertKind {
@@ -270,6 +305,12 @@ impl AlertKind {
             K::StateUpdate { .. } => T::StateUpdate,
             K::Performance { .. } => T::Performance,
             K::AlertsDropped { .. } => T::AlertsDropped,
+            K::DhtReply { .. } => T::DhtReply,
+            K::DhtAnnounce { .. } => T::DhtAnnounce,
+            K::DhtGetPeers { .. } => T::DhtGetPeers,
+            K::DhtBootstrap => T::DhtBootstrap,
+            K::DhtError { .. } => T::DhtError,
+            K::DhtStats { .. } => T::DhtStats,
         }
     }
 
@@ -362,6 +403,19 @@ impl AlertKind {
             K::AlertsDropped { count, .. } => {
                 format!("{count} alerts dropped: the queue was full (raise alert_queue_size or pop faster)")
             }
+            K::DhtReply { num_peers } => format!("{name}: DHT lookup found {num_peers} peers"),
+            K::DhtAnnounce { ip, port, info_hash } => {
+                format!("incoming DHT announce of {info_hash} from {}", std::net::SocketAddr::new(*ip, *port))
+            }
+            K::DhtGetPeers { info_hash } => format!("incoming DHT get_peers of {info_hash}"),
+            K::DhtBootstrap => "DHT bootstrap done".to_string(),
+            K::DhtError { op, error } => format!("DHT error ({}): {}", op.name(), error.message),
+            K::DhtStats { stats } => format!(
+                "DHT stats: {} nodes in {} buckets, {} lookups",
+                stats.buckets.iter().map(|b| b.1).sum::<u32>(),
+                stats.buckets.len(),
+                stats.lookups.len()
+            ),
         }
     }
 }

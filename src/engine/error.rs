@@ -130,8 +130,10 @@ operations! {
     FileRead = 8, "file_read";
     SockWrite = 10, "sock_write";
     SockRead = 11, "sock_read";
+    SockBind = 13, "sock_bind";
     Connect = 16, "connect";
     SockAccept = 21, "sock_accept";
+    HostnameLookup = 38, "hostname_lookup";
     Handshake = 40, "handshake";
 }
 

@@ -22,6 +22,7 @@ pub mod storage;
 pub mod sysinfo;
 pub mod thresholds;
 pub mod torrent;
+pub mod transport;
 
 pub use discovery::tracker;
 

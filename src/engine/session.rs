@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
 use super::bandwidth::RateLimit;
+use super::discovery::dht::Dht;
 use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation, Result};
 use super::peer;
@@ -24,6 +25,7 @@ use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
 use super::torrent::{Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use super::transport::udp::UdpTransport;
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
@@ -169,6 +171,11 @@ pub(crate) struct SessionCore {
     pub disk_ready: tokio::sync::Notify,
     /// The statuses last delivered by `post_torrent_updates`.
     last_update: parking_lot::Mutex<std::collections::HashMap<TorrentId, TorrentStatus>>,
+    /// The UDP socket of each listen interface (DHT now; uTP and UDP
+    /// trackers later).
+    pub udp: RwLock<Vec<Arc<UdpTransport>>>,
+    /// The DHT node, when `enable_dht` is on and a UDP socket is open.
+    pub dht: RwLock<Option<Arc<Dht>>>,
     /// Local service discovery's schedule and cookie.
     pub(crate) lsd: super::discovery::lsd::LsdShared,
 }
@@ -210,6 +217,13 @@ impl SessionCore {
             return;
         }
         t.add_peers(addrs.iter().copied(), source);
+    }
+
+    /// The torrents whose peers and trackers run now.
+    pub(crate) fn running_torrents(&self) -> Vec<Arc<Torrent>> {
+        let running = self.running.lock().clone();
+        let all = self.torrents.read();
+        running.iter().filter_map(|id| all.get(id).cloned()).collect()
     }
 
     pub(crate) fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
@@ -421,6 +435,8 @@ impl Session {
             last_update: parking_lot::Mutex::new(std::collections::HashMap::new()),
             thresholds: parking_lot::Mutex::new(Default::default()),
             disk_ready: tokio::sync::Notify::new(),
+            udp: RwLock::new(Vec::new()),
+            dht: RwLock::new(None),
             lsd: super::discovery::lsd::LsdShared::new(),
         });
         set_sys_figures(&core.counters, core.sys.lock().0.sample());
@@ -432,6 +448,7 @@ impl Session {
             stats_addr: RwLock::new(None),
         };
         session.open_listen_sockets();
+        session.start_dht();
         session.start_stats_endpoint();
         super::discovery::lsd::start(&session.core);
         let core = session.core.clone();
@@ -456,6 +473,7 @@ impl Session {
                     self.core.alerts.post(TorrentId::NONE, "", AlertKind::ListenSucceeded { addr: local });
                     let core = self.core.clone();
                     self.core.runtime.spawn(accept_loop(core, listener));
+                    self.open_udp(local);
                 }
                 Err(e) => {
                     tracing::error!(addr = %addr, error = %e, "cannot listen");
@@ -468,6 +486,89 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Binds the UDP socket of a listen interface to the TCP listener's
+    /// ip:port and starts its receive loop. Without it the interface has no
+    /// DHT: when the DHT is on, a failure is a listen_failed and a
+    /// dht_error alert; when it is off, nothing needs the socket yet, so a
+    /// failure is only logged.
+    fn open_udp(&self, addr: SocketAddr) {
+        let bound = {
+            let _guard = self.core.runtime.enter();
+            UdpTransport::bind(addr, self.core.counters.clone())
+        };
+        match bound {
+            Ok(udp) => {
+                tracing::info!(addr = %udp.local_addr(), "udp socket open");
+                self.core.udp.write().push(udp.clone());
+                self.core.runtime.spawn(udp.run(self.core.shutdown.clone()));
+            }
+            Err(e) => {
+                tracing::error!(addr = %addr, error = %e, "cannot open the udp socket");
+                let error = ErrorInfo { kind: ErrorKind::Io, message: format!("udp: {e}") };
+                if self.core.settings.read().enable_dht {
+                    let kind =
+                        AlertKind::DhtError { op: super::error::Operation::SockBind, error: error.clone() };
+                    self.core.alerts.post(TorrentId::NONE, "", kind);
+                    let kind = AlertKind::ListenFailed { addr: addr.to_string(), error };
+                    self.core.alerts.post(TorrentId::NONE, "", kind);
+                }
+            }
+        }
+    }
+
+    /// Starts the DHT node on the first IPv4 UDP socket when `enable_dht`
+    /// is on, from the saved state the settings carry (taken out of them:
+    /// it is used once).
+    fn start_dht(&self) {
+        let saved = self.core.settings.write().dht_state.take();
+        if !self.core.settings.read().enable_dht {
+            return;
+        }
+        let udp = self.core.udp.read().iter().find(|u| u.local_addr().is_ipv4()).cloned();
+        let Some(udp) = udp else {
+            let error =
+                ErrorInfo { kind: ErrorKind::Io, message: "no IPv4 listen interface for the DHT".into() };
+            let kind = AlertKind::DhtError { op: super::error::Operation::SockBind, error };
+            self.core.alerts.post(TorrentId::NONE, "", kind);
+            return;
+        };
+        let dht = {
+            let _guard = self.core.runtime.enter();
+            Dht::start(&self.core, udp, saved)
+        };
+        *self.core.dht.write() = Some(dht);
+    }
+
+    /// The session's DHT node, when it runs.
+    pub fn dht(&self) -> Option<Arc<Dht>> {
+        self.core.dht.read().clone()
+    }
+
+    /// The session state for `Settings::load_state`: the settings that
+    /// differ from the defaults and, when the DHT runs, its node id and
+    /// routing table.
+    pub fn save_state(&self) -> Vec<u8> {
+        let mut s = self.settings();
+        s.dht_state = self.dht().map(|d| d.state());
+        s.save_state()
+    }
+
+    /// Posts a dht_stats alert with the DHT's routing table and lookups
+    /// (an empty one when the DHT is off).
+    pub fn post_dht_stats(&self) {
+        let stats = self.dht().map(|d| d.stats()).unwrap_or_default();
+        self.core.alerts.post(TorrentId::NONE, "", AlertKind::DhtStats { stats });
+    }
+
+    /// Stops the UDP sockets' protocols: the DHT lets go of its socket
+    /// (they hold each other until then).
+    fn stop_udp(&self) {
+        for udp in self.core.udp.read().iter() {
+            udp.set_dht_handler(None);
+        }
+        self.core.dht.write().take();
     }
 
     fn start_stats_endpoint(&self) {
@@ -816,6 +917,7 @@ impl Session {
             .await;
         });
         self.core.shutdown.cancel();
+        self.stop_udp();
         for t in &torrents {
             if let Some(Err(e)) = t.storage().map(|s| s.flush()) {
                 tracing::warn!(error = %e, "flush at shutdown failed");

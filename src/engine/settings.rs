@@ -6,6 +6,62 @@
 
 use super::alerts::category;
 use super::error::{Error, ErrorKind, Result};
+use crate::proto::dht::{NodeEntry, NodeId};
+
+/// What a DHT node keeps across sessions: its id (so the nodes that know it
+/// keep routing to it) and the nodes of its routing table (so it can
+/// bootstrap without a bootstrap node).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DhtState {
+    pub node_id: Option<NodeId>,
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// Most nodes kept in a saved state: a full routing table seldom holds more.
+const MAX_SAVED_NODES: usize = 2000;
+
+impl DhtState {
+    /// `{"node-id": 20 bytes, "nodes": compact IPv4 nodes}`, as libtorrent
+    /// saves it under "dht".
+    fn to_value<'a>(&'a self, nodes_buf: &'a mut Vec<u8>) -> crate::proto::bencode::Value<'a> {
+        use crate::proto::bencode::Value;
+        *nodes_buf = crate::proto::dht::encode_compact_nodes(&self.nodes);
+        let mut pairs = vec![];
+        if let Some(id) = &self.node_id {
+            pairs.push(("node-id", Value::Bytes(&id.0)));
+        }
+        pairs.push(("nodes", Value::Bytes(nodes_buf.as_slice())));
+        crate::proto::bencode::dict(pairs)
+    }
+
+    fn from_value(v: &crate::proto::bencode::Value<'_>) -> Result<DhtState> {
+        let bad = |why: &str| Error::invalid_argument(format!("session state: dht: {why}"));
+        let node_id = match v.get("node-id") {
+            None => None,
+            Some(b) => {
+                let b = b.as_bytes().ok_or_else(|| bad("node-id is not a string"))?;
+                Some(NodeId(b.try_into().map_err(|_| bad("node-id is not 20 bytes"))?))
+            }
+        };
+        let nodes = match v.get("nodes") {
+            None => Vec::new(),
+            Some(b) => {
+                let b = b.as_bytes().ok_or_else(|| bad("nodes is not a string"))?;
+                if b.len() % crate::proto::dht::COMPACT_NODE_V4 != 0 {
+                    return Err(bad("nodes is not a whole number of 26-byte entries"));
+                }
+                b.chunks_exact(crate::proto::dht::COMPACT_NODE_V4)
+                    .take(MAX_SAVED_NODES)
+                    .filter_map(|c| {
+                        let addr = crate::proto::dht::decode_compact_peer(&c[20..])?;
+                        Some(NodeEntry { id: NodeId(c[..20].try_into().ok()?), addr: addr.into() })
+                    })
+                    .collect()
+            }
+        };
+        Ok(DhtState { node_id, nodes })
+    }
+}
 
 /// The type of a setting's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +84,10 @@ macro_rules! settings {
             $(#[doc = $idoc] pub $iname: i64,)*
             $(#[doc = $bdoc] pub $bname: bool,)*
             $(#[doc = $sdoc] pub $sname: String,)*
+            /// The DHT node id and routing table of an earlier session, read
+            /// by `load_state`: not a setting (it has no name in `SETTINGS`),
+            /// used once when a session starts.
+            pub dht_state: Option<DhtState>,
         }
 
         impl Default for Settings {
@@ -36,6 +96,7 @@ macro_rules! settings {
                     $($iname: $idef,)*
                     $($bname: $bdef,)*
                     $($sname: String::from($sdef),)*
+                    dht_state: None,
                 }
             }
         }
@@ -100,7 +161,8 @@ macro_rules! settings {
 impl Settings {
     /// The session state: every setting that differs from its default, as
     /// a bencoded `{"settings": {name: value}}` dictionary (booleans as
-    /// 0/1), which `load_state` reads back.
+    /// 0/1), with the DHT's node id and nodes under "dht" when there is a
+    /// `dht_state`, which `load_state` reads back.
     pub fn save_state(&self) -> Vec<u8> {
         use crate::proto::bencode::Value;
         let default = Settings::default();
@@ -120,7 +182,12 @@ impl Settings {
             };
             map.insert(name.as_bytes(), v);
         }
-        crate::proto::bencode::dict([("settings", Value::Dict(map))]).encode()
+        let mut nodes_buf = Vec::new();
+        let mut top = vec![("settings", Value::Dict(map))];
+        if let Some(dht) = &self.dht_state {
+            top.push(("dht", dht.to_value(&mut nodes_buf)));
+        }
+        crate::proto::bencode::dict(top).encode()
     }
 
     /// Applies a state saved by `save_state`. Every value is checked as
@@ -134,6 +201,7 @@ impl Settings {
         }
         let root =
             decode_with(buf, Limits { max_depth: 4, max_items: 10_000 }).map_err(|e| bad(e.to_string()))?;
+        let dht_state = root.get("dht").map(DhtState::from_value).transpose()?;
         let map = root
             .get("settings")
             .and_then(|v| v.as_dict())
@@ -152,6 +220,9 @@ impl Settings {
                 },
                 SettingType::Str => next.set_str(name, v.as_str().ok_or_else(wrong_type)?)?,
             }
+        }
+        if dht_state.is_some() {
+            next.dht_state = dht_state;
         }
         next.validate()?;
         *self = next;
@@ -205,20 +276,33 @@ settings! {
         perf_alert_queue_percent = 0, [0, 100], "performance alert when the alert queue is fuller than this percentage (0: off)";
         max_metadata_size = 3 * 1024 * 10240, [1024, 1i64 << 31], "largest info dictionary fetched for a magnet link, in bytes (peers announcing more are disconnected; lt parses at most 10 MB of it)";
         stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
+        dht_announce_interval = 15 * 60, [10, 86_400], "seconds between DHT announces of one torrent (torrents are spread over it; a new or resumed torrent announces soon)";
+        dht_max_peers_reply = 100, [0, 200], "most peers in one get_peers reply of our DHT node";
+        dht_search_branching = 5, [1, 64], "DHT queries in flight at once per lookup";
+        dht_max_fail_count = 20, [1, 1000], "unanswered DHT queries in a row before a node leaves the routing table";
+        dht_max_torrents = 2000, [1, 10_000_000], "most info-hashes our DHT node stores peers for (the one with the fewest peers is dropped for a new one)";
+        dht_max_peers = 500, [1, 100_000], "most peers our DHT node stores per info-hash";
+        dht_block_timeout = 5 * 60, [0, 86_400], "seconds a node that exceeded dht_block_ratelimit is ignored";
+        dht_block_ratelimit = 5, [1, 1_000_000], "DHT messages per second (averaged over 10 s) one IP may send before it is blocked";
+        dht_upload_rate_limit = 8000, [0, 1i64 << 30], "bytes per second the DHT may send; messages beyond it are dropped (0: no limit)";
         local_service_announce_interval = 5 * 60, [1, 86_400], "seconds in which local service discovery announces every running public torrent once (libtorrent's default: 5 minutes)";
     }
     bools {
-        enable_dht = false, "run a DHT node (not available yet: true is refused)";
+        enable_dht = false, "run a DHT node on the listen interfaces' UDP sockets (off by default: lt never contacts a public node unless the application asks)";
         enable_lsd = false, "local service discovery (BEP 14): announce running public torrents by multicast on the listen interfaces' network and take the peers announced there; off by default, unlike libtorrent, because it tells the whole local network which torrents run";
         allow_multiple_connections_per_ip = true, "accept several peers from one IP address";
         announce_to_all_tiers = false, "announce to one tracker of every tier instead of the first working one";
         announce_to_all_trackers = false, "announce to every tracker of a tier instead of the first working one";
+        dht_restrict_routing_ips = true, "keep at most one DHT node per /24 (IPv4) or /64 (IPv6) in a routing table bucket";
+        dht_restrict_search_ips = true, "query at most one node per IP address in a DHT lookup";
+        dht_enforce_node_id = false, "keep DHT nodes whose id does not match their IP address (BEP 42) out of the routing table and lookups";
+        dht_read_only = false, "BEP 43 read-only DHT node: queries say ro=1, incoming queries are not answered";
     }
     strs {
         listen_interfaces = "0.0.0.0:6881", "comma-separated ip:port list to accept peers on; port 0 picks a free one";
         user_agent = concat!("lt/", env!("CARGO_PKG_VERSION")), "HTTP User-Agent for trackers and the client name in the extension handshake";
         peer_fingerprint = "-LT0010-", "prefix of our peer id (Azureus style)";
-        dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes (not available yet: a non-empty list is refused)";
+        dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes (empty by default, unlike libtorrent's: lt never contacts a public node unless the application asks)";
         stats_listen = "", "ip:port of an HTTP endpoint serving GET /metrics (Prometheus) and GET /stats (JSON); empty: off";
     }
 }
@@ -226,7 +310,9 @@ settings! {
 /// Settings the session reads once, when it starts: the sizes of its thread
 /// pools (`network_threads`, and `aio_threads` with `hashing_threads` for
 /// the blocking pool), its listen and statistics sockets, the HTTP client's
-/// User-Agent and the peer id made from `peer_fingerprint`. Changing them
+/// User-Agent, the peer id made from `peer_fingerprint`, and whether a DHT
+/// node runs and where it bootstraps (`enable_dht`, `dht_bootstrap_nodes`:
+/// the node shares the listen sockets, made at start). Changing them
 /// on a running session would be accepted and do nothing, so
 /// `check_live_change` refuses it instead.
 pub const FIXED_AT_START: &[&str] = &[
@@ -237,6 +323,8 @@ pub const FIXED_AT_START: &[&str] = &[
     "stats_listen",
     "user_agent",
     "peer_fingerprint",
+    "enable_dht",
+    "dht_bootstrap_nodes",
 ];
 
 impl Settings {
@@ -247,6 +335,10 @@ impl Settings {
         for name in FIXED_AT_START {
             let (now, wanted) = match (self.get_int(name), next.get_int(name)) {
                 (Some(a), Some(b)) => (a.to_string(), b.to_string()),
+                _ if self.get_bool(name).is_some() => (
+                    format!("{}", self.get_bool(name).unwrap_or_default()),
+                    format!("{}", next.get_bool(name).unwrap_or_default()),
+                ),
                 _ => (
                     format!("'{}'", self.get_str(name).unwrap_or_default()),
                     format!("'{}'", next.get_str(name).unwrap_or_default()),
@@ -264,15 +356,7 @@ impl Settings {
 
     /// Checks combinations that single setters cannot (features not built).
     pub fn validate(&self) -> Result<()> {
-        if self.enable_dht {
-            return Err(Error::new(ErrorKind::NotSupported, "enable_dht: the DHT is not implemented yet"));
-        }
-        if !self.dht_bootstrap_nodes.is_empty() {
-            return Err(Error::new(
-                ErrorKind::NotSupported,
-                "dht_bootstrap_nodes: the DHT is not implemented yet, so bootstrap nodes would go unused",
-            ));
-        }
+        parse_bootstrap_nodes(&self.dht_bootstrap_nodes)?;
         parse_listen_interfaces(&self.listen_interfaces)?;
         if !self.stats_listen.is_empty() && self.stats_listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(Error::invalid_argument(format!(
@@ -292,6 +376,26 @@ pub fn parse_listen_interfaces(s: &str) -> Result<Vec<std::net::SocketAddr>> {
             .parse()
             .map_err(|_| Error::invalid_argument(format!("listen_interfaces: '{part}' is not an ip:port")))?;
         out.push(addr);
+    }
+    Ok(out)
+}
+
+/// Parses `dht_bootstrap_nodes` ("host:port,host:port"), checking each
+/// entry's shape; host names are resolved when the node bootstraps.
+pub fn parse_bootstrap_nodes(s: &str) -> Result<Vec<(String, u16)>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || Error::invalid_argument(format!("dht_bootstrap_nodes: '{part}' is not host:port"));
+        if let Ok(addr) = part.parse::<std::net::SocketAddr>() {
+            out.push((addr.ip().to_string(), addr.port()));
+            continue;
+        }
+        let (host, port) = part.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 || host.contains(['[', ']', ' ']) {
+            return Err(bad());
+        }
+        out.push((host.to_string(), port));
     }
     Ok(out)
 }
@@ -324,7 +428,7 @@ mod tests {
         s.set_int("connections_limit", 50).unwrap();
         assert_eq!(s.connections_limit, 50);
         assert_eq!(s.set_int("no_such_setting", 1).unwrap_err().kind(), ErrorKind::UnknownSetting);
-        assert_eq!(s.set_int("enable_dht", 1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(s.set_int("enable_dht", 1).unwrap_err().kind(), ErrorKind::InvalidArgument, "a bool");
         assert_eq!(s.set_bool("connections_limit", true).unwrap_err().kind(), ErrorKind::InvalidArgument);
         assert_eq!(s.set_int("connections_limit", 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
         s.set_str("listen_interfaces", "127.0.0.1:0").unwrap();
@@ -335,11 +439,40 @@ mod tests {
     }
 
     #[test]
-    fn dht_is_refused_until_it_exists() {
+    fn dht_settings_and_bootstrap_nodes_are_checked() {
         let s = Settings { enable_dht: true, ..Settings::default() };
-        assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::NotSupported);
-        let s = Settings { dht_bootstrap_nodes: "127.0.0.1:6881".into(), ..Settings::default() };
-        assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::NotSupported);
+        s.validate().unwrap();
+        let s = Settings { dht_bootstrap_nodes: "127.0.0.1:6881, router.example:25401".into(), ..s };
+        s.validate().unwrap();
+        assert_eq!(
+            parse_bootstrap_nodes(&s.dht_bootstrap_nodes).unwrap(),
+            vec![("127.0.0.1".to_string(), 6881), ("router.example".to_string(), 25401)]
+        );
+        for bad in ["127.0.0.1", "host:0", ":6881", "host:port"] {
+            let s = Settings { dht_bootstrap_nodes: bad.into(), ..Settings::default() };
+            assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dht_state_round_trips_and_is_checked() {
+        let nodes = (1..=3u8)
+            .map(|i| NodeEntry {
+                id: NodeId([i; 20]),
+                addr: format!("127.0.0.{i}:{}", 6880 + i as u16).parse().unwrap(),
+            })
+            .collect();
+        let s = Settings {
+            dht_state: Some(DhtState { node_id: Some(NodeId([9; 20])), nodes }),
+            ..Settings::default()
+        };
+        let mut back = Settings::default();
+        back.load_state(&s.save_state()).unwrap();
+        assert_eq!(back, s);
+        let mut t = Settings::default();
+        assert!(t.load_state(b"d3:dhtd7:node-id3:abce8:settingsdee").is_err(), "short id refused");
+        assert!(t.load_state(b"d3:dhtd5:nodes5:abcdee8:settingsdee").is_err(), "partial node refused");
+        assert_eq!(t, Settings::default());
     }
 
     #[test]
@@ -370,7 +503,8 @@ mod tests {
             match SETTINGS.iter().find(|(n, _, _)| n == name).map(|(_, t, _)| *t) {
                 Some(SettingType::Int) => next.set_int(name, running.get_int(name).unwrap() + 1).unwrap(),
                 Some(SettingType::Str) => next.set_str(name, "127.0.0.1:1").unwrap(),
-                other => panic!("{name} has type {other:?}"),
+                Some(SettingType::Bool) => next.set_bool(name, !running.get_bool(name).unwrap()).unwrap(),
+                None => panic!("{name} is not a setting"),
             }
             let err = running.check_live_change(&next).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument);

@@ -199,9 +199,9 @@ metrics! {
     TrackerScrapeErrors: "tracker.num_scrape_errors", Counter, "requests", "scrape requests that failed or got an error reply";
     WriteCacheBlocks: "disk.write_cache_blocks", Gauge, "blocks", "received 16 KiB blocks held in memory until their piece is hashed and written";
     ReadCacheBlocks: "disk.read_cache_blocks", Gauge, "blocks", "blocks in a read cache (always 0: reads go through the OS page cache)";
-    DhtNodes: "dht.dht_nodes", Gauge, "nodes", "nodes in the DHT routing table (0: the DHT is not implemented yet)";
-    DhtNodeCache: "dht.dht_node_cache", Gauge, "nodes", "replacement nodes cached by the DHT (0: the DHT is not implemented yet)";
-    DhtTorrents: "dht.dht_torrents", Gauge, "torrents", "torrents tracked by the DHT node (0: the DHT is not implemented yet)";
+    DhtNodes: "dht.dht_nodes", Gauge, "nodes", "nodes in the DHT routing table (0 while the DHT is off)";
+    DhtNodeCache: "dht.dht_node_cache", Gauge, "nodes", "replacement nodes cached by the DHT's routing table buckets (0 while the DHT is off)";
+    DhtTorrents: "dht.dht_torrents", Gauge, "torrents", "info-hashes the DHT node stores peers for, announced to it by other nodes (0 while the DHT is off)";
     PeersFromTracker: "peer.peers_from_tracker", Counter, "peers", "new peer addresses learnt from trackers";
     PeersFromDht: "peer.peers_from_dht", Counter, "peers", "new peer addresses learnt from the DHT";
     PeersFromPex: "peer.peers_from_pex", Counter, "peers", "new peer addresses learnt through peer exchange";
@@ -218,6 +218,33 @@ metrics! {
     LsdAnnouncesReceived: "lsd.announces_received", Counter, "datagrams", "valid local service discovery announces received from other clients";
     LsdAnnouncesOwn: "lsd.announces_ignored_own", Counter, "datagrams", "local service discovery announces ignored because they carry this session's cookie (the multicast loop brings our own back)";
     LsdInvalid: "lsd.invalid_datagrams", Counter, "datagrams", "datagrams on the local service discovery group that are not a valid BT-SEARCH announce";
+    DhtPeers: "dht.dht_peers", Gauge, "peers", "peer addresses the DHT node stores for other nodes' torrents";
+    DhtAllocatedObservers: "dht.dht_allocated_observers", Gauge, "queries", "DHT queries sent and not yet answered or timed out";
+    DhtMessagesIn: "dht.dht_messages_in", Counter, "messages", "DHT messages received (valid KRPC)";
+    DhtMessagesOut: "dht.dht_messages_out", Counter, "messages", "DHT messages sent";
+    DhtMessagesInDropped: "dht.dht_messages_in_dropped", Counter, "messages", "DHT datagrams dropped: malformed, rate-limited senders, unknown transactions, queries to a read-only node";
+    DhtMessagesOutDropped: "dht.dht_messages_out_dropped", Counter, "messages", "DHT messages not sent: over dht_upload_rate_limit or the socket refused them";
+    DhtBytesIn: "dht.dht_bytes_in", Counter, "bytes", "bytes of DHT datagrams received";
+    DhtBytesOut: "dht.dht_bytes_out", Counter, "bytes", "bytes of DHT datagrams sent";
+    DhtPingIn: "dht.dht_ping_in", Counter, "messages", "DHT ping queries received";
+    DhtPingOut: "dht.dht_ping_out", Counter, "messages", "DHT ping queries sent";
+    DhtFindNodeIn: "dht.dht_find_node_in", Counter, "messages", "DHT find_node queries received";
+    DhtFindNodeOut: "dht.dht_find_node_out", Counter, "messages", "DHT find_node queries sent";
+    DhtGetPeersIn: "dht.dht_get_peers_in", Counter, "messages", "DHT get_peers queries received";
+    DhtGetPeersOut: "dht.dht_get_peers_out", Counter, "messages", "DHT get_peers queries sent";
+    DhtAnnouncePeerIn: "dht.dht_announce_peer_in", Counter, "messages", "DHT announce_peer queries received";
+    DhtAnnouncePeerOut: "dht.dht_announce_peer_out", Counter, "messages", "DHT announce_peer queries sent";
+    DhtInvalidAnnounce: "dht.dht_invalid_announce", Counter, "messages", "announce_peer queries refused (bad token, malformed)";
+    DhtInvalidGetPeers: "dht.dht_invalid_get_peers", Counter, "messages", "malformed get_peers queries";
+    DhtInvalidFindNode: "dht.dht_invalid_find_node", Counter, "messages", "malformed find_node queries";
+    DhtLookups: "dht.dht_active_lookups", Gauge, "lookups", "iterative DHT lookups (bootstrap, find_node, get_peers) running";
+    DhtBlockedSenders: "dht.dht_blocked_senders", Counter, "events", "IP addresses blocked for sending more than dht_block_ratelimit queries a second";
+    UdpPacketsIn: "udp.packets_in", Counter, "packets", "datagrams received on the listen interfaces' UDP sockets";
+    UdpSendErrors: "udp.send_errors", Counter, "packets", "datagrams the UDP socket refused to send (buffer full, unreachable)";
+    UdpDhtDropped: "udp.dht_dropped", Counter, "packets", "DHT datagrams dropped because the DHT is off";
+    UdpUtpDropped: "udp.utp_dropped", Counter, "packets", "uTP datagrams dropped (uTP is not implemented yet)";
+    UdpTrackerDropped: "udp.tracker_dropped", Counter, "packets", "UDP tracker datagrams arriving on the listen socket, dropped (UDP trackers use their own socket)";
+    UdpUnknownDropped: "udp.unknown_dropped", Counter, "packets", "datagrams of no known shape, dropped";
 }
 
 /// Number of metrics.

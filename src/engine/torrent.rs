@@ -1656,6 +1656,19 @@ impl Torrent {
         self.wake.notify_one();
     }
 
+    /// Looks the torrent up in the DHT and announces it there now, instead
+    /// of at its next turn. `NotSupported` when the DHT is off;
+    /// `InvalidArgument` for a private torrent, which never uses the DHT.
+    pub fn force_dht_announce(&self) -> Result<(), Error> {
+        if self.is_private() {
+            return Err(Error::invalid_argument("a private torrent does not use the DHT (BEP 27)"));
+        }
+        let dht = self.ses.dht.read().clone();
+        let dht = dht.ok_or_else(|| Error::new(ErrorKind::NotSupported, "the DHT is off (enable_dht)"))?;
+        dht.force_announce(self.info_hash);
+        Ok(())
+    }
+
     /// Removes the torrent from its session; its task and peers stop.
     pub(crate) fn shut_down(&self) {
         let mut core = self.core.lock();

@@ -27,6 +27,7 @@ use crate::engine::{Alert, AlertKind, AlertType, Operation};
 /// `lt_alert_new_name`, `lt_alert_storage_path`, `lt_alert_dropped`,
 /// `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
 /// `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
+/// `lt_alert_info_hash`, `lt_alert_dht_buckets`, `lt_alert_dht_lookups`,
 /// `lt_alert_free`.
 pub struct lt_alert_t {
     alert: Alert,
@@ -108,6 +109,8 @@ pub const LT_ALERT_SCRAPE_REPLY: u32 = 13;
 pub const LT_ALERT_SCRAPE_FAILED: u32 = 14;
 /// Alert type: a tracker answered an announce.
 pub const LT_ALERT_TRACKER_REPLY: u32 = 15;
+/// Alert type: a DHT lookup of a torrent ended (lt_alert_num_peers gives the peers found).
+pub const LT_ALERT_DHT_REPLY: u32 = 16;
 /// Alert type: an announce was sent to a tracker.
 pub const LT_ALERT_TRACKER_ANNOUNCE: u32 = 17;
 /// Alert type: a downloaded piece failed its SHA-1 check and will be downloaded again (lt_alert_piece).
@@ -156,8 +159,14 @@ pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
 pub const LT_ALERT_LISTEN_SUCCEEDED: u32 = 49;
 /// Alert type: resume data was not trusted (files changed since it was saved); the files are checked instead.
 pub const LT_ALERT_FASTRESUME_REJECTED: u32 = 53;
+/// Alert type: a node announced itself to our DHT node as a peer (lt_alert_peer, lt_alert_info_hash).
+pub const LT_ALERT_DHT_ANNOUNCE: u32 = 55;
+/// Alert type: a node asked our DHT node for peers (lt_alert_info_hash).
+pub const LT_ALERT_DHT_GET_PEERS: u32 = 56;
 /// Alert type: local service discovery found a peer of a torrent (lt_alert_peer).
 pub const LT_ALERT_LSD_PEER: u32 = 60;
+/// Alert type: the DHT's bootstrap lookup ended.
+pub const LT_ALERT_DHT_BOOTSTRAP: u32 = 62;
 /// Alert type: a torrent stopped because of an error.
 pub const LT_ALERT_TORRENT_ERROR: u32 = 64;
 /// Alert type: a peer connected to a listen socket.
@@ -168,10 +177,21 @@ pub const LT_ALERT_ADD_TORRENT: u32 = 67;
 pub const LT_ALERT_STATE_UPDATE: u32 = 68;
 /// Alert type: statistics posted by lt_post_session_stats.
 pub const LT_ALERT_SESSION_STATS: u32 = 70;
+/// Alert type: the DHT could not do an operation (lt_alert_error, lt_alert_operation).
+pub const LT_ALERT_DHT_ERROR: u32 = 73;
 /// Alert type: local service discovery could not start or had to stop on a listen interface (lt_alert_error, lt_alert_peer gives the interface's address).
 pub const LT_ALERT_LSD_ERROR: u32 = 82;
+/// Alert type: the DHT's routing table and lookups, from lt_session_post_dht_stats (lt_alert_dht_buckets, lt_alert_dht_lookups).
+pub const LT_ALERT_DHT_STATS: u32 = 83;
 /// Alert type: alerts were dropped because the queue was full (delivered before the next alert).
 pub const LT_ALERT_ALERTS_DROPPED: u32 = 95;
+
+/// An alert of `kind` as C receives it, for the accessors' tests.
+#[cfg(test)]
+pub(crate) fn wrap_for_test(kind: AlertKind) -> *mut lt_alert_t {
+    let message = String::new();
+    wrap(Alert { kind, torrent: crate::engine::TorrentId::NONE, timestamp_us: 0, message })
+}
 
 fn wrap(alert: Alert) -> *mut lt_alert_t {
     let message = cstring(&alert.message);
@@ -192,7 +212,7 @@ fn wrap(alert: Alert) -> *mut lt_alert_t {
     Box::into_raw(Box::new(lt_alert_t { alert, message, url, text }))
 }
 
-fn alert_ref<'a>(a: *const lt_alert_t) -> Result<&'a Alert, lt_error> {
+pub(crate) fn alert_ref<'a>(a: *const lt_alert_t) -> Result<&'a Alert, lt_error> {
     non_null(a, "alert")?;
     // SAFETY: non-NULL; the caller promises a live alert.
     Ok(unsafe { &(*a).alert })
@@ -405,7 +425,8 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
                 | AlertKind::SaveResumeDataFailed { error }
                 | AlertKind::ScrapeFailed { error, .. }
                 | AlertKind::MetadataFailed { error, .. }
-                | AlertKind::LsdError { error, .. } => error.kind,
+                | AlertKind::LsdError { error, .. }
+                | AlertKind::DhtError { error, .. } => error.kind,
                 _ => return Err(wrong_type(alert)),
             };
             // SAFETY: checked non-NULL.
@@ -415,7 +436,7 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
     })
 }
 
-/// The operation that failed, for peer_disconnected and peer_error:
+/// The operation that failed, for peer_disconnected, peer_error and dht_error:
 /// libtorrent's `operation_t` number (`LT_OPERATION_*`; for example
 /// `LT_OPERATION_CONNECT` when a dial was refused, `LT_OPERATION_HANDSHAKE`
 /// when the first bytes were not a BitTorrent handshake for a torrent of
@@ -432,7 +453,9 @@ pub unsafe extern "C" fn lt_alert_operation(a: *const lt_alert_t, op_out: *mut u
             let alert = alert_ref(a)?;
             non_null(op_out, "op_out")?;
             let op = match &alert.kind {
-                AlertKind::PeerError { op, .. } | AlertKind::PeerDisconnected { op, .. } => *op,
+                AlertKind::PeerError { op, .. }
+                | AlertKind::PeerDisconnected { op, .. }
+                | AlertKind::DhtError { op, .. } => *op,
                 _ => return Err(wrong_type(alert)),
             };
             // SAFETY: checked non-NULL.
@@ -471,14 +494,18 @@ pub const LT_OPERATION_FILE_READ: u32 = 8;
 pub const LT_OPERATION_SOCK_WRITE: u32 = 10;
 /// Reading from the socket failed, or the peer closed it.
 pub const LT_OPERATION_SOCK_READ: u32 = 11;
+/// Binding a socket failed (the UDP socket of a listen interface).
+pub const LT_OPERATION_SOCK_BIND: u32 = 13;
 /// Connecting to the peer failed or timed out.
 pub const LT_OPERATION_CONNECT: u32 = 16;
 /// An incoming connection was refused when accepted (connection limit).
 pub const LT_OPERATION_SOCK_ACCEPT: u32 = 21;
+/// Resolving a host name failed (a DHT bootstrap node).
+pub const LT_OPERATION_HOSTNAME_LOOKUP: u32 = 38;
 /// The BitTorrent handshake failed: not a handshake, an unknown torrent, ourselves.
 pub const LT_OPERATION_HANDSHAKE: u32 = 40;
 
-fn wrong_type(a: &Alert) -> lt_error {
+pub(crate) fn wrong_type(a: &Alert) -> lt_error {
     fail_with(LT_ERROR_WRONG_ALERT_TYPE, format!("a {} alert has no such field", a.alert_type().name()))
 }
 
@@ -509,9 +536,9 @@ pub unsafe extern "C" fn lt_alert_piece(a: *const lt_alert_t, piece_out: *mut u3
 }
 
 /// The peer endpoint ("1.2.3.4:6881", "[::1]:6881") of a peer_*,
-/// incoming_connection or lsd_peer alert, the address of listen_succeeded /
-/// listen_failed, or the interface address of lsd_error ("127.0.0.1"),
-/// copied NUL-terminated into `buf`.
+/// incoming_connection or lsd_peer alert, the announcing peer of
+/// dht_announce, the address of listen_succeeded / listen_failed, or the
+/// interface address of lsd_error ("127.0.0.1"), copied NUL-terminated into `buf`.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`;
 /// `LT_ERROR_BUFFER_TOO_SMALL` when it does not fit (48 bytes always do).
@@ -535,6 +562,7 @@ pub unsafe extern "C" fn lt_alert_peer(a: *const lt_alert_t, buf: *mut c_char, c
                 AlertKind::LsdError { local, .. } => local.to_string(),
                 AlertKind::ListenSucceeded { addr } => addr.to_string(),
                 AlertKind::ListenFailed { addr, .. } => addr.clone(),
+                AlertKind::DhtAnnounce { ip, port, .. } => std::net::SocketAddr::new(*ip, *port).to_string(),
                 _ => return Err(wrong_type(alert)),
             };
             if text.len() + 1 > cap {
@@ -635,7 +663,8 @@ pub unsafe extern "C" fn lt_alert_scrape(
     })
 }
 
-/// The number of peers in the tracker's reply of a tracker_reply alert.
+/// The number of peers in the tracker's reply of a tracker_reply alert, or
+/// found by the DHT lookup of a dht_reply alert.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
 ///
@@ -647,8 +676,9 @@ pub unsafe extern "C" fn lt_alert_num_peers(a: *const lt_alert_t, num_peers_out:
         code((|| {
             let alert = alert_ref(a)?;
             non_null(num_peers_out, "num_peers_out")?;
-            let AlertKind::TrackerReply { num_peers, .. } = &alert.kind else {
-                return Err(wrong_type(alert));
+            let num_peers = match &alert.kind {
+                AlertKind::TrackerReply { num_peers, .. } | AlertKind::DhtReply { num_peers } => num_peers,
+                _ => return Err(wrong_type(alert)),
             };
             // SAFETY: checked non-NULL.
             unsafe { *num_peers_out = *num_peers };

@@ -53,9 +53,10 @@ pub unsafe extern "C" fn lt_session_resume(s: *mut lt_session_t) -> lt_error {
     })
 }
 
-/// Saves the session state (every setting that differs from its default)
-/// as bencoded bytes; `lt_settings_load_state` reads them back into a
-/// settings pack for `lt_session_new`.
+/// Saves the session state (every setting that differs from its default,
+/// and when the DHT runs its node id and routing table under "dht") as
+/// bencoded bytes; `lt_settings_load_state` reads them back into a
+/// settings pack for `lt_session_new`, whose DHT then starts from them.
 ///
 /// **Returns** `LT_OK` with the bytes in `*data_out` and their length in
 /// `*len_out`; `LT_ERROR_NULL_ARG`.
@@ -75,7 +76,7 @@ pub unsafe extern "C" fn lt_session_save_state(
             let ses = session_ref(s)?;
             // SAFETY: the caller promises writable outputs.
             unsafe { super::boundary::clear_bytes_out(data_out, len_out) }?;
-            let state = ses.settings().save_state();
+            let state = ses.save_state();
             let p = super::boundary::malloc_copy(&state);
             if p.is_null() {
                 return Err(fail_with(super::error::LT_ERROR_IO, "out of memory"));

@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod boundary;
 pub mod controls;
+pub mod dht;
 pub mod error;
 pub mod log;
 pub mod params;
@@ -20,6 +21,7 @@ mod abi_tests;
 
 pub use alert::*;
 pub use controls::*;
+pub use dht::*;
 pub use error::*;
 pub use log::*;
 pub use params::*;

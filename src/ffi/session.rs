@@ -41,7 +41,6 @@ pub(crate) fn on_library_thread() -> bool {
 /// **Returns** `LT_OK` and the session in `*session_out`;
 /// `LT_ERROR_NULL_ARG` when `session_out` is NULL; `LT_ERROR_INVALID_ARG` for
 /// invalid settings (e.g. a malformed `listen_interfaces`);
-/// `LT_ERROR_NOT_SUPPORTED` for features this version lacks (`enable_dht`);
 /// `LT_ERROR_IO` when threads cannot be started. A listen socket that cannot
 /// be opened is not an error: it is reported by a `listen_failed` alert.
 /// **Ownership:** the caller frees the session with `lt_session_free`.
@@ -99,12 +98,13 @@ pub unsafe extern "C" fn lt_session_free(s: *mut lt_session_t) {
 /// takes effect at once. The pack is the whole set, so start from
 /// `lt_session_get_settings` (or the pack the session was made with). The settings a session reads only when it
 /// starts (`network_threads`, `aio_threads`, `hashing_threads`,
-/// `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`)
-/// must keep their running values: a change to one is refused.
+/// `listen_interfaces`, `stats_listen`, `user_agent`, `peer_fingerprint`,
+/// `enable_dht`, `dht_bootstrap_nodes`) must keep their running values: a
+/// change to one is refused.
 ///
 /// **Returns** `LT_OK`, `LT_ERROR_NULL_ARG`, `LT_ERROR_INVALID_ARG` (a bad
 /// value, or a change to a setting fixed at start: `lt_last_error` then says
-/// "X cannot change on a running session") or `LT_ERROR_NOT_SUPPORTED`. On
+/// "X cannot change on a running session"). On
 /// error nothing changed.
 ///
 /// # Safety

@@ -3,6 +3,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod dht;
 pub mod extension;
 pub mod lsd;
 pub mod magnet;

@@ -3,6 +3,7 @@
 //! `SessionCore::peers_found`, which applies the rules that hold for all of
 //! them (a private torrent takes peers only from its trackers, BEP 27).
 
+pub mod dht;
 pub(crate) mod lsd;
 pub mod tracker;
 
