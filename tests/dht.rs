@@ -446,3 +446,26 @@ fn measure_idle_traffic_per_minute() {
     let d: Vec<i64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
     println!("idle minute: {} messages / {} bytes out, {} messages / {} bytes in", d[0], d[1], d[2], d[3]);
 }
+
+/// BEP 5's PORT message: two lt sessions with DHT nodes and no bootstrap
+/// node meet as BitTorrent peers; each tells the other its DHT port, and
+/// each routing table takes the other's node.
+#[test]
+fn port_messages_seed_the_routing_tables() {
+    let dir = tempdir("dht-port");
+    let meta = make_torrent_in(&dir.path, "content", &[("a.bin", 100_000)], 16384, 7);
+    let a = Session::new(dht_settings("")).unwrap();
+    a.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
+    let b = Session::new(dht_settings("")).unwrap();
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path.join("b"));
+    p.peers.push(format!("127.0.0.1:{}", a.listen_port().unwrap()).parse().unwrap());
+    b.add_torrent(p).unwrap();
+    for (ses, name) in [(&a, "a"), (&b, "b")] {
+        wait_until(&format!("{name}'s routing table to take the other's node"), || {
+            ses.refresh_live_gauges();
+            ses.counters().get(Metric::DhtNodes) >= 1
+        });
+        assert!(ses.counters().get(Metric::OutDhtPort) >= 1, "{name} sent PORT");
+        assert!(ses.counters().get(Metric::InDhtPort) >= 1, "{name} received PORT");
+    }
+}

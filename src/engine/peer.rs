@@ -441,7 +441,7 @@ async fn dial(t: &Torrent, addr: SocketAddr) -> Result<(TcpStream, Handshake), F
         Err(_) => return Err(timed_out(Operation::Connect, "connecting")),
     };
     let _ = stream.set_nodelay(true);
-    let ours = Handshake::new(t.info_hash, ses.peer_id);
+    let ours = ses.handshake(t.info_hash);
     match tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
@@ -563,6 +563,7 @@ pub(crate) async fn run(
         pex_taken: HashSet::new(),
         fast: theirs.supports_fast(),
         ext: theirs.supports_extensions(),
+        dht: theirs.supports_dht(),
         am_interested: false,
         peer_choking: true,
         outstanding: HashMap::new(),
@@ -880,6 +881,8 @@ struct Conn {
     pex_taken: HashSet<SocketAddr>,
     fast: bool,
     ext: bool,
+    /// The peer runs a DHT node (its handshake's DHT bit).
+    dht: bool,
     am_interested: bool,
     peer_choking: bool,
     outstanding: HashMap<Block, Instant>,
@@ -980,6 +983,12 @@ impl Conn {
             self.send(Message::HaveNone);
         } else if !have.none() {
             self.send(Message::Bitfield(have.as_bytes().to_vec().into()));
+        }
+        if self.dht {
+            // BEP 5: tell a DHT peer where our node listens.
+            if let Some(port) = self.t.ses.dht_port() {
+                self.send(Message::Port(port));
+            }
         }
         if self.ext {
             let s = self.t.ses.settings.read();
@@ -1164,7 +1173,14 @@ impl Conn {
             }
             Message::Piece { piece, begin, data } => self.on_piece(piece, begin, &data)?,
             Message::Extended { id, payload } => self.extended(id, &payload)?,
-            Message::Port(_) | Message::Suggest(_) | Message::AllowedFast(_) => {}
+            Message::Port(port) => {
+                // The peer's DHT node: a candidate for our routing table
+                // (the node pings it before taking it in).
+                if let Some(dht) = self.t.ses.dht.read().as_ref() {
+                    dht.add_node_hint(SocketAddr::new(self.handle.addr.ip(), port));
+                }
+            }
+            Message::Suggest(_) | Message::AllowedFast(_) => {}
         }
         Ok(())
     }

@@ -226,6 +226,23 @@ impl SessionCore {
         running.iter().filter_map(|id| all.get(id).cloned()).collect()
     }
 
+    /// The UDP port of our DHT node, when one runs (the listen port).
+    pub(crate) fn dht_port(&self) -> Option<u16> {
+        self.dht.read().as_ref()?;
+        self.listen_port()
+    }
+
+    /// Our handshake for torrent `ih`: the extension and fast bits, and the
+    /// DHT bit when our node runs.
+    pub(crate) fn handshake(&self, ih: InfoHash) -> Handshake {
+        let h = Handshake::new(ih, self.peer_id);
+        if self.dht_port().is_some() {
+            h.with_dht()
+        } else {
+            h
+        }
+    }
+
     pub(crate) fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
         let id = *self.by_hash.read().get(ih)?;
         self.torrents.read().get(&id).cloned()
@@ -994,7 +1011,7 @@ async fn incoming_handshake(core: &Arc<SessionCore>, mut stream: TcpStream) -> I
         return Err(refuse(Some(t), "torrent is not active".into()));
     }
     let _ = stream.set_nodelay(true);
-    let ours = Handshake::new(t.info_hash, core.peer_id);
+    let ours = core.handshake(t.info_hash);
     match tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await {
         Ok(Ok(())) => Ok((t, stream, theirs)),
         Ok(Err(e)) => {

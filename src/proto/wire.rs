@@ -152,6 +152,18 @@ impl Handshake {
     }
 
     /// Whether the sender speaks the fast extension (BEP 6).
+    /// Sets the DHT bit (BEP 5: `reserved[7] & 0x01`): we answer a PORT
+    /// message with our DHT's port.
+    pub fn with_dht(mut self) -> Handshake {
+        self.reserved[7] |= 0x01;
+        self
+    }
+
+    /// Whether the peer runs a DHT node (BEP 5), and so may send PORT.
+    pub fn supports_dht(&self) -> bool {
+        self.reserved[7] & 0x01 != 0
+    }
+
     pub fn supports_fast(&self) -> bool {
         self.reserved[7] & 0x04 != 0
     }
