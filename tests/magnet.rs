@@ -360,3 +360,38 @@ fn fake_peer_metadata_is_judged_right_by_libtorrent() {
     assert!(!line.contains("metadata_received"), "{line}");
     assert!(!wrong.record().metadata_requests.is_empty());
 }
+
+/// Not a test: the figure in issue 10's note. Time from adding a magnet
+/// (x.pe naming the seeder) to metadata_received, seven fresh sessions per
+/// seeder, libtorrent's and lt's. Run with
+/// `cargo test --test magnet -- --ignored --nocapture measure`.
+#[test]
+#[ignore]
+fn measure_magnet_to_metadata_received() {
+    let fx = Fixture::new("measure");
+    let lib_seeder = LtPeer::seed(&fx.torrent, &fx.seed, &SeedOpts::default());
+    let lt_seeder = Session::new(settings()).unwrap();
+    let sid = lt_seeder
+        .add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(fx.meta.clone()), &fx.seed))
+        .unwrap();
+    wait_for(&lt_seeder, "the seed's check", |a| {
+        a.alert_type() == AlertType::TorrentChecked && a.torrent == sid
+    });
+    for (name, port) in [("libtorrent", lib_seeder.port), ("lt", lt_seeder.listen_port().unwrap())] {
+        let mut ms = Vec::new();
+        for i in 0..7 {
+            let ses = Session::new(settings()).unwrap();
+            let uri = magnet_uri(&fx.meta, None, &[], &[local(port)]);
+            let source = TorrentSource::Magnet(Magnet::parse(&uri).unwrap());
+            let start = Instant::now();
+            let id =
+                ses.add_torrent(AddTorrentParams::new(source, fx.path(&format!("m{port}-{i}")))).unwrap();
+            wait_for(&ses, "metadata_received", |a| {
+                a.alert_type() == AlertType::MetadataReceived && a.torrent == id
+            });
+            ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        println!("magnet -> metadata_received from a {name} seeder, ms: median {:.1}, all {ms:.1?}", ms[3]);
+    }
+}
