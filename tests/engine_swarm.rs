@@ -95,6 +95,7 @@ fn readding_finished_data_checks_and_seeds_without_download() {
     assert_eq!(st.pieces_done, meta.lengths.num_pieces());
     assert_eq!(st.total_payload_download, 0);
     assert_eq!(ses.counters().get(Metric::RecvPayloadBytes), 0);
+    assert_eq!(st.queue_position, -1, "what the check found complete leaves the download queue");
 
     // A damaged piece is found by the check and wanted again.
     ses.remove_torrent(id, false).unwrap();
@@ -109,6 +110,7 @@ fn readding_finished_data_checks_and_seeds_without_download() {
     let st = ses.torrent_status(id).unwrap();
     assert_eq!(st.state, TorrentState::Downloading);
     assert_eq!(st.pieces_done, meta.lengths.num_pieces() - 1);
+    assert_eq!(st.queue_position, 0);
 }
 
 #[test]

@@ -99,6 +99,20 @@ fn queue_gauges_follow_the_queue() {
     }
     assert_eq!(gauge(&ses, Metric::NumQueuedTorrents), 2);
     assert_add_up(&ses);
+    // A magnet link's torrent has no pieces yet, but it is a download: it
+    // queues as one, not as a seed.
+    let uri = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=queued";
+    let magnet = lt::proto::magnet::Magnet::parse(uri).unwrap();
+    let mut p = AddTorrentParams::new(TorrentSource::Magnet(magnet), dir.path.join("save"));
+    p.auto_managed = true;
+    let id = ses.add_torrent(p).unwrap();
+    assert_eq!(ses.torrent_status(id).unwrap().queue_position, 3);
+    while gauge(&ses, Metric::NumQueuedDownloadTorrents) != 3 {
+        assert!(Instant::now() < deadline, "the magnet never queued as a download");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(gauge(&ses, Metric::NumQueuedSeedingTorrents), 0);
+    assert_add_up(&ses);
 }
 
 #[test]

@@ -72,7 +72,7 @@ impl Class {
             Bucket::Stopped
         } else if core.queued {
             // Only a queued torrent needs the picker's answer here.
-            if core.picker.is_finished() {
+            if core.is_finished() {
                 Bucket::QueuedSeed
             } else {
                 Bucket::QueuedDownload

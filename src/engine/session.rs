@@ -269,7 +269,8 @@ impl SessionCore {
     pub(crate) fn queue_membership(&self, t: &Torrent, member: bool) {
         let mut q = self.queue.lock();
         match (member, q.iter().position(|id| *id == t.id)) {
-            (true, None) => {
+            // A torrent removed meanwhile (its check ended late) stays out.
+            (true, None) if self.torrents.read().contains_key(&t.id) => {
                 q.push(t.id);
                 t.core.lock().queue_position = q.len() as i64 - 1;
             }
@@ -336,7 +337,7 @@ impl SessionCore {
                     auto_managed: c.auto_managed,
                     held: c.paused || c.error.is_some() || c.session_paused,
                     checking: c.state == TorrentState::CheckingFiles,
-                    finished: c.picker.is_finished(),
+                    finished: c.is_finished(),
                 }
             })
             .collect();

@@ -1385,21 +1385,14 @@ impl Torrent {
 
     /// Forgets what is had, ends the peers and checks the files again.
     async fn recheck(self: &Arc<Self>) {
-        let was_finished = {
+        {
             let mut core = self.core.lock();
             core.run.cancel();
             core.run = self.ses.shutdown.child_token();
-            let was = core.is_finished();
             core.picker.reset_have();
             self.drop_buffers(&mut core);
-            was
-        };
-        self.check_files().await;
-        let finished = self.core.lock().is_finished();
-        if was_finished != finished {
-            self.ses.queue_membership(self, !finished);
         }
-        self.ses.queue_changed();
+        self.check_files().await;
     }
 
     async fn check_files(self: &Arc<Self>) {
@@ -1470,7 +1463,11 @@ impl Torrent {
             TorrentState::Finished
         };
         self.set_state(&mut core, state);
+        let finished = core.is_finished();
         drop(core);
+        // What the check found decides the queue: a finished torrent
+        // leaves it, one with pieces to get joins it.
+        self.ses.queue_membership(self, !finished);
         self.post(AlertKind::TorrentChecked);
     }
 
