@@ -9,7 +9,8 @@
 //! info-hash. When one peer sent every piece it is to blame. When several
 //! did, nobody can be blamed, so the fetch starts over with one peer at a
 //! time supplying the whole: the next failure names its culprit, and each
-//! failure drops one liar, so an honest peer always gets through.
+//! failure drops one liar, so an honest peer always gets through. A peer
+//! that holds the fetch and goes silent loses it, and what it sent with it.
 
 use std::time::{Duration, Instant};
 
@@ -94,7 +95,18 @@ impl MetadataFetch {
         }
         if self.one_at_a_time {
             match self.owner {
-                Some(o) if o != peer => return None,
+                Some(o) if o != peer => {
+                    let fresh = self.pieces.iter().any(
+                        |p| matches!(p, Piece::Requested { by, at } if *by == o && now.duration_since(*at) < REREQUEST_AFTER),
+                    );
+                    if fresh {
+                        return None;
+                    }
+                    // The owner went silent: start over with this peer,
+                    // so what the next whole came from stays one peer.
+                    self.start(peer_size);
+                    self.owner = Some(peer);
+                }
                 _ => self.owner = Some(peer),
             }
         }
@@ -272,6 +284,35 @@ mod tests {
         assert_eq!(f.on_data(&ih, 2, 1, n, &lie[16384..]), DataOutcome::HashFailed { blamed: Some(2) });
         f.peer_left(2);
         assert_eq!(fetch_all(&mut f, &ih, 1, &meta), DataOutcome::Complete(meta));
+    }
+
+    #[test]
+    fn a_silent_owner_is_replaced_and_its_pieces_dropped() {
+        let meta = vec![1u8; 2 * 16384];
+        let ih = hash(&meta);
+        let lie = vec![2u8; 2 * 16384];
+        let n = meta.len() as u32;
+        let t0 = Instant::now();
+        let mut f = MetadataFetch::default();
+        assert_eq!(f.next_request(1, n, t0), Some(0));
+        assert_eq!(f.next_request(2, n, t0), Some(1));
+        assert_eq!(f.on_data(&ih, 1, 0, n, &meta[..16384]), DataOutcome::Stored);
+        assert_eq!(f.on_data(&ih, 2, 1, n, &lie[16384..]), DataOutcome::HashFailed { blamed: None });
+        // Peer 2 owns the fetch, gets piece 0, then goes silent on piece 1.
+        assert_eq!(f.next_request(2, n, t0), Some(0));
+        assert_eq!(f.on_data(&ih, 2, 0, n, &lie[..16384]), DataOutcome::Stored);
+        assert_eq!(f.next_request(2, n, t0), Some(1));
+        assert_eq!(f.next_request(1, n, t0), None, "the owner is still in time");
+        let late = t0 + REREQUEST_AFTER;
+        assert_eq!(f.next_request(1, n, late), Some(0), "peer 1 takes over from the start");
+        assert_eq!(f.progress(), (0, 2), "the silent owner's piece is not mixed in");
+        assert_eq!(f.on_data(&ih, 1, 0, n, &meta[..16384]), DataOutcome::Stored);
+        assert_eq!(
+            f.on_data(&ih, 2, 1, n, &lie[16384..]),
+            DataOutcome::Ignored("piece not requested from this peer")
+        );
+        assert_eq!(f.next_request(1, n, late), Some(1));
+        assert_eq!(f.on_data(&ih, 1, 1, n, &meta[16384..]), DataOutcome::Complete(meta));
     }
 
     #[test]
