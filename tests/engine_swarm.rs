@@ -261,13 +261,17 @@ fn magnet_from_lt_gets_metadata_and_data() {
 
 /// Peer exchange between lt sessions: C knows only the seeder A; A tells
 /// it about B (which dialled A, so A passes on B's listen port from its
-/// extension handshake), and C connects to B as a PEX peer.
+/// extension handshake), and C connects to B as a PEX peer. A uploads
+/// slowly so that B and C are still downloading (two seeds would part).
 #[test]
 fn pex_introduces_a_peer() {
     use lt::engine::discovery::PeerSource;
     let dir = tempfile::tempdir().unwrap();
-    let meta = make_torrent(dir.path(), &[("a.bin", 300_000)], 16384);
-    let (a, _) = seed(&meta, dir.path());
+    let meta = make_torrent(dir.path(), &[("a.bin", 4_000_000)], 16384);
+    let a = Session::new(lt::engine::Settings { upload_rate_limit: 50_000, ..settings() }).unwrap();
+    let a_id =
+        a.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path())).unwrap();
+    wait_for(&a, "the seed's check", |al| al.alert_type() == AlertType::TorrentChecked);
     let a_addr: std::net::SocketAddr = format!("127.0.0.1:{}", a.listen_port().unwrap()).parse().unwrap();
     let join = |name: &str| {
         let ses = Session::new(settings()).unwrap();
@@ -277,7 +281,11 @@ fn pex_introduces_a_peer() {
         (ses, id)
     };
     let (b, b_id) = join("b");
-    wait_for(&b, "b finished", |al| al.alert_type() == AlertType::TorrentFinished);
+    let deadline = Instant::now() + WAIT;
+    while a.torrent(a_id).unwrap().peers().is_empty() {
+        assert!(Instant::now() < deadline, "b never connected to a");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let b_port = b.listen_port().unwrap();
     let (c, c_id) = join("c");
     let deadline = Instant::now() + WAIT;
@@ -294,5 +302,5 @@ fn pex_introduces_a_peer() {
     assert!(count(&a, "ses.num_outgoing_pex") >= 1);
     assert!(count(&c, "ses.num_incoming_pex") >= 1);
     assert!(count(&c, "peer.peers_from_pex") >= 1);
-    assert_eq!(b.torrent_status(b_id).unwrap().state, TorrentState::Seeding);
+    assert_eq!(b.torrent_status(b_id).unwrap().state, TorrentState::Downloading, "b was still downloading");
 }
