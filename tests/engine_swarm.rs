@@ -257,6 +257,24 @@ fn magnet_from_lt_gets_metadata_and_data() {
         s[lt::engine::stats::find_metric("ses.num_outgoing_metadata").unwrap()] >= 2,
         "the seeder served them"
     );
+
+    // Resume data saved now carries the info dictionary: the same magnet,
+    // with no peer at all, starts as the complete torrent it was.
+    leech.torrent(id).unwrap().save_resume_data();
+    let alerts = wait_for(&leech, "save_resume_data", |a| a.alert_type() == AlertType::SaveResumeData);
+    let AlertKind::SaveResumeData { data } = &alerts.last().unwrap().kind else { unreachable!() };
+    drop(leech);
+    let again = Session::new(settings()).unwrap();
+    let bare = lt::proto::magnet::Magnet::parse(&format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex()))
+        .unwrap();
+    let mut p = AddTorrentParams::new(TorrentSource::Magnet(bare), &out);
+    p.resume_data = Some(data.clone());
+    let id = again.add_torrent(p).unwrap();
+    let st = again.torrent_status(id).unwrap();
+    assert_eq!(st.name, "content", "the metadata came with the resume data");
+    assert_eq!(st.state, TorrentState::Seeding, "resume data trusted: no check, no download");
+    let file = lt::proto::metainfo::Metainfo::from_bytes(&again.torrent_metadata(id).unwrap()).unwrap();
+    assert_eq!(file.info_bytes, meta.info_bytes);
 }
 
 /// Peer exchange between lt sessions: C knows only the seeder A; A tells
