@@ -471,10 +471,8 @@ pub unsafe extern "C" fn lt_alert_operation(a: *const lt_alert_t, op_out: *mut u
 #[no_mangle]
 pub extern "C" fn lt_operation_name(op: u32) -> *const c_char {
     ffi_call(|| {
-        static NAMES: once_cell::sync::Lazy<Vec<(u32, CString)>> = once_cell::sync::Lazy::new(|| {
-            Operation::ALL.iter().map(|o| (*o as u32, cstring(o.name()))).collect()
-        });
-        NAMES.iter().find(|(n, _)| *n == op).map(|(_, s)| s.as_ptr()).unwrap_or(c"unknown".as_ptr())
+        let found = Operation::ALL.iter().find(|o| **o as u32 == op);
+        found.map_or(c"unknown".as_ptr(), |o| super::boundary::static_cstr(o.name()))
     })
 }
 
@@ -726,14 +724,8 @@ pub unsafe extern "C" fn lt_alert_announce_event(
             let alert = alert_ref(a)?;
             non_null(event_out, "event_out")?;
             let AlertKind::TrackerAnnounce { event, .. } = &alert.kind else { return Err(wrong_type(alert)) };
-            let name = match *event {
-                "started" => c"started",
-                "completed" => c"completed",
-                "stopped" => c"stopped",
-                _ => c"none",
-            };
             // SAFETY: checked non-NULL.
-            unsafe { *event_out = name.as_ptr() };
+            unsafe { *event_out = super::boundary::static_cstr(event) };
             Ok(())
         })())
     })

@@ -68,6 +68,17 @@ pub unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, lt_er
     })
 }
 
+/// The engine's static name (an operation, an announce event, a lookup
+/// kind) as a C string that lives as long as the library: made once per
+/// name and kept, so a caller may hold the pointer forever.
+pub fn static_cstr(name: &'static str) -> *const c_char {
+    static NAMES: once_cell::sync::Lazy<
+        parking_lot::Mutex<std::collections::HashMap<&'static str, Box<CStr>>>,
+    > = once_cell::sync::Lazy::new(Default::default);
+    let mut names = NAMES.lock();
+    names.entry(name).or_insert_with(|| super::error::cstring(name).into_boxed_c_str()).as_ptr()
+}
+
 /// Checks that a pointer argument is not NULL.
 pub fn non_null<T>(p: *const T, what: &str) -> Result<(), lt_error> {
     if p.is_null() {

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 
 use super::alert::{alert_ref, lt_alert_t, wrong_type};
-use super::boundary::{code, ffi_call, fill_struct_array, growable_struct, non_null};
+use super::boundary::{code, ffi_call, fill_struct_array, growable_struct, non_null, static_cstr};
 use super::error::lt_error;
 use super::session::{lt_session_t, session_ref};
 use super::torrent::{lt_torrent_id_t, with_torrent};
@@ -83,22 +83,13 @@ pub struct lt_dht_lookup_t {
 
 growable_struct!(lt_dht_bucket_t, lt_dht_lookup_t);
 
-fn kind_name(kind: &str) -> *const c_char {
-    match kind {
-        "bootstrap" => c"bootstrap".as_ptr(),
-        "refresh" => c"refresh".as_ptr(),
-        "announce" => c"announce".as_ptr(),
-        _ => c"get_peers".as_ptr(),
-    }
-}
-
 fn lookup_to_c(l: &DhtLookupStatus) -> lt_dht_lookup_t {
     lt_dht_lookup_t {
         struct_size: 0,
         nodes_answered: l.answered,
         outstanding_requests: l.in_flight,
         target: l.target,
-        kind: kind_name(l.kind),
+        kind: static_cstr(l.kind),
     }
 }
 

@@ -381,11 +381,7 @@ pub unsafe extern "C" fn lt_session_stats_port(s: *mut lt_session_t, port_out: *
 
 /// The name of a watched figure as a static C string.
 pub(crate) fn watched_name(w: Watched) -> *const c_char {
-    static NAMES: once_cell::sync::Lazy<Vec<(Watched, std::ffi::CString)>> =
-        once_cell::sync::Lazy::new(|| {
-            Watched::ALL.iter().map(|w| (*w, super::error::cstring(w.name()))).collect()
-        });
-    NAMES.iter().find(|(x, _)| *x == w).map(|(_, n)| n.as_ptr()).unwrap_or(c"".as_ptr())
+    super::boundary::static_cstr(w.name())
 }
 
 /// A threshold crossing or return to normal, from
