@@ -248,15 +248,9 @@ fn magnet_from_lt_gets_metadata_and_data() {
     assert_eq!(again.info_bytes, meta.info_bytes);
     assert_eq!(again.info_hash, meta.info_hash);
     assert_eq!(again.web_seeds, vec!["http://127.0.0.1:1/seed".to_string()], "the magnet's ws is kept");
-    let c = leech.stats_snapshot();
-    let count = |name: &str| c[lt::engine::stats::find_metric(name).unwrap()];
-    assert!(count("ses.num_outgoing_metadata") >= 2, "two pieces asked for");
-    assert!(count("ses.num_incoming_metadata") >= 2);
-    let s = seeder.stats_snapshot();
-    assert!(
-        s[lt::engine::stats::find_metric("ses.num_outgoing_metadata").unwrap()] >= 2,
-        "the seeder served them"
-    );
+    assert!(common::metric(&leech, "ses.num_outgoing_metadata") >= 2, "two pieces asked for");
+    assert!(common::metric(&leech, "ses.num_incoming_metadata") >= 2);
+    assert!(common::metric(&seeder, "ses.num_outgoing_metadata") >= 2, "the seeder served them");
 
     // Resume data saved now carries the info dictionary: the same magnet,
     // with no peer at all, starts as the complete torrent it was.
@@ -316,7 +310,7 @@ fn pex_introduces_a_peer() {
         assert!(Instant::now() < deadline, "c never connected to b");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let count = |s: &Session, name: &str| s.stats_snapshot()[lt::engine::stats::find_metric(name).unwrap()];
+    let count = common::metric;
     assert!(count(&a, "ses.num_outgoing_pex") >= 1);
     assert!(count(&c, "ses.num_incoming_pex") >= 1);
     assert!(count(&c, "peer.peers_from_pex") >= 1);

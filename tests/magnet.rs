@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fake_peer::{FakePeer, FakePeerOpts, Metadata};
-use common::{
-    files_equal, free_port, make_data, make_torrent, tempdir, LtPeer, Opentracker, SeedOpts, TempDir,
-};
-use lt::engine::stats::find_metric;
+use common::swarm::settings;
+use common::{files_equal, make_data, make_torrent, tempdir, LtPeer, Opentracker, SeedOpts, TempDir};
+use common::{local, metric};
 use lt::engine::{
-    AddTorrentParams, Alert, AlertKind, AlertType, ErrorKind, Session, Settings, TorrentId, TorrentSource,
+    AddTorrentParams, Alert, AlertKind, AlertType, ErrorKind, Session, TorrentId, TorrentSource,
     TorrentState, TorrentStatus,
 };
 use lt::proto::bencode::{raw_dict_value_lenient, Limits};
@@ -55,24 +54,6 @@ impl Fixture {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path.join(name)
     }
-}
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn settings() -> Settings {
-    Settings {
-        listen_interfaces: format!("127.0.0.1:{}", free_port()),
-        alert_mask: lt::engine::alerts::category::ALL as i64,
-        ..Settings::default()
-    }
-}
-
-/// A session counter by its libtorrent name.
-fn metric(ses: &Session, name: &str) -> i64 {
-    let index = find_metric(name).unwrap_or_else(|| panic!("no metric named {name}"));
-    ses.stats_snapshot()[index]
 }
 
 /// Adds the magnet link `uri` paused, so that its state before any peer

@@ -73,6 +73,17 @@ fn run_python(args: &[&str]) {
     );
 }
 
+/// `127.0.0.1:port`.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A session counter by its libtorrent name ("ses.num_incoming_pex").
+pub fn metric(ses: &lt::engine::Session, name: &str) -> i64 {
+    let index = lt::engine::stats::find_metric(name).unwrap_or_else(|| panic!("no metric named {name}"));
+    ses.stats_snapshot()[index]
+}
+
 /// Writes deterministic files `dir/<name>` of the given sizes.
 pub fn make_data(dir: &Path, layout: &[(&str, u64)], seed: u64) {
     let spec: Vec<String> = layout.iter().map(|(n, s)| format!("{n}:{s}")).collect();
