@@ -36,15 +36,7 @@ pub(crate) fn save(t: &Torrent) -> Vec<u8> {
     let core = t.core.lock();
     let picker = &core.picker;
     let n = t.lengths().num_pieces();
-    let mut tiers: Vec<Vec<String>> = Vec::new();
-    for e in &core.trackers.entries {
-        let tier = e.tier as usize;
-        if tiers.len() <= tier {
-            tiers.resize(tier + 1, Vec::new());
-        }
-        tiers[tier].push(e.url.clone());
-    }
-    tiers.retain(|t| !t.is_empty());
+    let tiers = core.trackers.tiers();
     let mut peers: Vec<SocketAddr> = core.peers.values().map(|p| p.addr).collect();
     for addr in core.known.keys() {
         if peers.len() >= MAX_SAVED_PEERS {

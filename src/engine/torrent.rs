@@ -808,16 +808,7 @@ impl Torrent {
     pub fn torrent_file(&self) -> Result<Vec<u8>, Error> {
         use crate::proto::bencode::Value;
         let meta = &self.loaded()?.meta;
-        let core = self.core.lock();
-        let mut tiers: Vec<Vec<&str>> = Vec::new();
-        for e in &core.trackers.entries {
-            let tier = e.tier as usize;
-            if tiers.len() <= tier {
-                tiers.resize(tier + 1, Vec::new());
-            }
-            tiers[tier].push(&e.url);
-        }
-        tiers.retain(|t| !t.is_empty());
+        let tiers = self.core.lock().trackers.tiers();
         let mut head = std::collections::BTreeMap::new();
         if let Some(first) = tiers.first().and_then(|t| t.first()) {
             head.insert(&b"announce"[..], Value::Bytes(first.as_bytes()));

@@ -86,6 +86,21 @@ impl TrackerList {
         list
     }
 
+    /// The announce URLs tier by tier, empty tiers left out: the
+    /// `announce-list` of a saved .torrent or of resume data.
+    pub fn tiers(&self) -> Vec<Vec<String>> {
+        let mut tiers: Vec<Vec<String>> = Vec::new();
+        for e in &self.entries {
+            let tier = e.tier as usize;
+            if tiers.len() <= tier {
+                tiers.resize(tier + 1, Vec::new());
+            }
+            tiers[tier].push(e.url.clone());
+        }
+        tiers.retain(|t| !t.is_empty());
+        tiers
+    }
+
     pub fn add(&mut self, url: &str, tier: u32) {
         if !self.entries.iter().any(|t| t.url == url) {
             self.entries.push(TrackerEntry::new(url.to_string(), tier));
