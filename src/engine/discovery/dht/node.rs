@@ -25,6 +25,11 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
 const MAINTENANCE: Duration = Duration::from_secs(5);
 /// How long an empty table waits before bootstrapping again.
 const REBOOTSTRAP: Duration = Duration::from_secs(30);
+/// How often a shallow table looks up our own id again (libtorrent's
+/// self-refresh, every 10 minutes while its depth is under 4).
+const SELF_REFRESH: Duration = Duration::from_secs(10 * 60);
+/// The depth under which the table refreshes itself.
+const SHALLOW: usize = 4;
 
 /// The settings the node reads, copied from the session's at each call so
 /// a change applies at once.
@@ -130,6 +135,7 @@ pub struct Node {
     /// distance to our id, and their answers checked against their ids.
     saved_nodes: Vec<NodeEntry>,
     last_bootstrap: Option<Instant>,
+    last_self_refresh: Option<Instant>,
 }
 
 impl Node {
@@ -154,6 +160,7 @@ impl Node {
             bootstrap_nodes: Vec::new(),
             saved_nodes: Vec::new(),
             last_bootstrap: None,
+            last_self_refresh: None,
         }
     }
 
@@ -595,14 +602,27 @@ impl Node {
             }
         }
         let refreshing = self.lookups.values().any(|l| l.kind == LookupKind::Refresh);
-        if !bootstrapping && !refreshing {
-            if let Some(depth) = self.table.bucket_to_refresh(now) {
-                let own = self.id();
-                let target = own.random_at_depth(depth);
-                let start = self.table.closest(&target, K);
-                let lookup = Lookup::new(target, LookupKind::Refresh, &start, &[], cfg.restrict_search_ips);
-                self.start_lookup(lookup, cfg, now);
-            }
+        if bootstrapping || refreshing {
+            return;
+        }
+        // A table that knows few nodes near us asks for them again, first at
+        // the maintenance after the bootstrap: nodes that joined while we
+        // bootstrapped are found then, not at the next bucket refresh.
+        let self_due = self.last_self_refresh.is_none_or(|t| now.duration_since(t) >= SELF_REFRESH);
+        if self_due && self.table.depth() < SHALLOW {
+            self.last_self_refresh = Some(now);
+            let own = self.id();
+            let start = self.table.closest(&own, K);
+            let lookup = Lookup::new(own, LookupKind::Refresh, &start, &[], cfg.restrict_search_ips);
+            self.start_lookup(lookup, cfg, now);
+            return;
+        }
+        if let Some(depth) = self.table.bucket_to_refresh(now) {
+            let own = self.id();
+            let target = own.random_at_depth(depth);
+            let start = self.table.closest(&target, K);
+            let lookup = Lookup::new(target, LookupKind::Refresh, &start, &[], cfg.restrict_search_ips);
+            self.start_lookup(lookup, cfg, now);
         }
     }
 
@@ -663,6 +683,9 @@ mod tests {
         nodes: Vec<(SocketAddr, Node, Config)>,
         now: Instant,
         events: Vec<(usize, Event)>,
+        /// Datagrams to this node wait in `held` (a slow link).
+        hold_to: Option<usize>,
+        held: Vec<(SocketAddr, usize, Vec<u8>)>,
     }
 
     fn open_config() -> Config {
@@ -685,7 +708,7 @@ mod tests {
                     (addr, Node::new(NodeId::random(), Arc::new(Counters::new()), now), cfg)
                 })
                 .collect();
-            Net { nodes, now, events: Vec::new() }
+            Net { nodes, now, events: Vec::new(), hold_to: None, held: Vec::new() }
         }
 
         fn run(&mut self, f: impl FnOnce(&mut Node, &Config, Instant), i: usize) {
@@ -705,6 +728,10 @@ mod tests {
                     for (to, bytes) in out {
                         moved = true;
                         if let Some(j) = self.nodes.iter().position(|n| n.0 == to) {
+                            if self.hold_to == Some(j) {
+                                self.held.push((from, j, bytes));
+                                continue;
+                            }
                             let (_, node, cfg) = &mut self.nodes[j];
                             node.incoming(from, &bytes, cfg, self.now);
                         }
@@ -715,6 +742,16 @@ mod tests {
                 }
             }
             panic!("datagrams kept flowing");
+        }
+
+        /// Delivers what was held, and what that causes.
+        fn release(&mut self) {
+            self.hold_to = None;
+            for (from, j, bytes) in std::mem::take(&mut self.held) {
+                let (_, node, cfg) = &mut self.nodes[j];
+                node.incoming(from, &bytes, cfg, self.now);
+            }
+            self.deliver();
         }
 
         fn counter(&self, i: usize, m: Metric) -> i64 {
@@ -768,6 +805,30 @@ mod tests {
             .events
             .iter()
             .any(|(i, e)| *i == 17 && matches!(e, Event::LookupDone { num_peers: 1, .. })));
+    }
+
+    /// Two nodes bootstrap from a third while it has not yet confirmed the
+    /// first (its ping is on a slow link): neither learns of the other from
+    /// the bootstrap. The shallow table's self-refresh at the next
+    /// maintenance finds the other node, not a bucket refresh 15 minutes on.
+    #[test]
+    fn nodes_that_joined_together_meet_at_the_next_maintenance() {
+        let mut net = Net::new(3, open_config());
+        let first = net.nodes[0].0;
+        net.hold_to = Some(1);
+        net.run(|n, cfg, now| n.bootstrap(vec![first], Vec::new(), cfg, now), 1);
+        net.run(|n, cfg, now| n.bootstrap(vec![first], Vec::new(), cfg, now), 2);
+        net.release();
+        assert_eq!(net.nodes[0].1.num_nodes(), 2);
+        assert_eq!(net.nodes[2].1.num_nodes(), 1, "the bootstrap found only the first node");
+        for _ in 0..6 {
+            net.now += Duration::from_secs(1);
+            for i in 0..3 {
+                net.run(|n, cfg, now| n.tick(cfg, now), i);
+            }
+        }
+        assert_eq!(net.nodes[1].1.num_nodes(), 2);
+        assert_eq!(net.nodes[2].1.num_nodes(), 2);
     }
 
     /// The traffic of an idle DHT, in simulated time: eight nodes, nothing

@@ -197,6 +197,21 @@ impl RoutingTable {
         all.into_iter().take(count).map(Node::entry).collect()
     }
 
+    /// The depth libtorrent's splitting table would have with these live
+    /// nodes: its last bucket holds every node sharing at least `depth - 1`
+    /// leading bits with our id and splits when that is more than `K`.
+    /// A shallow table knows few nodes near us.
+    pub fn depth(&self) -> usize {
+        let mut sharing = self.buckets.iter().map(|b| b.live.len()).sum::<usize>();
+        for (d, b) in self.buckets.iter().enumerate() {
+            if sharing <= K {
+                return d + 1;
+            }
+            sharing -= b.live.len();
+        }
+        self.buckets.len()
+    }
+
     /// The number of live nodes and of replacements.
     pub fn size(&self) -> (usize, usize) {
         self.buckets.iter().fold((0, 0), |(l, r), b| (l + b.live.len(), r + b.replacements.len()))
@@ -315,6 +330,31 @@ mod tests {
         );
         assert!((100..=160 * K).contains(&live), "{live} live nodes");
         assert!(total < 64 * 1024, "{total} bytes");
+    }
+
+    /// The depth follows libtorrent's splitting table: one bucket until
+    /// more than `K` nodes are known, then one more for each level at which
+    /// more than `K` nodes share that many leading bits with us.
+    #[test]
+    fn depth_is_that_of_a_splitting_table() {
+        let own = NodeId::random();
+        let mut t = RoutingTable::new(own);
+        let now = Instant::now();
+        let mut port = 1;
+        let mut add = |t: &mut RoutingTable, depth: usize, count: u16| {
+            for _ in 0..count {
+                t.node_seen(node_at(&own, depth, port), true, OPEN, now);
+                port += 1;
+            }
+        };
+        assert_eq!(t.depth(), 1);
+        add(&mut t, 0, 5);
+        add(&mut t, 1, 3);
+        assert_eq!(t.depth(), 1, "eight nodes fit one bucket");
+        add(&mut t, 2, 1);
+        assert_eq!(t.depth(), 2, "nine do not: the four sharing a bit split off");
+        add(&mut t, 3, 5);
+        assert_eq!(t.depth(), 3);
     }
 
     #[test]
