@@ -601,6 +601,21 @@
 #define LT_PEER_OPTIMISTIC_UNCHOKE (1 << 9)
 
 /**
+ * Peer flag: the connection runs over uTP (else TCP).
+ */
+#define LT_PEER_UTP_SOCKET (1 << 10)
+
+/**
+ * Peer flag: the encrypted handshake (MSE) ran and the payload is RC4.
+ */
+#define LT_PEER_RC4_ENCRYPTED (1 << 11)
+
+/**
+ * Peer flag: the encrypted handshake (MSE) ran and chose plaintext.
+ */
+#define LT_PEER_PLAINTEXT_ENCRYPTED (1 << 12)
+
+/**
  * Peer source bit of `lt_peer_info_t.source` (libtorrent's
  * `peer_source_flags`): a tracker's reply.
  */
@@ -1243,7 +1258,7 @@ typedef struct lt_peer_info_t {
    */
   char ip[48];
   /**
-   * The peer's TCP port.
+   * The peer's port (TCP or UDP for uTP).
    */
   uint16_t port;
   /**

@@ -42,8 +42,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
@@ -57,6 +56,7 @@ use super::piece_picker::{Block, PeerKey};
 use super::session::SessionCore;
 use super::stats::{Counters, Metric, RateSampler};
 use super::torrent::Torrent;
+use super::transport::stream::{Encryption, Link, PeerSocket, ReadHalf, Transport, WriteHalf};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::extension::{self, Extension, MetadataMessage, PeerExtensions};
 use crate::proto::metainfo::MAX_TORRENT_SIZE;
@@ -90,6 +90,12 @@ pub mod flags {
     pub const SUPPORTS_EXTENSIONS: u32 = 1 << 7;
     pub const SUPPORTS_FAST: u32 = 1 << 8;
     pub const OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
+    /// The connection runs over uTP (else TCP).
+    pub const UTP_SOCKET: u32 = 1 << 10;
+    /// The encrypted handshake ran and the payload is RC4.
+    pub const RC4_ENCRYPTED: u32 = 1 << 11;
+    /// The encrypted handshake ran and chose plaintext for the payload.
+    pub const PLAINTEXT_ENCRYPTED: u32 = 1 << 12;
 }
 
 /// The flags counted by a session gauge.
@@ -412,7 +418,7 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
         };
         ses.counters.add(Metric::NumPeersHalfOpen, -1);
         match result {
-            Ok((stream, theirs)) => run(t, stream, addr, theirs, false).await,
+            Ok((stream, link, theirs)) => run(t, stream, link, addr, theirs, false).await,
             Err(failure) => {
                 ses.counters.add(Metric::ConnectFailures, 1);
                 t.dial_failed(addr);
@@ -425,7 +431,7 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
 
 /// Connects to `addr` and exchanges handshakes, each step within
 /// `handshake_timeout`.
-async fn dial(t: &Torrent, addr: SocketAddr) -> Result<(TcpStream, Handshake), Failure> {
+async fn dial(t: &Torrent, addr: SocketAddr) -> Result<(PeerSocket, Link, Handshake), Failure> {
     let ses = &t.ses;
     let timeout = Duration::from_secs(ses.settings.read().handshake_timeout as u64);
     let timed_out = |op: Operation, what: &str| {
@@ -456,13 +462,13 @@ async fn dial(t: &Torrent, addr: SocketAddr) -> Result<(TcpStream, Handshake), F
     if theirs.peer_id == ses.peer_id {
         return Err(handshake_error("connected to ourselves"));
     }
-    Ok((stream, theirs))
+    Ok((PeerSocket::Tcp(stream), Link::TCP, theirs))
 }
 
 /// Reads and decodes the peer's handshake within `timeout`.
 pub(crate) async fn read_handshake(
     ses: &SessionCore,
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     timeout: Duration,
 ) -> Result<Handshake, Failure> {
     let mut buf = [0u8; Handshake::LEN];
@@ -513,7 +519,8 @@ pub(crate) fn report_failure(ses: &SessionCore, t: Option<&Torrent>, addr: Socke
 /// The caller has reserved a session connection slot; it is released here.
 pub(crate) async fn run(
     t: Arc<Torrent>,
-    stream: TcpStream,
+    stream: PeerSocket,
+    link: Link,
     addr: SocketAddr,
     theirs: Handshake,
     incoming: bool,
@@ -535,9 +542,16 @@ pub(crate) async fn run(
     };
     handle.set_flag(flags::SUPPORTS_EXTENSIONS, theirs.supports_extensions());
     handle.set_flag(flags::SUPPORTS_FAST, theirs.supports_fast());
+    handle.set_flag(flags::UTP_SOCKET, link.transport == Transport::Utp);
+    handle.set_flag(flags::RC4_ENCRYPTED, link.encryption == Encryption::Rc4);
+    handle.set_flag(flags::PLAINTEXT_ENCRYPTED, link.encryption == Encryption::Plaintext);
     *handle.client.lock() = client_from_peer_id(&theirs.peer_id);
+    let transport_gauge = match link.transport {
+        Transport::Tcp => Metric::NumTcpPeers,
+        Transport::Utp => Metric::NumUtpPeers,
+    };
     ses.counters.add(Metric::NumPeersConnected, 1);
-    ses.counters.add(Metric::NumTcpPeers, 1);
+    ses.counters.add(transport_gauge, 1);
     tracing::debug!(peer = %addr, incoming, client = %handle.client.lock(), "peer connected");
     t.post(AlertKind::PeerConnect { peer: addr, incoming });
 
@@ -586,7 +600,7 @@ pub(crate) async fn run(
         ses.counters.add(Metric::NumPeersDownInterested, -1);
     }
     ses.counters.add(Metric::NumPeersConnected, -1);
-    ses.counters.add(Metric::NumTcpPeers, -1);
+    ses.counters.add(transport_gauge, -1);
     ses.counters.add(Metric::Disconnects, 1);
     if handle.has_flag(flags::REMOTE_INTERESTED) {
         ses.counters.add(Metric::NumPeersUpInterested, -1);
@@ -650,7 +664,7 @@ const MAX_INVALID_REQUESTS: u32 = 300;
 const UPLOAD_BATCH: usize = 16;
 
 async fn writer_task(
-    mut w: OwnedWriteHalf,
+    mut w: WriteHalf,
     mut rx: UnboundedReceiver<Out>,
     t: Arc<Torrent>,
     handle: Arc<PeerHandle>,
@@ -756,11 +770,7 @@ async fn writer_task(
 }
 
 /// Reads what is there, at most `max` bytes when a rate limit applies.
-async fn read_some(
-    r: &mut tokio::net::tcp::OwnedReadHalf,
-    buf: &mut BytesMut,
-    max: Option<usize>,
-) -> std::io::Result<usize> {
+async fn read_some(r: &mut ReadHalf, buf: &mut BytesMut, max: Option<usize>) -> std::io::Result<usize> {
     match max {
         None => r.read_buf(buf).await,
         Some(n) => r.take(n as u64).read_buf(buf).await,
@@ -909,7 +919,7 @@ impl Conn {
 
     async fn run(
         &mut self,
-        mut r: tokio::net::tcp::OwnedReadHalf,
+        mut r: ReadHalf,
         mut rx: UnboundedReceiver<PeerCmd>,
         cancel: CancellationToken,
     ) -> Result<(), Failure> {

@@ -25,6 +25,7 @@ use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
 use super::torrent::{Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use super::transport::stream::{Link, PeerSocket};
 use super::transport::udp::UdpTransport;
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
@@ -983,7 +984,9 @@ async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
         let core = core.clone();
         tokio::spawn(async move {
             match incoming_handshake(&core, stream).await {
-                Ok((t, stream, theirs)) => peer::run(t, stream, addr, theirs, true).await,
+                Ok((t, stream, theirs)) => {
+                    peer::run(t, PeerSocket::Tcp(stream), Link::TCP, addr, theirs, true).await
+                }
                 Err((t, failure)) => {
                     core.release_connection();
                     core.counters.add(Metric::ErrorIncomingPeers, 1);

@@ -128,6 +128,9 @@ fn peer_flag_constants_are_the_engine_flags() {
         ("SUPPORTS_EXTENSIONS", f::SUPPORTS_EXTENSIONS),
         ("SUPPORTS_FAST", f::SUPPORTS_FAST),
         ("OPTIMISTIC_UNCHOKE", f::OPTIMISTIC_UNCHOKE),
+        ("UTP_SOCKET", f::UTP_SOCKET),
+        ("RC4_ENCRYPTED", f::RC4_ENCRYPTED),
+        ("PLAINTEXT_ENCRYPTED", f::PLAINTEXT_ENCRYPTED),
     ]
     .into_iter()
     .map(|(n, v)| (format!("LT_PEER_{n}"), v as u64))

@@ -435,6 +435,12 @@ pub const LT_PEER_SUPPORTS_EXTENSIONS: u32 = 1 << 7;
 pub const LT_PEER_SUPPORTS_FAST: u32 = 1 << 8;
 /// Peer flag: the peer holds the optimistic unchoke slot.
 pub const LT_PEER_OPTIMISTIC_UNCHOKE: u32 = 1 << 9;
+/// Peer flag: the connection runs over uTP (else TCP).
+pub const LT_PEER_UTP_SOCKET: u32 = 1 << 10;
+/// Peer flag: the encrypted handshake (MSE) ran and the payload is RC4.
+pub const LT_PEER_RC4_ENCRYPTED: u32 = 1 << 11;
+/// Peer flag: the encrypted handshake (MSE) ran and chose plaintext.
+pub const LT_PEER_PLAINTEXT_ENCRYPTED: u32 = 1 << 12;
 
 /// Peer source bit of `lt_peer_info_t.source` (libtorrent's
 /// `peer_source_flags`): a tracker's reply.
@@ -461,7 +467,7 @@ pub struct lt_peer_info_t {
     pub struct_size: u32,
     /// The peer's IP address as text ("127.0.0.1", "::1").
     pub ip: [c_char; 48],
-    /// The peer's TCP port.
+    /// The peer's port (TCP or UDP for uTP).
     pub port: u16,
     /// `LT_PEER_*` bits. INTERESTING: we want its pieces; CHOKED: we choke
     /// it; REMOTE_*: the same from its side.

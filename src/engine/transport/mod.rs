@@ -1,13 +1,15 @@
-//! Datagram transport shared by the protocols that run over UDP.
+//! How bytes reach peers: the byte stream a peer connection runs on
+//! ([`stream`]), and the datagram socket shared by the protocols that run
+//! over UDP ([`udp`]).
 //!
 //! A session has one UDP socket per listen interface, bound to the same
 //! ip:port as the TCP listener (as libtorrent's is), so a NAT mapping or a
 //! firewall rule for the listen port covers the DHT, uTP and UDP trackers
 //! alike. Incoming datagrams are told apart by their shape ([`classify`])
 //! and handed to the protocol that registered for that kind; kinds with no
-//! handler (uTP and UDP tracker replies until those land) are counted and
-//! dropped.
+//! handler are counted and dropped.
 
+pub mod stream;
 pub mod udp;
 
 use std::net::SocketAddr;
