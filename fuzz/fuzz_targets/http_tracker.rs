@@ -49,6 +49,7 @@ fn urls(tracker: &str) {
         num_want: Some(50),
         key: 0x1234,
         tracker_id: Some(tracker.to_owned()),
+        addresses: Vec::new(),
     };
     let base = tracker.split_once('#').map_or(tracker, |(u, _)| u);
     let url = http_announce_url(tracker, &req);

@@ -25,6 +25,7 @@ use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
 use super::torrent::{Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use super::transport::listen;
 use super::transport::stream::{Link, PeerSocket};
 use super::transport::udp::UdpTransport;
 use crate::proto::magnet::Magnet;
@@ -482,11 +483,17 @@ impl Session {
     fn open_listen_sockets(&self) {
         let spec = self.core.settings.read().listen_interfaces.clone();
         let addrs = parse_listen_interfaces(&spec).unwrap_or_default();
+        let mut ports = Vec::new();
         for addr in addrs {
-            let bound = self.core.runtime.block_on(TcpListener::bind(addr));
+            let _guard = self.core.runtime.enter();
+            let bound = match listen::preferred(addr, &ports) {
+                Some(same_port) => listen::bind_tcp(same_port).or_else(|_| listen::bind_tcp(addr)),
+                None => listen::bind_tcp(addr),
+            };
             match bound {
                 Ok(listener) => {
                     let local = listener.local_addr().unwrap_or(addr);
+                    ports.push(local.port());
                     self.core.listen_addrs.write().push(local);
                     tracing::info!(addr = %local, "listening for peers");
                     self.core.alerts.post(TorrentId::NONE, "", AlertKind::ListenSucceeded { addr: local });

@@ -299,7 +299,7 @@ settings! {
         dht_read_only = false, "BEP 43 read-only DHT node: queries say ro=1, incoming queries are not answered";
     }
     strs {
-        listen_interfaces = "0.0.0.0:6881", "comma-separated ip:port list to accept peers on; port 0 picks a free one";
+        listen_interfaces = "0.0.0.0:6881,[::]:6881", "comma-separated ip:port list to accept peers on (TCP and UDP), IPv4 and IPv6 by default as libtorrent; port 0 picks a free one, the same on every interface where it can";
         user_agent = concat!("lt/", env!("CARGO_PKG_VERSION")), "HTTP User-Agent for trackers and the client name in the extension handshake";
         peer_fingerprint = "-LT0010-", "prefix of our peer id (Azureus style)";
         dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes (empty by default, unlike libtorrent's: lt never contacts a public node unless the application asks)";

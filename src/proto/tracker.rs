@@ -77,6 +77,10 @@ pub struct AnnounceRequest {
     pub key: u32,
     /// The `tracker id` from the tracker's previous reply, echoed back.
     pub tracker_id: Option<String>,
+    /// Our own addresses to tell the tracker (BEP 7's `ipv4=` and `ipv6=`),
+    /// for when it should list us under an address other than the one it
+    /// sees the announce come from.
+    pub addresses: Vec<IpAddr>,
 }
 
 /// What a tracker answered to an announce.
@@ -236,6 +240,10 @@ pub fn http_announce_url(announce: &str, req: &AnnounceRequest) -> String {
     if let Some(id) = &req.tracker_id {
         url.push_str("&trackerid=");
         push_escaped(&mut url, id.as_bytes());
+    }
+    for ip in &req.addresses {
+        url.push_str(if ip.is_ipv4() { "&ipv4=" } else { "&ipv6=" });
+        push_escaped(&mut url, ip.to_string().as_bytes());
     }
     url
 }
@@ -605,6 +613,7 @@ mod tests {
             num_want: Some(50),
             key: 0x1234,
             tracker_id: None,
+            addresses: Vec::new(),
         }
     }
 
@@ -648,6 +657,10 @@ mod tests {
         assert!(!u.contains("numwant"));
         assert!(http_announce_url("http://t/announce", &req(AnnounceEvent::Completed))
             .contains("&event=completed"));
+        let mut r = req(AnnounceEvent::None);
+        r.addresses = vec!["2001:db8::1".parse().unwrap(), "203.0.113.5".parse().unwrap()];
+        let u = http_announce_url("http://t/announce", &r);
+        assert!(u.ends_with("&ipv6=2001%3Adb8%3A%3A1&ipv4=203.0.113.5"), "{u}");
     }
 
     #[test]

@@ -228,6 +228,8 @@ pub struct SeedOpts {
     pub corrupt_pieces: u32,
     /// libtorrent's seed mode: no check before seeding.
     pub seed_mode: bool,
+    /// The loopback address to listen on (127.0.0.1 when not set).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// A libtorrent (or corrupt) peer process.
@@ -296,6 +298,9 @@ impl LtPeer {
             for c in &opts.connect {
                 cmd.args(["--connect", &c.to_string()]);
             }
+            if let Some(ip) = opts.ip {
+                cmd.args(["--ip", &ip.to_string()]);
+            }
         }
         for torrent in torrents {
             cmd.arg("--torrent").arg(torrent);
@@ -315,6 +320,12 @@ impl LtPeer {
     /// peer exchange, so it dials only `connect`.
     pub fn download_ignoring_pex(torrent: &Path, save_path: &Path, connect: &[SocketAddr]) -> LtPeer {
         LtPeer::download_with(torrent, save_path, connect, &["--ignore-pex"])
+    }
+
+    /// Starts a libtorrent downloader listening on `ip` that finds its
+    /// peers through the torrent's tracker.
+    pub fn download_on(ip: std::net::IpAddr, torrent: &Path, save_path: &Path) -> LtPeer {
+        LtPeer::download_with(torrent, save_path, &[], &["--ip", &ip.to_string()])
     }
 
     fn download_with(torrent: &Path, save_path: &Path, connect: &[SocketAddr], extra: &[&str]) -> LtPeer {

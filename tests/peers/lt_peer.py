@@ -33,14 +33,14 @@ def emit(obj):
             pass
 
 
-def session(port, high_performance=False):
-    """A session on 127.0.0.1:`port`. With `high_performance`, it starts
+def session(port, high_performance=False, ip="127.0.0.1"):
+    """A session on `ip`:`port` (127.0.0.1 or ::1). With `high_performance`, it starts
     from libtorrent's `high_performance_seed()` preset (deep send buffers,
     many disk threads), so that a seeder is not what limits a benchmark;
     the loopback overrides below apply either way."""
     settings = lt.high_performance_seed() if high_performance else {}
     settings.update({
-        "listen_interfaces": "127.0.0.1:%d" % port,
+        "listen_interfaces": ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port),
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -97,13 +97,13 @@ def on_signal(*_):
 def connect_all(h, peers):
     for p in peers:
         host, port = p.rsplit(":", 1)
-        h.connect_peer((host, int(port)))
+        h.connect_peer((host.strip("[]"), int(port)))
 
 
 def cmd_seed(a):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    ses = session(a.port, a.high_performance)
+    ses = session(a.port, a.high_performance, a.ip)
     handles = []
     for torrent in a.torrent:
         params = lt.add_torrent_params()
@@ -154,7 +154,7 @@ def cpu_seconds():
 def cmd_download(a):
     signal.signal(signal.SIGTERM, on_signal)
     info = lt.torrent_info(a.torrent)
-    ses = session(a.port)
+    ses = session(a.port, ip=a.ip)
     params = lt.add_torrent_params()
     params.ti = info
     params.save_path = a.save_path
@@ -244,6 +244,7 @@ def main():
     s.add_argument("--seed-mode", action="store_true")
     s.add_argument("--high-performance", action="store_true",
                    help="start from lt.high_performance_seed() (for benchmarks)")
+    s.add_argument("--ip", default="127.0.0.1", help="the loopback address to listen on (127.0.0.1 or ::1)")
     s = sub.add_parser("download")
     s.add_argument("--torrent", required=True)
     s.add_argument("--save-path", required=True)
@@ -252,6 +253,7 @@ def main():
     s.add_argument("--timeout", type=float, default=300)
     s.add_argument("--ignore-pex", action="store_true",
                    help="neither send nor act on ut_pex messages (libtorrent's disable_pex)")
+    s.add_argument("--ip", default="127.0.0.1", help="the loopback address to listen on (127.0.0.1 or ::1)")
     s = sub.add_parser("magnet")
     s.add_argument("--uri", required=True)
     s.add_argument("--save-path", required=True)

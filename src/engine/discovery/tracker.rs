@@ -7,7 +7,7 @@
 //! of its tier. `announce_to_all_trackers` and `announce_to_all_tiers`
 //! widen that as in libtorrent (see `announce`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -262,6 +262,24 @@ fn event_name(e: AnnounceEvent) -> &'static str {
 
 /// Announces to one tracker, records the outcome and posts alerts.
 /// Answers whether the tracker replied without error.
+/// The listen addresses a private torrent tells its trackers (`ipv4=`,
+/// `ipv6=`), as libtorrent does: only interfaces bound to one address, and
+/// only global ones, since a private or loopback address helps no peer and
+/// tells the tracker about the user's network. Public torrents send none.
+fn announced_addresses(listen: &[SocketAddr]) -> Vec<IpAddr> {
+    let global = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => !(v4.is_private() || v4.is_link_local() || v4.is_loopback() || v4.is_unspecified()),
+        IpAddr::V6(v6) => {
+            let seg = v6.segments()[0];
+            // fe80::/10 link-local, fc00::/7 unique local.
+            !(v6.is_loopback() || v6.is_unspecified() || seg & 0xffc0 == 0xfe80 || seg & 0xfe00 == 0xfc00)
+        }
+    };
+    let mut out: Vec<IpAddr> = listen.iter().map(|a| a.ip()).filter(global).collect();
+    out.dedup();
+    out
+}
+
 async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bool {
     let ses = &t.ses;
     let (req, timeout) = {
@@ -290,6 +308,11 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
                 .iter()
                 .find(|e| e.url == url)
                 .and_then(|e| e.tracker_id.clone()),
+            addresses: if t.is_private() {
+                announced_addresses(&ses.listen_addrs.read())
+            } else {
+                Vec::new()
+            },
         };
         let secs =
             if event == AnnounceEvent::Stopped { s.stop_tracker_timeout } else { s.tracker_receive_timeout };
@@ -696,6 +719,25 @@ mod tests {
             assert!(t.queries().iter().all(|q| !q.contains("trackerid=")));
         }
         counts
+    }
+
+    #[test]
+    fn private_torrents_tell_only_global_listen_addresses() {
+        let listen: Vec<SocketAddr> = [
+            "0.0.0.0:6881",
+            "[::]:6881",
+            "127.0.0.1:6881",
+            "192.168.1.4:6881",
+            "[fe80::1]:6881",
+            "[fd00::1]:6881",
+            "203.0.113.5:6881",
+            "[2001:db8::7]:6881",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let want: Vec<IpAddr> = vec!["203.0.113.5".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        assert_eq!(announced_addresses(&listen), want);
     }
 
     #[test]

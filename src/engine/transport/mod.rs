@@ -1,6 +1,6 @@
-//! How bytes reach peers: the byte stream a peer connection runs on
-//! ([`stream`]), and the datagram socket shared by the protocols that run
-//! over UDP ([`udp`]).
+//! How bytes reach peers: the listen sockets ([`listen`]), the byte stream
+//! a peer connection runs on ([`stream`]), and the datagram socket shared
+//! by the protocols that run over UDP ([`udp`]).
 //!
 //! A session has one UDP socket per listen interface, bound to the same
 //! ip:port as the TCP listener (as libtorrent's is), so a NAT mapping or a
@@ -9,6 +9,7 @@
 //! and handed to the protocol that registered for that kind; kinds with no
 //! handler are counted and dropped.
 
+pub mod listen;
 pub mod stream;
 pub mod udp;
 

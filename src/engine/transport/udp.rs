@@ -33,8 +33,7 @@ impl UdpTransport {
     /// Binds `addr` (the TCP listener's address, port included).
     /// Must run inside the session's runtime.
     pub fn bind(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<Arc<UdpTransport>> {
-        let std_socket = std::net::UdpSocket::bind(addr)?;
-        std_socket.set_nonblocking(true)?;
+        let std_socket = super::listen::bind_udp(addr)?;
         let sender = std_socket.try_clone()?;
         let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
