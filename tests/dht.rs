@@ -319,6 +319,63 @@ fn twenty_lt_sessions_find_one_anothers_torrents_and_the_table_survives_a_restar
     assert!(files_equal(&dir.path.join("src3/t3/f.bin"), &save.join("t3/f.bin")));
 }
 
+/// BEP 32: sessions listening on 127.0.0.1 and ::1 run a node on each. Six
+/// such sessions bootstrap their IPv6 nodes from the first one's `[::1]`
+/// address alone (the IPv4 nodes have no bootstrap node and stay empty),
+/// find one another's torrents over the IPv6 DHT, and the saved state keeps
+/// the IPv6 table (`nodes6`).
+#[test]
+fn dual_stack_sessions_find_one_anothers_torrents_over_the_ipv6_dht() {
+    const N: usize = 6;
+    let dir = tempdir("dht-ipv6");
+    let on_both = |bootstrap: &str| {
+        let port = free_port();
+        Settings { listen_interfaces: format!("127.0.0.1:{port},[::1]:{port}"), ..dht_settings(bootstrap) }
+    };
+    let first = Session::new(on_both("")).unwrap();
+    let boot = format!("[::1]:{}", first.listen_port().unwrap());
+    let mut sessions = vec![first];
+    for _ in 1..N {
+        sessions.push(Session::new(on_both(&boot)).unwrap());
+    }
+    let metas: Vec<_> = (0..N)
+        .map(|i| {
+            make_torrent_in(
+                &dir.path.join(format!("src{i}")),
+                &format!("s{i}"),
+                &[("f.bin", 30_000 + i)],
+                16384,
+                40 + i as u32,
+            )
+        })
+        .collect();
+    let mut downloads = Vec::new();
+    for (i, ses) in sessions.iter().enumerate() {
+        let seed = AddTorrentParams::new(
+            TorrentSource::Metainfo(metas[i].clone()),
+            dir.path.join(format!("src{i}")),
+        );
+        ses.add_torrent(seed).unwrap();
+        let j = (i + 1) % N;
+        let save = dir.path.join(format!("dl{i}"));
+        let id =
+            ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(metas[j].clone()), &save)).unwrap();
+        downloads.push((id, j, save));
+    }
+    for (i, (id, j, save)) in downloads.iter().enumerate() {
+        wait_alert(&sessions[i], "torrent_finished", |a| {
+            a.alert_type() == AlertType::TorrentFinished && a.torrent == *id
+        });
+        assert!(files_equal(&dir.path.join(format!("src{j}/s{j}/f.bin")), &save.join(format!("s{j}/f.bin"))));
+    }
+    // The saved state carries the IPv6 table (`nodes6`) and loads back.
+    let mut restored = Settings::default();
+    restored.load_state(&sessions[3].save_state()).unwrap();
+    let nodes = restored.dht_state.unwrap().nodes;
+    assert!(nodes.len() >= 2, "the IPv6 table: {nodes:?}");
+    assert!(nodes.iter().all(|n| n.addr.is_ipv6()), "no bootstrap node, no IPv4 node: {nodes:?}");
+}
+
 #[test]
 fn force_announce_private_torrents_and_the_dht_stats_alert() {
     let dir = tempdir("dht-force");

@@ -22,7 +22,7 @@ fuzz_target!(|packet: &[u8]| {
         assert!(m.tid.len() <= MAX_TRANSACTION_ID);
         match &m.body {
             Body::Response { response, .. } => {
-                assert!(response.nodes.len() <= MAX_NODES);
+                assert!(response.nodes.len() <= 2 * MAX_NODES, "nodes and nodes6");
                 assert!(response.values.len() <= MAX_VALUES);
                 assert!(response.token.as_ref().is_none_or(|t| !t.is_empty() && t.len() <= MAX_TOKEN));
             }

@@ -544,27 +544,28 @@ impl Session {
         }
     }
 
-    /// Starts the DHT node on the first IPv4 UDP socket when `enable_dht`
-    /// is on, from the saved state the settings carry (taken out of them:
-    /// it is used once).
+    /// Starts the DHT (a node on the first IPv4 and on the first IPv6 UDP
+    /// socket) when `enable_dht` is on, from the saved state the settings
+    /// carry (taken out of them: it is used once).
     fn start_dht(&self) {
         let saved = self.core.settings.write().dht_state.take();
         if !self.core.settings.read().enable_dht {
             return;
         }
-        let udp = self.core.udp.read().iter().find(|u| u.local_addr().is_ipv4()).cloned();
-        let Some(udp) = udp else {
-            let error =
-                ErrorInfo { kind: ErrorKind::Io, message: "no IPv4 listen interface for the DHT".into() };
-            let kind = AlertKind::DhtError { op: super::error::Operation::SockBind, error };
-            self.core.alerts.post(TorrentId::NONE, "", kind);
-            return;
-        };
+        let udp = self.core.udp.read().clone();
         let dht = {
             let _guard = self.core.runtime.enter();
-            Dht::start(&self.core, udp, saved)
+            Dht::start(&self.core, &udp, saved)
         };
-        *self.core.dht.write() = Some(dht);
+        match dht {
+            Some(dht) => *self.core.dht.write() = Some(dht),
+            None => {
+                let error =
+                    ErrorInfo { kind: ErrorKind::Io, message: "no UDP listen socket for the DHT".into() };
+                let kind = AlertKind::DhtError { op: super::error::Operation::SockBind, error };
+                self.core.alerts.post(TorrentId::NONE, "", kind);
+            }
+        }
     }
 
     /// The session's DHT node, when it runs.

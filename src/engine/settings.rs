@@ -21,16 +21,21 @@ pub struct DhtState {
 const MAX_SAVED_NODES: usize = 2000;
 
 impl DhtState {
-    /// `{"node-id": 20 bytes, "nodes": compact IPv4 nodes}`, as libtorrent
-    /// saves it under "dht".
-    fn to_value<'a>(&'a self, nodes_buf: &'a mut Vec<u8>) -> crate::proto::bencode::Value<'a> {
+    /// `{"node-id": 20 bytes, "nodes": compact IPv4 nodes, "nodes6":
+    /// compact IPv6 nodes}`, as libtorrent saves it under "dht".
+    fn to_value<'a>(&'a self, bufs: &'a mut [Vec<u8>; 2]) -> crate::proto::bencode::Value<'a> {
         use crate::proto::bencode::Value;
-        *nodes_buf = crate::proto::dht::encode_compact_nodes(&self.nodes);
+        bufs[0] = crate::proto::dht::encode_compact_nodes(&self.nodes, false);
+        bufs[1] = crate::proto::dht::encode_compact_nodes(&self.nodes, true);
         let mut pairs = vec![];
         if let Some(id) = &self.node_id {
             pairs.push(("node-id", Value::Bytes(&id.0)));
         }
-        pairs.push(("nodes", Value::Bytes(nodes_buf.as_slice())));
+        let [v4, v6] = bufs;
+        pairs.push(("nodes", Value::Bytes(v4.as_slice())));
+        if !v6.is_empty() {
+            pairs.push(("nodes6", Value::Bytes(v6.as_slice())));
+        }
         crate::proto::bencode::dict(pairs)
     }
 
@@ -43,22 +48,17 @@ impl DhtState {
                 Some(NodeId(b.try_into().map_err(|_| bad("node-id is not 20 bytes"))?))
             }
         };
-        let nodes = match v.get("nodes") {
-            None => Vec::new(),
-            Some(b) => {
-                let b = b.as_bytes().ok_or_else(|| bad("nodes is not a string"))?;
-                if b.len() % crate::proto::dht::COMPACT_NODE_V4 != 0 {
-                    return Err(bad("nodes is not a whole number of 26-byte entries"));
-                }
-                b.chunks_exact(crate::proto::dht::COMPACT_NODE_V4)
-                    .take(MAX_SAVED_NODES)
-                    .filter_map(|c| {
-                        let addr = crate::proto::dht::decode_compact_peer(&c[20..])?;
-                        Some(NodeEntry { id: NodeId(c[..20].try_into().ok()?), addr: addr.into() })
-                    })
-                    .collect()
-            }
-        };
+        let mut nodes = Vec::new();
+        for (key, ipv6, size) in [
+            ("nodes", false, crate::proto::dht::COMPACT_NODE_V4),
+            ("nodes6", true, crate::proto::dht::COMPACT_NODE_V6),
+        ] {
+            let Some(b) = v.get(key) else { continue };
+            let b = b.as_bytes().ok_or_else(|| bad(&format!("{key} is not a string")))?;
+            let list = crate::proto::dht::decode_compact_nodes(b, ipv6)
+                .ok_or_else(|| bad(&format!("{key} is not a whole number of {size}-byte entries")))?;
+            nodes.extend(list.into_iter().take(MAX_SAVED_NODES));
+        }
         Ok(DhtState { node_id, nodes })
     }
 }
@@ -182,10 +182,10 @@ impl Settings {
             };
             map.insert(name.as_bytes(), v);
         }
-        let mut nodes_buf = Vec::new();
+        let mut nodes_bufs = [Vec::new(), Vec::new()];
         let mut top = vec![("settings", Value::Dict(map))];
         if let Some(dht) = &self.dht_state {
-            top.push(("dht", dht.to_value(&mut nodes_buf)));
+            top.push(("dht", dht.to_value(&mut nodes_bufs)));
         }
         crate::proto::bencode::dict(top).encode()
     }

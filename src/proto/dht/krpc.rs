@@ -7,10 +7,10 @@
 //! not say which query it answers; the caller knows from the transaction id,
 //! so [`Response`] carries every optional field.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 
 use super::{decode_compact_peer, encode_compact_nodes, encode_compact_peer, NodeEntry, NodeId};
-use super::{COMPACT_NODE_V4, COMPACT_PEER_V4};
+use super::{COMPACT_PEER_V4, COMPACT_PEER_V6};
 use crate::proto::bencode::{self, Limits, Value};
 
 /// The largest packet accepted. DHT messages fit one Ethernet frame; a
@@ -21,7 +21,8 @@ pub const MAX_TRANSACTION_ID: usize = 16;
 /// The longest write token accepted (libtorrent's are 4 bytes, BEP 5 sets
 /// no limit; 64 leaves room for any sane scheme).
 pub const MAX_TOKEN: usize = 64;
-/// Most nodes in one `nodes` string (k is 8; some nodes send up to 16).
+/// Most nodes in one `nodes` or `nodes6` string (k is 8; some nodes send
+/// up to 16).
 pub const MAX_NODES: usize = 16;
 /// Most peers in one `values` list.
 pub const MAX_VALUES: usize = 200;
@@ -88,10 +89,12 @@ impl Query {
 }
 
 /// A response's fields; which are present depends on the query answered.
+/// `nodes` holds both families: IPv4 nodes travel in `nodes`, IPv6 ones in
+/// BEP 32's `nodes6`; `values` holds IPv4 and IPv6 peers alike.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Response {
     pub nodes: Vec<NodeEntry>,
-    pub values: Vec<SocketAddrV4>,
+    pub values: Vec<SocketAddr>,
     pub token: Option<Vec<u8>>,
 }
 
@@ -135,29 +138,27 @@ fn id20(d: &Value<'_>, key: &'static str) -> Result<NodeId, Error> {
     Ok(NodeId(a))
 }
 
-/// Reads a compact `nodes` string: a whole number of 26-byte entries, at
-/// most `MAX_NODES` of them.
-pub fn decode_compact_nodes(b: &[u8]) -> Result<Vec<NodeEntry>, Error> {
-    if b.len() % COMPACT_NODE_V4 != 0 {
-        return Err(Error::BadLength { key: "nodes", len: b.len(), expected: "a multiple of 26" });
+/// Reads a compact `nodes` (IPv4, 26-byte entries) or `nodes6` (IPv6,
+/// 38-byte entries) string of at most `MAX_NODES` entries.
+pub fn decode_compact_nodes(b: &[u8], key: &'static str) -> Result<Vec<NodeEntry>, Error> {
+    let ipv6 = key == "nodes6";
+    let nodes = super::decode_compact_nodes(b, ipv6).ok_or(Error::BadLength {
+        key,
+        len: b.len(),
+        expected: if ipv6 { "a multiple of 38" } else { "a multiple of 26" },
+    })?;
+    if nodes.len() > MAX_NODES {
+        return Err(Error::TooMany { key, count: nodes.len(), max: MAX_NODES });
     }
-    let count = b.len() / COMPACT_NODE_V4;
-    if count > MAX_NODES {
-        return Err(Error::TooMany { key: "nodes", count, max: MAX_NODES });
-    }
-    Ok(b.chunks_exact(COMPACT_NODE_V4)
-        .filter_map(|c| {
-            let id = NodeId(c[..20].try_into().ok()?);
-            let addr = decode_compact_peer(&c[20..])?;
-            Some(NodeEntry { id, addr: SocketAddr::V4(addr) })
-        })
-        .collect())
+    Ok(nodes)
 }
 
 fn decode_response(r: &Value<'_>) -> Result<Response, Error> {
     let mut out = Response::default();
-    if let Some(n) = r.get("nodes") {
-        out.nodes = decode_compact_nodes(n.as_bytes().ok_or(Error::WrongType("nodes"))?)?;
+    for key in ["nodes", "nodes6"] {
+        if let Some(n) = r.get(key) {
+            out.nodes.extend(decode_compact_nodes(n.as_bytes().ok_or(Error::WrongType(key))?, key)?);
+        }
     }
     if let Some(v) = r.get("values") {
         let list = v.as_list().ok_or(Error::WrongType("values"))?;
@@ -167,9 +168,7 @@ fn decode_response(r: &Value<'_>) -> Result<Response, Error> {
         for item in list {
             let b = item.as_bytes().ok_or(Error::WrongType("values"))?;
             match b.len() {
-                COMPACT_PEER_V4 => out.values.extend(decode_compact_peer(b)),
-                // An IPv6 peer (BEP 32): valid, not used by an IPv4 node.
-                18 => {}
+                COMPACT_PEER_V4 | COMPACT_PEER_V6 => out.values.extend(decode_compact_peer(b)),
                 len => return Err(Error::BadLength { key: "values", len, expected: "6 or 18" }),
             }
         }
@@ -238,11 +237,7 @@ pub fn decode(packet: &[u8]) -> Result<Message, Error> {
     };
     let version = root.get("v").and_then(|v| v.as_bytes()).filter(|v| v.len() <= 16).map(<[u8]>::to_vec);
     let your_ip = match root.get("ip").map(|v| v.as_bytes().ok_or(Error::WrongType("ip"))).transpose()? {
-        Some(b) if b.len() == COMPACT_PEER_V4 => decode_compact_peer(b).map(SocketAddr::V4),
-        Some(b) if b.len() == 18 => {
-            let ip: [u8; 16] = b[..16].try_into().unwrap_or([0; 16]);
-            Some(SocketAddr::new(ip.into(), u16::from_be_bytes([b[16], b[17]])))
-        }
+        Some(b) if b.len() == COMPACT_PEER_V4 || b.len() == COMPACT_PEER_V6 => decode_compact_peer(b),
         Some(b) => return Err(Error::BadLength { key: "ip", len: b.len(), expected: "6 or 18" }),
         None => None,
     };
@@ -323,7 +318,7 @@ impl Message {
     /// The canonical bencoding of the message.
     pub fn encode(&self) -> Vec<u8> {
         let mut ip_buf = Vec::new();
-        let nodes_buf;
+        let (nodes_buf, nodes6_buf);
         let values_buf: Vec<Vec<u8>>;
         let mut top = Vec::new();
         top.push(("t", Value::Bytes(&self.tid)));
@@ -360,9 +355,13 @@ impl Message {
             }
             Body::Response { id, response } => {
                 let mut r = vec![("id", Value::Bytes(&id.0))];
-                if !response.nodes.is_empty() {
-                    nodes_buf = encode_compact_nodes(&response.nodes);
+                nodes_buf = encode_compact_nodes(&response.nodes, false);
+                if !nodes_buf.is_empty() {
                     r.push(("nodes", Value::Bytes(&nodes_buf)));
+                }
+                nodes6_buf = encode_compact_nodes(&response.nodes, true);
+                if !nodes6_buf.is_empty() {
+                    r.push(("nodes6", Value::Bytes(&nodes6_buf)));
                 }
                 if let Some(t) = &response.token {
                     r.push(("token", Value::Bytes(t)));
@@ -372,7 +371,7 @@ impl Message {
                         .values
                         .iter()
                         .map(|a| {
-                            let mut b = Vec::with_capacity(COMPACT_PEER_V4);
+                            let mut b = Vec::with_capacity(COMPACT_PEER_V6);
                             encode_compact_peer(a, &mut b);
                             b
                         })
@@ -388,13 +387,7 @@ impl Message {
             }
         }
         if let Some(addr) = self.your_ip {
-            match addr {
-                SocketAddr::V4(a) => encode_compact_peer(&a, &mut ip_buf),
-                SocketAddr::V6(a) => {
-                    ip_buf.extend_from_slice(&a.ip().octets());
-                    ip_buf.extend_from_slice(&a.port().to_be_bytes());
-                }
-            }
+            encode_compact_peer(&addr, &mut ip_buf);
             top.push(("ip", Value::Bytes(&ip_buf)));
         }
         if let Some(v) = &self.version {
@@ -414,8 +407,12 @@ mod tests {
 
     #[test]
     fn every_message_round_trips() {
-        let peer: SocketAddrV4 = "10.0.0.1:6881".parse().unwrap();
-        let nodes = vec![NodeEntry { id: id(7), addr: "1.2.3.4:5".parse().unwrap() }];
+        let peers: Vec<SocketAddr> =
+            vec!["10.0.0.1:6881".parse().unwrap(), "[2001:db8::1]:6882".parse().unwrap()];
+        let nodes = vec![
+            NodeEntry { id: id(7), addr: "1.2.3.4:5".parse().unwrap() },
+            NodeEntry { id: id(8), addr: "[2001:db8::2]:6".parse().unwrap() },
+        ];
         let messages = [
             Message::query(b"aa".to_vec(), id(1), Query::Ping, false),
             Message::query(b"ab".to_vec(), id(1), Query::FindNode { target: id(2) }, true),
@@ -435,8 +432,8 @@ mod tests {
             Message::response(
                 b"ae".to_vec(),
                 id(4),
-                Response { nodes, values: vec![peer], token: Some(b"xyz".to_vec()) },
-                "9.9.9.9:1".parse().unwrap(),
+                Response { nodes, values: peers, token: Some(b"xyz".to_vec()) },
+                "[2001:db8::9]:1".parse().unwrap(),
             ),
             Message::error(b"af".to_vec(), error_code::PROTOCOL, "bad"),
         ];
@@ -561,8 +558,27 @@ mod tests {
     #[test]
     fn compact_formats() {
         let n = NodeEntry { id: id(9), addr: "1.2.3.4:258".parse().unwrap() };
-        let b = encode_compact_nodes(&[n]);
+        let n6 = NodeEntry { id: id(10), addr: "[::1]:258".parse().unwrap() };
+        let b = encode_compact_nodes(&[n, n6], false);
         assert_eq!(&b[20..], &[1, 2, 3, 4, 1, 2]);
-        assert_eq!(decode_compact_nodes(&b).unwrap(), vec![n]);
+        assert_eq!(decode_compact_nodes(&b, "nodes").unwrap(), vec![n]);
+        let b6 = encode_compact_nodes(&[n, n6], true);
+        assert_eq!(b6.len(), 38);
+        assert_eq!(&b6[20..], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2]);
+        assert_eq!(decode_compact_nodes(&b6, "nodes6").unwrap(), vec![n6]);
+        assert!(matches!(
+            decode_compact_nodes(&b, "nodes6"),
+            Err(Error::BadLength { key: "nodes6", len: 26, .. })
+        ));
+        // A reply carrying both lists (BEP 32) gives both families.
+        let mut reply = b"d1:rd2:id20:abcdefghij01234567895:nodes26:".to_vec();
+        reply.extend_from_slice(&b);
+        reply.extend_from_slice(b"6:nodes638:");
+        reply.extend_from_slice(&b6);
+        reply.extend_from_slice(b"e1:t2:aa1:y1:re");
+        match decode(&reply).unwrap().body {
+            Body::Response { response, .. } => assert_eq!(response.nodes, vec![n, n6]),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -10,7 +10,7 @@ pub mod node_id;
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 /// A 160-bit DHT node id (or a target: an info-hash lives in the same space).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -89,30 +89,55 @@ pub struct NodeEntry {
 
 /// Size of one IPv4 entry in a `nodes` string: id, address, port.
 pub const COMPACT_NODE_V4: usize = 26;
+/// Size of one IPv6 entry in a `nodes6` string (BEP 32).
+pub const COMPACT_NODE_V6: usize = 38;
 /// Size of one IPv4 peer in a `values` list: address, port.
 pub const COMPACT_PEER_V4: usize = 6;
+/// Size of one IPv6 peer in a `values` list (BEP 32).
+pub const COMPACT_PEER_V6: usize = 18;
 
-/// Encodes an IPv4 address and port as 6 bytes (BEP 5 "compact peer info").
-pub fn encode_compact_peer(addr: &SocketAddrV4, out: &mut Vec<u8>) {
-    out.extend_from_slice(&addr.ip().octets());
+/// Encodes an address and port as BEP 5's "compact peer info": 6 bytes
+/// for IPv4, 18 for IPv6 (BEP 32).
+pub fn encode_compact_peer(addr: &SocketAddr, out: &mut Vec<u8>) {
+    match addr {
+        SocketAddr::V4(a) => out.extend_from_slice(&a.ip().octets()),
+        SocketAddr::V6(a) => out.extend_from_slice(&a.ip().octets()),
+    }
     out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
-/// Decodes 6 bytes of compact peer info.
-pub fn decode_compact_peer(b: &[u8]) -> Option<SocketAddrV4> {
-    let b: &[u8; 6] = b.try_into().ok()?;
-    Some(SocketAddrV4::new(Ipv4Addr::new(b[0], b[1], b[2], b[3]), u16::from_be_bytes([b[4], b[5]])))
+/// Decodes 6 (IPv4) or 18 (IPv6) bytes of compact peer info.
+pub fn decode_compact_peer(b: &[u8]) -> Option<SocketAddr> {
+    let (ip, port) = match b.len() {
+        COMPACT_PEER_V4 => (IpAddr::from(<[u8; 4]>::try_from(&b[..4]).ok()?), &b[4..]),
+        COMPACT_PEER_V6 => (IpAddr::from(<[u8; 16]>::try_from(&b[..16]).ok()?), &b[16..]),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
 }
 
-/// Encodes IPv4 nodes as a `nodes` string (26 bytes each); nodes with an
-/// IPv6 address are skipped (they belong in BEP 32's `nodes6`).
-pub fn encode_compact_nodes(nodes: &[NodeEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nodes.len() * COMPACT_NODE_V4);
-    for n in nodes {
-        if let SocketAddr::V4(a) = n.addr {
-            out.extend_from_slice(&n.id.0);
-            encode_compact_peer(&a, &mut out);
-        }
+/// Encodes the nodes of one family as a `nodes` string (IPv4, 26 bytes
+/// each) or a `nodes6` string (IPv6, 38 bytes each); the others are
+/// skipped.
+pub fn encode_compact_nodes(nodes: &[NodeEntry], ipv6: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in nodes.iter().filter(|n| n.addr.is_ipv6() == ipv6) {
+        out.extend_from_slice(&n.id.0);
+        encode_compact_peer(&n.addr, &mut out);
     }
     out
+}
+
+/// Decodes a `nodes` (IPv4) or `nodes6` (IPv6) string; `None` when its
+/// length is not a whole number of entries.
+pub fn decode_compact_nodes(b: &[u8], ipv6: bool) -> Option<Vec<NodeEntry>> {
+    let size = if ipv6 { COMPACT_NODE_V6 } else { COMPACT_NODE_V4 };
+    if b.len() % size != 0 {
+        return None;
+    }
+    b.chunks_exact(size)
+        .map(|c| {
+            Some(NodeEntry { id: NodeId(c[..20].try_into().ok()?), addr: decode_compact_peer(&c[20..])? })
+        })
+        .collect()
 }

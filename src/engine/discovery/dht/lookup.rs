@@ -6,7 +6,7 @@
 //! and sends the queries this asks for.
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 
 use super::routing::K;
 use crate::proto::dht::{NodeEntry, NodeId};
@@ -62,7 +62,7 @@ pub struct Lookup {
     /// One candidate per IP address (`dht_restrict_search_ips`).
     restrict_ips: bool,
     /// Peers found so far (get_peers), to report each once.
-    peers: HashSet<SocketAddrV4>,
+    peers: HashSet<SocketAddr>,
 }
 
 impl Lookup {
@@ -160,9 +160,9 @@ impl Lookup {
         addr: &SocketAddr,
         id: NodeId,
         nodes: &[NodeEntry],
-        values: &[SocketAddrV4],
+        values: &[SocketAddr],
         token: Option<Vec<u8>>,
-    ) -> Vec<SocketAddrV4> {
+    ) -> Vec<SocketAddr> {
         if let Some(c) = self.find(addr) {
             c.state = State::Answered;
             c.token = token;
@@ -267,7 +267,7 @@ mod tests {
         let start: Vec<_> = (0..3).map(|i| entry(&target, 10 + i, 3000 + i as u16)).collect();
         let mut l = Lookup::new(target, LookupKind::GetPeers { announce: None }, &start, &[], false);
         let q = l.next_queries(5);
-        let peer: SocketAddrV4 = "10.0.0.9:51413".parse().unwrap();
+        let peer: SocketAddr = "10.0.0.9:51413".parse().unwrap();
         assert_eq!(l.on_answer(&q[0].1, start[0].id, &[], &[peer], Some(b"t1".to_vec())), vec![peer]);
         assert!(l.on_answer(&q[1].1, start[1].id, &[], &[peer], None).is_empty(), "already reported");
         l.on_failure(&q[2].1);

@@ -1,10 +1,13 @@
 //! The session's Mainline DHT node (BEP 5) and the announcer that looks up
 //! and announces every running public torrent on its own schedule.
 //!
-//! [`node::Node`] is the logic, fed with the time; [`Dht`] owns it behind
-//! a lock, feeds it the datagrams of the listen interface's UDP socket and
-//! a 250 ms tick, sends what it asks, and turns its events into peers for
-//! torrents (`SessionCore::peers_found`, which applies BEP 27) and alerts.
+//! [`node::Node`] is the logic, fed with the time; [`Dht`] owns one per
+//! address family (IPv4, and IPv6 per BEP 32 when the session listens on
+//! IPv6) behind a lock, feeds each the datagrams of its listen interface's
+//! UDP socket and a 250 ms tick, sends what it asks, and turns its events
+//! into peers for torrents (`SessionCore::peers_found`, which applies BEP
+//! 27) and alerts. Both nodes share the node id, the announce schedule and
+//! the session's DHT counters.
 
 pub mod lookup;
 pub mod node;
@@ -48,26 +51,51 @@ struct Announcer {
     next_new_slot: Option<Instant>,
 }
 
-/// The DHT node of a session.
-pub struct Dht {
+/// One node and the socket it runs on.
+struct Instance {
     node: Mutex<Node>,
     transport: Arc<UdpTransport>,
+}
+
+/// The DHT of a session: an IPv4 node, an IPv6 node, or both.
+pub struct Dht {
+    instances: Vec<Instance>,
     ses: Weak<SessionCore>,
     announcer: Mutex<Announcer>,
 }
 
+/// Routes one socket's DHT datagrams to its node.
+struct Handler {
+    dht: Weak<Dht>,
+    index: usize,
+}
+
+impl DatagramHandler for Handler {
+    fn on_datagram(&self, from: SocketAddr, packet: &[u8]) {
+        let Some(dht) = self.dht.upgrade() else { return };
+        let Some(cfg) = dht.config() else { return };
+        dht.with_node(self.index, |n| n.incoming(from, packet, &cfg, Instant::now()));
+    }
+}
+
 impl Dht {
-    /// Starts a node on `transport`: its id and table from `saved` (a
-    /// loaded session state) or fresh, a bootstrap from the saved nodes and
-    /// `dht_bootstrap_nodes`, and its timer task.
+    /// Starts a node on the first IPv4 and on the first IPv6 socket of
+    /// `transports` (`None` when there is neither): the id and tables from
+    /// `saved` (a loaded session state) or fresh, a bootstrap from the saved
+    /// nodes and `dht_bootstrap_nodes` of each node's family, and the timer
+    /// task.
     pub(crate) fn start(
         ses: &Arc<SessionCore>,
-        transport: Arc<UdpTransport>,
+        transports: &[Arc<UdpTransport>],
         saved: Option<DhtState>,
-    ) -> Arc<Dht> {
+    ) -> Option<Arc<Dht>> {
         let now = Instant::now();
         let saved = saved.unwrap_or_default();
-        let ip = transport.local_addr().ip();
+        let chosen: Vec<Arc<UdpTransport>> = [false, true]
+            .iter()
+            .filter_map(|v6| transports.iter().find(|t| t.local_addr().is_ipv6() == *v6).cloned())
+            .collect();
+        let ip = chosen.first()?.local_addr().ip();
         // BEP 42: an id bound to our address when it is a public one; on a
         // local network or an unspecified address no one can check it.
         let id = saved.node_id.unwrap_or_else(|| {
@@ -77,14 +105,22 @@ impl Dht {
                 node_id::generate(&ip)
             }
         });
+        let instances = chosen
+            .iter()
+            .map(|t| Instance {
+                node: Mutex::new(Node::for_family(t.local_addr().is_ipv6(), id, ses.counters.clone(), now)),
+                transport: t.clone(),
+            })
+            .collect();
         let dht = Arc::new(Dht {
-            node: Mutex::new(Node::new(id, ses.counters.clone(), now)),
-            transport: transport.clone(),
+            instances,
             ses: Arc::downgrade(ses),
             announcer: Mutex::new(Announcer::default()),
         });
-        transport.set_dht_handler(Some(dht.clone()));
-        tracing::info!(id = %id, addr = %transport.local_addr(), "dht node started");
+        for (index, inst) in dht.instances.iter().enumerate() {
+            inst.transport.set_dht_handler(Some(Arc::new(Handler { dht: Arc::downgrade(&dht), index })));
+            tracing::info!(id = %id, addr = %inst.transport.local_addr(), "dht node started");
+        }
         let spec = ses.settings.read().dht_bootstrap_nodes.clone();
         let saved_nodes = saved.nodes;
         let d = dht.clone();
@@ -92,21 +128,27 @@ impl Dht {
             let addrs = d.resolve(&spec).await;
             let Some(ses) = d.ses.upgrade() else { return };
             let cfg = Config::from_settings(&ses.settings.read());
-            d.with_node(|n| n.bootstrap(addrs, saved_nodes, &cfg, Instant::now()));
+            for (i, inst) in d.instances.iter().enumerate() {
+                let v6 = inst.transport.local_addr().is_ipv6();
+                let boot = addrs.iter().filter(|a| a.is_ipv6() == v6).copied().collect();
+                let saved = saved_nodes.iter().filter(|n| n.addr.is_ipv6() == v6).copied().collect();
+                d.with_node(i, |n| n.bootstrap(boot, saved, &cfg, Instant::now()));
+            }
             let shutdown = ses.shutdown.clone();
             drop(ses);
             d.run(shutdown).await;
         });
-        dht
+        Some(dht)
     }
 
-    /// Resolves the bootstrap host names (IPv4 only, as the node is);
-    /// a name that does not resolve is reported as a dht_error alert.
+    /// Resolves the bootstrap host names (both families: each node takes
+    /// its own); a name that does not resolve is reported as a dht_error
+    /// alert.
     async fn resolve(&self, spec: &str) -> Vec<SocketAddr> {
         let mut out = Vec::new();
         for (host, port) in parse_bootstrap_nodes(spec).unwrap_or_default() {
             match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(addrs) => out.extend(addrs.filter(SocketAddr::is_ipv4)),
+                Ok(addrs) => out.extend(addrs),
                 Err(e) => {
                     if let Some(ses) = self.ses.upgrade() {
                         let error = ErrorInfo { kind: ErrorKind::Io, message: format!("{host}:{port}: {e}") };
@@ -126,15 +168,17 @@ impl Dht {
         Some(Config::from_settings(&self.ses.upgrade()?.settings.read()))
     }
 
-    /// Runs `f` on the node, then sends what it queued and reports its events.
-    fn with_node<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
+    /// Runs `f` on node `index`, then sends what it queued and reports
+    /// its events.
+    fn with_node<R>(&self, index: usize, f: impl FnOnce(&mut Node) -> R) -> R {
+        let inst = &self.instances[index];
         let (r, (out, events)) = {
-            let mut n = self.node.lock();
+            let mut n = inst.node.lock();
             let r = f(&mut n);
             (r, n.drain())
         };
         for (to, bytes) in out {
-            self.transport.send_to(&bytes, to);
+            inst.transport.send_to(&bytes, to);
         }
         if !events.is_empty() {
             self.report(events);
@@ -198,7 +242,9 @@ impl Dht {
             }
             let Some(cfg) = self.config() else { return };
             let now = Instant::now();
-            self.with_node(|n| n.tick(&cfg, now));
+            for i in 0..self.instances.len() {
+                self.with_node(i, |n| n.tick(&cfg, now));
+            }
             self.announce_due(&cfg, now);
         }
     }
@@ -209,11 +255,13 @@ impl Dht {
     fn announce_due(&self, cfg: &Config, now: Instant) {
         let Some(ses) = self.ses.upgrade() else { return };
         // Without a node to ask a lookup ends at once; wait for the bootstrap.
-        if self.node.lock().num_nodes() == 0 {
+        let ready: Vec<usize> =
+            (0..self.instances.len()).filter(|i| self.instances[*i].node.lock().num_nodes() > 0).collect();
+        if ready.is_empty() {
             return;
         }
         let interval = Duration::from_secs(ses.settings.read().dht_announce_interval as u64);
-        let port = ses.listen_port().unwrap_or(self.transport.local_addr().port());
+        let port = ses.listen_port().unwrap_or(self.instances[0].transport.local_addr().port());
         let eligible: Vec<_> =
             ses.running_torrents().into_iter().filter(|t| !t.is_private() && t.core.lock().running).collect();
         let mut due = Vec::new();
@@ -241,7 +289,9 @@ impl Dht {
         }
         for (ih, seed) in due {
             let announce = Some(AnnounceArgs { port, seed });
-            self.with_node(|n| n.get_peers(NodeId(ih.0), announce, cfg, now));
+            for &i in &ready {
+                self.with_node(i, |n| n.get_peers(NodeId(ih.0), announce, cfg, now));
+            }
         }
     }
 
@@ -254,27 +304,34 @@ impl Dht {
     /// Pings a node learnt from a peer's PORT message: if it answers, it
     /// joins the routing table.
     pub fn add_node_hint(&self, addr: SocketAddr) {
-        if !addr.is_ipv4() || addr.port() == 0 {
+        if addr.port() == 0 {
             return;
         }
+        let Some(i) =
+            self.instances.iter().position(|x| x.transport.local_addr().is_ipv6() == addr.is_ipv6())
+        else {
+            return;
+        };
         let Some(cfg) = self.config() else { return };
-        self.with_node(|n| n.ping(addr, &cfg, Instant::now()));
+        self.with_node(i, |n| n.ping(addr, &cfg, Instant::now()));
     }
 
-    /// The node id and routing table, for the session state.
+    /// The node id and the routing tables of both families, for the
+    /// session state.
     pub(crate) fn state(&self) -> DhtState {
-        let n = self.node.lock();
-        DhtState { node_id: Some(n.id()), nodes: n.nodes_of_table() }
+        let nodes = self.instances.iter().flat_map(|x| x.node.lock().nodes_of_table()).collect();
+        DhtState { node_id: Some(self.node_id()), nodes }
     }
 
-    /// Our node id.
+    /// Our node id (the same on both families).
     pub fn node_id(&self) -> NodeId {
-        self.node.lock().id()
+        self.instances[0].node.lock().id()
     }
 
-    /// The routing table per bucket and the running lookups.
+    /// The routing table per bucket and the running lookups of the first
+    /// node (IPv4 when the session listens on IPv4).
     pub(crate) fn stats(&self) -> DhtStats {
-        let n = self.node.lock();
+        let n = self.instances[0].node.lock();
         DhtStats {
             node_id: n.id().0,
             buckets: n.buckets().into_iter().map(|(d, l, r)| (d as u32, l as u32, r as u32)).collect(),
@@ -289,12 +346,5 @@ impl Dht {
                 })
                 .collect(),
         }
-    }
-}
-
-impl DatagramHandler for Dht {
-    fn on_datagram(&self, from: SocketAddr, packet: &[u8]) {
-        let Some(cfg) = self.config() else { return };
-        self.with_node(|n| n.incoming(from, packet, &cfg, Instant::now()));
     }
 }

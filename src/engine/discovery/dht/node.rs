@@ -3,7 +3,7 @@
 //! datagrams to send and the events to report in its outbox.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,8 +111,11 @@ pub struct LookupStatus {
     pub in_flight: usize,
 }
 
-/// One DHT node.
+/// One DHT node. A node speaks one address family: an IPv4 node keeps
+/// IPv4 nodes and peers, an IPv6 one (BEP 32) IPv6 ones, each in its own
+/// routing table, as libtorrent runs a node per listen socket.
 pub struct Node {
+    ipv6: bool,
     table: RoutingTable,
     tokens: Tokens,
     store: PeerStore,
@@ -136,11 +139,21 @@ pub struct Node {
     saved_nodes: Vec<NodeEntry>,
     last_bootstrap: Option<Instant>,
     last_self_refresh: Option<Instant>,
+    /// What this node last added to each session gauge it shares with a
+    /// node of the other family, so each adds only its own change.
+    reported: Vec<(Metric, i64)>,
 }
 
 impl Node {
+    /// An IPv4 node.
     pub fn new(id: NodeId, counters: Arc<Counters>, now: Instant) -> Node {
+        Node::for_family(false, id, counters, now)
+    }
+
+    /// An IPv4 node, or an IPv6 one when `ipv6`.
+    pub fn for_family(ipv6: bool, id: NodeId, counters: Arc<Counters>, now: Instant) -> Node {
         Node {
+            ipv6,
             table: RoutingTable::new(id),
             tokens: Tokens::new(now),
             store: PeerStore::default(),
@@ -161,6 +174,7 @@ impl Node {
             saved_nodes: Vec::new(),
             last_bootstrap: None,
             last_self_refresh: None,
+            reported: Vec::new(),
         }
     }
 
@@ -223,7 +237,7 @@ impl Node {
         }
         self.counters.add(metric, 1);
         self.transactions.insert(tid, Transaction { addr: to, id, sent: now, slow: false, purpose });
-        self.counters.set(Metric::DhtAllocatedObservers, self.transactions.len() as i64);
+        self.gauge(Metric::DhtAllocatedObservers, self.transactions.len() as i64);
         true
     }
 
@@ -239,7 +253,7 @@ impl Node {
         let lid = self.next_lookup;
         self.next_lookup += 1;
         self.lookups.insert(lid, lookup);
-        self.counters.set(Metric::DhtLookups, self.lookups.len() as i64);
+        self.gauge(Metric::DhtLookups, self.lookups.len() as i64);
         self.step(lid, cfg, now);
         lid
     }
@@ -258,7 +272,7 @@ impl Node {
         self.last_bootstrap = Some(now);
         let own = self.id();
         let mut start = self.table.closest(&own, K);
-        start.extend(self.saved_nodes.iter().filter(|n| Self::acceptable(&n.id, &n.addr, cfg)));
+        start.extend(self.saved_nodes.iter().filter(|n| self.acceptable(&n.id, &n.addr, cfg)));
         let lookup =
             Lookup::new(own, LookupKind::Bootstrap, &start, &self.bootstrap_nodes, cfg.restrict_search_ips);
         self.start_lookup(lookup, cfg, now);
@@ -300,7 +314,7 @@ impl Node {
         }
         if self.lookups.get(&lid).is_some_and(Lookup::is_done) {
             if let Some(l) = self.lookups.remove(&lid) {
-                self.counters.set(Metric::DhtLookups, self.lookups.len() as i64);
+                self.gauge(Metric::DhtLookups, self.lookups.len() as i64);
                 self.finish(l, cfg, now);
             }
         }
@@ -340,9 +354,11 @@ impl Node {
         Admission { restrict_ips: cfg.restrict_routing_ips }
     }
 
-    /// Whether node `id` at `addr` may enter the table and lookups.
-    fn acceptable(id: &NodeId, addr: &SocketAddr, cfg: &Config) -> bool {
-        !cfg.enforce_node_id || node_id::verify(id, &addr.ip())
+    /// Whether node `id` at `addr` may enter the table and lookups: of
+    /// our family, and with an id that matches its address when BEP 42 is
+    /// enforced.
+    fn acceptable(&self, id: &NodeId, addr: &SocketAddr, cfg: &Config) -> bool {
+        addr.is_ipv6() == self.ipv6 && (!cfg.enforce_node_id || node_id::verify(id, &addr.ip()))
     }
 
     /// Handles one datagram from `from`.
@@ -426,7 +442,7 @@ impl Node {
         }
         // A node that queries us may be a good one to know; read-only nodes
         // cannot be queried, so they stay out (BEP 43).
-        if !sender_read_only && Self::acceptable(&id, &from, cfg) && id != self.id() {
+        if !sender_read_only && self.acceptable(&id, &from, cfg) && id != self.id() {
             let entry = NodeEntry { id, addr: from };
             let wanted = self.table.wants(&id);
             self.table.node_seen(entry, false, Self::admission(cfg), now);
@@ -445,10 +461,6 @@ impl Node {
                 response.nodes = self.table.closest(&info_hash, K);
             }
             Query::AnnouncePeer { info_hash, port, implied_port, token, seed } => {
-                let ip = match from.ip() {
-                    IpAddr::V4(ip) => ip,
-                    IpAddr::V6(_) => return,
-                };
                 if !self.tokens.verify(&token, &from.ip()) {
                     self.counters.add(Metric::DhtInvalidAnnounce, 1);
                     let reply = Message::error(tid, error_code::PROTOCOL, "invalid token").encode();
@@ -456,9 +468,9 @@ impl Node {
                     return;
                 }
                 let port = if implied_port { from.port() } else { port };
-                let peer = SocketAddrV4::new(ip, port);
+                let peer = SocketAddr::new(from.ip(), port);
                 self.store.announce(info_hash, peer, seed, now, cfg.max_torrents, cfg.max_peers);
-                self.events.push(Event::IncomingAnnounce { info_hash, peer: peer.into() });
+                self.events.push(Event::IncomingAnnounce { info_hash, peer });
                 self.update_store_gauges();
             }
         }
@@ -473,7 +485,7 @@ impl Node {
             return None;
         }
         let t = self.transactions.remove(&key);
-        self.counters.set(Metric::DhtAllocatedObservers, self.transactions.len() as i64);
+        self.gauge(Metric::DhtAllocatedObservers, self.transactions.len() as i64);
         t
     }
 
@@ -490,7 +502,7 @@ impl Node {
             self.counters.add(Metric::DhtMessagesInDropped, 1);
             return;
         };
-        let good = Self::acceptable(&id, &from, cfg) && t.id.is_none_or(|want| want == id) && id != self.id();
+        let good = self.acceptable(&id, &from, cfg) && t.id.is_none_or(|want| want == id) && id != self.id();
         if !good {
             if let Purpose::Lookup(lid) = t.purpose {
                 if let Some(l) = self.lookups.get_mut(&lid) {
@@ -504,13 +516,12 @@ impl Node {
         self.update_table_gauges();
         if let Purpose::Lookup(lid) = t.purpose {
             let nodes: Vec<_> =
-                r.nodes.into_iter().filter(|n| Self::acceptable(&n.id, &n.addr, cfg)).collect();
+                r.nodes.into_iter().filter(|n| self.acceptable(&n.id, &n.addr, cfg)).collect();
             let Some(l) = self.lookups.get_mut(&lid) else { return };
             let new_peers = l.on_answer(&from, id, &nodes, &r.values, r.token);
             if !new_peers.is_empty() {
                 let info_hash = l.target;
-                let peers = new_peers.into_iter().map(SocketAddr::V4).collect();
-                self.events.push(Event::PeersFound { info_hash, peers });
+                self.events.push(Event::PeersFound { info_hash, peers: new_peers });
             }
             self.step(lid, cfg, now);
         }
@@ -567,7 +578,7 @@ impl Node {
                 }
             }
         }
-        self.counters.set(Metric::DhtAllocatedObservers, self.transactions.len() as i64);
+        self.gauge(Metric::DhtAllocatedObservers, self.transactions.len() as i64);
         touched.sort_unstable();
         touched.dedup();
         for lid in touched {
@@ -626,16 +637,33 @@ impl Node {
         }
     }
 
-    fn update_table_gauges(&self) {
+    fn update_table_gauges(&mut self) {
         let (live, cached) = self.table.size();
-        self.counters.set(Metric::DhtNodes, live as i64);
-        self.counters.set(Metric::DhtNodeCache, cached as i64);
+        self.gauge(Metric::DhtNodes, live as i64);
+        self.gauge(Metric::DhtNodeCache, cached as i64);
     }
 
-    fn update_store_gauges(&self) {
+    fn update_store_gauges(&mut self) {
         let (torrents, peers) = self.store.size();
-        self.counters.set(Metric::DhtTorrents, torrents as i64);
-        self.counters.set(Metric::DhtPeers, peers as i64);
+        self.gauge(Metric::DhtTorrents, torrents as i64);
+        self.gauge(Metric::DhtPeers, peers as i64);
+    }
+
+    /// Sets this node's share of a session gauge: the IPv4 and IPv6 nodes
+    /// each add their own change, so the gauge holds their sum.
+    fn gauge(&mut self, m: Metric, value: i64) {
+        let last = match self.reported.iter_mut().find(|(k, _)| *k == m) {
+            Some((_, v)) => v,
+            None => {
+                self.reported.push((m, 0));
+                &mut self.reported.last_mut().expect("just pushed").1
+            }
+        };
+        let delta = value - *last;
+        *last = value;
+        if delta != 0 {
+            self.counters.add(m, delta);
+        }
     }
 
     // ---- state -----------------------------------------------------------------
@@ -701,11 +729,18 @@ mod tests {
 
     impl Net {
         fn new(n: usize, cfg: Config) -> Net {
+            Net::on(false, n, cfg)
+        }
+
+        /// `n` nodes on 127.0.0.1, or on ::1 when `ipv6`.
+        fn on(ipv6: bool, n: usize, cfg: Config) -> Net {
             let now = Instant::now();
+            let ip: std::net::IpAddr =
+                if ipv6 { "::1".parse().unwrap() } else { "127.0.0.1".parse().unwrap() };
             let nodes = (0..n)
                 .map(|i| {
-                    let addr = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
-                    (addr, Node::new(NodeId::random(), Arc::new(Counters::new()), now), cfg)
+                    let addr = SocketAddr::new(ip, 10_000 + i as u16);
+                    (addr, Node::for_family(ipv6, NodeId::random(), Arc::new(Counters::new()), now), cfg)
                 })
                 .collect();
             Net { nodes, now, events: Vec::new(), hold_to: None, held: Vec::new() }
@@ -772,7 +807,17 @@ mod tests {
 
     #[test]
     fn twenty_nodes_find_each_others_announces() {
-        let mut net = Net::new(20, open_config());
+        twenty_nodes(false);
+    }
+
+    /// BEP 32: the same on IPv6, with `nodes6` and 18-byte peers.
+    #[test]
+    fn twenty_ipv6_nodes_find_each_others_announces() {
+        twenty_nodes(true);
+    }
+
+    fn twenty_nodes(ipv6: bool) {
+        let mut net = Net::on(ipv6, 20, open_config());
         bootstrap_all(&mut net);
         assert!(net.events.iter().any(|(_, e)| matches!(e, Event::Bootstrapped { nodes } if *nodes > 0)));
         for i in 0..20 {
@@ -800,7 +845,7 @@ mod tests {
             })
             .flatten()
             .collect();
-        assert_eq!(found, vec![SocketAddr::from(([127, 0, 0, 1], 7777))], "one peer, reported once");
+        assert_eq!(found, vec![SocketAddr::new(net.nodes[5].0.ip(), 7777)], "one peer, reported once");
         assert!(net
             .events
             .iter()
@@ -932,7 +977,7 @@ mod tests {
         assert_eq!(node.store.size(), (0, 0));
         let r = answer(&mut node, &cfg, a, &query(b"a2", NodeId::random(), announce(&token), false), now);
         assert!(matches!(r.last().unwrap().body, Body::Response { .. }));
-        assert_eq!(node.store.get(&ih, 10, false), vec!["10.0.0.1:5000".parse::<SocketAddrV4>().unwrap()]);
+        assert_eq!(node.store.get(&ih, 10, false), vec!["10.0.0.1:5000".parse::<SocketAddr>().unwrap()]);
         // Ten minutes later (two rotations) the token is stale.
         let later = now + super::super::store::TOKEN_ROTATION * 2 + MAINTENANCE;
         node.tick(&cfg, now + super::super::store::TOKEN_ROTATION + MAINTENANCE);

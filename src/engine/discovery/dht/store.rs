@@ -2,7 +2,7 @@
 //! us per info-hash, and the per-IP rate limit of incoming messages.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
@@ -72,7 +72,7 @@ struct StoredPeer {
 /// The peers announced to us, per info-hash, bounded in both directions.
 #[derive(Default)]
 pub struct PeerStore {
-    torrents: HashMap<NodeId, HashMap<SocketAddrV4, StoredPeer>>,
+    torrents: HashMap<NodeId, HashMap<SocketAddr, StoredPeer>>,
 }
 
 impl PeerStore {
@@ -83,7 +83,7 @@ impl PeerStore {
     pub fn announce(
         &mut self,
         ih: NodeId,
-        peer: SocketAddrV4,
+        peer: SocketAddr,
         seed: bool,
         now: Instant,
         max_torrents: usize,
@@ -106,7 +106,7 @@ impl PeerStore {
 
     /// Up to `max` peers of `ih` in random order (so every peer gets
     /// handed out), without seeds when `noseed` (BEP 33).
-    pub fn get(&self, ih: &NodeId, max: usize, noseed: bool) -> Vec<SocketAddrV4> {
+    pub fn get(&self, ih: &NodeId, max: usize, noseed: bool) -> Vec<SocketAddr> {
         use rand::seq::IteratorRandom;
         let Some(peers) = self.torrents.get(ih) else { return Vec::new() };
         peers
@@ -227,7 +227,7 @@ mod tests {
         let now = Instant::now();
         let mut s = PeerStore::default();
         let ih = |b: u8| NodeId([b; 20]);
-        let peer = |n: u16| SocketAddrV4::new([10, 0, 0, 1].into(), n);
+        let peer = |n: u16| SocketAddr::new([10, 0, 0, 1].into(), n);
         for n in 1..=10 {
             s.announce(ih(1), peer(n), n % 2 == 0, now + Duration::from_secs(n as u64), 2, 4);
         }
