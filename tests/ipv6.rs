@@ -165,9 +165,11 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn torrent_with_tracker(dir: &Path, tracker: &Tracker6) -> (std::path::PathBuf, Arc<Metainfo>) {
+/// Data (from `seed`: each test its own, so no two tests share an
+/// info-hash) and a torrent of it announced on `tracker`.
+fn torrent_with_tracker(dir: &Path, tracker: &Tracker6, seed: u64) -> (std::path::PathBuf, Arc<Metainfo>) {
     let data = dir.join("data");
-    make_data(&data, LAYOUT, 6);
+    make_data(&data, LAYOUT, seed);
     let file = dir.join("six.torrent");
     make_torrent(&data.join("six"), &file, 64 * 1024, &[tracker.url()], false);
     let meta = load(&file);
@@ -178,7 +180,7 @@ fn torrent_with_tracker(dir: &Path, tracker: &Tracker6) -> (std::path::PathBuf, 
 fn lt_downloads_from_a_libtorrent_seeder_on_ipv6_found_through_an_ipv6_tracker() {
     let dir = tempdir("ipv6-down");
     let tracker = Tracker6::start();
-    let (file, meta) = torrent_with_tracker(&dir.path, &tracker);
+    let (file, meta) = torrent_with_tracker(&dir.path, &tracker, 61);
     let seeder =
         LtPeer::seed(&file, &dir.path.join("data"), &SeedOpts { ip: Some(V6), ..SeedOpts::default() });
     let seeder_addr = SocketAddr::new(V6, seeder.port);
@@ -217,7 +219,7 @@ fn lt_downloads_from_a_libtorrent_seeder_on_ipv6_found_through_an_ipv6_tracker()
 fn a_libtorrent_downloader_on_ipv6_finds_lt_through_an_ipv6_tracker() {
     let dir = tempdir("ipv6-up");
     let tracker = Tracker6::start();
-    let (file, meta) = torrent_with_tracker(&dir.path, &tracker);
+    let (file, meta) = torrent_with_tracker(&dir.path, &tracker, 62);
     let ses = Session::new(dual_stack()).unwrap();
     let port = ses.listen_port().unwrap();
     ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path.join("data")))

@@ -17,12 +17,16 @@ use std::time::{Duration, Instant};
 
 const PYTHON: &str = "/usr/bin/python3";
 
-/// A port free for both TCP and UDP on 127.0.0.1 now.
+/// A port free for both TCP and UDP on 127.0.0.1 now, and on ::1 too
+/// where the machine has IPv6 loopback (sessions listen on both).
 pub fn free_port() -> u16 {
+    let v6 = TcpListener::bind("[::1]:0").is_ok();
     loop {
         let tcp = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let free_v6 =
+            !v6 || (TcpListener::bind(("::1", port)).is_ok() && UdpSocket::bind(("::1", port)).is_ok());
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() && free_v6 {
             return port;
         }
     }
@@ -230,6 +234,28 @@ pub struct SeedOpts {
     pub seed_mode: bool,
     /// The loopback address to listen on (127.0.0.1 when not set).
     pub ip: Option<std::net::IpAddr>,
+    /// lt_peer.py's `--transport`: "tcp" when not set, "utp" or "both".
+    pub transport: Option<&'static str>,
+    /// lt_peer.py's `--encryption`: "default" when not set, "forced" or
+    /// "disabled".
+    pub encryption: Option<&'static str>,
+}
+
+impl SeedOpts {
+    /// The lt_peer.py arguments for these options.
+    fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(ip) = self.ip {
+            out.extend(["--ip".to_string(), ip.to_string()]);
+        }
+        if let Some(t) = self.transport {
+            out.extend(["--transport".to_string(), t.to_string()]);
+        }
+        if let Some(e) = self.encryption {
+            out.extend(["--encryption".to_string(), e.to_string()]);
+        }
+        out
+    }
 }
 
 /// A libtorrent (or corrupt) peer process.
@@ -298,9 +324,7 @@ impl LtPeer {
             for c in &opts.connect {
                 cmd.args(["--connect", &c.to_string()]);
             }
-            if let Some(ip) = opts.ip {
-                cmd.args(["--ip", &ip.to_string()]);
-            }
+            cmd.args(opts.args());
         }
         for torrent in torrents {
             cmd.arg("--torrent").arg(torrent);
@@ -325,7 +349,20 @@ impl LtPeer {
     /// Starts a libtorrent downloader listening on `ip` that finds its
     /// peers through the torrent's tracker.
     pub fn download_on(ip: std::net::IpAddr, torrent: &Path, save_path: &Path) -> LtPeer {
-        LtPeer::download_with(torrent, save_path, &[], &["--ip", &ip.to_string()])
+        LtPeer::download_opts(torrent, save_path, &[], &SeedOpts { ip: Some(ip), ..SeedOpts::default() })
+    }
+
+    /// Starts a libtorrent downloader dialling `connect`, with the
+    /// listen address, transport and encryption of `opts`.
+    pub fn download_opts(
+        torrent: &Path,
+        save_path: &Path,
+        connect: &[SocketAddr],
+        opts: &SeedOpts,
+    ) -> LtPeer {
+        let args = opts.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        LtPeer::download_with(torrent, save_path, connect, &args)
     }
 
     fn download_with(torrent: &Path, save_path: &Path, connect: &[SocketAddr], extra: &[&str]) -> LtPeer {

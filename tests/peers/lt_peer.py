@@ -33,11 +33,18 @@ def emit(obj):
             pass
 
 
-def session(port, high_performance=False, ip="127.0.0.1"):
+def session(port, high_performance=False, ip="127.0.0.1", transport="tcp", encryption="default"):
     """A session on `ip`:`port` (127.0.0.1 or ::1). With `high_performance`, it starts
     from libtorrent's `high_performance_seed()` preset (deep send buffers,
     many disk threads), so that a seeder is not what limits a benchmark;
-    the loopback overrides below apply either way."""
+    the loopback overrides below apply either way.
+
+    `transport`: "tcp" (uTP off, the default for tests that are not about
+    transports), "utp" (TCP off both ways: every connection is uTP) or
+    "both" (libtorrent's default: uTP first). `encryption`: "default"
+    (libtorrent's: encrypted handshake first, plaintext accepted),
+    "forced" (encrypted handshakes only, RC4 only, both ways) or
+    "disabled" (plain handshakes only)."""
     settings = lt.high_performance_seed() if high_performance else {}
     settings.update({
         "listen_interfaces": ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port),
@@ -51,10 +58,40 @@ def session(port, high_performance=False, ip="127.0.0.1"):
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
         "outgoing_interfaces": "",
-        "enable_outgoing_utp": False,
-        "enable_incoming_utp": False,
+        "enable_outgoing_utp": transport != "tcp",
+        "enable_incoming_utp": transport != "tcp",
+        "enable_outgoing_tcp": transport != "utp",
+        "enable_incoming_tcp": transport != "utp",
     })
+    if encryption == "forced":
+        settings.update({
+            "out_enc_policy": int(lt.enc_policy.forced),
+            "in_enc_policy": int(lt.enc_policy.forced),
+            "allowed_enc_level": int(lt.enc_level.rc4),
+            "prefer_rc4": True,
+        })
+    elif encryption == "disabled":
+        settings.update({
+            "out_enc_policy": int(lt.enc_policy.disabled),
+            "in_enc_policy": int(lt.enc_policy.disabled),
+        })
     return lt.session(settings)
+
+
+def peer_flags(h):
+    """The transports and encryption of `h`'s connected peers, as JSON-able
+    lists of "utp"/"tcp" and "rc4"/"plaintext"/"none"."""
+    out = []
+    for p in h.get_peer_info():
+        transport = "utp" if p.flags & (1 << 17) else "tcp"
+        if p.flags & lt.peer_info.rc4_encrypted:
+            enc = "rc4"
+        elif p.flags & lt.peer_info.plaintext_encrypted:
+            enc = "plaintext"
+        else:
+            enc = "none"
+        out.append([transport, enc])
+    return out
 
 
 def cmd_make_data(a):
@@ -103,7 +140,7 @@ def connect_all(h, peers):
 def cmd_seed(a):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    ses = session(a.port, a.high_performance, a.ip)
+    ses = session(a.port, a.high_performance, a.ip, a.transport, a.encryption)
     handles = []
     for torrent in a.torrent:
         params = lt.add_torrent_params()
@@ -131,7 +168,8 @@ def cmd_seed(a):
             st = [x.status() for x in handles]
             emit({"state": str(st[0].state), "progress": min(x.progress for x in st),
                   "peers": sum(x.num_peers for x in st),
-                  "uploaded": sum(x.total_payload_upload for x in st)})
+                  "uploaded": sum(x.total_payload_upload for x in st),
+                  "links": peer_flags(h)})
 
 
 def rss_file_mib():
@@ -154,7 +192,7 @@ def cpu_seconds():
 def cmd_download(a):
     signal.signal(signal.SIGTERM, on_signal)
     info = lt.torrent_info(a.torrent)
-    ses = session(a.port, ip=a.ip)
+    ses = session(a.port, ip=a.ip, transport=a.transport, encryption=a.encryption)
     params = lt.add_torrent_params()
     params.ti = info
     params.save_path = a.save_path
@@ -173,7 +211,7 @@ def cmd_download(a):
             emit({"event": "finished", "elapsed_s": round(elapsed, 3), "cpu_s": round(cpu_seconds() - cpu0, 3),
                   "downloaded": st.total_payload_download,
                   "mbps": round(info.total_size() / elapsed / 1e6, 1), "hash_failures": failures,
-                  "rss_file_mib": rss_file_mib()})
+                  "rss_file_mib": rss_file_mib(), "links": peer_flags(h)})
             return 0
         if a.connect and time.time() - last_dial > 3 and st.num_peers == 0:
             connect_all(h, a.connect)
@@ -184,7 +222,8 @@ def cmd_download(a):
                 emit({"event": "hash_failed", "piece": al.piece_index})
         if time.time() - last_emit >= 1:
             emit({"state": str(st.state), "progress": st.progress, "peers": st.num_peers,
-                  "downloaded": st.total_payload_download, "hash_failures": failures})
+                  "downloaded": st.total_payload_download, "hash_failures": failures,
+                  "links": peer_flags(h)})
             last_emit = time.time()
         if time.time() - start > a.timeout:
             emit({"event": "timeout", "progress": st.progress})
@@ -245,6 +284,8 @@ def main():
     s.add_argument("--high-performance", action="store_true",
                    help="start from lt.high_performance_seed() (for benchmarks)")
     s.add_argument("--ip", default="127.0.0.1", help="the loopback address to listen on (127.0.0.1 or ::1)")
+    s.add_argument("--transport", choices=["tcp", "utp", "both"], default="tcp")
+    s.add_argument("--encryption", choices=["default", "forced", "disabled"], default="default")
     s = sub.add_parser("download")
     s.add_argument("--torrent", required=True)
     s.add_argument("--save-path", required=True)
@@ -254,6 +295,8 @@ def main():
     s.add_argument("--ignore-pex", action="store_true",
                    help="neither send nor act on ut_pex messages (libtorrent's disable_pex)")
     s.add_argument("--ip", default="127.0.0.1", help="the loopback address to listen on (127.0.0.1 or ::1)")
+    s.add_argument("--transport", choices=["tcp", "utp", "both"], default="tcp")
+    s.add_argument("--encryption", choices=["default", "forced", "disabled"], default="default")
     s = sub.add_parser("magnet")
     s.add_argument("--uri", required=True)
     s.add_argument("--save-path", required=True)
