@@ -13,6 +13,7 @@ use common::{local, metric, tempdir, LtPeer, SeedOpts};
 use lt::engine::create::{create_torrent, CreateOptions};
 use lt::engine::{AddTorrentParams, AlertKind, AlertType, Session, Settings, TorrentId, TorrentSource};
 use lt::proto::metainfo::Metainfo;
+use lt::proto::resume::ResumeData;
 
 const PIECE: u32 = 32 * 1024;
 
@@ -173,9 +174,21 @@ fn url_seeds_are_added_and_removed_on_a_running_torrent() {
     assert!(t.remove_url_seed(&wrong));
     assert!(!t.remove_url_seed(&wrong));
     assert!(t.url_seeds().is_empty());
-    t.add_url_seed(&server.url("/files/")).unwrap();
+    let good = server.url("/files/");
+    t.add_url_seed(&good).unwrap();
     wait_finished(&ses, id);
     assert_same_files(&meta, &dir.path.join("files"), &save);
+    // Resume data keeps the added seed (libtorrent's "url-list"), and a
+    // torrent added with it has the seed again.
+    t.save_resume_data();
+    let seen = wait_for(&ses, "resume data", |a| a.alert_type() == AlertType::SaveResumeData);
+    let AlertKind::SaveResumeData { data } = &seen.last().unwrap().kind else { unreachable!() };
+    assert_eq!(ResumeData::decode(data).unwrap().url_seeds, vec![good.clone()]);
+    let other = session(|_| {});
+    let mut params = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &save);
+    params.resume_data = Some(data.clone());
+    let id = other.add_torrent(params).unwrap();
+    assert_eq!(other.torrent(id).unwrap().url_seeds(), vec![good]);
 }
 
 /// A .torrent of `meta` on disk, for libtorrent.
