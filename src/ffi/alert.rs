@@ -796,7 +796,10 @@ unsafe fn alert_text(
 /// # Safety
 /// `a` must be a live alert; `url_out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn lt_alert_url_seed_url(a: *const lt_alert_t, url_out: *mut *const c_char) -> lt_error {
+pub unsafe extern "C" fn lt_alert_url_seed_url(
+    a: *const lt_alert_t,
+    url_out: *mut *const c_char,
+) -> lt_error {
     // SAFETY: forwarded caller promises.
     unsafe { alert_text(a, url_out, "url_out", |k| matches!(k, AlertKind::UrlSeed { .. })) }
 }
