@@ -191,6 +191,18 @@ fn url_seeds_are_added_and_removed_on_a_running_torrent() {
     assert_eq!(other.torrent(id).unwrap().url_seeds(), vec![good]);
 }
 
+#[test]
+fn a_magnet_links_ws_is_a_web_seed() {
+    let url = "http://127.0.0.1:1/seed dir/";
+    let uri =
+        format!("magnet:?xt=urn:btih:{}&ws=http%3A%2F%2F127.0.0.1%3A1%2Fseed%20dir%2F", "ab".repeat(20));
+    let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
+    let dir = tempdir("ws-magnet");
+    let ses = session(|_| {});
+    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Magnet(magnet), &dir.path)).unwrap();
+    assert_eq!(ses.torrent(id).unwrap().url_seeds(), vec![url.to_string()]);
+}
+
 /// A .torrent of `meta` on disk, for libtorrent.
 fn torrent_file(ses: &Session, id: TorrentId, path: &Path) {
     std::fs::write(path, ses.torrent(id).unwrap().torrent_file().unwrap()).unwrap();

@@ -226,7 +226,9 @@ impl Torrent {
         let Some(seed) = core.web_seeds.seeds.iter_mut().find(|s| s.key == key) else { return };
         seed.task = None;
         let Err(failure) = result else { return };
-        let wait = failure.retry_after.unwrap_or(self.ses.settings.read().urlseed_wait_retry as u64);
+        // A day at most, whatever the server asks for.
+        let wait =
+            failure.retry_after.unwrap_or(self.ses.settings.read().urlseed_wait_retry as u64).min(86_400);
         seed.retry_at = Some(Instant::now() + Duration::from_secs(wait));
         drop(core);
         self.ses.counters.add(Metric::WebSeedErrors, 1);

@@ -105,8 +105,10 @@ pub enum ResponseError {
     MissingContentRange,
     #[error("the server sent bytes {got_first}-{got_last}, not the {want_first}-{want_last} asked for")]
     WrongRange { want_first: u64, want_last: u64, got_first: u64, got_last: u64 },
-    #[error("the server sent the whole file of {got} bytes, the torrent says {want}")]
+    #[error("the server's file is {got} bytes, the torrent says {want}")]
     WrongLength { want: u64, got: u64 },
+    #[error("{len} bytes at {offset} are not inside the file of {file_len} bytes")]
+    OutsideFile { offset: u64, len: u64, file_len: u64 },
 }
 
 /// A parsed `Content-Range: bytes first-last/total` (total `*`: unknown).
@@ -159,7 +161,8 @@ pub struct BodyPlan {
 }
 
 /// Checks a response to a request for `len` bytes at `offset` of a file of
-/// `file_len` bytes. A 206 must carry exactly that range; a 200 is the
+/// `file_len` bytes. A 206 must carry exactly that range (and the file's
+/// length, when it says one); a 200 is the
 /// whole file (a server that ignores `Range`), from which the range is cut
 /// when its length is the file's. Any other status is an error (redirects
 /// are followed before this).
@@ -183,10 +186,18 @@ pub fn check_response(
                     got_last: cr.last,
                 });
             }
-            Ok(BodyPlan { skip: 0, take: len })
+            match cr.total {
+                Some(total) if total != file_len => {
+                    Err(ResponseError::WrongLength { want: file_len, got: total })
+                }
+                _ => Ok(BodyPlan { skip: 0, take: len }),
+            }
         }
         200 => match content_length {
             Some(n) if n != file_len => Err(ResponseError::WrongLength { want: file_len, got: n }),
+            _ if offset.saturating_add(len) > file_len => {
+                Err(ResponseError::OutsideFile { offset, len, file_len })
+            }
             _ => Ok(BodyPlan { skip: offset, take: len }),
         },
         s => Err(ResponseError::Status(s)),
@@ -280,10 +291,18 @@ mod tests {
             Err(ResponseError::WrongRange { got_first: 0, .. })
         ));
         assert_eq!(check_response(206, None, None, 0, 1, 1), Err(ResponseError::MissingContentRange));
+        assert_eq!(
+            check_response(206, Some("bytes 10-19/99"), None, 10, 10, 100),
+            Err(ResponseError::WrongLength { want: 100, got: 99 })
+        );
         assert_eq!(check_response(200, None, Some(100), 10, 10, 100), Ok(BodyPlan { skip: 10, take: 10 }));
         assert_eq!(
             check_response(200, None, Some(50), 10, 10, 100),
             Err(ResponseError::WrongLength { want: 100, got: 50 })
+        );
+        assert_eq!(
+            check_response(200, None, None, 95, 10, 100),
+            Err(ResponseError::OutsideFile { offset: 95, len: 10, file_len: 100 })
         );
         assert_eq!(check_response(503, None, None, 0, 1, 1), Err(ResponseError::Status(503)));
     }
