@@ -6,7 +6,7 @@
 //! connection (`Connection: close`). Stopped when dropped.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -174,18 +174,14 @@ fn serve(s: &Shared, mut conn: TcpStream) -> std::io::Result<()> {
     let rel = Path::new(path.trim_start_matches('/'));
     let safe = rel.components().all(|c| matches!(c, Component::Normal(_)));
     let file = s.root.join(rel);
-    let data = match std::fs::File::open(&file) {
-        Ok(mut f) if safe && file.is_file() => {
-            let mut d = Vec::new();
-            f.read_to_end(&mut d)?;
-            d
-        }
+    let mut f = match std::fs::File::open(&file) {
+        Ok(f) if safe && file.is_file() => f,
         _ => {
             s.log.lock().unwrap().not_found += 1;
             return respond(&mut conn, "404 Not Found", &[], b"not found");
         }
     };
-    let len = data.len() as u64;
+    let len = f.metadata()?.len();
     let (status, headers, start, end) = match range.as_deref().and_then(parse_range) {
         Some((a, b)) if a <= b && b < len => {
             s.log.lock().unwrap().partial += 1;
@@ -197,7 +193,9 @@ fn serve(s: &Shared, mut conn: TcpStream) -> std::io::Result<()> {
         }
         None => ("200 OK", Vec::new(), 0, len),
     };
-    let mut body = data[start as usize..end as usize].to_vec();
+    let mut body = vec![0; (end - start) as usize];
+    f.seek(SeekFrom::Start(start))?;
+    f.read_exact(&mut body)?;
     if behaviour.corrupt {
         body.iter_mut().for_each(|b| *b = !*b);
     }
