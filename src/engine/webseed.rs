@@ -1,9 +1,10 @@
 //! Web seeds (BEP 19): HTTP servers that hold the torrent's files.
 //!
 //! Each web seed of a running, unfinished torrent gets a task that acts as
-//! a peer having every piece: it asks the torrent's picker for blocks (so
-//! pieces it fetches are not asked of peers too, until endgame), fetches
-//! them with HTTP range requests through the session's client, and hands
+//! a peer having every piece: it asks the torrent's picker for whole pieces
+//! in a row (so pieces it fetches are not asked of peers too, until
+//! endgame), fetches them with HTTP range requests through the session's
+//! client (one per file the run touches), and hands
 //! them in through `Torrent::block_received`, the path peer blocks take, so
 //! hashing, writing, `piece_finished` and hash failures are the same.
 //!
@@ -30,7 +31,6 @@ use super::error::{Error, ErrorKind};
 use super::piece_picker::{Block, PeerKey};
 use super::stats::Metric;
 use super::torrent::Torrent;
-use crate::proto::bitfield::Bitfield;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::types::Lengths;
 use crate::proto::webseed::{self as wire, ResponseError};
@@ -243,7 +243,6 @@ impl Torrent {
         url: &str,
         key: PeerKey,
     ) -> Result<(), Failure> {
-        let has = Bitfield::full(meta.lengths.num_pieces());
         loop {
             let (max_bytes, timeout) = {
                 let s = self.ses.settings.read();
@@ -254,8 +253,7 @@ impl Torrent {
                 return Ok(());
             }
             let max_blocks = (max_bytes / crate::proto::types::BLOCK_SIZE as u64).max(1) as usize;
-            let mut blocks = Vec::new();
-            self.pick_blocks(&has, key, max_blocks, &mut blocks);
+            let blocks = self.pick_web_seed_run(key, max_blocks);
             if blocks.is_empty() {
                 return Ok(());
             }
@@ -264,6 +262,20 @@ impl Torrent {
                 self.deliver_run(key, addr, &run, &data);
             }
         }
+    }
+
+    /// Whole pieces in a row for a web seed, as few requests fetch them.
+    fn pick_web_seed_run(&self, key: PeerKey, max_blocks: usize) -> Vec<Block> {
+        let mut blocks = Vec::new();
+        let mut core = self.core.lock();
+        if !Torrent::is_active(&core) {
+            return blocks;
+        }
+        let before = core.picker.endgame_picks();
+        core.picker.pick_run(key, max_blocks, &mut blocks);
+        let endgame = core.picker.endgame_picks() - before;
+        self.ses.counters.add(Metric::EndgameRequests, endgame as i64);
+        blocks
     }
 
     /// Hands a fetched run's blocks in, as a peer's blocks are.
