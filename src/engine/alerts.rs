@@ -189,165 +189,53 @@ pub enum AlertKind {
     AddTorrent,
     TorrentRemoved,
     TorrentDeleted,
-    TorrentDeleteFailed {
-        error: ErrorInfo,
-    },
-    StateChanged {
-        prev: TorrentState,
-        state: TorrentState,
-    },
+    TorrentDeleteFailed { error: ErrorInfo },
+    StateChanged { prev: TorrentState, state: TorrentState },
     TorrentFinished,
     TorrentPaused,
     TorrentResumed,
     TorrentChecked,
-    TorrentError {
-        error: ErrorInfo,
-    },
-    FileError {
-        error: ErrorInfo,
-    },
-    PieceFinished {
-        piece: u32,
-    },
-    HashFailed {
-        piece: u32,
-    },
-    ReadPiece {
-        piece: u32,
-        data: Vec<u8>,
-    },
-    ReadPieceFailed {
-        piece: u32,
-        error: ErrorInfo,
-    },
-    FileRenamed {
-        file: u32,
-        new_name: String,
-    },
-    FileRenameFailed {
-        file: u32,
-        error: ErrorInfo,
-    },
-    StorageMoved {
-        path: String,
-    },
-    StorageMovedFailed {
-        path: String,
-        error: ErrorInfo,
-    },
-    SaveResumeData {
-        data: Vec<u8>,
-    },
-    SaveResumeDataFailed {
-        error: ErrorInfo,
-    },
-    FastresumeRejected {
-        reason: String,
-    },
+    TorrentError { error: ErrorInfo },
+    FileError { error: ErrorInfo },
+    PieceFinished { piece: u32 },
+    HashFailed { piece: u32 },
+    ReadPiece { piece: u32, data: Vec<u8> },
+    ReadPieceFailed { piece: u32, error: ErrorInfo },
+    FileRenamed { file: u32, new_name: String },
+    FileRenameFailed { file: u32, error: ErrorInfo },
+    StorageMoved { path: String },
+    StorageMovedFailed { path: String, error: ErrorInfo },
+    SaveResumeData { data: Vec<u8> },
+    SaveResumeDataFailed { error: ErrorInfo },
+    FastresumeRejected { reason: String },
     MetadataReceived,
-    MetadataFailed {
-        peer: SocketAddr,
-        error: ErrorInfo,
-    },
-    ScrapeFailed {
-        url: String,
-        error: ErrorInfo,
-    },
-    PeerConnect {
-        peer: SocketAddr,
-        incoming: bool,
-    },
-    PeerDisconnected {
-        peer: SocketAddr,
-        op: Operation,
-        error: ErrorInfo,
-    },
-    PeerBan {
-        peer: SocketAddr,
-    },
-    PeerError {
-        peer: SocketAddr,
-        op: Operation,
-        error: ErrorInfo,
-    },
-    IncomingConnection {
-        peer: SocketAddr,
-    },
-    LsdPeer {
-        peer: SocketAddr,
-    },
-    LsdError {
-        local: IpAddr,
-        error: ErrorInfo,
-    },
-    TrackerAnnounce {
-        url: String,
-        event: &'static str,
-    },
-    TrackerReply {
-        url: String,
-        num_peers: u32,
-    },
-    TrackerWarning {
-        url: String,
-        message: String,
-    },
-    TrackerError {
-        url: String,
-        error: ErrorInfo,
-        times_in_row: u32,
-    },
-    /// A web seed failed (HTTP or connection error, bad reply) or was
-    /// banned; libtorrent's `url_seed_alert`.
-    UrlSeed {
-        url: String,
-        error: ErrorInfo,
-    },
-    ScrapeReply {
-        url: String,
-        complete: u32,
-        incomplete: u32,
-        downloaded: u32,
-    },
-    ListenSucceeded {
-        addr: SocketAddr,
-    },
-    ListenFailed {
-        addr: String,
-        error: ErrorInfo,
-    },
-    SessionStats {
-        counters: Box<[i64]>,
-    },
-    StateUpdate {
-        statuses: Vec<super::torrent::TorrentStatus>,
-    },
-    Performance {
-        event: super::thresholds::ThresholdEvent,
-    },
-    AlertsDropped {
-        count: u64,
-        types: u128,
-    },
-    DhtReply {
-        num_peers: u32,
-    },
-    DhtAnnounce {
-        ip: IpAddr,
-        port: u16,
-        info_hash: InfoHash,
-    },
-    DhtGetPeers {
-        info_hash: InfoHash,
-    },
+    MetadataFailed { peer: SocketAddr, error: ErrorInfo },
+    ScrapeFailed { url: String, error: ErrorInfo },
+    PeerConnect { peer: SocketAddr, incoming: bool },
+    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
+    PeerBan { peer: SocketAddr },
+    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
+    IncomingConnection { peer: SocketAddr },
+    LsdPeer { peer: SocketAddr },
+    LsdError { local: IpAddr, error: ErrorInfo },
+    TrackerAnnounce { url: String, event: &'static str },
+    TrackerReply { url: String, num_peers: u32 },
+    TrackerWarning { url: String, message: String },
+    TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
+    UrlSeed { url: String, error: ErrorInfo },
+    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
+    ListenSucceeded { addr: SocketAddr },
+    ListenFailed { addr: String, error: ErrorInfo },
+    SessionStats { counters: Box<[i64]> },
+    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
+    Performance { event: super::thresholds::ThresholdEvent },
+    AlertsDropped { count: u64, types: u128 },
+    DhtReply { num_peers: u32 },
+    DhtAnnounce { ip: IpAddr, port: u16, info_hash: InfoHash },
+    DhtGetPeers { info_hash: InfoHash },
     DhtBootstrap,
-    DhtError {
-        op: Operation,
-        error: ErrorInfo,
-    },
-    DhtStats {
-        stats: DhtStats,
-    },
+    DhtError { op: Operation, error: ErrorInfo },
+    DhtStats { stats: DhtStats },
 }
 
 /// The routing table and lookups of the session's DHT node.
