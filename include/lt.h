@@ -170,6 +170,14 @@
 #define LT_ALERT_TRACKER_ERROR 11
 
 /**
+ * Alert type: a web seed failed (HTTP status, connection, bad reply,
+ * timeout; it is tried again later) or was removed for sending data that
+ * failed the hash check (lt_alert_url_seed_url, lt_alert_error; the
+ * message says why). Categories peer and error, as libtorrent's url_seed_alert.
+ */
+#define LT_ALERT_URL_SEED 42
+
+/**
  * Alert type: a tracker replied with a warning message.
  */
 #define LT_ALERT_TRACKER_WARNING 12
@@ -672,7 +680,7 @@
  * `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
  * `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
  * `lt_alert_info_hash`, `lt_alert_dht_buckets`, `lt_alert_dht_lookups`,
- * `lt_alert_free`.
+ * `lt_alert_url_seed_url`, `lt_alert_free`.
  */
 typedef struct lt_alert_t lt_alert_t;
 
@@ -1607,7 +1615,7 @@ int64_t lt_alert_timestamp_us(const struct lt_alert_t *a);
 /**
  * The error an alert carries: torrent_error, file_error, tracker_error,
  * peer_error, peer_disconnected, listen_failed, torrent_delete_failed,
- * lsd_error.
+ * lsd_error, url_seed.
  * The message is the alert's message.
  *
  * **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
@@ -1736,6 +1744,17 @@ lt_error lt_alert_announce_event(const struct lt_alert_t *a, const char **event_
  * `a` must be a live alert; `file_out` writable.
  */
 lt_error lt_alert_file_index(const struct lt_alert_t *a, uint32_t *file_out);
+
+/**
+ * The web seed URL of a url_seed alert. Owned by the alert: valid until
+ * `lt_alert_free`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `url_out` writable.
+ */
+lt_error lt_alert_url_seed_url(const struct lt_alert_t *a, const char **url_out);
 
 /**
  * The new name (the file's path in the torrent, UTF-8) of a file_renamed
@@ -2637,6 +2656,44 @@ lt_error lt_torrent_force_reannounce(struct lt_session_t *s, lt_torrent_id_t id)
  * `s` must be live; `ip_port` a NUL-terminated string.
  */
 lt_error lt_torrent_connect_peer(struct lt_session_t *s, lt_torrent_id_t id, const char *ip_port);
+
+/**
+ * Adds a web seed (BEP 19) to a torrent, as libtorrent's `add_url_seed`.
+ * lt downloads from it while the torrent runs and lacks pieces; failures
+ * come as `LT_ALERT_URL_SEED` alerts. Adding a URL the torrent has already
+ * does nothing.
+ *
+ * **Parameters** `s` the session; `id` the torrent; `url` an http:// or
+ * https:// URL (a file for a single-file torrent, or a directory ending
+ * with '/'; a directory for a multi-file torrent), borrowed for the call.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_UTF8`;
+ * `LT_ERROR_INVALID_HANDLE`; `LT_ERROR_INVALID_ARG` for a URL that is not
+ * http(s) or is longer than 4096 bytes.
+ *
+ * **Thread safety** Any thread.
+ *
+ * # Safety
+ * `s` must be live; `url` NULL or a NUL-terminated string.
+ */
+lt_error lt_torrent_add_url_seed(struct lt_session_t *s, lt_torrent_id_t id, const char *url);
+
+/**
+ * Removes a web seed from a torrent and stops its requests.
+ *
+ * **Parameters** `s` the session; `id` the torrent; `url` the URL exactly
+ * as added (or as in the .torrent's url-list), borrowed for the call.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_UTF8`;
+ * `LT_ERROR_INVALID_HANDLE`; `LT_ERROR_INVALID_ARG` when the torrent has
+ * no such web seed (never had it, removed, or banned for corrupt data).
+ *
+ * **Thread safety** Any thread.
+ *
+ * # Safety
+ * `s` must be live; `url` NULL or a NUL-terminated string.
+ */
+lt_error lt_torrent_remove_url_seed(struct lt_session_t *s, lt_torrent_id_t id, const char *url);
 
 /**
  * Adds a tracker to a running torrent.

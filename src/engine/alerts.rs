@@ -154,6 +154,7 @@ alert_types! {
     TorrentPaused = 39, "torrent_paused", STATUS;
     TorrentResumed = 40, "torrent_resumed", STATUS;
     TorrentChecked = 41, "torrent_checked", STATUS;
+    UrlSeed = 42, "url_seed", PEER | ERROR;
     FileError = 43, "file_error", STATUS | ERROR | STORAGE;
     MetadataFailed = 44, "metadata_failed", ERROR;
     MetadataReceived = 45, "metadata_received", STATUS;
@@ -221,6 +222,7 @@ pub enum AlertKind {
     TrackerReply { url: String, num_peers: u32 },
     TrackerWarning { url: String, message: String },
     TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
+    UrlSeed { url: String, error: ErrorInfo },
     ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
     ListenSucceeded { addr: SocketAddr },
     ListenFailed { addr: String, error: ErrorInfo },
@@ -298,6 +300,7 @@ impl AlertKind {
             K::TrackerReply { .. } => T::TrackerReply,
             K::TrackerWarning { .. } => T::TrackerWarning,
             K::TrackerError { .. } => T::TrackerError,
+            K::UrlSeed { .. } => T::UrlSeed,
             K::ScrapeReply { .. } => T::ScrapeReply,
             K::ListenSucceeded { .. } => T::ListenSucceeded,
             K::ListenFailed { .. } => T::ListenFailed,
@@ -380,6 +383,7 @@ impl AlertKind {
             K::TrackerError { url, error, times_in_row } => {
                 format!("{name}: {url} failed ({times_in_row} in a row): {}", error.message)
             }
+            K::UrlSeed { url, error } => format!("{name}: web seed {url}: {}", error.message),
             K::ScrapeReply { url, complete, incomplete, downloaded } => format!(
                 "{name}: scrape of {url}: {complete} seeds, {incomplete} downloaders, {downloaded} completed downloads"
             ),

@@ -23,6 +23,7 @@ pub mod sysinfo;
 pub mod thresholds;
 pub mod torrent;
 pub mod transport;
+pub(crate) mod webseed;
 
 pub use discovery::tracker;
 

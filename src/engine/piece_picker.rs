@@ -315,6 +315,32 @@ impl PiecePicker {
         }
     }
 
+    /// Picks whole pieces in a row for a source that has every piece and
+    /// sends a run of bytes per request (a web seed; libtorrent's
+    /// "prefer contiguous blocks"): the best-ranked piece nobody started,
+    /// then the pieces after it while nobody started them either, up to
+    /// `max` blocks (at least the first piece). When every wanted piece is
+    /// under way, picks as `pick_blocks` does (partial pieces, endgame).
+    pub fn pick_run(&mut self, peer: PeerKey, max: usize, out: &mut Vec<Block>) {
+        let n = self.lengths.num_pieces();
+        let first =
+            self.wanted.ones().filter(|p| !self.partial.contains_key(p)).min_by_key(|p| self.piece_rank(*p));
+        let Some(mut piece) = first else {
+            self.pick_blocks(&Bitfield::full(n), peer, max, out);
+            return;
+        };
+        let start = out.len();
+        while piece < n && self.wanted.get(piece) && !self.partial.contains_key(&piece) {
+            let blocks = self.lengths.blocks_in_piece(piece) as usize;
+            if out.len() > start && out.len() - start + blocks > max {
+                break;
+            }
+            self.open_piece(piece);
+            self.take_missing(piece, peer, usize::MAX, start, out);
+            piece += 1;
+        }
+    }
+
     /// Sort key of a new piece: lower is picked first.
     fn piece_rank(&self, piece: u32) -> u64 {
         let prio = 7 - self.priority[piece as usize] as u64;
@@ -500,6 +526,35 @@ mod tests {
 
     fn picker(pieces: u32, piece_len: u32) -> PiecePicker {
         PiecePicker::new(Lengths::new(pieces as u64 * piece_len as u64 - 100, piece_len).unwrap())
+    }
+
+    #[test]
+    fn runs_are_whole_pieces_in_a_row() {
+        let mut p = picker(6, 2 * BLOCK_SIZE);
+        p.set_sequential(true);
+        p.set_have(1);
+        let mut out = Vec::new();
+        // Piece 0 alone: piece 1 is had.
+        p.pick_run(1, 100, &mut out);
+        assert_eq!(out.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![0, 0]);
+        // Pieces 2 and 3 fill 4 blocks; piece 4 would pass the limit.
+        out.clear();
+        p.pick_run(1, 5, &mut out);
+        assert_eq!(out.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![2, 2, 3, 3]);
+        // A limit below one piece still gives the whole first piece.
+        out.clear();
+        p.pick_run(2, 1, &mut out);
+        assert_eq!(out, vec![Block { piece: 4, index: 0 }, Block { piece: 4, index: 1 }]);
+        // Piece 5 (one short block), then nothing new: endgame gives
+        // requested blocks to a second source.
+        out.clear();
+        p.pick_run(2, 10, &mut out);
+        assert_eq!(out, vec![Block { piece: 5, index: 0 }, Block { piece: 5, index: 1 }]);
+        out.clear();
+        p.pick_run(3, 1, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(p.endgame_picks(), 1);
+        p.check();
     }
 
     #[test]

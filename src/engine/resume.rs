@@ -54,6 +54,7 @@ pub(crate) fn save(t: &Torrent) -> Vec<u8> {
         file_priority: core.file_priority.clone(),
         piece_priority: picker.priorities().to_vec(),
         trackers: tiers,
+        url_seeds: core.web_seeds.urls(),
         peers,
         file_sizes: stats.iter().map(|s| s.map_or((0, 0), |(size, ns)| (size, split_mtime(ns).0))).collect(),
         file_mtimes_ns: stats.iter().map(|s| s.map_or(0, |(_, ns)| split_mtime(ns).1)).collect(),
@@ -100,6 +101,7 @@ pub(crate) fn apply(
         opts.extra_trackers.extend(urls.iter().map(|u| (u.clone(), tier as u32)));
     }
     opts.peers.extend(rd.peers.iter().map(|a| (*a, PeerSource::ResumeData)));
+    opts.web_seeds.extend(rd.url_seeds.iter().cloned());
     opts.download_limit = rd.download_rate_limit.max(0);
     opts.upload_limit = rd.upload_rate_limit.max(0);
     opts.max_connections = rd.max_connections.clamp(0, u32::MAX as i64) as u32;

@@ -268,6 +268,9 @@ settings! {
         hashing_threads = 2, [1, 64], "parallel piece hash checks when checking files";
         max_failcount = 3, [1, 100], "connection failures before a peer is no longer dialled";
         max_hash_failures_per_peer = 3, [1, 1000], "hash failures a peer may take part in before it is banned";
+        urlseed_timeout = 20, [1, 3600], "seconds a web seed may leave a request without an answer or a body without new bytes before the request fails";
+        urlseed_wait_retry = 30, [1, 86_400], "seconds before a web seed that failed (HTTP error, connection error) is tried again, unless its reply said Retry-After";
+        urlseed_max_request_bytes = 16 * 1024 * 1024, [16 * 1024, 1i64 << 30], "most bytes a web seed is asked for at once (contiguous blocks, split per file)";
         perf_download_rate_min = 0, [0, 1_000_000_000_000i64], "performance alert when a downloading torrent with peers unchoking us gets fewer payload bytes/s than this (0: off)";
         perf_download_rate_secs = 10, [1, 3600], "seconds the download rate must stay low before perf_download_rate_min alerts";
         perf_hash_failures_per_min = 0, [0, 1_000_000], "performance alert when more pieces than this fail the hash check within a minute (0: off)";
@@ -291,6 +294,7 @@ settings! {
         enable_dht = false, "run a DHT node on the listen interfaces' UDP sockets (off by default: lt never contacts a public node unless the application asks)";
         enable_lsd = false, "local service discovery (BEP 14): announce running public torrents by multicast on the listen interfaces' network and take the peers announced there; off by default, unlike libtorrent, because it tells the whole local network which torrents run";
         allow_multiple_connections_per_ip = true, "accept several peers from one IP address";
+        ban_web_seeds = true, "remove a web seed that sent data failing the hash check (with a url_seed alert)";
         announce_to_all_tiers = false, "announce to one tracker of every tier instead of the first working one";
         announce_to_all_trackers = false, "announce to every tracker of a tier instead of the first working one";
         dht_restrict_routing_ips = true, "keep at most one DHT node per /24 (IPv4) or /64 (IPv6) in a routing table bucket";

@@ -245,6 +245,10 @@ metrics! {
     UdpUtpDropped: "udp.utp_dropped", Counter, "packets", "uTP datagrams dropped (uTP is not implemented yet)";
     UdpTrackerDropped: "udp.tracker_dropped", Counter, "packets", "UDP tracker datagrams arriving on the listen socket, dropped (UDP trackers use their own socket)";
     UdpUnknownDropped: "udp.unknown_dropped", Counter, "packets", "datagrams of no known shape, dropped";
+    RecvWebSeedPayloadBytes: "net.recv_webseed_payload_bytes", Counter, "bytes", "piece data received from web seeds (BEP 19); also counted in net.recv_payload_bytes";
+    WebSeedRequests: "web_seed.requests", Counter, "requests", "HTTP range requests sent to web seeds";
+    WebSeedErrors: "web_seed.errors", Counter, "requests", "web seed requests that failed (HTTP status, connection, bad reply, timeout)";
+    WebSeedsBanned: "web_seed.banned", Counter, "web seeds", "web seeds removed because their data failed the hash check";
 }
 
 /// Number of metrics.

@@ -29,6 +29,7 @@ use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORIT
 use super::session::SessionCore;
 use super::stats::{Metric, RateSampler};
 use super::storage::Storage;
+use super::webseed::{self, WebSeeds};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
@@ -214,6 +215,8 @@ pub(crate) struct Core {
     banned: HashSet<BanKey>,
     hash_failures: HashMap<BanKey, u32>,
     pub trackers: TrackerList,
+    /// The web seeds (BEP 19) and their tasks.
+    pub(crate) web_seeds: WebSeeds,
     next_peer_key: PeerKey,
     /// Cancelled when the torrent pauses or is removed: ends its peers.
     pub run: CancellationToken,
@@ -308,8 +311,8 @@ pub(crate) struct StartOptions {
     /// Peers to dial, with where they came from (the params or resume data).
     pub peers: Vec<(SocketAddr, PeerSource)>,
     pub extra_trackers: Vec<(String, u32)>,
-    /// Web seeds besides the torrent's own (a magnet's `ws`), kept for the
-    /// saved .torrent until lt downloads from web seeds.
+    /// Web seeds besides the torrent's own `url-list` (a magnet's `ws`):
+    /// downloaded from, and written into the saved .torrent.
     pub web_seeds: Vec<String>,
     /// Per file, 0 (skip) to 7; missing entries are 4.
     pub file_priorities: Vec<u8>,
@@ -369,6 +372,7 @@ impl Torrent {
         }
         picker.set_sequential(opts.sequential);
         let known = opts.peers.iter().map(|(a, source)| (*a, KnownPeer::new(*source))).collect();
+        let web_seeds = WebSeeds::new(loaded.iter().flat_map(|l| &l.meta.web_seeds).chain(&opts.web_seeds));
         let state = if loaded.is_none() {
             TorrentState::DownloadingMetadata
         } else if picker.is_finished() {
@@ -406,6 +410,7 @@ impl Torrent {
             banned: HashSet::new(),
             hash_failures: HashMap::new(),
             trackers,
+            web_seeds,
             next_peer_key: 1,
             run: ses.shutdown.child_token(),
             rates: Default::default(),
@@ -582,8 +587,10 @@ impl Torrent {
             total_payload_upload: c.sent_payload.load(Ordering::Relaxed),
             total_wasted: c.wasted.load(Ordering::Relaxed),
             num_hash_failures: c.hash_failures.load(Ordering::Relaxed),
-            num_peers: core.peers.len() as u32,
-            num_seeds: core.peers.values().filter(|p| p.is_seed()).count() as u32,
+            // Web seeds are peer connections in libtorrent, and seeds.
+            num_peers: (core.peers.len() + core.web_seeds.connected()) as u32,
+            num_seeds: (core.peers.values().filter(|p| p.is_seed()).count() + core.web_seeds.connected())
+                as u32,
             list_seeds: core.list_seeds,
             list_peers: core.list_peers,
         }
@@ -987,20 +994,21 @@ impl Torrent {
             self.ses.counters.add(Metric::NumPieceFailed, 1);
             self.ses.counters.add(Metric::WastedBytes, buf.data.len() as i64);
             self.ses.counters.add(Metric::FailedBytes, buf.data.len() as i64);
-            let to_ban = self.record_failure(&mut core, piece, &buf);
+            let (to_ban, bad_web_seeds) = self.record_failure(&mut core, piece, &buf);
             drop(core);
             tracing::warn!(id = self.id.0, piece, "piece failed the hash check");
             self.post(AlertKind::HashFailed { piece });
             for addr in to_ban {
                 self.ban(addr);
             }
+            self.web_seeds_sent_bad_data(&bad_web_seeds);
             return;
         }
         core.picker.on_hash_passed(piece);
         let blocks = self.lengths().blocks_in_piece(piece) as i64;
         self.ses.counters.add(Metric::NumPiecePassed, 1);
         self.ses.counters.add(Metric::BlocksWritten, blocks);
-        let culprits = self.smart_ban(&mut core, piece, &buf);
+        let (culprits, bad_web_seeds) = self.smart_ban(&mut core, piece, &buf);
         for p in core.peers.values() {
             p.send(PeerCmd::Have(piece));
         }
@@ -1018,6 +1026,7 @@ impl Torrent {
         for addr in culprits {
             self.ban(addr);
         }
+        self.web_seeds_sent_bad_data(&bad_web_seeds);
         if finished {
             if let Some(Err(e)) = self.storage().map(|s| s.flush()) {
                 tracing::warn!(error = %e, "flush after finishing failed");
@@ -1032,13 +1041,26 @@ impl Torrent {
 
     /// Counts a hash failure against the peers that sent the piece. A peer
     /// that sent the whole piece alone is charged a failure; peers are
-    /// banned once they reach `max_hash_failures_per_peer`. The block
-    /// hashes are kept so the culprit can be found when the piece passes.
-    fn record_failure(&self, core: &mut Core, piece: u32, buf: &PieceBuffer) -> Vec<SocketAddr> {
-        let senders: HashSet<SocketAddr> = buf.senders.iter().flatten().map(|(_, a)| *a).collect();
+    /// banned once they reach `max_hash_failures_per_peer`. A web seed that
+    /// sent the whole piece alone is answered to be banned at once (with
+    /// the peers to ban). The block hashes are kept so the culprit can be
+    /// found when the piece passes.
+    fn record_failure(
+        &self,
+        core: &mut Core,
+        piece: u32,
+        buf: &PieceBuffer,
+    ) -> (Vec<SocketAddr>, Vec<PeerKey>) {
+        let web: HashSet<PeerKey> =
+            buf.senders.iter().flatten().map(|(k, _)| *k).filter(|k| webseed::is_web_seed(*k)).collect();
+        let senders: HashSet<SocketAddr> = if web.is_empty() {
+            buf.senders.iter().flatten().map(|(_, a)| *a).collect()
+        } else {
+            HashSet::new()
+        };
         let keys: HashSet<PeerKey> = buf.senders.iter().flatten().map(|(k, _)| *k).collect();
-        for k in keys {
-            if let Some(p) = core.peers.get(&k) {
+        for k in &keys {
+            if let Some(p) = core.peers.get(k) {
                 p.add_hash_failure();
             }
         }
@@ -1056,25 +1078,30 @@ impl Torrent {
         }
         let block_hashes = buf.data.chunks(BLOCK_SIZE as usize).map(|b| Sha1::digest(b).into()).collect();
         core.failed.insert(piece, FailedPiece { block_hashes, senders: buf.senders.clone() });
-        ban
+        let all_from_web_seed = web.len() == 1 && keys.len() == 1;
+        (ban, if all_from_web_seed { web.into_iter().collect() } else { Vec::new() })
     }
 
     /// When a piece that once failed passes, every block whose bytes differ
-    /// from the failed attempt was bad: its sender is banned.
-    fn smart_ban(&self, core: &mut Core, piece: u32, good: &PieceBuffer) -> Vec<SocketAddr> {
-        let Some(failed) = core.failed.remove(&piece) else { return Vec::new() };
-        let mut ban = Vec::new();
+    /// from the failed attempt was bad: its sender is banned (peers by
+    /// address, web seeds by key).
+    fn smart_ban(&self, core: &mut Core, piece: u32, good: &PieceBuffer) -> (Vec<SocketAddr>, Vec<PeerKey>) {
+        let Some(failed) = core.failed.remove(&piece) else { return (Vec::new(), Vec::new()) };
+        let (mut ban, mut web) = (Vec::new(), Vec::new());
         for (i, chunk) in good.data.chunks(BLOCK_SIZE as usize).enumerate() {
             let h: [u8; 20] = Sha1::digest(chunk).into();
             if failed.block_hashes.get(i) != Some(&h) {
-                if let Some(Some((_, addr))) = failed.senders.get(i) {
-                    if !ban.contains(addr) {
-                        ban.push(*addr);
+                let Some(Some((key, addr))) = failed.senders.get(i) else { continue };
+                if webseed::is_web_seed(*key) {
+                    if !web.contains(key) {
+                        web.push(*key);
                     }
+                } else if !ban.contains(addr) {
+                    ban.push(*addr);
                 }
             }
         }
-        ban
+        (ban, web)
     }
 
     /// What a ban applies to: the IP address, or (when several peers may
@@ -1358,6 +1385,7 @@ impl Torrent {
                 self.choke_round();
             }
             self.connect_peers();
+            self.start_web_seeds();
             let t = self.clone();
             tracker::maybe_announce(&t).await;
         }

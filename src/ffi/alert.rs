@@ -28,13 +28,14 @@ use crate::engine::{Alert, AlertKind, AlertType, Operation};
 /// `lt_alert_incoming`, `lt_alert_stats`, `lt_alert_counters`,
 /// `lt_alert_buffer`, `lt_alert_statuses`, `lt_alert_performance`,
 /// `lt_alert_info_hash`, `lt_alert_dht_buckets`, `lt_alert_dht_lookups`,
-/// `lt_alert_free`.
+/// `lt_alert_url_seed_url`, `lt_alert_free`.
 pub struct lt_alert_t {
     alert: Alert,
     message: CString,
     url: Option<CString>,
-    /// A file's new name (file_renamed) or a storage path (storage_moved,
-    /// storage_moved_failed), kept as C text for the alert's lifetime.
+    /// A file's new name (file_renamed), a storage path (storage_moved,
+    /// storage_moved_failed) or a web seed's URL (url_seed), kept as C text
+    /// for the alert's lifetime.
     text: Option<CString>,
 }
 
@@ -101,6 +102,11 @@ pub const LT_ALERT_PERFORMANCE: u32 = 9;
 pub const LT_ALERT_STATE_CHANGED: u32 = 10;
 /// Alert type: an announce failed (lt_alert_error, lt_alert_tracker_url).
 pub const LT_ALERT_TRACKER_ERROR: u32 = 11;
+/// Alert type: a web seed failed (HTTP status, connection, bad reply,
+/// timeout; it is tried again later) or was removed for sending data that
+/// failed the hash check (lt_alert_url_seed_url, lt_alert_error; the
+/// message says why). Categories peer and error, as libtorrent's url_seed_alert.
+pub const LT_ALERT_URL_SEED: u32 = 42;
 /// Alert type: a tracker replied with a warning message.
 pub const LT_ALERT_TRACKER_WARNING: u32 = 12;
 /// Alert type: a tracker answered a scrape.
@@ -207,6 +213,7 @@ fn wrap(alert: Alert) -> *mut lt_alert_t {
     let text = match &alert.kind {
         AlertKind::FileRenamed { new_name, .. } => Some(cstring(new_name)),
         AlertKind::StorageMoved { path } | AlertKind::StorageMovedFailed { path, .. } => Some(cstring(path)),
+        AlertKind::UrlSeed { url, .. } => Some(cstring(url)),
         _ => None,
     };
     Box::into_raw(Box::new(lt_alert_t { alert, message, url, text }))
@@ -397,7 +404,7 @@ pub unsafe extern "C" fn lt_alert_timestamp_us(a: *const lt_alert_t) -> i64 {
 
 /// The error an alert carries: torrent_error, file_error, tracker_error,
 /// peer_error, peer_disconnected, listen_failed, torrent_delete_failed,
-/// lsd_error.
+/// lsd_error, url_seed.
 /// The message is the alert's message.
 ///
 /// **Returns** `LT_OK` and the `lt_error` code in `*code_out`;
@@ -426,6 +433,7 @@ pub unsafe extern "C" fn lt_alert_error(a: *const lt_alert_t, code_out: *mut i32
                 | AlertKind::ScrapeFailed { error, .. }
                 | AlertKind::MetadataFailed { error, .. }
                 | AlertKind::LsdError { error, .. }
+                | AlertKind::UrlSeed { error, .. }
                 | AlertKind::DhtError { error, .. } => error.kind,
                 _ => return Err(wrong_type(alert)),
             };
@@ -778,6 +786,22 @@ unsafe fn alert_text(
             Ok(())
         })())
     })
+}
+
+/// The web seed URL of a url_seed alert. Owned by the alert: valid until
+/// `lt_alert_free`.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+///
+/// # Safety
+/// `a` must be a live alert; `url_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn lt_alert_url_seed_url(
+    a: *const lt_alert_t,
+    url_out: *mut *const c_char,
+) -> lt_error {
+    // SAFETY: forwarded caller promises.
+    unsafe { alert_text(a, url_out, "url_out", |k| matches!(k, AlertKind::UrlSeed { .. })) }
 }
 
 /// The new name (the file's path in the torrent, UTF-8) of a file_renamed

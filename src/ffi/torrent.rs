@@ -173,6 +173,72 @@ pub unsafe extern "C" fn lt_torrent_connect_peer(
     })
 }
 
+/// Adds a web seed (BEP 19) to a torrent, as libtorrent's `add_url_seed`.
+/// lt downloads from it while the torrent runs and lacks pieces; failures
+/// come as `LT_ALERT_URL_SEED` alerts. Adding a URL the torrent has already
+/// does nothing.
+///
+/// **Parameters** `s` the session; `id` the torrent; `url` an http:// or
+/// https:// URL (a file for a single-file torrent, or a directory ending
+/// with '/'; a directory for a multi-file torrent), borrowed for the call.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_UTF8`;
+/// `LT_ERROR_INVALID_HANDLE`; `LT_ERROR_INVALID_ARG` for a URL that is not
+/// http(s) or is longer than 4096 bytes.
+///
+/// **Thread safety** Any thread.
+///
+/// # Safety
+/// `s` must be live; `url` NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_add_url_seed(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    url: *const c_char,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            // SAFETY: caller promises a valid string.
+            let url = unsafe { str_arg(url, "url") }?;
+            ses.torrent(TorrentId(id)).map_err(fail)?.add_url_seed(url).map_err(fail)
+        })())
+    })
+}
+
+/// Removes a web seed from a torrent and stops its requests.
+///
+/// **Parameters** `s` the session; `id` the torrent; `url` the URL exactly
+/// as added (or as in the .torrent's url-list), borrowed for the call.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_UTF8`;
+/// `LT_ERROR_INVALID_HANDLE`; `LT_ERROR_INVALID_ARG` when the torrent has
+/// no such web seed (never had it, removed, or banned for corrupt data).
+///
+/// **Thread safety** Any thread.
+///
+/// # Safety
+/// `s` must be live; `url` NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lt_torrent_remove_url_seed(
+    s: *mut lt_session_t,
+    id: lt_torrent_id_t,
+    url: *const c_char,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let ses = session_ref(s)?;
+            // SAFETY: caller promises a valid string.
+            let url = unsafe { str_arg(url, "url") }?;
+            if ses.torrent(TorrentId(id)).map_err(fail)?.remove_url_seed(url) {
+                Ok(())
+            } else {
+                Err(fail_with(LT_ERROR_INVALID_ARG, format!("the torrent has no web seed {url:?}")))
+            }
+        })())
+    })
+}
+
 /// Adds a tracker to a running torrent.
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_HANDLE`;

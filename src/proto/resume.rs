@@ -42,6 +42,8 @@ pub struct ResumeData {
     pub piece_priority: Vec<u8>,
     /// Tracker URLs by tier.
     pub trackers: Vec<Vec<String>>,
+    /// Web seed URLs ("url-list", as libtorrent saves them).
+    pub url_seeds: Vec<String>,
     pub peers: Vec<SocketAddr>,
     /// Per file: size and modification time in seconds ((0, 0): absent).
     pub file_sizes: Vec<(u64, i64)>,
@@ -76,6 +78,7 @@ impl Default for ResumeData {
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
             trackers: Vec::new(),
+            url_seeds: Vec::new(),
             peers: Vec::new(),
             file_sizes: Vec::new(),
             file_mtimes_ns: Vec::new(),
@@ -162,6 +165,7 @@ impl ResumeData {
             ("file_priority", Value::List(self.file_priority.iter().map(|p| int(*p as i64)).collect())),
             ("piece_priority", Value::Bytes(&self.piece_priority)),
             ("trackers", trackers),
+            ("url-list", Value::List(self.url_seeds.iter().map(|u| Value::Bytes(u.as_bytes())).collect())),
             ("peers", Value::Bytes(&peers4)),
             ("peers6", Value::Bytes(&peers6)),
             ("file sizes", file_sizes),
@@ -304,6 +308,14 @@ impl ResumeData {
             }
             trackers.push(out);
         }
+        let url_seeds = list("url-list", MAX_URLS)?
+            .iter()
+            .map(|u| match u.as_str() {
+                Some(u) if u.len() <= MAX_URL_LEN => Ok(u.to_string()),
+                Some(_) => Err(bad("url-list", format!("holds a URL longer than {MAX_URL_LEN} bytes"))),
+                None => Err(bad("url-list", "holds a URL that is not text")),
+            })
+            .collect::<Result<_, _>>()?;
         let mut peers = Vec::new();
         let p4 = bytes("peers", MAX_PEERS * 6)?;
         if p4.len() % 6 != 0 {
@@ -367,6 +379,7 @@ impl ResumeData {
             file_priority,
             piece_priority,
             trackers,
+            url_seeds,
             peers,
             file_sizes,
             file_mtimes_ns,
@@ -441,6 +454,7 @@ mod tests {
             file_priority: vec![4, 0],
             piece_priority: vec![1, 7, 0],
             trackers: vec![vec!["http://a/announce".into()], vec!["udp://b:1".into(), "udp://c:2".into()]],
+            url_seeds: vec!["http://w/seed/".into()],
             peers: vec!["127.0.0.1:6881".parse().unwrap(), "[::1]:7000".parse().unwrap()],
             file_sizes: vec![(5, 1_700_000_000), (0, 0)],
             file_mtimes_ns: vec![123, 0],

@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod fake_peer;
+pub mod http_seed;
 pub mod swarm;
 
 use std::io::{BufRead, BufReader};
