@@ -8,6 +8,7 @@
 //! handler (uTP and UDP tracker replies until those land) are counted and
 //! dropped.
 
+pub mod mse;
 pub mod udp;
 
 use std::net::SocketAddr;
