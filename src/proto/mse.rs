@@ -251,8 +251,8 @@ pub struct Established {
 pub enum Step {
     /// More bytes from the peer are needed.
     NeedMore,
-    /// The handshake is complete.
-    Done(Established),
+    /// The handshake is complete (boxed: it holds two RC4 states).
+    Done(Box<Established>),
 }
 
 /// Received bytes not yet used, with the first `start` already consumed
@@ -460,13 +460,13 @@ impl Initiator {
                         }
                         Crypto::Plaintext => (None, input.into_leftover(None)),
                     };
-                    return Ok(Step::Done(Established {
+                    return Ok(Step::Done(Box::new(Established {
                         crypto,
                         ciphers,
                         info_hash: self.info_hash,
                         ia: Vec::new(),
                         leftover,
-                    }));
+                    })));
                 }
                 InitiatorState::Finished => return Ok(Step::NeedMore),
             }
@@ -634,7 +634,13 @@ impl<F: Fn(&[u8; 20]) -> Option<[u8; 20]>> Responder<F> {
                         }
                         Crypto::Plaintext => (None, input.into_leftover(None)),
                     };
-                    return Ok(Step::Done(Established { crypto, ciphers, info_hash, ia, leftover }));
+                    return Ok(Step::Done(Box::new(Established {
+                        crypto,
+                        ciphers,
+                        info_hash,
+                        ia,
+                        leftover,
+                    })));
                 }
                 ResponderState::Finished => return Ok(Step::NeedMore),
             }
@@ -754,7 +760,7 @@ mod tests {
                 let piece: Vec<u8> = a_out.drain(..n).collect();
                 match resp.feed(&piece, &mut b_out) {
                     Ok(Step::NeedMore) => {}
-                    Ok(Step::Done(e)) => b_done = Some(Ok(e)),
+                    Ok(Step::Done(e)) => b_done = Some(Ok(*e)),
                     Err(e) => b_done = Some(Err(e)),
                 }
             } else if a_done.is_none() && !b_out.is_empty() {
@@ -762,7 +768,7 @@ mod tests {
                 let piece: Vec<u8> = b_out.drain(..n).collect();
                 match init.feed(&piece, &mut a_out) {
                     Ok(Step::NeedMore) => {}
-                    Ok(Step::Done(e)) => a_done = Some(Ok(e)),
+                    Ok(Step::Done(e)) => a_done = Some(Ok(*e)),
                     Err(e) => a_done = Some(Err(e)),
                 }
             } else {

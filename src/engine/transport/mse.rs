@@ -180,7 +180,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             out.clear();
         }
         if let Step::Done(established) = step {
-            return Ok(established);
+            return Ok(*established);
         }
         let n = stream.read(&mut buf).await.map_err(io)?;
         if n == 0 {
