@@ -147,6 +147,13 @@ impl Process {
     }
 }
 
+impl Process {
+    /// The output lines not read yet (for a failure message).
+    fn unread(&self) -> String {
+        self.lines.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -207,18 +214,20 @@ async fn read_handshake<S: AsyncRead + Unpin>(stream: &mut MseStream<S>, info_ha
     h
 }
 
-#[tokio::test]
-async fn lt_dials_a_libtorrent_seeder_that_forces_rc4() {
+/// libtorrent seeding with forced encryption and `level` as its
+/// allowed_enc_level; lt dials it offering `offer` and must agree on `want`,
+/// read its handshake and then its bitfield.
+async fn dial_libtorrent_seeder(level: &str, offer: u8, want: Crypto) {
     let dir = tempdir("mse-seeder");
     let (torrent, data, info_hash) = small_torrent(&dir.path, 200_000);
     let port = free_port();
-    let mut seeder = lt_mse_peer("seed", &torrent, &data, port, &["--allowed-enc-level", "2"]);
+    let mut seeder = lt_mse_peer("seed", &torrent, &data, port, &["--allowed-enc-level", level]);
     seeder.wait_line("\"ready\"", Duration::from_secs(120));
 
     let stream = TcpStream::connect(local(port)).await.unwrap();
     let ours = plain_bt_handshake(info_hash);
-    let (mut s, crypto) = initiate(stream, &info_hash, &ours, 2, HANDSHAKE_TIMEOUT).await.unwrap();
-    assert_eq!(crypto, Crypto::Rc4);
+    let (mut s, crypto) = initiate(stream, &info_hash, &ours, offer, HANDSHAKE_TIMEOUT).await.unwrap();
+    assert_eq!(crypto, want);
     read_handshake(&mut s, info_hash).await;
     let pieces = 200_000usize.div_ceil(32 * 1024);
     match next_message(&mut s, &mut BytesMut::new()).await {
@@ -232,7 +241,21 @@ async fn lt_dials_a_libtorrent_seeder_that_forces_rc4() {
 }
 
 #[tokio::test]
-async fn a_libtorrent_downloader_that_forces_encryption_dials_lt() {
+async fn lt_dials_a_libtorrent_seeder_that_forces_rc4() {
+    dial_libtorrent_seeder("2", 2, Crypto::Rc4).await;
+}
+
+#[tokio::test]
+async fn lt_dials_a_libtorrent_seeder_that_selects_plaintext() {
+    // Offered both, libtorrent (prefer_rc4 off) keeps the lowest bit.
+    dial_libtorrent_seeder("3", 3, Crypto::Plaintext).await;
+}
+
+/// A libtorrent downloader with forced encryption dials a listener of the
+/// test; lt answers with `allowed` and must agree on `want`, find the
+/// torrent by its req2 hash, decode libtorrent's handshake from the IA,
+/// answer with its own and read libtorrent's extension handshake.
+async fn libtorrent_dials_lt(allowed: u8, want: Crypto) {
     let dir = tempdir("mse-downloader");
     let (torrent, _data, info_hash) = small_torrent(&dir.path, 100_000);
     let empty = dir.path.join("empty");
@@ -250,8 +273,8 @@ async fn a_libtorrent_downloader_that_forces_encryption_dials_lt() {
     stream.read_exact(&mut first).await.unwrap();
     assert_ne!(&first, PLAIN_HEADER, "forced encryption: not a plain handshake");
     let (mut s, found, crypto, ia) =
-        respond(stream, &first, finder(info_hash), 2, false, HANDSHAKE_TIMEOUT).await.unwrap();
-    assert_eq!((found, crypto), (info_hash, Crypto::Rc4));
+        respond(stream, &first, finder(info_hash), allowed, false, HANDSHAKE_TIMEOUT).await.unwrap();
+    assert_eq!((found, crypto), (info_hash, want));
     let theirs = Handshake::decode(&ia).expect("libtorrent's handshake is the IA");
     assert_eq!(theirs.info_hash.0, info_hash);
     assert!(theirs.supports_extensions());
@@ -261,8 +284,9 @@ async fn a_libtorrent_downloader_that_forces_encryption_dials_lt() {
     let ours = Handshake::new(InfoHash(info_hash), PeerId::generate("-LT0010-")).encode();
     s.write_all(&ours).await.unwrap();
     s.flush().await.unwrap();
+    let mut buf = BytesMut::new();
     loop {
-        match next_message(&mut s, &mut BytesMut::new()).await {
+        match next_message(&mut s, &mut buf).await {
             Message::Extended { id: 0, payload } => {
                 assert_eq!(payload.first(), Some(&b'd'), "a bencoded dictionary");
                 break;
@@ -272,6 +296,18 @@ async fn a_libtorrent_downloader_that_forces_encryption_dials_lt() {
             other => panic!("expected libtorrent's extension handshake, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_libtorrent_downloader_that_forces_encryption_dials_lt_rc4() {
+    libtorrent_dials_lt(2, Crypto::Rc4).await;
+}
+
+#[tokio::test]
+async fn a_libtorrent_downloader_that_forces_encryption_dials_lt_plaintext() {
+    // libtorrent offers both (allowed_enc_level 3); lt allows both and,
+    // without prefer_rc4, picks plaintext as libtorrent would.
+    libtorrent_dials_lt(3, Crypto::Plaintext).await;
 }
 
 #[tokio::test]
@@ -317,20 +353,25 @@ async fn lt_dials_a_transmission_seeder_that_requires_encryption() {
         .arg(&data)
         .args(["-p", &port.to_string(), "-er", "-v"])
         .arg(&torrent);
-    let _transmission = Process::spawn(cmd.stdin(Stdio::null()));
+    let transmission = Process::spawn(cmd.stdin(Stdio::null()));
 
-    // transmission resets connections while it checks the files: retry
-    // until a handshake gets through.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // transmission resets connections while it checks the files, or holds
+    // them unanswered: retry, each attempt bounded, until one gets through.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let attempt = Duration::from_secs(15);
     let ours = plain_bt_handshake(info_hash);
     let mut last = String::new();
     loop {
-        assert!(Instant::now() < deadline, "no encrypted handshake with transmission; last: {last}");
+        assert!(
+            Instant::now() < deadline,
+            "no encrypted handshake with transmission; last: {last}; its output:\n{}",
+            transmission.unread()
+        );
         let Ok(stream) = TcpStream::connect(local(port)).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        let mut s = match initiate(stream, &info_hash, &ours, 2, HANDSHAKE_TIMEOUT).await {
+        let mut s = match initiate(stream, &info_hash, &ours, 2, attempt).await {
             Ok((s, crypto)) => {
                 assert_eq!(crypto, Crypto::Rc4);
                 s
@@ -342,14 +383,15 @@ async fn lt_dials_a_transmission_seeder_that_requires_encryption() {
             }
         };
         let mut theirs = [0u8; Handshake::LEN];
-        match s.read_exact(&mut theirs).await {
-            Ok(_) => {
+        match tokio::time::timeout(attempt, s.read_exact(&mut theirs)).await {
+            Err(_) => last = "no handshake after the encrypted one".into(),
+            Ok(Ok(_)) => {
                 let h = Handshake::decode(&theirs).expect("transmission's handshake decodes");
                 assert_eq!(h.info_hash.0, info_hash);
                 assert_eq!(&h.peer_id.0[..3], b"-TR", "transmission's peer id");
                 return;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 last = format!("reading the handshake: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
