@@ -162,7 +162,10 @@ async fn with_timeout<T>(
 const HANDSHAKE_READ: usize = 2048;
 
 /// Sends `out`, feeds `first` and then what the peer sends to `feed` until
-/// the handshake is done, sending what it produces.
+/// the handshake is done, sending what it produces. Reads go on while a
+/// write waits: both sides send a key and up to 512 bytes of pad before
+/// they read, which would deadlock on a small pipe if writing blocked
+/// reading.
 async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     mut out: Vec<u8>,
@@ -172,24 +175,37 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let protocol = |e: MseError| Error::new(ErrorKind::Protocol, format!("encrypted handshake (MSE): {e}"));
     let io = |e: io::Error| Error::new(ErrorKind::Io, format!("encrypted handshake (MSE): {e}"));
     let mut step = if first.is_empty() { Step::NeedMore } else { feed(first, &mut out).map_err(protocol)? };
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = [0u8; HANDSHAKE_READ];
+    let mut sent = 0;
     loop {
-        if !out.is_empty() {
-            stream.write_all(&out).await.map_err(io)?;
-            stream.flush().await.map_err(io)?;
+        if sent == out.len() {
             out.clear();
+            sent = 0;
+            if let Step::Done(established) = step {
+                writer.flush().await.map_err(io)?;
+                return Ok(*established);
+            }
         }
-        if let Step::Done(established) = step {
-            return Ok(*established);
+        let reading = matches!(step, Step::NeedMore);
+        tokio::select! {
+            written = writer.write(&out[sent..]), if sent < out.len() => {
+                match written.map_err(io)? {
+                    0 => return Err(io(io::ErrorKind::WriteZero.into())),
+                    n => sent += n,
+                }
+            }
+            read = reader.read(&mut buf), if reading => {
+                let n = read.map_err(io)?;
+                if n == 0 {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        "encrypted handshake (MSE): the peer closed the connection before the handshake finished",
+                    ));
+                }
+                step = feed(&buf[..n], &mut out).map_err(protocol)?;
+            }
         }
-        let n = stream.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "encrypted handshake (MSE): the peer closed the connection before the handshake finished",
-            ));
-        }
-        step = feed(&buf[..n], &mut out).map_err(protocol)?;
     }
 }
 
@@ -355,7 +371,9 @@ mod tests {
     async fn a_duplex_pair_carries_bytes_after_either_mode() {
         let info_hash = [7u8; 20];
         for (offer, want) in [(2u8, Crypto::Rc4), (1, Crypto::Plaintext)] {
-            let (a, b) = tokio::io::duplex(256);
+            // A pipe smaller than a key: each side's first step only gets
+            // through if it reads while it writes.
+            let (a, b) = tokio::io::duplex(64);
             let t = Duration::from_secs(30);
             let find =
                 move |h: &[u8; 20]| (*h == crate::proto::mse::req2_hash(&info_hash)).then_some(info_hash);
