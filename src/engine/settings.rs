@@ -289,6 +289,9 @@ settings! {
         dht_block_ratelimit = 5, [1, 1_000_000], "DHT messages per second (averaged over 10 s) one IP may send before it is blocked";
         dht_upload_rate_limit = 8000, [0, 1i64 << 30], "bytes per second the DHT may send; messages beyond it are dropped (0: no limit)";
         local_service_announce_interval = 5 * 60, [1, 86_400], "seconds in which local service discovery announces every running public torrent once (libtorrent's default: 5 minutes)";
+        out_enc_policy = 1, [0, 2], "encryption (MSE) of connections we dial: 0 forced (encrypted only), 1 enabled (encrypted first, plain if that fails), 2 disabled (plain only)";
+        in_enc_policy = 1, [0, 2], "encryption (MSE) of connections we accept: 0 forced (plain handshakes refused), 1 enabled (both), 2 disabled (encrypted handshakes refused)";
+        allowed_enc_level = 3, [1, 3], "modes an encrypted handshake may agree on: 1 plaintext (only the handshake is obfuscated), 2 RC4 (the whole stream), 3 both";
     }
     bools {
         enable_dht = false, "run a DHT node on the listen interfaces' UDP sockets (off by default: lt never contacts a public node unless the application asks)";
@@ -301,6 +304,7 @@ settings! {
         dht_restrict_search_ips = true, "query at most one node per IP address in a DHT lookup";
         dht_enforce_node_id = false, "keep DHT nodes whose id does not match their IP address (BEP 42) out of the routing table and lookups";
         dht_read_only = false, "BEP 43 read-only DHT node: queries say ro=1, incoming queries are not answered";
+        prefer_rc4 = false, "when accepting an encrypted handshake that offers both modes, pick RC4 rather than plaintext";
     }
     strs {
         listen_interfaces = "0.0.0.0:6881,[::]:6881", "comma-separated ip:port list to accept peers on (TCP and UDP), IPv4 and IPv6 by default as libtorrent; port 0 picks a free one, the same on every interface where it can";

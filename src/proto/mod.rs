@@ -8,6 +8,7 @@ pub mod extension;
 pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod pex;
 pub mod resume;
 pub mod tracker;

@@ -10,6 +10,7 @@
 //! handler are counted and dropped.
 
 pub mod listen;
+pub mod mse;
 pub mod stream;
 pub mod udp;
 
