@@ -12,4 +12,5 @@ pub mod pex;
 pub mod resume;
 pub mod tracker;
 pub mod types;
+pub mod utp;
 pub mod wire;
