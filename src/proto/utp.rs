@@ -313,7 +313,11 @@ mod tests {
         for _ in 0..100 {
             chain.extend_from_slice(&[7, 0]);
         }
-        assert_eq!(decode(&chain), Err(DecodeError::Truncated), "the last extension's next byte has nothing after it");
+        assert_eq!(
+            decode(&chain),
+            Err(DecodeError::Truncated),
+            "the last extension's next byte has nothing after it"
+        );
     }
 
     #[test]

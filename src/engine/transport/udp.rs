@@ -42,7 +42,14 @@ impl UdpTransport {
         let sender = std_socket.try_clone()?;
         let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
-        Ok(Arc::new(UdpTransport { socket, sender, local, counters, dht: RwLock::new(None), utp: RwLock::new(None) }))
+        Ok(Arc::new(UdpTransport {
+            socket,
+            sender,
+            local,
+            counters,
+            dht: RwLock::new(None),
+            utp: RwLock::new(None),
+        }))
     }
 
     /// The address the socket is bound to.

@@ -216,7 +216,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(cfg: UtpConfig, counters: Arc<Counters>, recv_id: u16, send_id: u16, seq_nr: u16, ipv6: bool) -> Conn {
+    fn new(
+        cfg: UtpConfig,
+        counters: Arc<Counters>,
+        recv_id: u16,
+        send_id: u16,
+        seq_nr: u16,
+        ipv6: bool,
+    ) -> Conn {
         let ip_overhead = if ipv6 { 48 } else { 28 };
         let mss = MTU_FLOOR - ip_overhead - HEADER_LEN;
         Conn {
@@ -312,14 +319,8 @@ impl Conn {
         now: u64,
         out: &mut dyn Output,
     ) -> Conn {
-        let mut c = Conn::new(
-            cfg,
-            counters,
-            syn.connection_id.wrapping_add(1),
-            syn.connection_id,
-            initial_seq,
-            ipv6,
-        );
+        let mut c =
+            Conn::new(cfg, counters, syn.connection_id.wrapping_add(1), syn.connection_id, initial_seq, ipv6);
         c.state = State::Connected;
         c.ack_nr = syn.seq_nr;
         c.reply_micro = (now as u32).wrapping_sub(syn.timestamp_us);
@@ -510,7 +511,10 @@ impl Conn {
             self.duplicate_acks += 1;
         }
         let mut lost_by_sack = None;
-        if let Some(sack) = &h.sack {
+        // A selective ack is relative to its packet's ack_nr: one that came
+        // late (an older ack_nr) describes packets we no longer index so.
+        let sack = h.sack.as_ref().filter(|_| h.ack_nr == self.acked_seq);
+        if let Some(sack) = sack {
             // Bit i is seq ack_nr + 2 + i, i.e. sent index i + 1 now.
             let mut seen_after = 0;
             for i in (0..sack.bits().min(self.sent.len().saturating_sub(1))).rev() {
@@ -1092,7 +1096,13 @@ mod tests {
 
     /// Moves every packet from `from`'s wire into `to`, dropping those
     /// `drop` says.
-    fn deliver(wire: &mut Wire, to: &mut Conn, out: &mut Wire, now: u64, mut drop: impl FnMut(usize) -> bool) {
+    fn deliver(
+        wire: &mut Wire,
+        to: &mut Conn,
+        out: &mut Wire,
+        now: u64,
+        mut drop: impl FnMut(usize) -> bool,
+    ) {
         for (i, p) in std::mem::take(&mut wire.packets).into_iter().enumerate() {
             if drop(i) {
                 continue;

@@ -85,7 +85,10 @@ impl AsyncWrite for UtpStream {
                 return Poll::Ready(Err(f.io_error()));
             }
             if c.write_closed() {
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "uTP: write after shutdown")));
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "uTP: write after shutdown",
+                )));
             }
             if data.is_empty() {
                 return Poll::Ready(Ok(0));
