@@ -251,7 +251,7 @@ impl Conn {
             loss_seq: seq_nr.wrapping_sub(1),
             ledbat: Ledbat::new(MTU_CEILING),
             delays: DelayHistory::new(),
-            rtt: Rtt::new(),
+            rtt: Rtt::default(),
             min_rtt_us: u64::MAX,
             timeout_at: u64::MAX,
             backoff: 0,
@@ -911,8 +911,7 @@ impl Conn {
                 }
             }
         }
-        loop {
-            let Some(front) = self.unsent.front() else { break };
+        while let Some(front) = self.unsent.front() {
             let len = front.buf.len() - HEADER_LEN;
             let full = len >= front.capacity;
             // Nagle: a partial packet waits while anything is in flight.

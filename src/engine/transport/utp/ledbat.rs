@@ -32,6 +32,12 @@ fn wrapping_less(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
+impl Default for DelayHistory {
+    fn default() -> Self {
+        DelayHistory::new()
+    }
+}
+
 impl DelayHistory {
     pub fn new() -> DelayHistory {
         DelayHistory {
@@ -189,7 +195,7 @@ impl Ledbat {
 
 /// Round-trip time estimate and retransmission timeout (RFC 6298), in
 /// microseconds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Rtt {
     srtt: Option<u64>,
     rttvar: u64,
@@ -201,10 +207,6 @@ const INITIAL_RTO_US: u64 = 1_000_000;
 pub const MAX_RTO_US: u64 = 60_000_000;
 
 impl Rtt {
-    pub fn new() -> Rtt {
-        Rtt { srtt: None, rttvar: 0 }
-    }
-
     /// Feeds one measured round trip (of a packet sent once: Karn's rule).
     pub fn sample(&mut self, rtt_us: u64) {
         match self.srtt {
@@ -294,7 +296,7 @@ mod tests {
 
     #[test]
     fn rto_follows_rfc6298() {
-        let mut r = Rtt::new();
+        let mut r = Rtt::default();
         assert_eq!(r.rto(500_000), 1_000_000);
         r.sample(100_000);
         assert_eq!(r.rto(0), 100_000 + 4 * 50_000);
