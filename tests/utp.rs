@@ -354,3 +354,73 @@ async fn libtorrent_dials_our_utp_socket() {
     let line = tokio::task::spawn_blocking(move || peer.wait_line("\"peer\"")).await.unwrap();
     assert!(line.contains("\"utp\": true"), "libtorrent says the peer is on uTP: {line}");
 }
+
+/// User and system CPU seconds of this process so far.
+fn cpu_seconds() -> (f64, f64) {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) }, 0);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}
+
+/// Throughput of one lt to lt uTP connection on loopback: 1 GiB one way,
+/// both ends in this process. Prints MiB/s and the CPU seconds per GiB
+/// (user and system apart, both ends together, from getrusage). The
+/// research target is librqbit-utp's loopback figures: >= 150 MiB/s and
+/// <= 7 CPU-s/GiB. Run in release:
+/// `nice cargo test --release --test utp -- --ignored --nocapture throughput`.
+/// The received bytes are compared with what was sent; the figures are
+/// printed, not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_1_gib() {
+    const TOTAL: usize = 1 << 30;
+    let (a, b) = (endpoint(default_cfg()), endpoint(default_cfg()));
+    let pattern = Arc::new(data(1 << 20, 3));
+    let reader = {
+        let utp = b.utp.clone();
+        let pattern = pattern.clone();
+        tokio::spawn(async move {
+            let mut s = utp.accept().await.expect("accept");
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut at = 0usize;
+            loop {
+                let n = s.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    return at;
+                }
+                let mut off = 0;
+                while off < n {
+                    let p = (at + off) % pattern.len();
+                    let k = (pattern.len() - p).min(n - off);
+                    assert!(buf[off..off + k] == pattern[p..p + k], "bytes from {} differ", at + off);
+                    off += k;
+                }
+                at += n;
+            }
+        })
+    };
+    let (user0, sys0) = cpu_seconds();
+    let started = Instant::now();
+    let mut s = a.utp.connect(b.addr).await.expect("connect");
+    for _ in 0..TOTAL / pattern.len() {
+        s.write_all(&pattern).await.expect("write");
+    }
+    s.shutdown().await.unwrap();
+    let received = tokio::time::timeout(HANG_GUARD, reader).await.expect("hung").unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let (user1, sys1) = cpu_seconds();
+    assert_eq!(received, TOTAL);
+    let gib = TOTAL as f64 / f64::from(1u32 << 30);
+    println!(
+        "uTP loopback: {:.0} MiB/s, CPU {:.2} s/GiB (user {:.2}, sys {:.2}), resends {}, cwnd at end {} B, packet payload {} B",
+        TOTAL as f64 / f64::from(1u32 << 20) / secs,
+        (user1 - user0 + sys1 - sys0) / gib,
+        (user1 - user0) / gib,
+        (sys1 - sys0) / gib,
+        a.counters.get(Metric::UtpPacketResend),
+        s.congestion_window(),
+        s.packet_payload(),
+    );
+}

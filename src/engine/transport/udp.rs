@@ -14,6 +14,8 @@ use crate::engine::stats::{Counters, Metric};
 /// Largest datagram read. Anything longer is truncated by the kernel and
 /// then fails its protocol's checks.
 const RECV_BUFFER: usize = 65536;
+/// Kernel receive and send buffer asked for (bytes).
+const SOCKET_BUFFER: usize = 2 << 20;
 /// Datagrams read in one go before the handlers hear the queue is drained
 /// (and the task yields): bounds the delay of uTP's batched acks.
 const RECV_BATCH: usize = 64;
@@ -39,6 +41,15 @@ impl UdpTransport {
     pub fn bind(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<Arc<UdpTransport>> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
+        // uTP moves bulk data through this socket: a congestion window's
+        // burst must fit in the kernel's queues, or it is lost before the
+        // receive task runs. Best effort: the kernel may cap the sizes.
+        let tuned = socket2::SockRef::from(&std_socket);
+        for r in [tuned.set_recv_buffer_size(SOCKET_BUFFER), tuned.set_send_buffer_size(SOCKET_BUFFER)] {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "udp socket buffer size not raised");
+            }
+        }
         let sender = std_socket.try_clone()?;
         let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
