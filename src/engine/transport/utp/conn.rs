@@ -159,6 +159,8 @@ pub struct Conn {
     unsent: VecDeque<Unsent>,
     /// Payload bytes in `unsent`.
     unsent_bytes: usize,
+    /// Payload bytes in `sent`.
+    sent_bytes: usize,
     /// Payload bytes out on the wire (sent, not acked, not lost or sacked).
     in_flight: usize,
     /// Packets in `sent` marked `need_resend`.
@@ -209,8 +211,6 @@ pub struct Conn {
     mtu_ceiling: usize,
     /// The probe in flight, if any.
     mtu_probe_seq: Option<u16>,
-    /// Bytes of IP and UDP header in front of our header.
-    ip_overhead: usize,
 
     wake: Wake,
 }
@@ -240,6 +240,7 @@ impl Conn {
             sent: VecDeque::new(),
             unsent: VecDeque::new(),
             unsent_bytes: 0,
+            sent_bytes: 0,
             in_flight: 0,
             resend_count: 0,
             peer_wnd: RECV_BUFFER,
@@ -267,7 +268,6 @@ impl Conn {
             mtu_floor: mss,
             mtu_ceiling: MTU_CEILING - ip_overhead - HEADER_LEN,
             mtu_probe_seq: None,
-            ip_overhead,
             wake: Wake::default(),
         }
     }
@@ -293,6 +293,8 @@ impl Conn {
         let header = c.header(PacketType::Syn, seq, now);
         // The SYN carries our receive id (the peer's send id) per BEP 29.
         Header { connection_id: recv_id, ..header }.encode(&mut buf);
+        // Refused by the socket, it goes again at the first SYN resend.
+        c.emit(&buf, out);
         c.sent.push_back(Sent {
             buf,
             ty: PacketType::Syn,
@@ -302,7 +304,6 @@ impl Conn {
             sacked: false,
             probe: false,
         });
-        c.emit(&c.sent[0].buf.clone(), out);
         c.timeout_at = now + c.syn_interval();
         c
     }
@@ -360,8 +361,7 @@ impl Conn {
 
     /// Bytes a write may queue now.
     pub fn writable(&self) -> usize {
-        let queued = self.unsent_bytes + self.sent.iter().map(Sent::payload).sum::<usize>();
-        SEND_BUFFER.saturating_sub(queued)
+        SEND_BUFFER.saturating_sub(self.unsent_bytes + self.sent_bytes)
     }
 
     /// Whether our FIN is queued (writes are refused after it).
@@ -596,6 +596,7 @@ impl Conn {
     }
 
     fn account_acked(&mut self, p: &Sent, now: u64, acked_bytes: &mut usize, rtt: &mut Option<u64>) {
+        self.sent_bytes -= p.payload();
         if p.need_resend {
             self.resend_count -= 1;
         } else if !p.sacked {
@@ -677,11 +678,10 @@ impl Conn {
             p.need_resend = false;
             self.resend_count -= 1;
             self.in_flight += p.payload();
-        } else if !p.sacked && !first {
-            // Fast retransmit of a packet still counted in flight.
         } else if first {
             self.in_flight += p.payload();
         }
+        // Otherwise a fast retransmit: the packet is still counted in flight.
         self.ack_pending = 0;
         if self.timeout_at == u64::MAX {
             self.timeout_at = now + self.rto();
@@ -934,6 +934,7 @@ impl Conn {
                 self.mtu_probe_seq = Some(seq);
             }
             self.unsent_bytes -= len;
+            self.sent_bytes += len;
             self.sent.push_back(Sent {
                 buf: u.buf,
                 ty: PacketType::Data,
@@ -1060,11 +1061,6 @@ impl Conn {
             State::FinSent => Metric::NumUtpFinSent,
             State::CloseWait => Metric::NumUtpCloseWait,
         }
-    }
-
-    /// Bytes of IP and UDP header per packet (for the largest datagram).
-    pub fn ip_overhead(&self) -> usize {
-        self.ip_overhead
     }
 }
 
