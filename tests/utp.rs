@@ -414,12 +414,13 @@ async fn throughput_1_gib() {
     assert_eq!(received, TOTAL);
     let gib = TOTAL as f64 / f64::from(1u32 << 30);
     println!(
-        "uTP loopback: {:.0} MiB/s, CPU {:.2} s/GiB (user {:.2}, sys {:.2}), resends {}, cwnd at end {} B, packet payload {} B",
+        "uTP loopback: {:.0} MiB/s, CPU {:.2} s/GiB (user {:.2}, sys {:.2}), resends {}, packets from the receiver per DATA packet {:.3}, cwnd at end {} B, packet payload {} B",
         TOTAL as f64 / f64::from(1u32 << 20) / secs,
         (user1 - user0 + sys1 - sys0) / gib,
         (user1 - user0) / gib,
         (sys1 - sys0) / gib,
         a.counters.get(Metric::UtpPacketResend),
+        b.counters.get(Metric::UtpPacketsOut) as f64 / b.counters.get(Metric::UtpPayloadPktsIn) as f64,
         s.congestion_window(),
         s.packet_payload(),
     );
