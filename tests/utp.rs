@@ -425,3 +425,52 @@ async fn throughput_1_gib() {
         s.packet_payload(),
     );
 }
+
+/// Waits until `f` holds, polling; the hang guard reports a stuck gauge.
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what} never became true");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_follow_the_connections() {
+    let (a, b) = (endpoint(default_cfg()), endpoint(default_cfg()));
+    let gauge = |e: &Endpoint, m| e.counters.get(m);
+    let mut outgoing = a.utp.connect(b.addr).await.expect("connect");
+    until("the dialled side counts one connected", || gauge(&a, Metric::NumUtpConnected) == 1).await;
+    until("the incoming one waits in the backlog", || gauge(&b, Metric::NumUtpIdle) == 1).await;
+    let mut incoming = b.utp.accept().await.expect("accept");
+    until("the accepted one is connected", || {
+        gauge(&b, Metric::NumUtpIdle) == 0 && gauge(&b, Metric::NumUtpConnected) == 1
+    })
+    .await;
+    outgoing.write_all(b"ping").await.unwrap();
+    let mut got = [0u8; 4];
+    incoming.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ping");
+    // Both ends close: FINs both ways, then the sockets forget them.
+    outgoing.shutdown().await.unwrap();
+    incoming.shutdown().await.unwrap();
+    assert_eq!(incoming.read(&mut got).await.unwrap(), 0, "EOF after the peer's FIN");
+    assert_eq!(outgoing.read(&mut got).await.unwrap(), 0, "EOF after the peer's FIN");
+    until("both sides forgot their connection", || {
+        [&a, &b].iter().all(|e| {
+            [Metric::NumUtpConnected, Metric::NumUtpFinSent, Metric::NumUtpCloseWait]
+                .iter()
+                .all(|m| gauge(e, *m) == 0)
+        })
+    })
+    .await;
+    until("the held streams count as deleted", || {
+        gauge(&a, Metric::NumUtpDeleted) == 1 && gauge(&b, Metric::NumUtpDeleted) == 1
+    })
+    .await;
+    drop((outgoing, incoming));
+    until("dropped streams are gone", || {
+        gauge(&a, Metric::NumUtpDeleted) == 0 && gauge(&b, Metric::NumUtpDeleted) == 0
+    })
+    .await;
+}
