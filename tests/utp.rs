@@ -473,4 +473,9 @@ async fn gauges_follow_the_connections() {
         gauge(&a, Metric::NumUtpDeleted) == 0 && gauge(&b, Metric::NumUtpDeleted) == 0
     })
     .await;
+    // After shutdown: no more connections either way.
+    b.shutdown.cancel();
+    assert!(b.utp.accept().await.is_none());
+    let err = b.utp.connect(a.addr).await.err().expect("shut down");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
 }
