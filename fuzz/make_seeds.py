@@ -335,6 +335,46 @@ def resume_data(torrent):
     return out
 
 
+def utp_packet(ty, seq, ack, payload=b"", sack=None, wnd=1 << 20, conn_id=1000):
+    """A BEP 29 packet as libtorrent sends it (a 4-byte selective ack)."""
+    ext = 1 if sack is not None else 0
+    head = struct.pack(">BBHIIIHH", ty << 4 | 1, ext, conn_id, 123456, 2000, wnd, seq, ack)
+    if sack is not None:
+        head += bytes([0, len(sack)]) + sack
+    return head + payload
+
+
+def utp_scripts():
+    """Scripts for the utp target (see fuzz_targets/utp.rs): opcodes
+    0 packet, 1 tick, 2 write, 3 read, 4 shutdown, 5 drop."""
+    def pkt(*args, **kw):
+        p = utp_packet(*args, **kw)
+        return b"\x00" + struct.pack(">H", len(p)) + p
+
+    tick = lambda ms: b"\x01" + struct.pack(">H", ms)
+    DATA, FIN, STATE, RESET, SYN = range(5)
+    # Dialled (role 0): our SYN is seq 1; the peer answers from seq 500.
+    dialled = (b"\x00" + pkt(STATE, 500, 1) + pkt(DATA, 500, 1, b"hello")
+               + pkt(DATA, 502, 1, b"third") + pkt(DATA, 501, 1, b"second")
+               + b"\x02\x20" + pkt(STATE, 501, 3) + b"\x03\x01"
+               + pkt(FIN, 503, 4) + b"\x04" + tick(600) + pkt(STATE, 501, 5) + b"\x05")
+    lossy = (b"\x00" + pkt(STATE, 9, 1) + b"\x02\xff"
+             + pkt(STATE, 8, 1) + pkt(STATE, 8, 1) + pkt(STATE, 8, 1)
+             + pkt(STATE, 8, 1, sack=b"\x0e\x00\x00\x00") + tick(600) + tick(1200) + tick(2400))
+    # Accepted (role 1): the peer's SYN was seq 77; we send from 65500.
+    accepted = (b"\x01" + pkt(DATA, 78, 65499, b"x" * 100) + b"\x02\x05"
+                + pkt(STATE, 78, 65500, wnd=0) + tick(600) + pkt(SYN, 77, 0, conn_id=999)
+                + pkt(RESET, 79, 65500))
+    return [
+        ("dialled_reorder_fin", dialled),
+        ("dialled_loss_sack", lossy),
+        ("accepted_window_reset", accepted),
+        ("syn_never_answered", b"\x00" + tick(1000) + tick(1000) + tick(1000) + tick(1000)),
+        ("sack_long_unknown_ext", utp_packet(STATE, 1, 2, sack=bytes(8))[:1] + b"\x02"
+         + utp_packet(STATE, 1, 2)[2:20] + b"\x01\x02ab\x00\x08" + bytes(8)),
+    ]
+
+
 def main():
     if os.path.isdir(SEEDS):
         shutil.rmtree(SEEDS)
@@ -405,6 +445,8 @@ def main():
             put("resume", name, data)
         for name, data in krpc_messages():
             put("krpc", name, data)
+        for name, data in utp_scripts():
+            put("utp", name, data)
     finally:
         shutil.rmtree(work)
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(SEEDS) for f in fs)

@@ -288,6 +288,14 @@ settings! {
         dht_block_timeout = 5 * 60, [0, 86_400], "seconds a node that exceeded dht_block_ratelimit is ignored";
         dht_block_ratelimit = 5, [1, 1_000_000], "DHT messages per second (averaged over 10 s) one IP may send before it is blocked";
         dht_upload_rate_limit = 8000, [0, 1i64 << 30], "bytes per second the DHT may send; messages beyond it are dropped (0: no limit)";
+        utp_target_delay = 100, [1, 10_000], "uTP's LEDBAT target queuing delay in milliseconds: the congestion window grows below it and shrinks above";
+        utp_gain_factor = 3000, [1, 64 * 1024], "bytes a uTP congestion window may grow by per round trip when the queuing delay is zero";
+        utp_min_timeout = 500, [1, 60_000], "shortest uTP retransmission timeout in milliseconds";
+        utp_syn_resends = 2, [0, 100], "times a uTP SYN is resent (spread over utp_connect_timeout) before the connect fails";
+        utp_fin_resends = 2, [0, 100], "times a uTP FIN is resent before the connection is given up";
+        utp_num_resends = 3, [0, 100], "times a uTP data packet is resent before the connection fails";
+        utp_connect_timeout = 3000, [1, 600_000], "milliseconds a uTP connect may take";
+        utp_loss_multiplier = 50, [1, 100], "percent of the uTP congestion window kept when a packet is lost";
         local_service_announce_interval = 5 * 60, [1, 86_400], "seconds in which local service discovery announces every running public torrent once (libtorrent's default: 5 minutes)";
         out_enc_policy = 1, [0, 2], "encryption (MSE) of connections we dial: 0 forced (encrypted only), 1 enabled (encrypted first, plain if that fails), 2 disabled (plain only)";
         in_enc_policy = 1, [0, 2], "encryption (MSE) of connections we accept: 0 forced (plain handshakes refused), 1 enabled (both), 2 disabled (encrypted handshakes refused)";

@@ -242,13 +242,31 @@ metrics! {
     UdpPacketsIn: "udp.packets_in", Counter, "packets", "datagrams received on the listen interfaces' UDP sockets";
     UdpSendErrors: "udp.send_errors", Counter, "packets", "datagrams the UDP socket refused to send (buffer full, unreachable)";
     UdpDhtDropped: "udp.dht_dropped", Counter, "packets", "DHT datagrams dropped because the DHT is off";
-    UdpUtpDropped: "udp.utp_dropped", Counter, "packets", "uTP datagrams dropped (uTP is not implemented yet)";
+    UdpUtpDropped: "udp.utp_dropped", Counter, "packets", "uTP datagrams that arrived while no uTP socket was started on the interface, dropped";
     UdpTrackerDropped: "udp.tracker_dropped", Counter, "packets", "UDP tracker datagrams arriving on the listen socket, dropped (UDP trackers use their own socket)";
     UdpUnknownDropped: "udp.unknown_dropped", Counter, "packets", "datagrams of no known shape, dropped";
     RecvWebSeedPayloadBytes: "net.recv_webseed_payload_bytes", Counter, "bytes", "piece data received from web seeds (BEP 19); also counted in net.recv_payload_bytes";
     WebSeedRequests: "web_seed.requests", Counter, "requests", "HTTP range requests sent to web seeds";
     WebSeedErrors: "web_seed.errors", Counter, "requests", "web seed requests that failed (HTTP status, connection, bad reply, timeout)";
     WebSeedsBanned: "web_seed.banned", Counter, "web seeds", "web seeds removed because their data failed the hash check";
+    UtpPacketLoss: "utp.utp_packet_loss", Counter, "packets", "uTP packets found lost (timeout, three duplicate acks or selective acks past them)";
+    UtpTimeout: "utp.utp_timeout", Counter, "events", "uTP retransmission timeouts (and SYN resends)";
+    UtpPacketsIn: "utp.utp_packets_in", Counter, "packets", "uTP packets received on a connection";
+    UtpPacketsOut: "utp.utp_packets_out", Counter, "packets", "uTP packets sent, resends and RESETs included";
+    UtpFastRetransmit: "utp.utp_fast_retransmit", Counter, "packets", "uTP packets resent before their timeout (duplicate or selective acks)";
+    UtpPacketResend: "utp.utp_packet_resend", Counter, "packets", "uTP packets sent again, for any reason";
+    UtpSamplesAboveTarget: "utp.utp_samples_above_target", Counter, "samples", "uTP delay samples above utp_target_delay (the window shrinks)";
+    UtpSamplesBelowTarget: "utp.utp_samples_below_target", Counter, "samples", "uTP delay samples below utp_target_delay (the window may grow)";
+    UtpPayloadPktsIn: "utp.utp_payload_pkts_in", Counter, "packets", "uTP DATA packets received";
+    UtpPayloadPktsOut: "utp.utp_payload_pkts_out", Counter, "packets", "uTP DATA packets sent, resends included";
+    UtpInvalidPktsIn: "utp.utp_invalid_pkts_in", Counter, "packets", "uTP packets malformed, of no known connection, or acking what was never sent";
+    UtpRedundantPktsIn: "utp.utp_redundant_pkts_in", Counter, "packets", "uTP DATA packets received twice";
+    NumUtpIdle: "utp.num_utp_idle", Gauge, "connections", "incoming uTP connections waiting to be accepted";
+    NumUtpSynSent: "utp.num_utp_syn_sent", Gauge, "connections", "outgoing uTP connections waiting for the SYN's answer";
+    NumUtpConnected: "utp.num_utp_connected", Gauge, "connections", "uTP connections open both ways";
+    NumUtpFinSent: "utp.num_utp_fin_sent", Gauge, "connections", "uTP connections whose FIN is sent and not yet acked";
+    NumUtpCloseWait: "utp.num_utp_close_wait", Gauge, "connections", "uTP connections closed our way (FIN acked) or failed, waiting for the peer's FIN or the stream's drop";
+    NumUtpDeleted: "utp.num_utp_deleted", Gauge, "connections", "uTP connections the socket has forgotten whose stream is still held";
 }
 
 /// Number of metrics.

@@ -13,5 +13,6 @@ pub mod pex;
 pub mod resume;
 pub mod tracker;
 pub mod types;
+pub mod utp;
 pub mod webseed;
 pub mod wire;

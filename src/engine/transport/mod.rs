@@ -7,12 +7,14 @@
 //! firewall rule for the listen port covers the DHT, uTP and UDP trackers
 //! alike. Incoming datagrams are told apart by their shape ([`classify`])
 //! and handed to the protocol that registered for that kind; kinds with no
-//! handler are counted and dropped.
+//! handler (UDP tracker replies until those land, uTP when no
+//! [`utp::UtpSocket`] is started) are counted and dropped.
 
 pub mod listen;
 pub mod mse;
 pub mod stream;
 pub mod udp;
+pub mod utp;
 
 use std::net::SocketAddr;
 
@@ -51,6 +53,10 @@ pub fn classify(packet: &[u8]) -> PacketKind {
 /// on the socket's receive task: it must not block (queue the work).
 pub trait DatagramHandler: Send + Sync {
     fn on_datagram(&self, from: SocketAddr, packet: &[u8]);
+
+    /// The socket's receive queue is empty (or a batch of datagrams was
+    /// read): work deferred over a burst, such as uTP's acks, goes now.
+    fn on_drained(&self) {}
 }
 
 #[cfg(test)]

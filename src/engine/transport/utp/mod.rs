@@ -1,0 +1,429 @@
+//! uTP (BEP 29): reliable, congestion-controlled byte streams over the
+//! listen interface's shared UDP socket.
+//!
+//! One [`UtpSocket`] per [`UdpTransport`] demultiplexes packets to
+//! connections by (peer address, connection id). Packets are processed on
+//! the UDP receive task, in place: no task, no channel and no allocation
+//! per packet beyond the payload's one copy into the receive queue. One
+//! timer task per socket ticks every [`TICK`] for retransmission timeouts,
+//! SYN and FIN resends and delayed acks. Acks are otherwise sent when the
+//! UDP socket's receive queue is drained, so a burst of packets is acked
+//! once, as libtorrent does.
+
+pub mod conn;
+pub mod ledbat;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::conn::{Conn, Failure, Output, State};
+pub use self::stream::UtpStream;
+use super::udp::UdpTransport;
+use super::DatagramHandler;
+use crate::engine::settings::Settings;
+use crate::engine::stats::{Counters, Metric};
+use crate::proto::utp::{decode, Header, PacketType};
+
+/// Period of the timer task.
+const TICK: Duration = Duration::from_millis(10);
+/// Incoming connections waiting for `accept`; SYNs beyond get RESET.
+const ACCEPT_BACKLOG: usize = 64;
+
+/// The uTP settings (libtorrent's names and defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtpConfig {
+    /// LEDBAT's target queuing delay, milliseconds.
+    pub target_delay_ms: u64,
+    /// Bytes the window may grow by per round trip when the delay is 0.
+    pub gain_factor: i64,
+    /// Lowest retransmission timeout, milliseconds.
+    pub min_timeout_ms: u64,
+    /// SYN resends before a connect fails.
+    pub syn_resends: u32,
+    /// FIN resends before the connection is given up.
+    pub fin_resends: u32,
+    /// Data packet resends before the connection fails.
+    pub num_resends: u32,
+    /// Time a connect may take, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Percent of the window kept on loss.
+    pub loss_multiplier: i64,
+}
+
+impl UtpConfig {
+    pub fn from_settings(s: &Settings) -> UtpConfig {
+        UtpConfig {
+            target_delay_ms: s.utp_target_delay as u64,
+            gain_factor: s.utp_gain_factor,
+            min_timeout_ms: s.utp_min_timeout as u64,
+            syn_resends: s.utp_syn_resends as u32,
+            fin_resends: s.utp_fin_resends as u32,
+            num_resends: s.utp_num_resends as u32,
+            connect_timeout_ms: s.utp_connect_timeout as u64,
+            loss_multiplier: s.utp_loss_multiplier,
+        }
+    }
+
+    fn target_delay_us(&self) -> u32 {
+        (self.target_delay_ms * 1000).min(u64::from(u32::MAX)) as u32
+    }
+}
+
+/// A connection and the tasks waiting on it.
+struct Slot {
+    conn: Conn,
+    read_waker: Option<std::task::Waker>,
+    write_waker: Option<std::task::Waker>,
+    /// The socket forgot the connection while a stream still holds it.
+    removed: bool,
+}
+
+/// What a stream and the socket share of one connection.
+struct Shared {
+    slot: Mutex<Slot>,
+    peer: SocketAddr,
+    socket: Arc<Inner>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.slot.get_mut().removed {
+            self.socket.deleted.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Shared {
+    /// Runs `f` on the connection with an output to the peer, then wakes
+    /// the stream if `f` made progress it waits for.
+    fn with<R>(&self, f: impl FnOnce(&mut Conn, &mut dyn Output, u64) -> R) -> R {
+        self.with_slot(|slot, out, now| f(&mut slot.conn, out, now))
+    }
+
+    /// [`Shared::with`] with the wakers at hand, for a stream that
+    /// registers its waker under the same lock it checked the state in.
+    fn with_slot<R>(&self, f: impl FnOnce(&mut Slot, &mut dyn Output, u64) -> R) -> R {
+        let now = self.socket.now_us();
+        let mut out = SendTo { udp: &self.socket.udp, to: self.peer };
+        let mut slot = self.slot.lock();
+        let r = f(&mut slot, &mut out, now);
+        let wake = slot.conn.take_wake();
+        let read = if wake.read { slot.read_waker.take() } else { None };
+        let write = if wake.write { slot.write_waker.take() } else { None };
+        drop(slot);
+        if let Some(w) = read {
+            w.wake();
+        }
+        if let Some(w) = write {
+            w.wake();
+        }
+        r
+    }
+}
+
+/// An [`Output`] onto the shared UDP socket.
+struct SendTo<'a> {
+    udp: &'a UdpTransport,
+    to: SocketAddr,
+}
+
+impl Output for SendTo<'_> {
+    fn send(&mut self, packet: &[u8]) -> bool {
+        self.udp.send_to(packet, self.to)
+    }
+}
+
+struct Inner {
+    udp: Arc<UdpTransport>,
+    counters: Arc<Counters>,
+    cfg: Mutex<UtpConfig>,
+    conns: Mutex<HashMap<(SocketAddr, u16), Arc<Shared>>>,
+    /// Connections that received a packet since the socket's receive queue
+    /// was last drained: their acks go out then.
+    pending_acks: Mutex<Vec<Arc<Shared>>>,
+    accepting: AtomicBool,
+    accept_tx: mpsc::Sender<UtpStream>,
+    accept_rx: tokio::sync::Mutex<mpsc::Receiver<UtpStream>>,
+    /// Connections removed from `conns` whose stream is still alive.
+    deleted: AtomicI64,
+    epoch: Instant,
+    shutdown: CancellationToken,
+}
+
+impl Inner {
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Answers a packet no connection takes with RESET (never a RESET).
+    fn send_reset(&self, h: &Header, to: SocketAddr) {
+        if h.ty == PacketType::Reset {
+            return;
+        }
+        let reset = Header {
+            ty: PacketType::Reset,
+            connection_id: h.connection_id,
+            timestamp_us: self.now_us() as u32,
+            timestamp_diff_us: 0,
+            wnd_size: 0,
+            seq_nr: rand::random(),
+            ack_nr: h.seq_nr,
+            sack: None,
+        };
+        let mut buf = [0u8; crate::proto::utp::HEADER_LEN];
+        reset.encode(&mut buf);
+        if self.udp.send_to(&buf, to) {
+            self.counters.add(Metric::UtpPacketsOut, 1);
+        }
+    }
+
+    fn remove(&self, key: (SocketAddr, u16)) {
+        if let Some(shared) = self.conns.lock().remove(&key) {
+            let mut slot = shared.slot.lock();
+            if Arc::strong_count(&shared) > 1 && !slot.removed {
+                slot.removed = true;
+                self.deleted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn on_syn(self: &Arc<Self>, h: &Header, from: SocketAddr) {
+        let key = (from, h.connection_id.wrapping_add(1));
+        let existing = self.conns.lock().get(&key).cloned();
+        if let Some(shared) = existing {
+            // A resent SYN: our answer was lost; the connection answers again.
+            shared.with(|c, out, now| c.on_packet(h, &[], now, out));
+            return;
+        }
+        if !self.accepting.load(Ordering::Relaxed) || self.shutdown.is_cancelled() {
+            self.send_reset(h, from);
+            return;
+        }
+        let mut out = SendTo { udp: &self.udp, to: from };
+        let conn = Conn::accept(
+            *self.cfg.lock(),
+            self.counters.clone(),
+            h,
+            rand::random(),
+            from.is_ipv6(),
+            self.now_us(),
+            &mut out,
+        );
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot { conn, read_waker: None, write_waker: None, removed: false }),
+            peer: from,
+            socket: self.clone(),
+        });
+        self.conns.lock().insert(key, shared.clone());
+        if self.accept_tx.try_send(UtpStream::new(shared)).is_err() {
+            // Backlog full: the stream was dropped with the error, which
+            // closed it; tell the peer at once.
+            self.remove(key);
+            self.send_reset(h, from);
+        }
+    }
+
+    fn tick(&self) {
+        let conns: Vec<((SocketAddr, u16), Arc<Shared>)> =
+            self.conns.lock().iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut gauges = [0i64; 4];
+        let mut finished = Vec::new();
+        for (key, shared) in conns {
+            let (done, gauge) = shared.with(|c, out, now| {
+                c.on_tick(now, out);
+                (c.is_finished(), c.state())
+            });
+            gauges[gauge as usize] += 1;
+            if done {
+                finished.push(key);
+            }
+        }
+        for key in finished {
+            self.remove(key);
+        }
+        let c = &self.counters;
+        c.set(Metric::NumUtpSynSent, gauges[State::SynSent as usize]);
+        c.set(Metric::NumUtpConnected, gauges[State::Connected as usize]);
+        c.set(Metric::NumUtpFinSent, gauges[State::FinSent as usize]);
+        c.set(Metric::NumUtpCloseWait, gauges[State::CloseWait as usize]);
+        c.set(Metric::NumUtpIdle, (ACCEPT_BACKLOG - self.accept_tx.capacity()) as i64);
+        c.set(Metric::NumUtpDeleted, self.deleted.load(Ordering::Relaxed));
+    }
+
+    fn abort_all(&self) {
+        let conns: Vec<Arc<Shared>> = self.conns.lock().drain().map(|(_, v)| v).collect();
+        for shared in conns {
+            shared.with(|c, _, _| c.abort());
+        }
+    }
+}
+
+/// The uTP endpoint of one UDP socket: dials, accepts, and routes packets
+/// to connections.
+pub struct UtpSocket {
+    inner: Arc<Inner>,
+}
+
+impl UtpSocket {
+    /// Starts the socket's timer task (call inside the runtime) and
+    /// registers on `udp` as its uTP handler. Incoming connections are
+    /// refused until [`UtpSocket::set_accepting`]. On `shutdown` every
+    /// connection fails with `ConnectionAborted` and the handler is removed.
+    pub fn start(
+        udp: Arc<UdpTransport>,
+        counters: Arc<Counters>,
+        cfg: UtpConfig,
+        shutdown: CancellationToken,
+    ) -> Arc<UtpSocket> {
+        let (accept_tx, accept_rx) = mpsc::channel(ACCEPT_BACKLOG);
+        let inner = Arc::new(Inner {
+            udp: udp.clone(),
+            counters,
+            cfg: Mutex::new(cfg),
+            conns: Mutex::new(HashMap::new()),
+            pending_acks: Mutex::new(Vec::new()),
+            accepting: AtomicBool::new(false),
+            accept_tx,
+            accept_rx: tokio::sync::Mutex::new(accept_rx),
+            deleted: AtomicI64::new(0),
+            epoch: Instant::now(),
+            shutdown: shutdown.clone(),
+        });
+        let socket = Arc::new(UtpSocket { inner: inner.clone() });
+        udp.set_utp_handler(Some(socket.clone()));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticks.tick() => inner.tick(),
+                }
+            }
+            udp.set_utp_handler(None);
+            inner.abort_all();
+            inner.tick();
+        });
+        socket
+    }
+
+    /// Applies changed settings to the socket and every connection.
+    pub fn set_config(&self, cfg: UtpConfig) {
+        *self.inner.cfg.lock() = cfg;
+        let conns: Vec<Arc<Shared>> = self.inner.conns.lock().values().cloned().collect();
+        for shared in conns {
+            shared.slot.lock().conn.set_config(cfg);
+        }
+    }
+
+    /// Accepts incoming connections (`enable_incoming_utp`) or refuses them
+    /// with RESET.
+    pub fn set_accepting(&self, on: bool) {
+        self.inner.accepting.store(on, Ordering::Relaxed);
+    }
+
+    /// The UDP address the socket receives on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.udp.local_addr()
+    }
+
+    /// Opens a connection to `addr`. Fails with `TimedOut` after
+    /// `utp_connect_timeout` without an answer, `ConnectionRefused` when the
+    /// peer answers RESET, `ConnectionAborted` when the socket shuts down.
+    pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<UtpStream> {
+        let inner = &self.inner;
+        if inner.shutdown.is_cancelled() {
+            return Err(Failure::Aborted.io_error());
+        }
+        let shared = {
+            let mut conns = inner.conns.lock();
+            // Our receive id and the peer's (ours + 1) must both be free.
+            let recv_id = loop {
+                let id: u16 = rand::random();
+                if !conns.contains_key(&(addr, id)) && !conns.contains_key(&(addr, id.wrapping_add(1))) {
+                    break id;
+                }
+            };
+            let mut out = SendTo { udp: &inner.udp, to: addr };
+            let conn = Conn::connect(
+                *inner.cfg.lock(),
+                inner.counters.clone(),
+                recv_id,
+                rand::random(),
+                addr.is_ipv6(),
+                inner.now_us(),
+                &mut out,
+            );
+            let shared = Arc::new(Shared {
+                slot: Mutex::new(Slot { conn, read_waker: None, write_waker: None, removed: false }),
+                peer: addr,
+                socket: inner.clone(),
+            });
+            conns.insert((addr, recv_id), shared.clone());
+            shared
+        };
+        let stream = UtpStream::new(shared);
+        stream.wait_connected().await?;
+        Ok(stream)
+    }
+
+    /// The next incoming connection; `None` once the socket shut down.
+    pub async fn accept(&self) -> Option<UtpStream> {
+        let mut rx = self.inner.accept_rx.lock().await;
+        tokio::select! {
+            _ = self.inner.shutdown.cancelled() => None,
+            s = rx.recv() => s,
+        }
+    }
+}
+
+impl DatagramHandler for UtpSocket {
+    fn on_datagram(&self, from: SocketAddr, packet: &[u8]) {
+        let inner = &self.inner;
+        let (h, payload) = match decode(packet) {
+            Ok(p) => p,
+            Err(_) => {
+                inner.counters.add(Metric::UtpInvalidPktsIn, 1);
+                return;
+            }
+        };
+        let shared = inner.conns.lock().get(&(from, h.connection_id)).cloned();
+        let Some(shared) = shared else {
+            if h.ty == PacketType::Syn {
+                inner.on_syn(&h, from);
+            } else {
+                inner.counters.add(Metric::UtpInvalidPktsIn, 1);
+                inner.send_reset(&h, from);
+            }
+            return;
+        };
+        let finished = shared.with(|c, out, now| {
+            c.on_packet(&h, payload, now, out);
+            c.is_finished()
+        });
+        if finished {
+            inner.remove((from, h.connection_id));
+        } else {
+            let mut pending = inner.pending_acks.lock();
+            // Runs of packets of one connection come in a row.
+            if !pending.last().is_some_and(|last| Arc::ptr_eq(last, &shared)) {
+                pending.push(shared);
+            }
+        }
+    }
+
+    fn on_drained(&self) {
+        let pending = std::mem::take(&mut *self.inner.pending_acks.lock());
+        for shared in pending {
+            shared.with(|c, out, now| c.flush_ack(now, out));
+        }
+    }
+}
