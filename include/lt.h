@@ -421,6 +421,11 @@
 #define LT_OPERATION_SOCK_BIND 13
 
 /**
+ * The encrypted handshake (MSE) failed.
+ */
+#define LT_OPERATION_ENCRYPTION 15
+
+/**
  * Connecting to the peer failed or timed out.
  */
 #define LT_OPERATION_CONNECT 16

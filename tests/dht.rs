@@ -457,31 +457,46 @@ fn a_private_torrent_never_touches_the_dht() {
     assert!(!seen.contains(&private.info_hash), "the private torrent never was");
 }
 
+/// One UDP socket, routed by the packet's shape: a uTP SYN reaches uTP
+/// (answered with ST_STATE), a malformed DHT query the DHT (answered with a
+/// protocol error), a UDP tracker reply and noise are counted and dropped.
 #[test]
-fn udp_packets_of_other_protocols_are_counted_and_dropped() {
+fn udp_packets_are_routed_by_their_shape() {
     let ses = Session::new(dht_settings("")).unwrap();
     let port = ses.listen_port().unwrap();
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = ("127.0.0.1", port);
     let mut utp = [0u8; 20];
     utp[0] = 0x41; // ST_SYN, version 1
+    utp[2..4].copy_from_slice(&77u16.to_be_bytes()); // its connection id
+    utp[16..18].copy_from_slice(&1u16.to_be_bytes()); // seq_nr
     sock.send_to(&utp, to).unwrap();
     sock.send_to(&[0, 0, 0, 1, 9, 9, 9, 9, 0, 0, 0, 0], to).unwrap(); // an announce reply
     sock.send_to(b"hello", to).unwrap();
     sock.send_to(b"d1:q4:ping1:t2:aa1:y1:qe", to).unwrap(); // a query without arguments
     let c = ses.counters();
     wait_until("four datagrams", || c.get(Metric::UdpPacketsIn) >= 4);
-    assert_eq!(c.get(Metric::UdpUtpDropped), 1);
+    assert_eq!(c.get(Metric::UdpUtpDropped), 0, "uTP has a handler");
     assert_eq!(c.get(Metric::UdpTrackerDropped), 1);
     assert_eq!(c.get(Metric::UdpUnknownDropped), 1);
     assert_eq!(c.get(Metric::DhtMessagesInDropped), 1, "the malformed query is dropped");
-    // ... and answered with a protocol error.
+    // ... and answered with a protocol error; the SYN with ST_STATE.
     let mut buf = [0u8; 512];
     sock.set_read_timeout(Some(WAIT)).unwrap();
-    let (n, _) = sock.recv_from(&mut buf).unwrap();
-    let reply = lt::proto::dht::krpc::decode(&buf[..n]).unwrap();
-    assert_eq!(reply.tid, b"aa");
-    assert!(matches!(reply.body, lt::proto::dht::krpc::Body::Error { code: 203, .. }));
+    let (mut krpc_error, mut utp_state) = (false, false);
+    while !(krpc_error && utp_state) {
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        if buf[0] == b'd' {
+            let reply = lt::proto::dht::krpc::decode(&buf[..n]).unwrap();
+            assert_eq!(reply.tid, b"aa");
+            assert!(matches!(reply.body, lt::proto::dht::krpc::Body::Error { code: 203, .. }));
+            krpc_error = true;
+        } else {
+            assert_eq!(buf[0], 0x21, "ST_STATE, version 1");
+            assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 77, "sent to the SYN's connection id");
+            utp_state = true;
+        }
+    }
 }
 
 /// Measurement, not a check (run with `--ignored --nocapture`): the DHT

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::swarm::{make_torrent, seed, settings, wait_for, WAIT};
 use common::tempdir;
 use lt::engine::stats::Metric;
-use lt::engine::{AddTorrentParams, AlertKind, Operation, Session, TorrentSource};
+use lt::engine::{AddTorrentParams, AlertKind, Operation, Session, Settings, TorrentSource};
 use lt::proto::metainfo::Metainfo;
 
 /// A raw peer that has sent its handshake (fast extension on) and read ours.
@@ -161,7 +161,8 @@ fn wait_disconnect(ses: &Session, what: &str, f: impl Fn(&Operation, &str) -> bo
 fn outgoing_failures_are_reported_with_the_operation() {
     let dir = tempdir("dialfail");
     let meta = make_torrent(&dir.path, &[("d.bin", 50_000)], 32 * 1024);
-    let ses = Session::new(settings()).unwrap();
+    // Plain TCP dials: the listener below speaks to one connection.
+    let ses = Session::new(Settings { out_enc_policy: 2, enable_outgoing_utp: false, ..settings() }).unwrap();
     let p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path.join("leech"));
     let id = ses.add_torrent(p).unwrap();
     let t = ses.torrent(id).unwrap();
@@ -212,11 +213,14 @@ fn incoming_failures_are_reported_with_the_operation() {
     assert_eq!(op, Operation::Handshake);
     assert!(msg.contains("before the handshake"), "{msg}");
 
+    // Bytes that are not a plain handshake are taken for the encrypted one
+    // (as libtorrent takes them): a key, then no sync hash within the 532
+    // bytes where it must be.
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(&[0x5a; 96]).unwrap();
-    let (op, msg) = wait_disconnect(&ses, "garbage", |_, m| m.contains("not a BitTorrent handshake"));
-    assert_eq!(op, Operation::Handshake);
-    assert!(msg.contains("encrypted"), "{msg}");
+    s.write_all(&[0x5a; 700]).unwrap();
+    let (op, msg) = wait_disconnect(&ses, "garbage", |_, m| m.contains("sync_hash_not_found"));
+    assert_eq!(op, Operation::Encryption);
+    assert!(msg.contains("encrypted handshake"), "{msg}");
 
     let other = Arc::new({
         let d2 = tempdir("acceptfail-other");
@@ -259,7 +263,7 @@ fn the_optimistic_unchoke_is_flagged_and_counted() {
     use lt::engine::peer::flags;
     let dir = tempdir("optimistic");
     let meta = make_torrent(&dir.path, &[("o.bin", 200_000)], 32 * 1024);
-    let ses = Session::new(lt::engine::Settings { unchoke_slots_limit: 2, ..settings() }).unwrap();
+    let ses = Session::new(Settings { unchoke_slots_limit: 2, ..settings() }).unwrap();
     let id =
         ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
     wait_for(&ses, "the seed's check", |a| a.alert_type() == lt::engine::AlertType::TorrentChecked);

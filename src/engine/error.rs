@@ -131,6 +131,7 @@ operations! {
     SockWrite = 10, "sock_write";
     SockRead = 11, "sock_read";
     SockBind = 13, "sock_bind";
+    Encryption = 15, "encryption";
     Connect = 16, "connect";
     SockAccept = 21, "sock_accept";
     HostnameLookup = 38, "hostname_lookup";

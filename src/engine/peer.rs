@@ -43,7 +43,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
@@ -408,7 +407,7 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
         ses.counters.add(Metric::ConnectAttempts, 1);
         ses.counters.add(Metric::NumPeersHalfOpen, 1);
         let result = tokio::select! {
-            r = dial(&t, addr) => r,
+            r = super::transport::connect::dial(&ses, t.info_hash, addr) => r,
             _ = cancel.cancelled() => {
                 ses.counters.add(Metric::NumPeersHalfOpen, -1);
                 t.dial_failed(addr);
@@ -429,50 +428,26 @@ pub(crate) fn spawn_outgoing(t: Arc<Torrent>, addr: SocketAddr, cancel: Cancella
     });
 }
 
-/// Connects to `addr` and exchanges handshakes, each step within
-/// `handshake_timeout`.
-async fn dial(t: &Torrent, addr: SocketAddr) -> Result<(PeerSocket, Link, Handshake), Failure> {
-    let ses = &t.ses;
-    let timeout = Duration::from_secs(ses.settings.read().handshake_timeout as u64);
-    let timed_out = |op: Operation, what: &str| {
-        ses.counters.add(Metric::ConnectTimeouts, 1);
-        Failure::new(
-            op,
-            Error::new(ErrorKind::Timeout, format!("{what} timed out after {} s", timeout.as_secs())),
-        )
-    };
-    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::new(Operation::Connect, io_error(ses, "connecting", e))),
-        Err(_) => return Err(timed_out(Operation::Connect, "connecting")),
-    };
-    let _ = stream.set_nodelay(true);
-    let ours = ses.handshake(t.info_hash);
-    match tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return Err(Failure::new(Operation::SockWrite, io_error(ses, "sending the handshake", e)))
-        }
-        Err(_) => return Err(timed_out(Operation::Handshake, "sending the handshake")),
-    }
-    let theirs = read_handshake(ses, &mut stream, timeout).await?;
-    if theirs.info_hash != t.info_hash {
-        return Err(handshake_error(format!("peer answered for another torrent ({})", theirs.info_hash)));
-    }
-    if theirs.peer_id == ses.peer_id {
-        return Err(handshake_error("connected to ourselves"));
-    }
-    Ok((PeerSocket::Tcp(stream), Link::TCP, theirs))
-}
-
-/// Reads and decodes the peer's handshake within `timeout`.
-pub(crate) async fn read_handshake(
+/// Reads the rest of the peer's handshake within `timeout` and decodes
+/// it: `have` holds its first bytes when they were read already (the
+/// 20-byte protocol string of an accepted connection, or what came in the
+/// encrypted handshake's initial payload).
+pub(crate) async fn read_handshake_rest(
     ses: &SessionCore,
     stream: &mut (impl AsyncRead + Unpin),
+    have: &[u8],
     timeout: Duration,
 ) -> Result<Handshake, Failure> {
     let mut buf = [0u8; Handshake::LEN];
-    match tokio::time::timeout(timeout, stream.read_exact(&mut buf)).await {
+    if have.len() > Handshake::LEN {
+        return Err(handshake_error(format!(
+            "{} bytes where a handshake has {}",
+            have.len(),
+            Handshake::LEN
+        )));
+    }
+    buf[..have.len()].copy_from_slice(have);
+    match tokio::time::timeout(timeout, stream.read_exact(&mut buf[have.len()..])).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             ses.counters.add(Metric::EofPeers, 1);
@@ -488,8 +463,6 @@ pub(crate) async fn read_handshake(
             ))
         }
     }
-    // Anything else in the first bytes is most often the encrypted
-    // handshake (MSE), which lt does not speak yet.
     Handshake::decode(&buf).map_err(|e| {
         handshake_error(format!("not a BitTorrent handshake (encrypted or another protocol?): {e}"))
     })
@@ -611,6 +584,19 @@ pub(crate) async fn run(
         Err(f) => {
             ses.counters
                 .add(if incoming { Metric::ErrorIncomingPeers } else { Metric::ErrorOutgoingPeers }, 1);
+            ses.counters.add(
+                match link.transport {
+                    Transport::Tcp => Metric::ErrorTcpPeers,
+                    Transport::Utp => Metric::ErrorUtpPeers,
+                },
+                1,
+            );
+            if link.encryption != Encryption::None {
+                ses.counters.add(Metric::ErrorEncryptedPeers, 1);
+            }
+            if link.encryption == Encryption::Rc4 {
+                ses.counters.add(Metric::ErrorRc4Peers, 1);
+            }
             if f.error.kind() == ErrorKind::Protocol {
                 ses.counters.add(Metric::ProtocolErrors, 1);
                 let error = ErrorInfo { kind: f.error.kind(), message: f.error.message().to_string() };
@@ -778,7 +764,7 @@ async fn read_some(r: &mut ReadHalf, buf: &mut BytesMut, max: Option<usize>) -> 
 }
 
 /// A socket error as a connection error, counted by its cause.
-fn io_error(ses: &SessionCore, what: &str, e: std::io::Error) -> Error {
+pub(crate) fn io_error(ses: &SessionCore, what: &str, e: std::io::Error) -> Error {
     use std::io::ErrorKind as K;
     let metric = match e.kind() {
         K::ConnectionReset => Some(Metric::ConnResetPeers),
@@ -1292,6 +1278,12 @@ impl Conn {
                 }
                 if !p.incoming {
                     flags = flags | PexFlags::REACHABLE;
+                }
+                if p.has_flag(flags::UTP_SOCKET) {
+                    flags = flags | PexFlags::UTP;
+                }
+                if p.has_flag(flags::RC4_ENCRYPTED | flags::PLAINTEXT_ENCRYPTED) {
+                    flags = flags | PexFlags::ENCRYPTION;
                 }
                 Some((addr, flags))
             })

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{Alert, AlertKind, AlertQueue, ErrorInfo, NotifyFn};
@@ -25,9 +24,12 @@ use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
 use super::torrent::{Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use super::transport::connect;
 use super::transport::listen;
-use super::transport::stream::{Link, PeerSocket};
+use super::transport::stream::PeerSocket;
+use super::transport::stream::Transport;
 use super::transport::udp::UdpTransport;
+use super::transport::utp::{UtpConfig, UtpSocket};
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use crate::proto::tracker::AnnounceEvent;
@@ -173,9 +175,10 @@ pub(crate) struct SessionCore {
     pub disk_ready: tokio::sync::Notify,
     /// The statuses last delivered by `post_torrent_updates`.
     last_update: parking_lot::Mutex<std::collections::HashMap<TorrentId, TorrentStatus>>,
-    /// The UDP socket of each listen interface (DHT now; uTP and UDP
-    /// trackers later).
+    /// The UDP socket of each listen interface (the DHT and uTP).
     pub udp: RwLock<Vec<Arc<UdpTransport>>>,
+    /// The uTP socket on each of `udp`.
+    pub utp: RwLock<Vec<Arc<UtpSocket>>>,
     /// The DHT node, when `enable_dht` is on and a UDP socket is open.
     pub dht: RwLock<Option<Arc<Dht>>>,
     /// Local service discovery's schedule and cookie.
@@ -243,6 +246,23 @@ impl SessionCore {
         } else {
             h
         }
+    }
+
+    /// The uTP socket to dial `addr` from: one of its address family.
+    pub(crate) fn utp_socket_for(&self, addr: &SocketAddr) -> Option<Arc<UtpSocket>> {
+        self.utp.read().iter().find(|u| u.local_addr().is_ipv6() == addr.is_ipv6()).cloned()
+    }
+
+    /// The torrent whose info-hash `req2` hides (MSE names the torrent by
+    /// HASH('req2', info-hash)). Every torrent is tried: one SHA-1 each,
+    /// a few milliseconds for ten thousand torrents, once per encrypted
+    /// connection.
+    pub(crate) fn find_obfuscated(&self, req2: &[u8; 20]) -> Option<InfoHash> {
+        self.torrents
+            .read()
+            .values()
+            .map(|t| t.info_hash)
+            .find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2)
     }
 
     pub(crate) fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
@@ -456,6 +476,7 @@ impl Session {
             thresholds: parking_lot::Mutex::new(Default::default()),
             disk_ready: tokio::sync::Notify::new(),
             udp: RwLock::new(Vec::new()),
+            utp: RwLock::new(Vec::new()),
             dht: RwLock::new(None),
             lsd: super::discovery::lsd::LsdShared::new(),
         });
@@ -528,7 +549,21 @@ impl Session {
             Ok(udp) => {
                 tracing::info!(addr = %udp.local_addr(), "udp socket open");
                 self.core.udp.write().push(udp.clone());
-                self.core.runtime.spawn(udp.run(self.core.shutdown.clone()));
+                self.core.runtime.spawn(udp.clone().run(self.core.shutdown.clone()));
+                let utp = {
+                    let _guard = self.core.runtime.enter();
+                    let s = self.core.settings.read();
+                    let utp = UtpSocket::start(
+                        udp,
+                        self.core.counters.clone(),
+                        UtpConfig::from_settings(&s),
+                        self.core.shutdown.clone(),
+                    );
+                    utp.set_accepting(s.enable_incoming_utp);
+                    utp
+                };
+                self.core.utp.write().push(utp.clone());
+                self.core.runtime.spawn(utp_accept_loop(self.core.clone(), utp));
             }
             Err(e) => {
                 tracing::error!(addr = %addr, error = %e, "cannot open the udp socket");
@@ -630,6 +665,10 @@ impl Session {
         self.core.alerts.set_limit(settings.alert_queue_size as usize);
         self.core.down_limit.set_rate(settings.download_rate_limit);
         self.core.up_limit.set_rate(settings.upload_rate_limit);
+        for utp in self.core.utp.read().iter() {
+            utp.set_config(UtpConfig::from_settings(&settings));
+            utp.set_accepting(settings.enable_incoming_utp);
+        }
         *self.core.settings.write() = settings;
         self.core.queue_changed();
         self.core.lsd.settings_changed();
@@ -963,17 +1002,15 @@ impl Drop for Session {
     }
 }
 
-/// Accepts peers on one listen socket: reads their handshake, finds the
-/// torrent by info-hash, answers with ours and hands the connection over.
-/// A connection refused or failed before that is counted and reported as
-/// a `peer_disconnected` alert naming the operation.
+/// Accepts peers on one TCP listen socket (unless `enable_incoming_tcp`
+/// is off) and hands each to `accepted`.
 async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
     loop {
-        let accepted = tokio::select! {
+        let next = tokio::select! {
             _ = core.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
-        let (stream, addr) = match accepted {
+        let (stream, addr) = match next {
             Ok(a) => a,
             Err(e) => {
                 tracing::debug!(error = %e, "accept failed");
@@ -981,57 +1018,56 @@ async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
                 continue;
             }
         };
-        core.counters.add(Metric::IncomingConnections, 1);
-        core.counters.set(Metric::HasIncomingConnections, 1);
-        core.alerts.post(TorrentId::NONE, "", AlertKind::IncomingConnection { peer: addr });
-        if !core.try_reserve_connection() {
-            let error = Error::new(ErrorKind::LimitReached, "connection limit reached");
-            peer::report_failure(&core, None, addr, Failure::new(Operation::SockAccept, error));
+        if !core.settings.read().enable_incoming_tcp {
+            // libtorrent closes such a connection at once, unanswered.
+            tracing::debug!(peer = %addr, "incoming TCP refused: enable_incoming_tcp is off");
             continue;
         }
-        let core = core.clone();
-        tokio::spawn(async move {
-            match incoming_handshake(&core, stream).await {
-                Ok((t, stream, theirs)) => {
-                    peer::run(t, PeerSocket::Tcp(stream), Link::TCP, addr, theirs, true).await
-                }
-                Err((t, failure)) => {
-                    core.release_connection();
-                    core.counters.add(Metric::ErrorIncomingPeers, 1);
-                    peer::report_failure(&core, t.as_deref(), addr, failure);
-                }
-            }
-        });
+        let _ = stream.set_nodelay(true);
+        accepted(&core, PeerSocket::Tcp(stream), Transport::Tcp, addr);
     }
 }
 
-/// An incoming connection up to the exchanged handshakes; on failure, the
-/// torrent when it was found, and why.
-type Incoming = Result<(Arc<Torrent>, TcpStream, Handshake), (Option<Arc<Torrent>>, Failure)>;
+/// Accepts peers on one uTP socket, as `accept_loop` on a TCP listener.
+async fn utp_accept_loop(core: Arc<SessionCore>, utp: Arc<UtpSocket>) {
+    loop {
+        let stream = tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            s = utp.accept() => match s {
+                Some(s) => s,
+                None => return,
+            },
+        };
+        let addr = stream.peer_addr();
+        accepted(&core, PeerSocket::Boxed(Box::new(stream)), Transport::Utp, addr);
+    }
+}
 
-async fn incoming_handshake(core: &Arc<SessionCore>, mut stream: TcpStream) -> Incoming {
-    let timeout = Duration::from_secs(core.settings.read().handshake_timeout as u64);
-    let refuse = |t: Option<Arc<Torrent>>, message: String| (t, peer::handshake_error(message));
-    let theirs = peer::read_handshake(core, &mut stream, timeout).await.map_err(|f| (None, f))?;
-    if theirs.peer_id == core.peer_id {
-        return Err(refuse(None, "connected to ourselves".into()));
+/// An accepted connection: counted, checked against the connection limit,
+/// and handed to a task that reads its handshake (see
+/// `transport::connect::accept`) and runs it. A connection refused or
+/// failed before that is counted and reported as a `peer_disconnected`
+/// alert naming the operation.
+fn accepted(core: &Arc<SessionCore>, socket: PeerSocket, transport: Transport, addr: SocketAddr) {
+    core.counters.add(Metric::IncomingConnections, 1);
+    core.counters.set(Metric::HasIncomingConnections, 1);
+    core.alerts.post(TorrentId::NONE, "", AlertKind::IncomingConnection { peer: addr });
+    if !core.try_reserve_connection() {
+        let error = Error::new(ErrorKind::LimitReached, "connection limit reached");
+        peer::report_failure(core, None, addr, Failure::new(Operation::SockAccept, error));
+        return;
     }
-    let Some(t) = core.find_by_hash(&theirs.info_hash) else {
-        return Err(refuse(None, format!("no torrent with info-hash {} in this session", theirs.info_hash)));
-    };
-    if !Torrent::is_active(&t.core.lock()) {
-        return Err(refuse(Some(t), "torrent is not active".into()));
-    }
-    let _ = stream.set_nodelay(true);
-    let ours = core.handshake(t.info_hash);
-    match tokio::time::timeout(timeout, stream.write_all(&ours.encode())).await {
-        Ok(Ok(())) => Ok((t, stream, theirs)),
-        Ok(Err(e)) => {
-            let error = Error::new(ErrorKind::Io, format!("sending the handshake: {e}"));
-            Err((Some(t), Failure::new(Operation::SockWrite, error)))
+    let core = core.clone();
+    tokio::spawn(async move {
+        match connect::accept(&core, socket, transport).await {
+            Ok((t, socket, link, theirs)) => peer::run(t, socket, link, addr, theirs, true).await,
+            Err((t, failure)) => {
+                core.release_connection();
+                core.counters.add(Metric::ErrorIncomingPeers, 1);
+                peer::report_failure(&core, t.as_deref(), addr, failure);
+            }
         }
-        Err(_) => Err(refuse(Some(t), "sending the handshake timed out".into())),
-    }
+    });
 }
 
 /// Once a second: session rates, uptime and the threshold checks.

@@ -127,6 +127,10 @@ metrics! {
     TimeoutPeers: "peer.timeout_peers", Counter, "connections", "peers disconnected for silence";
     ErrorIncomingPeers: "peer.error_incoming_peers", Counter, "connections", "incoming connections that ended with an error";
     ErrorOutgoingPeers: "peer.error_outgoing_peers", Counter, "connections", "outgoing connections that ended with an error";
+    ErrorTcpPeers: "peer.error_tcp_peers", Counter, "connections", "TCP connections that failed to connect or ended with an error";
+    ErrorUtpPeers: "peer.error_utp_peers", Counter, "connections", "uTP connections that failed to connect or ended with an error";
+    ErrorEncryptedPeers: "peer.error_encrypted_peers", Counter, "connections", "encrypted handshakes (MSE) that failed, and encrypted connections that ended with an error";
+    ErrorRc4Peers: "peer.error_rc4_peers", Counter, "connections", "RC4-encrypted connections that ended with an error";
     ConnectTimeouts: "peer.connect_timeouts", Counter, "connections", "outgoing connections that timed out before the handshake";
     BannedForHashFailure: "peer.banned_for_hash_failure", Counter, "peers", "peers banned for sending data that failed the hash check";
     SnubbedPeers: "peer.snubbed_peers", Counter, "events", "times a peer left our requests unanswered too long";
@@ -184,7 +188,7 @@ metrics! {
     StorageMoveFailures: "ses.num_storage_move_failures", Counter, "torrents", "storage moves that failed";
     FilesRenamed: "ses.num_files_renamed", Counter, "files", "files renamed through the API";
     PiecesReadForApi: "ses.num_read_piece", Counter, "pieces", "pieces read for the application (read_piece alerts)";
-    NumUtpPeers: "peer.num_utp_peers", Gauge, "peers", "connected peers over uTP (always 0: uTP is not implemented)";
+    NumUtpPeers: "peer.num_utp_peers", Gauge, "peers", "connected peers over uTP";
     ConnectionLimitRefusals: "peer.connection_limit_refusals", Counter, "connections", "connections not made or refused because connections_limit was reached";
     TorrentConnectionLimitRefusals: "peer.torrent_connection_limit_refusals", Counter, "connections", "connections refused because the torrent had its most peers";
     ConnResetPeers: "peer.connreset_peers", Counter, "connections", "connections reset by the peer";

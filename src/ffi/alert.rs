@@ -502,6 +502,8 @@ pub const LT_OPERATION_SOCK_WRITE: u32 = 10;
 pub const LT_OPERATION_SOCK_READ: u32 = 11;
 /// Binding a socket failed (the UDP socket of a listen interface).
 pub const LT_OPERATION_SOCK_BIND: u32 = 13;
+/// The encrypted handshake (MSE) failed.
+pub const LT_OPERATION_ENCRYPTION: u32 = 15;
 /// Connecting to the peer failed or timed out.
 pub const LT_OPERATION_CONNECT: u32 = 16;
 /// An incoming connection was refused when accepted (connection limit).

@@ -10,6 +10,7 @@
 //! handler (UDP tracker replies until those land, uTP when no
 //! [`utp::UtpSocket`] is started) are counted and dropped.
 
+pub mod connect;
 pub mod listen;
 pub mod mse;
 pub mod stream;
