@@ -430,6 +430,30 @@ fn lt_seeds_to_transmission() {
     });
 }
 
+/// transmission requiring encryption refuses plain handshakes: these
+/// transfers run under lt's encrypted handshake (MSE), both ways.
+#[test]
+fn lt_downloads_from_transmission_requiring_encryption() {
+    run(Case {
+        direction: Direction::LtDownloads,
+        client: Kind::TransmissionEncrypted,
+        shape: Shape::Single,
+        maker: Maker::TransmissionCreate,
+        discovery: Discovery::Dial,
+    });
+}
+
+#[test]
+fn lt_seeds_to_transmission_requiring_encryption() {
+    run(Case {
+        direction: Direction::LtSeeds,
+        client: Kind::TransmissionEncrypted,
+        shape: Shape::Multi,
+        maker: Maker::TransmissionCreate,
+        discovery: Discovery::Dial,
+    });
+}
+
 /// rtorrent is dialled by lt in both directions. Through opentracker it
 /// failed one run in two here: opentracker's reply lists the announcing
 /// peer itself too, rtorrent 0.9.8 dialled a single peer of the reply, and

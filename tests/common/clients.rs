@@ -92,6 +92,9 @@ pub enum Kind {
     Libtorrent,
     Aria2,
     Transmission,
+    /// transmission with encryption required (`"encryption": 2`): it
+    /// refuses plain handshakes, so every transfer runs under MSE.
+    TransmissionEncrypted,
     Rtorrent,
     Qbittorrent,
 }
@@ -102,6 +105,7 @@ impl Kind {
             Kind::Libtorrent => "libtorrent",
             Kind::Aria2 => "aria2",
             Kind::Transmission => "transmission",
+            Kind::TransmissionEncrypted => "transmission-encrypted",
             Kind::Rtorrent => "rtorrent",
             Kind::Qbittorrent => "qbittorrent",
         }
@@ -123,7 +127,8 @@ impl Kind {
                 seeding: true,
             }),
             Kind::Aria2 => Box::new(Aria2::start(torrent, data_dir, true)),
-            Kind::Transmission => Box::new(Transmission::start(torrent, data_dir, true)),
+            Kind::Transmission => Box::new(Transmission::start(torrent, data_dir, true, false)),
+            Kind::TransmissionEncrypted => Box::new(Transmission::start(torrent, data_dir, true, true)),
             Kind::Rtorrent => Box::new(Rtorrent::start(torrent, data_dir, info_hash_hex)),
             Kind::Qbittorrent => Box::new(Qbittorrent::start(torrent, data_dir, info_hash_hex, None)),
         };
@@ -156,7 +161,8 @@ impl Kind {
                 Box::new(Libtorrent { peer: LtPeer::download(torrent, save_dir, &connect), seeding: false })
             }
             Kind::Aria2 => Box::new(Aria2::start(torrent, save_dir, false)),
-            Kind::Transmission => Box::new(Transmission::start(torrent, save_dir, false)),
+            Kind::Transmission => Box::new(Transmission::start(torrent, save_dir, false, false)),
+            Kind::TransmissionEncrypted => Box::new(Transmission::start(torrent, save_dir, false, true)),
             Kind::Rtorrent => Box::new(Rtorrent::start(torrent, save_dir, info_hash_hex)),
             Kind::Qbittorrent => Box::new(Qbittorrent::start(torrent, save_dir, info_hash_hex, dial)),
         }
@@ -370,7 +376,9 @@ struct Transmission {
 }
 
 impl Transmission {
-    fn start(torrent: &Path, data_dir: &Path, seed: bool) -> Transmission {
+    /// With `require_encryption`, it accepts and makes only encrypted
+    /// connections; otherwise it prefers plaintext.
+    fn start(torrent: &Path, data_dir: &Path, seed: bool, require_encryption: bool) -> Transmission {
         need("/usr/bin/transmission-cli", "transmission-cli");
         let dir = tempdir("transmission");
         let port = free_port();
@@ -387,8 +395,8 @@ impl Transmission {
             "port-forwarding-enabled": false,
             "rpc-enabled": false,
             "blocklist-enabled": false,
-            // Plaintext preferred: lt speaks no encrypted handshake.
-            "encryption": 0,
+            // 0: plaintext preferred (encryption tolerated), 2: required.
+            "encryption": if require_encryption { 2 } else { 0 },
             "speed-limit-up-enabled": false,
             "speed-limit-down-enabled": false,
             "ratio-limit-enabled": false,
@@ -398,7 +406,8 @@ impl Transmission {
         });
         std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
         let mut cmd = Command::new("/usr/bin/transmission-cli");
-        cmd.arg("-g").arg(&config).arg("-w").arg(data_dir).args(["-p", &port.to_string(), "-et", "-M"]);
+        cmd.arg("-g").arg(&config).arg("-w").arg(data_dir).args(["-p", &port.to_string(), "-M"]);
+        cmd.arg(if require_encryption { "-er" } else { "-et" });
         if seed {
             cmd.arg("-v");
         }
