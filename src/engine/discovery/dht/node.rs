@@ -911,7 +911,9 @@ mod tests {
         let mut net = Net::new(10, open_config());
         bootstrap_all(&mut net);
         let (id, saved) = (net.nodes[4].1.id(), net.nodes[4].1.nodes_of_table());
-        assert_eq!(saved.len(), 9);
+        // Lookups query the K closest nodes only: the one node farthest
+        // from node 4 may never have met it (about one run in fifteen).
+        assert!(saved.len() >= K, "{} nodes saved", saved.len());
         net.nodes[4].1 = Node::new(id, Arc::new(Counters::new()), net.now);
         assert_eq!(net.nodes[4].1.num_nodes(), 0);
         net.run(|n, cfg, now| n.bootstrap(Vec::new(), saved.clone(), cfg, now), 4);
