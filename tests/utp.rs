@@ -426,6 +426,53 @@ async fn throughput_1_gib() {
     );
 }
 
+/// A SYN is answered, but the connection is accepted only once a packet
+/// acks that answer: a SYN with a forged source address never takes a
+/// connection slot of the session. The ack must name our first sequence
+/// number, which only the real sender saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syn_is_accepted_only_once_its_sender_acks_our_answer() {
+    let b = endpoint(default_cfg());
+    let peer = std::net::UdpSocket::bind(common::local(0)).unwrap();
+    peer.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let packet = |ty, seq_nr, ack_nr| {
+        // The SYN names our receive id; everything after it our send id.
+        let connection_id = if ty == PacketType::Syn { 700 } else { 701 };
+        let mut v = Vec::new();
+        Header {
+            ty,
+            connection_id,
+            timestamp_us: 1,
+            timestamp_diff_us: 0,
+            wnd_size: 65536,
+            seq_nr,
+            ack_nr,
+            sack: None,
+        }
+        .encode_vec(&mut v);
+        v
+    };
+    peer.send_to(&packet(PacketType::Syn, 50, 0), b.addr).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = peer.recv(&mut buf).unwrap();
+    let (state, _) = decode(&buf[..n]).unwrap();
+    assert_eq!((state.ty, state.connection_id, state.ack_nr), (PacketType::State, 700, 50));
+    // A packet with the wrong ack (a blind guess) does not prove anything.
+    let wrong = state.seq_nr.wrapping_add(1000);
+    peer.send_to(&packet(PacketType::Data, 51, wrong), b.addr).unwrap();
+    peer.send_to(&packet(PacketType::State, 50, wrong), b.addr).unwrap();
+    until("the guesses arrived", || b.counters.get(Metric::UdpPacketsIn) >= 3).await;
+    assert_eq!(b.counters.get(Metric::NumUtpIdle), 0, "not accepted on a wrong ack");
+    // The real ack: the sequence number before our STATE's.
+    let mut hello = packet(PacketType::Data, 51, state.seq_nr.wrapping_sub(1));
+    hello.extend_from_slice(b"hello");
+    peer.send_to(&hello, b.addr).unwrap();
+    let mut incoming = tokio::time::timeout(HANG_GUARD, b.utp.accept()).await.unwrap().expect("accepted");
+    let mut got = [0u8; 5];
+    incoming.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"hello");
+}
+
 /// Waits until `f` holds, polling; the hang guard reports a stuck gauge.
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + HANG_GUARD;
@@ -441,13 +488,15 @@ async fn gauges_follow_the_connections() {
     let gauge = |e: &Endpoint, m| e.counters.get(m);
     let mut outgoing = a.utp.connect(b.addr).await.expect("connect");
     until("the dialled side counts one connected", || gauge(&a, Metric::NumUtpConnected) == 1).await;
+    // The dialling side's first packet proves its address: only then does
+    // the connection wait in the backlog.
+    outgoing.write_all(b"ping").await.unwrap();
     until("the incoming one waits in the backlog", || gauge(&b, Metric::NumUtpIdle) == 1).await;
     let mut incoming = b.utp.accept().await.expect("accept");
     until("the accepted one is connected", || {
         gauge(&b, Metric::NumUtpIdle) == 0 && gauge(&b, Metric::NumUtpConnected) == 1
     })
     .await;
-    outgoing.write_all(b"ping").await.unwrap();
     let mut got = [0u8; 4];
     incoming.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"ping");

@@ -734,7 +734,13 @@ async fn writer_task(
             }
         }
         if !buf.is_empty() {
-            if let Err(e) = w.write_all(&buf).await {
+            // The flush matters under encryption: MseStream may hold the
+            // encrypted tail of a write until it is flushed.
+            let written = match w.write_all(&buf).await {
+                Ok(()) => w.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
                 let failure = Failure::new(Operation::SockWrite, io_error(&ses, "writing", e));
                 handle.send(PeerCmd::Close(failure));
                 return;

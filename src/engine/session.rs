@@ -448,6 +448,7 @@ impl Session {
         let http = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::custom(redirect_policy))
             .build()
             .map_err(|e| Error::new(ErrorKind::Io, format!("HTTP client: {e}")))?;
         let core = Arc::new(SessionCore {
@@ -624,13 +625,18 @@ impl Session {
         self.core.alerts.post(TorrentId::NONE, "", AlertKind::DhtStats { stats });
     }
 
-    /// Stops the UDP sockets' protocols: the DHT lets go of its socket
-    /// (they hold each other until then).
+    /// Stops the UDP sockets' protocols: the DHT and uTP let go of their
+    /// sockets, and uTP of its connections (they hold each other until
+    /// then).
     fn stop_udp(&self) {
         for udp in self.core.udp.read().iter() {
             udp.set_dht_handler(None);
+            udp.set_utp_handler(None);
         }
         self.core.dht.write().take();
+        for utp in self.core.utp.write().drain(..) {
+            utp.close_all();
+        }
     }
 
     fn start_stats_endpoint(&self) {
@@ -1002,6 +1008,41 @@ impl Drop for Session {
     }
 }
 
+/// Whether `url`'s host is this machine or the local network, by its
+/// name or address literal (a name that resolves there is not caught).
+fn is_local_target(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            let seg = ip.segments()[0];
+            ip.is_loopback() || ip.is_unspecified() || seg & 0xffc0 == 0xfe80 || seg & 0xfe00 == 0xfc00
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost"),
+    }
+}
+
+/// How the HTTP client (trackers, web seeds) follows redirects. The URLs
+/// come from torrents and magnet links, which anyone can write, so a
+/// redirect may not lead from a public address to this machine or the
+/// local network (libtorrent's `ssrf_mitigation` guards the same), nor
+/// from https to http; at most 10 hops.
+fn redirect_policy(attempt: reqwest::redirect::Attempt) -> reqwest::redirect::Action {
+    let Some(first) = attempt.previous().first() else { return attempt.follow() };
+    if attempt.previous().len() >= 10 {
+        return attempt.error("more than 10 redirects");
+    }
+    if first.scheme() == "https" && attempt.url().scheme() != "https" {
+        return attempt.error("a redirect from https to http");
+    }
+    if is_local_target(attempt.url()) && !is_local_target(first) {
+        return attempt.error("a redirect from a public address to a local one");
+    }
+    attempt.follow()
+}
+
 /// Accepts peers on one TCP listen socket (unless `enable_incoming_tcp`
 /// is off) and hands each to `accepted`.
 async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
@@ -1243,6 +1284,25 @@ async fn periodic_stats(core: Arc<SessionCore>) {
             _ = core.shutdown.cancelled() => return,
             _ = core.settings_changed.notified() => continue,
             _ = tokio::time::sleep(Duration::from_millis(ms)) => core.post_stats(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    #[test]
+    fn local_redirect_targets_are_recognised() {
+        for (url, local) in [
+            ("http://127.0.0.1:80/a", true),
+            ("http://[::1]:6969/announce", true),
+            ("http://192.168.1.1/", true),
+            ("http://[fd00::1]/", true),
+            ("http://localhost:8080/", true),
+            ("http://203.0.113.7/", false),
+            ("http://[2001:db8::1]/", false),
+            ("http://tracker.example.org/announce", false),
+        ] {
+            assert_eq!(super::is_local_target(&url.parse().unwrap()), local, "{url}");
         }
     }
 }

@@ -48,6 +48,12 @@ const MTU_CEILING: usize = 1500;
 const MTU_PROBE_GRANULARITY: usize = 16;
 /// A packet's 4-byte-aligned selective ack covers this many packets.
 const SACK_BYTES: usize = 4;
+/// Received payloads shorter than this are appended to the previous one.
+const SMALL_CHUNK: usize = 512;
+/// How long a peer that closed its receive window may stay silent while
+/// we probe it before the connection fails: probing a closed window is not
+/// a lost path, but a peer that answers no probe for this long is gone.
+const WINDOW_PROBE_SILENCE_US: u64 = 60_000_000;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +158,8 @@ pub struct Conn {
     ack_nr: u16,
     /// Our microsecond clock minus the peer's timestamp on its last packet:
     /// echoed in every header so the peer measures its delay.
+    /// When the peer's last packet arrived (our clock, microseconds).
+    last_heard_us: u64,
     reply_micro: u32,
 
     /// Sent, unacked packets; seq `acked_seq + 1 + i` at index `i`.
@@ -237,6 +245,7 @@ impl Conn {
             acked_seq: seq_nr.wrapping_sub(1),
             ack_nr: 0,
             reply_micro: 0,
+            last_heard_us: 0,
             sent: VecDeque::new(),
             unsent: VecDeque::new(),
             unsent_bytes: 0,
@@ -325,6 +334,7 @@ impl Conn {
         c.state = State::Connected;
         c.ack_nr = syn.seq_nr;
         c.reply_micro = (now as u32).wrapping_sub(syn.timestamp_us);
+        c.last_heard_us = now;
         c.peer_wnd = syn.wnd_size as usize;
         c.send_state(now, out);
         c
@@ -480,6 +490,7 @@ impl Conn {
             return;
         }
         self.reply_micro = (now as u32).wrapping_sub(h.timestamp_us);
+        self.last_heard_us = now;
         self.peer_wnd = h.wnd_size as usize;
         self.on_ack(h, now, out);
         match h.ty {
@@ -760,11 +771,17 @@ impl Conn {
     }
 
     fn deliver(&mut self, chunk: Vec<u8>) {
-        if !chunk.is_empty() {
-            self.recv.bytes += chunk.len();
-            self.recv.chunks.push_back(chunk);
-            self.wake.read = true;
+        if chunk.is_empty() {
+            return;
         }
+        self.recv.bytes += chunk.len();
+        // A small payload joins the last chunk: a peer sending one-byte
+        // packets must not make a buffer per byte of the window.
+        match self.recv.chunks.back_mut() {
+            Some(last) if chunk.len() < SMALL_CHUNK => last.extend_from_slice(&chunk),
+            _ => self.recv.chunks.push_back(chunk),
+        }
+        self.wake.read = true;
     }
 
     fn check_eof(&mut self) {
@@ -1020,8 +1037,10 @@ impl Conn {
             _ => self.cfg.num_resends,
         };
         // A packet held back by the peer's closed window is a probe of that
-        // window, not evidence of a dead path.
-        let window_probe = self.peer_wnd < self.sent[0].payload();
+        // window, not evidence of a dead path, as long as the peer still
+        // answers now and then.
+        let window_probe = self.peer_wnd < self.sent[0].payload()
+            && now.saturating_sub(self.last_heard_us) < WINDOW_PROBE_SILENCE_US;
         if self.sent[0].transmissions > limit && !window_probe {
             self.fail(Failure::TimedOut);
             return;
@@ -1239,6 +1258,36 @@ mod tests {
         }
         assert_eq!(got, data.len());
         assert!(a.failure().is_none());
+    }
+
+    /// A peer that closes its window and then goes silent does not keep
+    /// the connection (and its buffers) forever: window probes are exempt
+    /// from the resend limit only while the peer still answers.
+    #[test]
+    fn a_silent_peer_with_a_closed_window_is_given_up() {
+        let (mut a, mut b, mut wa, mut wb) = pair();
+        let data = vec![7u8; 3 * RECV_BUFFER];
+        let mut written = 0;
+        let mut now = 0;
+        // b never reads: its window fills and closes.
+        for _ in 0..400 {
+            now += 10_000;
+            written += a.write(&data[written..], now, &mut wa);
+            deliver(&mut wa, &mut b, &mut wb, now, |_| false);
+            b.flush_ack(now, &mut wb);
+            deliver(&mut wb, &mut a, &mut wa, now, |_| false);
+            a.on_tick(now, &mut wa);
+        }
+        assert!(a.failure().is_none(), "probing a closed window is not a failure");
+        // Then b is gone.
+        let silent_from = now;
+        while a.failure().is_none() && now < silent_from + 600_000_000 {
+            now += 100_000;
+            wa.packets.clear();
+            a.on_tick(now, &mut wa);
+        }
+        assert_eq!(a.failure(), Some(Failure::TimedOut));
+        assert!(now - silent_from >= WINDOW_PROBE_SILENCE_US, "not before the silence limit");
     }
 
     #[test]

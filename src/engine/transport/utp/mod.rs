@@ -36,6 +36,10 @@ use crate::proto::utp::{decode, Header, PacketType};
 const TICK: Duration = Duration::from_millis(10);
 /// Incoming connections waiting for `accept`; SYNs beyond get RESET.
 const ACCEPT_BACKLOG: usize = 64;
+/// How long an incoming connection may wait for the peer's first packet
+/// after our answer to its SYN (which proves the peer's address) before
+/// it is dropped.
+const PROOF_TIMEOUT_US: u64 = 10_000_000;
 
 /// The uTP settings (libtorrent's names and defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +60,9 @@ pub struct UtpConfig {
     pub connect_timeout_ms: u64,
     /// Percent of the window kept on loss.
     pub loss_multiplier: i64,
+    /// Connections the socket holds at most; SYNs beyond are dropped
+    /// unanswered (libtorrent's SYN-flood guard: twice connections_limit).
+    pub max_connections: usize,
 }
 
 impl UtpConfig {
@@ -69,6 +76,7 @@ impl UtpConfig {
             num_resends: s.utp_num_resends as u32,
             connect_timeout_ms: s.utp_connect_timeout as u64,
             loss_multiplier: s.utp_loss_multiplier,
+            max_connections: (s.connections_limit as usize).saturating_mul(2),
         }
     }
 
@@ -91,6 +99,10 @@ struct Shared {
     slot: Mutex<Slot>,
     peer: SocketAddr,
     socket: Arc<Inner>,
+    /// An incoming connection whose peer has not yet acked our answer to
+    /// its SYN: its source address may be forged, so it is not accepted
+    /// yet. Holds the ack that proves it and the time it must come by.
+    unproven: Mutex<Option<(u16, u64)>>,
 }
 
 impl Drop for Shared {
@@ -156,6 +168,8 @@ struct Inner {
     deleted: AtomicI64,
     epoch: Instant,
     shutdown: CancellationToken,
+    /// What this socket last added to each gauge `tick` sets.
+    reported: Mutex<[i64; 6]>,
 }
 
 impl Inner {
@@ -207,27 +221,44 @@ impl Inner {
             self.send_reset(h, from);
             return;
         }
+        let cfg = *self.cfg.lock();
+        if self.conns.lock().len() >= cfg.max_connections {
+            // A SYN flood, or more peers than the session would take.
+            self.counters.add(Metric::UtpInvalidPktsIn, 1);
+            return;
+        }
         let mut out = SendTo { udp: &self.udp, to: from };
-        let conn = Conn::accept(
-            *self.cfg.lock(),
-            self.counters.clone(),
-            h,
-            rand::random(),
-            from.is_ipv6(),
-            self.now_us(),
-            &mut out,
-        );
+        let initial_seq: u16 = rand::random();
+        let now = self.now_us();
+        let conn = Conn::accept(cfg, self.counters.clone(), h, initial_seq, from.is_ipv6(), now, &mut out);
+        // The peer's packets after our STATE ack the seq before our first.
+        let proof = initial_seq.wrapping_sub(1);
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot { conn, read_waker: None, write_waker: None, removed: false }),
             peer: from,
             socket: self.clone(),
+            unproven: Mutex::new(Some((proof, now + PROOF_TIMEOUT_US))),
         });
-        self.conns.lock().insert(key, shared.clone());
-        if self.accept_tx.try_send(UtpStream::new(shared)).is_err() {
-            // Backlog full: the stream was dropped with the error, which
-            // closed it; tell the peer at once.
+        self.conns.lock().insert(key, shared);
+    }
+
+    /// Hands an incoming connection to `accept` once a packet acks our
+    /// answer to its SYN: a forged source address cannot, so spoofed SYNs
+    /// never take the session's connection slots.
+    fn maybe_accept(&self, shared: &Arc<Shared>, h: &Header, key: (SocketAddr, u16)) {
+        let mut unproven = shared.unproven.lock();
+        let Some((proof, _)) = *unproven else { return };
+        if h.ty == PacketType::Syn || h.ack_nr != proof {
+            return;
+        }
+        *unproven = None;
+        drop(unproven);
+        if self.accept_tx.try_send(UtpStream::new(shared.clone())).is_err() {
+            // Backlog full: the stream was dropped with the error; forget
+            // the connection and tell the peer at once.
+            shared.with(|c, _, _| c.abort());
             self.remove(key);
-            self.send_reset(h, from);
+            self.send_reset(h, key.0);
         }
     }
 
@@ -236,7 +267,14 @@ impl Inner {
             self.conns.lock().iter().map(|(k, v)| (*k, v.clone())).collect();
         let mut gauges = [0i64; 4];
         let mut finished = Vec::new();
+        let now_us = self.now_us();
         for (key, shared) in conns {
+            if shared.unproven.lock().is_some_and(|(_, by)| now_us > by) {
+                // Its peer never acked our STATE: most likely a forged SYN.
+                shared.with(|c, _, _| c.abort());
+                finished.push(key);
+                continue;
+            }
             let (done, gauge) = shared.with(|c, out, now| {
                 c.on_tick(now, out);
                 (c.is_finished(), c.state())
@@ -249,13 +287,24 @@ impl Inner {
         for key in finished {
             self.remove(key);
         }
-        let c = &self.counters;
-        c.set(Metric::NumUtpSynSent, gauges[State::SynSent as usize]);
-        c.set(Metric::NumUtpConnected, gauges[State::Connected as usize]);
-        c.set(Metric::NumUtpFinSent, gauges[State::FinSent as usize]);
-        c.set(Metric::NumUtpCloseWait, gauges[State::CloseWait as usize]);
-        c.set(Metric::NumUtpIdle, (ACCEPT_BACKLOG - self.accept_tx.capacity()) as i64);
-        c.set(Metric::NumUtpDeleted, self.deleted.load(Ordering::Relaxed));
+        let values = [
+            (Metric::NumUtpSynSent, gauges[State::SynSent as usize]),
+            (Metric::NumUtpConnected, gauges[State::Connected as usize]),
+            (Metric::NumUtpFinSent, gauges[State::FinSent as usize]),
+            (Metric::NumUtpCloseWait, gauges[State::CloseWait as usize]),
+            (Metric::NumUtpIdle, (ACCEPT_BACKLOG - self.accept_tx.capacity()) as i64),
+            (Metric::NumUtpDeleted, self.deleted.load(Ordering::Relaxed)),
+        ];
+        // The IPv4 and IPv6 sockets share the session's gauges: each adds
+        // its own change, so a gauge holds their sum.
+        let mut reported = self.reported.lock();
+        for (i, (metric, value)) in values.into_iter().enumerate() {
+            let delta = value - reported[i];
+            if delta != 0 {
+                self.counters.add(metric, delta);
+                reported[i] = value;
+            }
+        }
     }
 
     fn abort_all(&self) {
@@ -294,6 +343,7 @@ impl UtpSocket {
             accept_tx,
             accept_rx: tokio::sync::Mutex::new(accept_rx),
             deleted: AtomicI64::new(0),
+            reported: Mutex::new([0; 6]),
             epoch: Instant::now(),
             shutdown: shutdown.clone(),
         });
@@ -313,6 +363,13 @@ impl UtpSocket {
             inner.tick();
         });
         socket
+    }
+
+    /// Ends every connection at once and forgets it (the session is
+    /// closing): a connection and its socket refer to each other until
+    /// then.
+    pub fn close_all(&self) {
+        self.inner.abort_all();
     }
 
     /// Applies changed settings to the socket and every connection.
@@ -366,6 +423,7 @@ impl UtpSocket {
                 slot: Mutex::new(Slot { conn, read_waker: None, write_waker: None, removed: false }),
                 peer: addr,
                 socket: inner.clone(),
+                unproven: Mutex::new(None),
             });
             conns.insert((addr, recv_id), shared.clone());
             shared
@@ -412,6 +470,7 @@ impl DatagramHandler for UtpSocket {
         if finished {
             inner.remove((from, h.connection_id));
         } else {
+            inner.maybe_accept(&shared, &h, (from, h.connection_id));
             let mut pending = inner.pending_acks.lock();
             // Runs of packets of one connection come in a row.
             if !pending.last().is_some_and(|last| Arc::ptr_eq(last, &shared)) {
