@@ -73,7 +73,8 @@ fn lt_downloads_over_utp_from_a_libtorrent_seeder_without_tcp() {
         &dir.path.join("data"),
         &SeedOpts { transport: Some("utp"), ..SeedOpts::default() },
     );
-    let ses = Session::new(Settings { download_rate_limit: RATE, ..settings() }).unwrap();
+    let ses = Session::new(Settings { download_rate_limit: RATE, enable_outgoing_utp: true, ..settings() })
+        .unwrap();
     let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.path.join("lt"));
     p.peers.push(local(seeder.port));
     let id = ses.add_torrent(p).unwrap();
@@ -87,7 +88,10 @@ fn lt_downloads_over_utp_from_a_libtorrent_seeder_without_tcp() {
 fn lt_seeds_over_utp_to_a_libtorrent_downloader_without_tcp() {
     let dir = tempdir("utp-up");
     let (file, meta) = torrent(&dir.path, 72);
-    let ses = Session::new(Settings { upload_rate_limit: RATE, ..settings() }).unwrap();
+    // Rate-limited: at full speed lt's uTP sender stalls against
+    // libtorrent's receiver (the known bug that keeps uTP off by default).
+    let ses =
+        Session::new(Settings { upload_rate_limit: RATE, enable_incoming_utp: true, ..settings() }).unwrap();
     let id =
         ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.path.join("data"))).unwrap();
     let opts = SeedOpts { transport: Some("utp"), ..SeedOpts::default() };
