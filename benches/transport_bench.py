@@ -42,8 +42,7 @@ from swarm_bench import PEER, PYTHON, ROOT, free_port, log, tree_digests  # noqa
 LT_PEER = os.path.join(ROOT, "target", "release", "examples", "lt_peer")
 TICKS = os.sysconf("SC_CLK_TCK")
 
-UTP_ONLY = ["enable_outgoing_utp=true", "enable_incoming_utp=true",
-            "enable_outgoing_tcp=false", "enable_incoming_tcp=false"]
+UTP_ONLY = ["enable_outgoing_tcp=false", "enable_incoming_tcp=false"]
 TCP_ONLY = ["enable_outgoing_utp=false", "enable_incoming_utp=false"]
 RC4_FORCED = ["out_enc_policy=0", "in_enc_policy=0", "allowed_enc_level=2"]
 ENC_OFF = ["out_enc_policy=2", "in_enc_policy=2"]

@@ -462,7 +462,7 @@ fn a_private_torrent_never_touches_the_dht() {
 /// protocol error), a UDP tracker reply and noise are counted and dropped.
 #[test]
 fn udp_packets_are_routed_by_their_shape() {
-    let ses = Session::new(Settings { enable_incoming_utp: true, ..dht_settings("") }).unwrap();
+    let ses = Session::new(dht_settings("")).unwrap();
     let port = ses.listen_port().unwrap();
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = ("127.0.0.1", port);

@@ -88,10 +88,7 @@ fn lt_downloads_over_utp_from_a_libtorrent_seeder_without_tcp() {
 fn lt_seeds_over_utp_to_a_libtorrent_downloader_without_tcp() {
     let dir = tempdir("utp-up");
     let (file, meta) = torrent(&dir.path, 72);
-    // Rate-limited: at full speed lt's uTP sender stalls against
-    // libtorrent's receiver (the known bug that keeps uTP off by default).
-    let ses =
-        Session::new(Settings { upload_rate_limit: RATE, enable_incoming_utp: true, ..settings() }).unwrap();
+    let ses = Session::new(Settings { upload_rate_limit: RATE, ..settings() }).unwrap();
     let id =
         ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.path.join("data"))).unwrap();
     let opts = SeedOpts { transport: Some("utp"), ..SeedOpts::default() };
@@ -107,6 +104,28 @@ fn lt_seeds_over_utp_to_a_libtorrent_downloader_without_tcp() {
     assert_ne!(seen & flags::UTP_SOCKET, 0, "the downloader was connected over uTP");
     assert!(metric(&ses, "utp.utp_payload_pkts_out") > 3000, "the data left in uTP packets");
     assert_eq!(metric(&ses, "peer.num_tcp_peers"), 0);
+}
+
+/// At full speed libtorrent's receiver drops packets on loopback and
+/// answers with selective acks as long as its reorder buffer (any number
+/// of bytes, not BEP 29's multiple of 4): lt reads them, recovers and
+/// finishes. When it refused them, every connection stalled and died.
+#[test]
+fn lt_seeds_over_utp_to_libtorrent_at_full_speed() {
+    let dir = tempdir("utp-full");
+    let data = dir.path.join("data");
+    make_data(&data, &[("full/a.bin", 24_000_000)], 75);
+    let file = dir.path.join("full.torrent");
+    make_torrent(&data.join("full"), &file, 256 * 1024, &[], false);
+    let meta = Arc::new(Metainfo::from_bytes(&std::fs::read(&file).unwrap()).unwrap());
+    let ses = Session::new(settings()).unwrap();
+    ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), &data)).unwrap();
+    let opts = SeedOpts { transport: Some("utp"), ..SeedOpts::default() };
+    let back = dir.path.join("back");
+    let mut leecher = LtPeer::download_opts(&file, &back, &[local(ses.listen_port().unwrap())], &opts);
+    leecher.wait_download(WAIT).expect("libtorrent finished");
+    assert!(files_equal(&data.join("full/a.bin"), &back.join("full/a.bin")));
+    assert!(metric(&ses, "utp.utp_payload_pkts_out") > 16_000, "the data left in uTP packets");
 }
 
 #[test]

@@ -313,8 +313,8 @@ settings! {
         dht_enforce_node_id = false, "keep DHT nodes whose id does not match their IP address (BEP 42) out of the routing table and lookups";
         dht_read_only = false, "BEP 43 read-only DHT node: queries say ro=1, incoming queries are not answered";
         prefer_rc4 = false, "when accepting an encrypted handshake that offers both modes, pick RC4 rather than plaintext";
-        enable_outgoing_utp = false, "dial peers over uTP (BEP 29); with TCP also on, uTP goes first and TCP follows if it does not connect soon. Off by default, unlike libtorrent, until lt's uTP sender keeps up with libtorrent's receiver under loss (a known stall)";
-        enable_incoming_utp = false, "accept peers over uTP on the listen interfaces' UDP sockets (off by default for now, as enable_outgoing_utp)";
+        enable_outgoing_utp = true, "dial peers over uTP (BEP 29); with TCP also on, uTP goes first and TCP follows if it does not connect soon";
+        enable_incoming_utp = true, "accept peers over uTP on the listen interfaces' UDP sockets";
         enable_outgoing_tcp = true, "dial peers over TCP";
         enable_incoming_tcp = true, "accept peers over TCP";
     }

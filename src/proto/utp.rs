@@ -54,8 +54,6 @@ pub enum DecodeError {
     Version,
     /// Type nibble above 4.
     Type,
-    /// A selective ack whose length is zero or not a multiple of 4.
-    SackLength,
 }
 
 /// The selective-ack bitmask: bit `i` (bit `i % 8` of byte `i / 8`) says
@@ -158,9 +156,12 @@ pub fn peek(packet: &[u8]) -> Option<(PacketType, u16)> {
 }
 
 /// Decodes a packet into its header and payload. Unknown extensions are
-/// skipped; a selective ack of any length that is a multiple of 4 is
-/// accepted (libtorrent accepts these, libutp sends 4 bytes), longer
-/// masks keep their first [`MAX_SACK_LEN`] bytes.
+/// skipped. A selective ack of any length is accepted: BEP 29 asks for a
+/// multiple of 4 bytes, but libtorrent sends as many bytes as its reorder
+/// buffer spans (`(span + 7) / 8`), and refusing those drops the ack the
+/// packet carries, which stalls the connection after the first loss. An
+/// empty mask counts as none; longer masks keep their first
+/// [`MAX_SACK_LEN`] bytes.
 pub fn decode(packet: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     if packet.len() < HEADER_LEN {
         return Err(DecodeError::Truncated);
@@ -188,10 +189,7 @@ pub fn decode(packet: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
         let &len = rest.first().ok_or(DecodeError::Truncated)?;
         let len = usize::from(len);
         let body = packet.get(at + 2..at + 2 + len).ok_or(DecodeError::Truncated)?;
-        if ext == EXT_SACK {
-            if len == 0 || len % 4 != 0 {
-                return Err(DecodeError::SackLength);
-            }
+        if ext == EXT_SACK && len > 0 {
             let kept = len.min(MAX_SACK_LEN);
             let mut sack = Sack::with_len(kept);
             sack.bytes[..kept].copy_from_slice(&body[..kept]);
@@ -299,14 +297,18 @@ mod tests {
         assert_eq!(decode(&ext_no_body), Err(DecodeError::Truncated), "length byte missing");
         ext_no_body.extend_from_slice(&[8, 1, 2]);
         assert_eq!(decode(&ext_no_body), Err(DecodeError::Truncated), "mask shorter than its length");
+        // libtorrent's masks are as long as its reorder buffer: 3 bytes here.
         let mut odd = ok.clone();
         odd[1] = 1;
-        odd.extend_from_slice(&[0, 3, 1, 2, 3]);
-        assert_eq!(decode(&odd), Err(DecodeError::SackLength));
+        odd.extend_from_slice(&[0, 3, 0b101, 0, 0x80]);
+        let (h, payload) = decode(&odd).unwrap();
+        let sack = h.sack.expect("a 3-byte mask is a selective ack");
+        assert!(sack.get(0) && !sack.get(1) && sack.get(2) && sack.get(23) && !sack.get(24));
+        assert!(payload.is_empty());
         let mut zero = ok.clone();
         zero[1] = 1;
         zero.extend_from_slice(&[0, 0]);
-        assert_eq!(decode(&zero), Err(DecodeError::SackLength));
+        assert_eq!(decode(&zero).unwrap().0.sack, None, "an empty mask is no mask");
         // A chain that loops forever is impossible: each extension advances.
         let mut chain = ok;
         chain[1] = 7;
