@@ -310,13 +310,15 @@ fn a_private_torrent_is_not_announced_and_takes_no_lsd_peer() {
             c.get(Metric::PeersRefusedPrivate) == 1 && c.get(Metric::PeersFromLsd) == 1
         });
         assert!(ses.counters().get(Metric::LsdAnnouncesReceived) >= 1);
-        let lsd_peers: Vec<(TorrentId, SocketAddr)> = drain(&ses)
-            .into_iter()
-            .filter_map(|a| match a.kind {
+        // The alert follows the counter: collect until it is there.
+        let mut lsd_peers: Vec<(TorrentId, SocketAddr)> = Vec::new();
+        until("the lsd_peer alert", || {
+            lsd_peers.extend(drain(&ses).into_iter().filter_map(|a| match a.kind {
                 AlertKind::LsdPeer { peer } => Some((a.torrent, peer)),
                 _ => None,
-            })
-            .collect();
+            }));
+            !lsd_peers.is_empty()
+        });
         assert_eq!(lsd_peers, vec![(public_id, other)]);
     });
 }
