@@ -171,8 +171,8 @@ fn url_seeds_are_added_and_removed_on_a_running_torrent() {
     // The wrong seed answers 404: a url_seed alert, then it waits 30 s.
     let seen = wait_for(&ses, "url_seed alert", |a| a.alert_type() == AlertType::UrlSeed);
     assert!(seen.last().unwrap().message.contains("404"), "{}", seen.last().unwrap().message);
-    assert!(t.remove_url_seed(&wrong));
-    assert!(!t.remove_url_seed(&wrong));
+    t.remove_url_seed(&wrong).unwrap();
+    assert_eq!(t.remove_url_seed(&wrong).unwrap_err().kind(), lt::engine::ErrorKind::InvalidArgument);
     assert!(t.url_seeds().is_empty());
     let good = server.url("/files/");
     t.add_url_seed(&good).unwrap();

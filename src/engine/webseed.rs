@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertKind, ErrorInfo};
-use super::error::{Error, ErrorKind};
+use super::error::{Error, ErrorKind, Result};
 use super::piece_picker::{Block, PeerKey};
 use super::stats::Metric;
 use super::torrent::Torrent;
@@ -175,9 +175,13 @@ impl Torrent {
         Ok(())
     }
 
-    /// Removes a web seed and stops its requests; answers whether it was there.
-    pub fn remove_url_seed(&self, url: &str) -> bool {
-        self.core.lock().web_seeds.remove_where(|s| s.url == url).is_some()
+    /// Removes a web seed and stops its requests; an invalid-argument error
+    /// when the torrent has no such seed.
+    pub fn remove_url_seed(&self, url: &str) -> Result<()> {
+        match self.core.lock().web_seeds.remove_where(|s| s.url == url) {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid_argument(format!("the torrent has no web seed {url:?}"))),
+        }
     }
 
     /// The torrent's web seeds (from the .torrent's `url-list`, a magnet's

@@ -230,11 +230,7 @@ pub unsafe extern "C" fn lt_torrent_remove_url_seed(
             let ses = session_ref(s)?;
             // SAFETY: caller promises a valid string.
             let url = unsafe { str_arg(url, "url") }?;
-            if ses.torrent(TorrentId(id)).map_err(fail)?.remove_url_seed(url) {
-                Ok(())
-            } else {
-                Err(fail_with(LT_ERROR_INVALID_ARG, format!("the torrent has no web seed {url:?}")))
-            }
+            ses.torrent(TorrentId(id)).map_err(fail)?.remove_url_seed(url).map_err(fail)
         })())
     })
 }
