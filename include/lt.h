@@ -1756,6 +1756,8 @@ lt_error lt_alert_file_index(const struct lt_alert_t *a, uint32_t *file_out);
  *
  * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
  *
+ * **Thread safety** Any thread; one alert is not used from two threads at once.
+ *
  * # Safety
  * `a` must be a live alert; `url_out` writable.
  */

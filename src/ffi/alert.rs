@@ -795,6 +795,8 @@ unsafe fn alert_text(
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
 ///
+/// **Thread safety** Any thread; one alert is not used from two threads at once.
+///
 /// # Safety
 /// `a` must be a live alert; `url_out` writable.
 #[no_mangle]
