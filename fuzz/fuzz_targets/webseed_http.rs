@@ -76,7 +76,7 @@ fn mapping(data: &[u8]) {
     let mut offset = 0;
     for (i, l) in files.chunks_exact(2).enumerate() {
         let length = u64::from(u16::from_be_bytes([l[0], l[1]]));
-        entries.push(FileEntry { path: PathBuf::from(i.to_string()), length, offset, pad: i % 3 == 2, symlink: None });
+        entries.push(FileEntry { path: PathBuf::from(i.to_string()), length, offset, pad: i % 3 == 2, ..Default::default() });
         offset += length;
     }
     let start = u64::from(u16::from_be_bytes([run[0], run[1]]));

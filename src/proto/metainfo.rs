@@ -35,6 +35,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 use super::bencode::{self, Value};
 use super::types::{hex, InfoHash, Lengths};
@@ -61,7 +62,15 @@ const BITCOMET_PAD: &str = "_____padding_file_";
 /// A parsed, validated torrent.
 #[derive(Clone, Debug)]
 pub struct Metainfo {
+    /// The swarm's 20-byte id, used in handshakes, with trackers and on
+    /// the DHT: the SHA-1 of the info dictionary when the torrent has v1
+    /// pieces, else the v2 info-hash truncated to 20 bytes.
     pub info_hash: InfoHash,
+    /// The torrent has v1 pieces (`pieces`); false for a v2-only torrent.
+    pub has_v1: bool,
+    /// The SHA-256 of the info dictionary, for a torrent with meta version
+    /// 2 (v2-only or hybrid).
+    pub info_hash_v2: Option<[u8; 32]>,
     pub info_bytes: Vec<u8>,
     pub name: String,
     pub lengths: Lengths,
@@ -76,7 +85,7 @@ pub struct Metainfo {
 }
 
 /// One file of a torrent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileEntry {
     /// Relative path; multi-file torrents start with the name directory
     /// (pad files without a path are `.pad/<length>`, as in libtorrent).
@@ -90,6 +99,13 @@ pub struct FileEntry {
     /// path, like `path`, naming a file or directory of this torrent. A
     /// symlink whose target is not in the torrent points at its own path.
     pub symlink: Option<PathBuf>,
+    /// BEP 47 `attr` `x`: the file is executable.
+    pub executable: bool,
+    /// BEP 47 `attr` `h`: the file is hidden.
+    pub hidden: bool,
+    /// BEP 52: the root of the file's merkle tree, for a torrent with meta
+    /// version 2 and a file that is not empty.
+    pub pieces_root: Option<[u8; 32]>,
 }
 
 /// Why a torrent is refused.
@@ -282,6 +298,8 @@ struct RawFile {
     length: u64,
     pad: bool,
     symlink: Option<Vec<String>>,
+    executable: bool,
+    hidden: bool,
     /// A pad file without a path lives at `.pad/<length>`, outside the
     /// name directory, as in libtorrent.
     outside_name: bool,
@@ -406,6 +424,9 @@ impl Metainfo {
                     offset: 0,
                     pad: false,
                     symlink: None,
+                    executable: attr_has(&v, b'x'),
+                    hidden: attr_has(&v, b'h'),
+                    pieces_root: None,
                 };
                 (name, vec![file], total)
             }
@@ -447,6 +468,8 @@ impl Metainfo {
             .collect();
         Ok(Metainfo {
             info_hash,
+            has_v1: true,
+            info_hash_v2: hybrid.then(|| Sha256::digest(info).into()),
             info_bytes: info.to_vec(),
             name,
             lengths,
@@ -542,6 +565,11 @@ fn check_hybrid_files(v: &Value<'_>, name: &str, v1: &[FileEntry]) -> Result<(),
     Ok(())
 }
 
+/// Whether a single-file torrent's `attr` (in the info dictionary) has `flag`.
+fn attr_has(v: &Value<'_>, flag: u8) -> bool {
+    v.get("attr").and_then(Value::as_bytes).is_some_and(|a| a.contains(&flag))
+}
+
 /// Reads entry `i` of `info.files` as libtorrent's `extract_single_file`.
 fn read_file_entry(f: &Value<'_>, i: usize) -> Result<RawFile, MetainfoError> {
     if f.as_dict().is_none() {
@@ -579,7 +607,15 @@ fn read_file_entry(f: &Value<'_>, i: usize) -> Result<RawFile, MetainfoError> {
     };
     // A target with nothing left (only "." and "..") is no symlink either.
     let symlink = symlink.filter(|t| !t.is_empty());
-    Ok(RawFile { rel, length, pad, symlink, outside_name })
+    Ok(RawFile {
+        rel,
+        length,
+        pad,
+        symlink,
+        executable: attr.contains(&b'x'),
+        hidden: attr.contains(&b'h'),
+        outside_name,
+    })
 }
 
 /// Keys for paths, built one element at a time so that every directory
@@ -724,6 +760,9 @@ fn lay_out(name: &str, raw: &[RawFile]) -> Result<(Vec<FileEntry>, u64), Metainf
             offset: total,
             pad: f.pad,
             symlink: f.symlink.as_deref().map(|t| full(t, false)),
+            executable: f.executable,
+            hidden: f.hidden,
+            pieces_root: None,
         });
         total = total.checked_add(f.length).ok_or_else(|| invalid("total length overflows"))?;
     }
@@ -814,10 +853,7 @@ mod tests {
         let m = Metainfo::from_bytes(&t).unwrap();
         assert_eq!(m.name, "x.bin");
         assert_eq!(m.lengths.num_pieces(), 3);
-        assert_eq!(
-            m.files,
-            vec![FileEntry { path: "x.bin".into(), length: 40000, offset: 0, pad: false, symlink: None }]
-        );
+        assert_eq!(m.files, vec![FileEntry { path: "x.bin".into(), length: 40000, ..Default::default() }]);
         assert!(!m.is_multi_file());
         let raw = &t[7..t.len() - 1];
         assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(raw)));

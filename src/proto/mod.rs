@@ -7,6 +7,7 @@ pub mod dht;
 pub mod extension;
 pub mod lsd;
 pub mod magnet;
+pub mod merkle;
 pub mod metainfo;
 pub mod mse;
 pub mod pex;

@@ -220,7 +220,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn file(path: &str, offset: u64, length: u64, pad: bool) -> FileEntry {
-        FileEntry { path: PathBuf::from(path), length, offset, pad, symlink: None }
+        FileEntry { path: PathBuf::from(path), length, offset, pad, ..Default::default() }
     }
 
     #[test]
