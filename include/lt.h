@@ -1484,6 +1484,16 @@ typedef struct lt_tracker_info_t {
 #define LT_ERROR_LIMIT_REACHED 20
 
 /**
+ * The caller cancelled the operation.
+ */
+#define LT_ERROR_CANCELLED 21
+
+/**
+ * What was asked for is not there (a rule to remove, an optional field).
+ */
+#define LT_ERROR_NOT_FOUND 22
+
+/**
  * A metric that only grows.
  */
 #define LT_METRIC_COUNTER 0

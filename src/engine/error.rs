@@ -36,6 +36,12 @@ pub enum ErrorKind {
     InvalidResumeData,
     /// A limit was reached (connections, queue sizes).
     LimitReached,
+    /// The caller cancelled the operation (for example from a progress
+    /// callback).
+    Cancelled,
+    /// What was asked for is not there (a rule to remove, an optional
+    /// field).
+    NotFound,
 }
 
 impl ErrorKind {
@@ -57,6 +63,8 @@ impl ErrorKind {
             ErrorKind::NotSupported => "not_supported",
             ErrorKind::InvalidResumeData => "invalid_resume_data",
             ErrorKind::LimitReached => "limit_reached",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::NotFound => "not_found",
         }
     }
 }

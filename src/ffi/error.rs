@@ -52,6 +52,10 @@ pub const LT_ERROR_NOT_SUPPORTED: lt_error = 18;
 pub const LT_ERROR_INVALID_RESUME_DATA: lt_error = 19;
 /// A limit was reached (for example the connection limit).
 pub const LT_ERROR_LIMIT_REACHED: lt_error = 20;
+/// The caller cancelled the operation.
+pub const LT_ERROR_CANCELLED: lt_error = 21;
+/// What was asked for is not there (a rule to remove, an optional field).
+pub const LT_ERROR_NOT_FOUND: lt_error = 22;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -81,6 +85,8 @@ pub fn code_of(kind: ErrorKind) -> lt_error {
         ErrorKind::NotSupported => LT_ERROR_NOT_SUPPORTED,
         ErrorKind::InvalidResumeData => LT_ERROR_INVALID_RESUME_DATA,
         ErrorKind::LimitReached => LT_ERROR_LIMIT_REACHED,
+        ErrorKind::Cancelled => LT_ERROR_CANCELLED,
+        ErrorKind::NotFound => LT_ERROR_NOT_FOUND,
     }
 }
 
@@ -125,6 +131,8 @@ pub extern "C" fn lt_error_str(code: lt_error) -> *const c_char {
         LT_ERROR_NO_METADATA => b"LT_ERROR_NO_METADATA: the torrent's metadata is not known yet\0",
         LT_ERROR_NOT_SUPPORTED => b"LT_ERROR_NOT_SUPPORTED: not supported\0",
         LT_ERROR_INVALID_RESUME_DATA => b"LT_ERROR_INVALID_RESUME_DATA: invalid resume data\0",
+        LT_ERROR_CANCELLED => b"LT_ERROR_CANCELLED: cancelled by the caller\0",
+        LT_ERROR_NOT_FOUND => b"LT_ERROR_NOT_FOUND: not found\0",
         _ => b"unknown error code\0",
     };
     s.as_ptr() as *const c_char
