@@ -12,6 +12,8 @@ found the package installs without one and finds it at run time through
 ``LT_LIBRARY_PATH``.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 from pathlib import Path

@@ -82,6 +82,23 @@ def find_header(library: Path) -> Path:
     raise OSError(f"no {HEADER_NAME} for {library}: set LT_HEADER_PATH")
 
 
+def _nullable(fn_type: Any) -> Any:
+    """A function-pointer type that also takes None (a NULL pointer), as
+    every callback parameter of the C API does."""
+
+    class Nullable(fn_type):  # type: ignore[misc, valid-type]
+        _flags_ = fn_type._flags_
+        _argtypes_ = fn_type._argtypes_
+        _restype_ = fn_type._restype_
+
+        @classmethod
+        def from_param(cls, obj: Any) -> Any:
+            return None if obj is None else fn_type.from_param(obj)
+
+    Nullable.__name__ = fn_type.__name__
+    return Nullable
+
+
 _SCALAR_CTYPES: dict[str, Any] = {
     name: getattr(ctypes, attr) for name, attr in _header.SCALARS.items() if attr != "void"
 }
@@ -121,7 +138,7 @@ class Native:
             key = (t.func[0], t.func[1])
             if key not in self._fn_types:
                 ret = None if t.func[0].base == "void" and t.func[0].pointers == 0 else self.ctype(t.func[0])
-                self._fn_types[key] = ctypes.CFUNCTYPE(ret, *(self.ctype(p) for p in t.func[1]))
+                self._fn_types[key] = _nullable(ctypes.CFUNCTYPE(ret, *(self.ctype(p) for p in t.func[1])))
             return self._fn_types[key]
         base = t.base
         if base in self.header.typedefs and t.pointers == 0 and t.array is None:

@@ -149,14 +149,16 @@ class Session:
     # -- settings and state --------------------------------------------
 
     def apply_settings(self, settings: Mapping[str, SettingValue] | Settings) -> None:
-        """Changes settings of the running session (the others keep their values)."""
-        made, owned = _settings_arg(settings)
-        assert made is not None
-        try:
-            _n.call("lt_session_apply_settings", self.pointer, made.pointer)
-        finally:
-            if owned:
-                made.close()
+        """Changes settings of the running session. A dict changes only the
+        settings it names (the others keep their current values); a
+        :class:`Settings` is applied whole."""
+        if isinstance(settings, Settings):
+            _n.call("lt_session_apply_settings", self.pointer, settings.pointer)
+            return
+        with self.get_settings() as current:
+            for name, value in settings.items():
+                current.set(name, value)
+            _n.call("lt_session_apply_settings", self.pointer, current.pointer)
 
     def get_settings(self) -> Settings:
         """A copy of the session's current settings, to apply elsewhere."""
