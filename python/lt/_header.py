@@ -128,9 +128,14 @@ def parse_type(decl: str) -> Param:
     decl = " ".join(decl.split())
     fn = re.fullmatch(r"(.+?)\(\*(\w*)\)\((.*)\)", decl)
     if fn:
-        ret = parse_type(fn.group(1) + " _").type
+        ret = parse_type(fn.group(1)).type
         params = tuple(p.type for p in split_params(fn.group(3)))
         return Param(fn.group(2), CType("fn", pointers=1, func=(ret, params)))
+    ptr_to_array = re.fullmatch(r"(.+?) ?\(\*(\w*)\)\[\w+\]", decl)
+    if ptr_to_array:
+        # `uint8_t (*out)[20]`: passed as a pointer to the first element.
+        elem = parse_type(ptr_to_array.group(1)).type
+        return Param(ptr_to_array.group(2), CType(elem.base, pointers=elem.pointers + 1, const=elem.const))
     arr = re.fullmatch(r"(.+?)\[(\w+)\]", decl)
     array = None
     if arr:
@@ -138,7 +143,8 @@ def parse_type(decl: str) -> Param:
         if not size.isdigit():
             raise HeaderError(f"array size must be a number: {decl}[{size}]")
         array = int(size)
-    m = re.fullmatch(r"((?:const )?(?:struct )?\w+)(?: *(\*+) *| +)(\w+)", decl)
+    # The name is optional: cbindgen leaves it out in function-pointer types.
+    m = re.fullmatch(r"((?:const )?(?:struct )?\w+)(?: ?(\*+) ?(?:const )?| )?(\w*)", decl)
     if not m:
         raise HeaderError(f"cannot read declaration {decl!r}")
     base, stars, name = m.group(1), m.group(2) or "", m.group(3)
@@ -198,13 +204,13 @@ def parse(text: str) -> Header:
         elif m := _OPAQUE.match(line):
             header.opaque.add(m.group(2))
         elif m := _FN_TYPEDEF.match(line):
-            ret = parse_type(m.group(1) + " _").type
+            ret = parse_type(m.group(1)).type
             params = tuple(p.type for p in split_params(m.group(3)))
             header.typedefs[m.group(2)] = CType("fn", pointers=1, func=(ret, params))
         elif m := _TYPEDEF.match(line):
             header.typedefs[m.group(2)] = parse_type(f"{m.group(1)} {m.group(2)}").type
         elif m := _PROTOTYPE.match(line):
-            ret = parse_type(m.group(1).strip() + " _").type
+            ret = parse_type(m.group(1).strip()).type
             header.functions[m.group(2)] = (ret, split_params(m.group(3)))
         else:
             raise HeaderError(f"cannot read header line {line!r}")
