@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _runtime
-from ._native import LtError, live_objects, string
+from ._native import LtError, c_string, live_objects, string
 from ._structs import class_name
 from .alerts import Alert
 from .ip_filter import ImportResult, IpFilter, PortFilter
@@ -84,7 +84,7 @@ def metrics() -> list[tuple[str, str]]:
     name, kind = ctypes.c_void_p(), ctypes.c_uint32()
     for i in range(_n.fn("lt_stats_metric_count")()):
         _n.call("lt_stats_metric", i, ctypes.byref(name), ctypes.byref(kind))
-        result.append((ctypes.string_at(name.value).decode(), "gauge" if kind.value == _n.constants["LT_METRIC_GAUGE"] else "counter"))
+        result.append((c_string(name), "gauge" if kind.value == _n.constants["LT_METRIC_GAUGE"] else "counter"))
     return result
 
 

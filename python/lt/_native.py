@@ -234,10 +234,22 @@ def string(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
 
 
+def c_string(pointer: ctypes.c_void_p) -> str:
+    """The NUL-terminated UTF-8 string a ``const char **`` output points at."""
+    if not pointer.value:
+        raise ValueError("the library returned a NULL string")
+    return ctypes.string_at(pointer.value).decode("utf-8", "replace")
+
+
+def borrowed_bytes(data: ctypes.c_void_p, length: int) -> bytes:
+    """A copy of ``length`` bytes the library lent (owned by one of its objects)."""
+    return ctypes.string_at(data.value, length) if data.value and length else b""
+
+
 def taken_buffer(native: Native, data: ctypes.c_void_p, length: int) -> bytes:
     """Copies a buffer the library handed out and frees it with ``lt_free``."""
     try:
-        return ctypes.string_at(data.value, length) if data.value else b""
+        return borrowed_bytes(data, length)
     finally:
         native.fn("lt_free")(data)
 

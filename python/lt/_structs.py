@@ -55,9 +55,7 @@ class Structs:
         self.native = native
         self.classes: dict[str, type] = {}
         for c_name, struct in native.structs.items():
-            fields = [
-                (name, _python_type(ctype)) for name, ctype in struct._fields_ if name not in HEADER_FIELDS
-            ]
+            fields = [(f[0], _python_type(f[1])) for f in struct._fields_ if f[0] not in HEADER_FIELDS]
             doc = f"Python copy of the C struct ``{c_name}`` (see lt.h for each field's meaning)."
             cls = dataclasses.make_dataclass(
                 class_name(c_name), fields, frozen=True, namespace={"__doc__": doc}
@@ -80,9 +78,5 @@ class Structs:
     def to_python(self, c_name: str, value: Any) -> Any:
         """The dataclass copy of a filled C struct."""
         struct = self.native.structs[c_name]
-        args = {
-            name: _convert(getattr(value, name), ctype)
-            for name, ctype in struct._fields_
-            if name not in HEADER_FIELDS
-        }
+        args = {f[0]: _convert(getattr(value, f[0]), f[1]) for f in struct._fields_ if f[0] not in HEADER_FIELDS}
         return self.classes[c_name](**args)

@@ -17,7 +17,7 @@ import ctypes
 from typing import Any, Callable
 
 from ._header import CType, Param
-from ._native import Native, string
+from ._native import Native, borrowed_bytes, c_string, string
 from ._structs import Structs
 
 #: Accessors that every alert answers; they become Alert's fixed attributes.
@@ -147,11 +147,11 @@ class _Accessor:
                 data, length = ctypes.c_void_p(), ctypes.c_size_t()
                 if not checked(f(a, ctypes.byref(data), ctypes.byref(length))):
                     return None
-                return {suffix: ctypes.string_at(data.value, length.value) if length.value else b""}
+                return {suffix: borrowed_bytes(data, length.value)}
 
             return read_bytes
         # Otherwise: scalar or string outputs, one field each.
-        outs = []
+        outs: list[tuple[str, str, Any, int]] = []
         for p in rest:
             length = _OUT_LENGTHS.get((self.name, p.name))
             field = suffix if len(rest) == 1 else p.name.removesuffix("_out")
@@ -171,7 +171,7 @@ class _Accessor:
             result: dict[str, Any] = {}
             for (field, kind, _, count), buf in zip(outs, buffers):
                 if kind == "str":
-                    result[field] = string(ctypes.string_at(buf[0])) if buf[0] else None
+                    result[field] = c_string(ctypes.c_void_p(buf[0])) if buf[0] else None
                 elif kind == "bytes":
                     result[field] = bytes(buf)
                 else:
@@ -207,7 +207,7 @@ class AlertReader:
             name, kind = ctypes.c_void_p(), ctypes.c_uint32()
             for i in range(n.fn("lt_stats_metric_count")()):
                 n.call("lt_stats_metric", i, ctypes.byref(name), ctypes.byref(kind))
-                names.append(ctypes.string_at(name.value).decode())
+                names.append(c_string(name))
             self._metric_names = names
         return self._metric_names
 

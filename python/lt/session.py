@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Union, cast
 
 from . import _runtime
 from ._native import freer, live_objects, string, taken_buffer
@@ -116,6 +116,8 @@ class Session:
         finally:
             if owned and made is not None:
                 made.close()
+        if not out.value:
+            raise MemoryError("lt_session_new returned no session")
         live_objects.add("session")
         self._pointer: int | None = out.value
         # Objects the library holds pointers to (callbacks) live here until the session is freed.
@@ -275,8 +277,13 @@ class Session:
         out = (ctypes.c_void_p * max_alerts)()
         count = _n.fn("lt_pop_alerts")(self.pointer, out, max_alerts)
         alerts = []
-        for i in range(count):
-            alerts.append(_runtime.READER.take(out[i]))
+        try:
+            for i in range(count):
+                alerts.append(_runtime.READER.take(cast(int, out[i])))
+        finally:
+            # Should copying one fail, the alerts after it are still freed.
+            for i in range(len(alerts) + 1, count):
+                _n.fn("lt_alert_free")(out[i])
         return alerts
 
     def wait_for_alert(self, timeout: float) -> Alert | None:
@@ -295,9 +302,10 @@ class Session:
             _n.call("lt_set_alert_notify", self.pointer, None, None)
             return
         notify_type = _n.callback_type("lt_set_alert_notify", "fn_")
+        notify = callback
 
         def trampoline(_user: int | None) -> None:
-            callback()
+            notify()
 
         c_callback = notify_type(trampoline)
         # Kept (with any it replaces, which a library thread may still be
@@ -526,9 +534,10 @@ def set_log_callback(callback: Callable[[int, str, str], None] | None, level: in
             _n.call("lt_set_log_callback", None, None, level)
             return
         log_type = _n.callback_type("lt_set_log_callback", "fn_")
+        log = callback
 
         def trampoline(_user: int | None, lvl: int, target: bytes | None, message: bytes | None) -> None:
-            callback(lvl, string(target) or "", string(message) or "")
+            log(lvl, string(target) or "", string(message) or "")
 
         c_callback = log_type(trampoline)
         # Every callback ever installed stays alive: a library thread may

@@ -9,7 +9,7 @@ import weakref
 from typing import Any, Callable, Iterable, Union
 
 from . import _runtime
-from ._native import LtError, freer, live_objects, string
+from ._native import LtError, borrowed_bytes, c_string, freer, live_objects, string, taken_buffer
 from .session import _c
 
 _n = _runtime.NATIVE
@@ -34,6 +34,8 @@ class TorrentInfo:
                 _n.call("lt_torrent_info_from_file", _c(source), ctypes.byref(out))
             else:
                 raise TypeError(f"TorrentInfo needs a path or bytes, not {type(source).__name__}")
+            if not out.value:
+                raise MemoryError("lt_torrent_info_* returned no object")
             _pointer = out.value
         live_objects.add("torrent_info")
         self._pointer: int | None = _pointer
@@ -96,7 +98,7 @@ class TorrentInfo:
         for index in range(self._get("lt_torrent_info_num_trackers")):
             url, tier = ctypes.c_void_p(), ctypes.c_uint32()
             _n.call("lt_torrent_info_tracker", self.pointer, index, ctypes.byref(url), ctypes.byref(tier))
-            result.append((ctypes.string_at(url.value).decode("utf-8", "replace"), tier.value))
+            result.append((c_string(url), tier.value))
         return result
 
     def web_seeds(self) -> list[str]:
@@ -145,7 +147,7 @@ class TorrentInfo:
         """The bencoded info dictionary."""
         data, length = ctypes.c_void_p(), ctypes.c_size_t()
         _n.call("lt_torrent_info_info_section", self.pointer, ctypes.byref(data), ctypes.byref(length))
-        return ctypes.string_at(data.value, length.value) if length.value else b""
+        return borrowed_bytes(data, length.value)
 
 
 #: ``format=`` names for :func:`create_torrent`, to the ``LT_CREATE_*`` constants.
@@ -209,12 +211,13 @@ def create_torrent(
 
         c_filter = None
         if file_filter is not None:
+            keep = file_filter
 
             def filter_trampoline(_user: int | None, rel: bytes | None) -> bool:
                 if raised:
                     return False
                 try:
-                    return bool(file_filter(string(rel) or ""))
+                    return bool(keep(string(rel) or ""))
                 except BaseException as e:  # noqa: BLE001 - re-raised after the C call
                     raised.append(e)
                     return False
@@ -224,12 +227,13 @@ def create_torrent(
 
         c_progress = None
         if progress is not None:
+            report = progress
 
             def progress_trampoline(_user: int | None, done: int, total: int) -> bool:
                 if raised:
                     return False
                 try:
-                    return progress(done, total) is not False
+                    return report(done, total) is not False
                 except BaseException as e:  # noqa: BLE001 - re-raised after the C call
                     raised.append(e)
                     return False
@@ -245,10 +249,7 @@ def create_torrent(
             raise
         if raised:
             raise raised[0]
-        try:
-            return ctypes.string_at(data.value, length.value)
-        finally:
-            _n.fn("lt_free")(data)
+        return taken_buffer(_n, data, length.value)
     finally:
         _n.fn("lt_create_torrent_free")(handle)
         live_objects.remove("create_torrent")
