@@ -106,6 +106,8 @@ class Session:
     :class:`Settings`). Use it as a context manager, or call :meth:`close`;
     a session that is garbage collected is freed too. ``close`` is an
     orderly shutdown (trackers are told "stopped", with a bounded wait).
+    Every method may be called from any thread, except that ``close`` must
+    not race with another call on the same session (as ``lt_session_free``).
     """
 
     def __init__(self, settings: Mapping[str, SettingValue] | Settings | None = None) -> None:

@@ -35,6 +35,8 @@ def test_create_and_seed_to_libtorrent(tmp_path: Path) -> None:
         assert info.total_size == sum(layout.values())
         assert info.piece_length == 32768
         assert info.num_pieces == -(-info.total_size // 32768)
+        # A v1 torrent, as mktorrent makes it: no pad files.
+        assert [f.flags & lt.FILE_PAD for f in info.files()] == [0, 0]
         assert sorted((f.path, f.size) for f in info.files()) == sorted(layout.items())
         assert info.comment == "made by lt's Python binding"
         assert info.creator == "lt tests"
@@ -106,7 +108,8 @@ def test_torrent_info_round_trip_through_file(tmp_path: Path) -> None:
     assert from_file.info_section() == from_bytes.info_section()
     assert from_file.name == "single.bin"
     assert from_file.num_files == 1
-    assert from_file.comment is None and from_file.creator is None
+    assert from_file.comment is None
+    assert from_file.web_seeds() == [] and from_file.trackers() == []
     with pytest.raises(lt.LtError) as info:
         lt.TorrentInfo(b"not a torrent")
     assert info.value.name == "LT_ERROR_INVALID_TORRENT"
