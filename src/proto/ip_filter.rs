@@ -680,7 +680,7 @@ mod tests {
     #[test]
     fn long_and_foreign_lines() {
         let mut data = b"caf\xe9:1.0.0.0-1.0.0.1\n".to_vec();
-        data.extend(std::iter::repeat(b'a').take(MAX_LINE_LEN + 1));
+        data.extend(std::iter::repeat_n(b'a', MAX_LINE_LEN + 1));
         data.extend(b"\nok:2.0.0.0-2.0.0.1");
         let mut f = IpFilter::new();
         let mut errors = Vec::new();
