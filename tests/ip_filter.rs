@@ -242,3 +242,58 @@ fn pex_peers_are_blocked() {
     assert!(listener.accept().is_err(), "the blocked PEX peer was dialled");
     assert!(ses.torrent(id).unwrap().peers().iter().all(|p| p.addr != hidden));
 }
+
+/// An lt session with a DHT node on 127.0.0.1 bootstrapping from
+/// `bootstrap` (as tests/dht.rs sets them up); no LSD, so the DHT is the
+/// only way its torrents learn of peers.
+fn dht_session(bootstrap: &str) -> Session {
+    Session::new(Settings {
+        listen_interfaces: format!("127.0.0.1:{}", free_port()),
+        enable_dht: true,
+        enable_lsd: false,
+        dht_bootstrap_nodes: bootstrap.into(),
+        dht_restrict_routing_ips: false,
+        dht_restrict_search_ips: false,
+        dht_enforce_node_id: false,
+        dht_block_ratelimit: 100_000,
+        dht_upload_rate_limit: 0,
+        dht_announce_interval: 10,
+        ..settings()
+    })
+    .unwrap()
+}
+
+/// Peers from the DHT: six lt nodes, one seeding; the downloader, given no
+/// peer, finds the seeder in the DHT and refuses it while 127.0.0.1 is
+/// blocked; with the filter lifted, its next lookup finds the seeder again
+/// and the download completes. (The DHT's own traffic is not filtered, as
+/// in libtorrent: the filter judges peers.)
+#[test]
+fn dht_peers_are_blocked_until_the_filter_is_lifted() {
+    let dir = tempdir("ipf-dht");
+    let meta = make_torrent(&dir.path, &[("a.bin", 300_007)], 32 * 1024);
+    let first = dht_session("");
+    let boot = format!("127.0.0.1:{}", first.listen_port().unwrap());
+    let nodes: Vec<Session> = (0..4).map(|_| dht_session(&boot)).collect();
+    let seed = dht_session(&boot);
+    seed.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
+    let seed_addr = seed_addr(&seed, "127.0.0.1");
+
+    let ses = dht_session(&boot);
+    ses.set_ip_filter(blocking("127.0.0.1", "127.0.0.1"));
+    let save = dir.path.join("down");
+    let id = ses.add_torrent(download_params(&meta, &save, &[])).unwrap();
+    let seen = wait_for(&ses, "the DHT's peer refused", |a| {
+        a.torrent == id && is_blocked(a, seed_addr, BlockReason::IpFilter)
+    });
+    assert!(!connected_to(&seen, seed_addr));
+    assert_eq!(ses.torrent_status(id).unwrap().num_peers, 0);
+
+    ses.set_ip_filter(IpFilter::new());
+    ses.torrent(id).unwrap().force_dht_announce().unwrap();
+    let seen =
+        wait_for(&ses, "the download", |a| a.alert_type() == AlertType::TorrentFinished && a.torrent == id);
+    assert!(!seen.iter().any(|a| a.alert_type() == AlertType::PeerBlocked));
+    assert!(same(&dir.path.join("content/a.bin"), &save.join("content/a.bin")));
+    drop(nodes);
+}
