@@ -1668,8 +1668,13 @@ impl Torrent {
         }
     }
 
-    /// Dials a peer now, even one that failed before.
+    /// Dials a peer now, even one that failed before (unless the IP or
+    /// port filter blocks it: then a peer_blocked alert says so).
     pub fn connect_peer(&self, addr: SocketAddr) {
+        if let Some(reason) = self.ses.dial_blocked(&addr) {
+            self.ses.report_blocked(Some(self), addr, reason);
+            return;
+        }
         let mut core = self.core.lock();
         let k = core.known.entry(addr).or_insert_with(|| {
             self.ses.counters.add(Metric::PeersFromApi, 1);
