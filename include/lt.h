@@ -320,6 +320,12 @@
 #define LT_ALERT_FASTRESUME_REJECTED 53
 
 /**
+ * Alert type: the IP or port filter refused a peer or closed its
+ * connection (lt_alert_peer, lt_alert_peer_blocked_reason).
+ */
+#define LT_ALERT_PEER_BLOCKED 54
+
+/**
  * Alert type: a node announced itself to our DHT node as a peer (lt_alert_peer, lt_alert_info_hash).
  */
 #define LT_ALERT_DHT_ANNOUNCE 55
@@ -486,6 +492,28 @@
  * `lt_torrent_queue_move`: to the back.
  */
 #define LT_QUEUE_BOTTOM 3
+
+/**
+ * The access flag that blocks: a rule with it refuses connections to and
+ * from the addresses (or ports) it covers; flags 0 allow them.
+ */
+#define LT_IP_FILTER_BLOCKED 1
+
+/**
+ * Blocklist format: decided from the first lines that parse.
+ */
+#define LT_BLOCKLIST_AUTO 0
+
+/**
+ * Blocklist format: PeerGuardian's P2P text, `name:first-last`.
+ */
+#define LT_BLOCKLIST_P2P 1
+
+/**
+ * Blocklist format: eMule's ipfilter.dat, `first - last , level , name`
+ * (a level up to 127 blocks; higher levels add no rule).
+ */
+#define LT_BLOCKLIST_DAT 2
 
 /**
  * Log levels for `lt_set_log_callback`.
@@ -690,6 +718,23 @@
 typedef struct lt_alert_t lt_alert_t;
 
 /**
+ * Rules over IPv4 and IPv6 address ranges, each with access flags
+ * (`LT_IP_FILTER_BLOCKED` or 0); where rules overlap, the later one wins.
+ * Empty, it allows everything. IPv4-mapped IPv6 addresses
+ * (`::ffff:1.2.3.4`) are judged as the IPv4 address they carry, in rules
+ * and queries, because a dual-stack socket reports IPv4 peers that way.
+ * At most 2 000 000 rules. Opaque.
+ *
+ * Methods: `lt_ip_filter_new`, `lt_ip_filter_add_rule`,
+ * `lt_ip_filter_remove_rule`, `lt_ip_filter_access`,
+ * `lt_ip_filter_export`, `lt_ip_filter_import`, `lt_ip_filter_import_file`,
+ * `lt_ip_filter_free`; `lt_session_set_ip_filter`, `lt_session_get_ip_filter`.
+ * **Thread safety:** may move between threads; calls that change it must
+ * not run at the same time as any other call on it.
+ */
+typedef struct lt_ip_filter_t lt_ip_filter_t;
+
+/**
  * Parameters for `lt_add_torrent`. Opaque.
  *
  * Methods: `lt_params_new`, `lt_params_set_torrent_file`,
@@ -700,6 +745,17 @@ typedef struct lt_alert_t lt_alert_t;
  * **Thread safety:** may move between threads, not be shared.
  */
 typedef struct lt_params_t lt_params_t;
+
+/**
+ * Rules over port ranges with access flags, the later rule winning. A
+ * session applies it to the ports of the peers it dials (as libtorrent
+ * does), not to incoming connections. Opaque.
+ *
+ * Methods: `lt_port_filter_new`, `lt_port_filter_add_rule`,
+ * `lt_port_filter_access`, `lt_port_filter_free`; `lt_session_set_port_filter`.
+ * **Thread safety:** as `lt_ip_filter_t`.
+ */
+typedef struct lt_port_filter_t lt_port_filter_t;
 
 /**
  * A BitTorrent session: owns the network threads, listen sockets, alert
@@ -1203,6 +1259,27 @@ typedef struct lt_dht_lookup_t {
    */
   const char *kind;
 } lt_dht_lookup_t;
+
+/**
+ * One range of `lt_ip_filter_export`: `first` to `last` inclusive, as
+ * NUL-terminated text ("1.2.3.4", "2001:db8::1"), with its flags.
+ */
+typedef struct lt_ip_range_t {
+  /**
+   * The bytes of the struct the library wrote (its `sizeof`).
+   */
+  size_t struct_size;
+  char first[46];
+  char last[46];
+  uint32_t flags;
+} lt_ip_range_t;
+
+/**
+ * Called once per bad blocklist line with the caller's `user` pointer,
+ * the line's number (from 1) and why it was refused (valid during the
+ * call only).
+ */
+typedef void (*lt_blocklist_error_fn)(void *user, size_t line, const char *message);
 
 /**
  * A log callback: `level` is an `LT_LOG_*` value, `target` the engine
@@ -2206,6 +2283,208 @@ size_t lt_last_error(char *buf, size_t cap);
  * `lt_free`, not freed before.
  */
 void lt_free(void *buffer);
+
+/**
+ * An empty IP filter (everything allowed).
+ *
+ * **Ownership:** the caller frees it with `lt_ip_filter_free`.
+ * **Thread safety:** any thread.
+ */
+struct lt_ip_filter_t *lt_ip_filter_new(void);
+
+/**
+ * Frees an IP filter. NULL is a no-op.
+ *
+ * # Safety
+ * `f` must be NULL or from `lt_ip_filter_new` or
+ * `lt_session_get_ip_filter`, not yet freed.
+ */
+void lt_ip_filter_free(struct lt_ip_filter_t *f);
+
+/**
+ * Adds a rule: addresses `first` to `last` inclusive (both IPv4 or both
+ * IPv6, in standard text form) get `flags`, over the earlier rules.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an
+ * address that does not parse, ends of different families or `first`
+ * above `last`; `LT_ERROR_LIMIT_REACHED` when the filter holds 2 000 000
+ * rules. The filter is unchanged on error.
+ *
+ * # Safety
+ * `f` must be live; `first` and `last` NUL-terminated strings.
+ */
+lt_error lt_ip_filter_add_rule(struct lt_ip_filter_t *f, const char *first, const char *last, uint32_t flags);
+
+/**
+ * Removes the rule(s) added with exactly these `first` and `last`
+ * addresses (whatever their flags) and recomputes the filter from the
+ * remaining rules in their order: the addresses they covered get what the
+ * other rules say, as if the removed rules had never been added.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` as
+ * `lt_ip_filter_add_rule`; `LT_ERROR_NOT_FOUND` when no rule has these
+ * ends (the filter is unchanged).
+ *
+ * # Safety
+ * `f` must be live; `first` and `last` NUL-terminated strings.
+ */
+lt_error lt_ip_filter_remove_rule(struct lt_ip_filter_t *f, const char *first, const char *last);
+
+/**
+ * The flags of address `ip` into `*flags_out` (0: allowed;
+ * `LT_IP_FILTER_BLOCKED` set: blocked).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when
+ * `ip` is not an IP address.
+ *
+ * # Safety
+ * `f` must be live; `ip` a NUL-terminated string; `flags_out` writable.
+ */
+lt_error lt_ip_filter_access(const struct lt_ip_filter_t *f, const char *ip, uint32_t *flags_out);
+
+/**
+ * The resulting ranges, as libtorrent's `export_filter` gives them:
+ * merged (neighbours never have the same flags) and covering the whole
+ * address space, allowed ranges (flags 0) included; the IPv4 ranges first,
+ * then the IPv6 ones. An empty filter exports two ranges, all of IPv4 and
+ * all of IPv6, flags 0. At most `cap` ranges are written to `ranges` (an
+ * array of `lt_ip_range_t` as lt.h declares it; NULL when `cap` is 0) and
+ * the number there is to `*count_out`, which may exceed `cap`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `f` must be live; `ranges` writable for `cap` elements; `count_out` writable.
+ */
+lt_error lt_ip_filter_export(const struct lt_ip_filter_t *f, struct lt_ip_range_t *ranges, size_t cap, size_t *count_out);
+
+/**
+ * Adds a blocklist's ranges to the filter as blocking rules, in the order
+ * of its lines. `format` is `LT_BLOCKLIST_P2P`, `LT_BLOCKLIST_DAT` or
+ * `LT_BLOCKLIST_AUTO` (the format of the first data line that parses as
+ * one of them). Blank lines and comments (`#` or `//` first) are skipped.
+ * Each bad line (no range, an address that does not parse, a reversed
+ * range, a line over 4096 bytes) is reported to `on_error` (may be NULL)
+ * with its number and the reason, and skipped; nothing is guessed.
+ * `*added_out` gets the rules added, `*rejected_out` the bad lines.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an
+ * unknown format; `LT_ERROR_LIMIT_REACHED` when the filter fills up (2 000
+ * 000 rules): the rules added until then stay.
+ *
+ * # Safety
+ * `f` must be live; `data` readable for `len` bytes; `on_error` NULL or a
+ * function taking `user`; the outputs writable.
+ */
+lt_error lt_ip_filter_import(struct lt_ip_filter_t *f, const uint8_t *data, size_t len, uint32_t format, lt_blocklist_error_fn on_error, void *user, size_t *added_out, size_t *rejected_out);
+
+/**
+ * As `lt_ip_filter_import`, reading the blocklist from the regular file
+ * `path` (at most 512 MiB).
+ *
+ * **Returns** as `lt_ip_filter_import`, and `LT_ERROR_IO` when the file
+ * cannot be read, `LT_ERROR_INVALID_ARG` when it is not a regular file or
+ * is too large.
+ *
+ * # Safety
+ * `f` must be live; `path` a NUL-terminated string; `on_error` NULL or a
+ * function taking `user`; the outputs writable.
+ */
+lt_error lt_ip_filter_import_file(struct lt_ip_filter_t *f, const char *path, uint32_t format, lt_blocklist_error_fn on_error, void *user, size_t *added_out, size_t *rejected_out);
+
+/**
+ * Sets the session's IP filter (copied; NULL: no filter). Peers it
+ * blocks are neither dialled nor accepted, whatever told us of them
+ * (trackers, the application, resume data, PEX, the DHT, LSD); connected
+ * peers it blocks are closed now. Each refusal posts a peer_blocked alert
+ * (category `LT_ALERT_CATEGORY_IP_BLOCK`) and counts in
+ * `peer.blocked_by_ip_filter`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ * **Thread safety:** any thread.
+ *
+ * # Safety
+ * `s` must be a live session; `filter` NULL or live.
+ */
+lt_error lt_session_set_ip_filter(struct lt_session_t *s, const struct lt_ip_filter_t *filter);
+
+/**
+ * A copy of the session's IP filter into `*filter_out` (empty when none
+ * was set).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ * **Ownership:** the caller frees the filter with `lt_ip_filter_free`.
+ * **Thread safety:** any thread.
+ *
+ * # Safety
+ * `s` must be a live session; `filter_out` writable.
+ */
+lt_error lt_session_get_ip_filter(struct lt_session_t *s, struct lt_ip_filter_t **filter_out);
+
+/**
+ * An empty port filter (every port allowed).
+ *
+ * **Ownership:** the caller frees it with `lt_port_filter_free`.
+ * **Thread safety:** any thread.
+ */
+struct lt_port_filter_t *lt_port_filter_new(void);
+
+/**
+ * Frees a port filter. NULL is a no-op.
+ *
+ * # Safety
+ * `f` must be NULL or from `lt_port_filter_new`, not yet freed.
+ */
+void lt_port_filter_free(struct lt_port_filter_t *f);
+
+/**
+ * Adds a rule: ports `first` to `last` inclusive get `flags`, over the
+ * earlier rules.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when
+ * `first` is above `last`; `LT_ERROR_LIMIT_REACHED` past 2 000 000 rules.
+ *
+ * # Safety
+ * `f` must be live.
+ */
+lt_error lt_port_filter_add_rule(struct lt_port_filter_t *f, uint16_t first, uint16_t last, uint32_t flags);
+
+/**
+ * The flags of `port` into `*flags_out`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `f` must be live; `flags_out` writable.
+ */
+lt_error lt_port_filter_access(const struct lt_port_filter_t *f, uint16_t port, uint32_t *flags_out);
+
+/**
+ * Sets the session's port filter (copied; NULL: no filter). It judges the
+ * ports of the peers the session dials, as libtorrent's does; connected
+ * outgoing peers it blocks are closed now. Each refusal posts a
+ * peer_blocked alert (reason 1) and counts in `peer.blocked_by_port_filter`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ * **Thread safety:** any thread.
+ *
+ * # Safety
+ * `s` must be a live session; `filter` NULL or live.
+ */
+lt_error lt_session_set_port_filter(struct lt_session_t *s, const struct lt_port_filter_t *filter);
+
+/**
+ * Why a peer_blocked alert's peer was blocked, libtorrent's
+ * `peer_blocked_alert::reason_t` numbers: 0 the IP filter, 1 the port
+ * filter (lt has no i2p, privileged-port or SSRF rules, so other numbers
+ * do not occur).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
+ *
+ * # Safety
+ * `a` must be a live alert; `reason_out` writable.
+ */
+lt_error lt_alert_peer_blocked_reason(const struct lt_alert_t *a, int32_t *reason_out);
 
 /**
  * Sends the library's log events at `level` (`LT_LOG_*`) and more severe

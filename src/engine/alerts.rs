@@ -161,6 +161,7 @@ alert_types! {
     ListenFailed = 48, "listen_failed", STATUS | ERROR;
     ListenSucceeded = 49, "listen_succeeded", STATUS;
     FastresumeRejected = 53, "fastresume_rejected", STATUS | ERROR;
+    PeerBlocked = 54, "peer_blocked", IP_BLOCK;
     DhtAnnounce = 55, "dht_announce", DHT;
     DhtGetPeers = 56, "dht_get_peers", DHT;
     DhtBootstrap = 62, "dht_bootstrap", DHT;
@@ -189,53 +190,168 @@ pub enum AlertKind {
     AddTorrent,
     TorrentRemoved,
     TorrentDeleted,
-    TorrentDeleteFailed { error: ErrorInfo },
-    StateChanged { prev: TorrentState, state: TorrentState },
+    TorrentDeleteFailed {
+        error: ErrorInfo,
+    },
+    StateChanged {
+        prev: TorrentState,
+        state: TorrentState,
+    },
     TorrentFinished,
     TorrentPaused,
     TorrentResumed,
     TorrentChecked,
-    TorrentError { error: ErrorInfo },
-    FileError { error: ErrorInfo },
-    PieceFinished { piece: u32 },
-    HashFailed { piece: u32 },
-    ReadPiece { piece: u32, data: Vec<u8> },
-    ReadPieceFailed { piece: u32, error: ErrorInfo },
-    FileRenamed { file: u32, new_name: String },
-    FileRenameFailed { file: u32, error: ErrorInfo },
-    StorageMoved { path: String },
-    StorageMovedFailed { path: String, error: ErrorInfo },
-    SaveResumeData { data: Vec<u8> },
-    SaveResumeDataFailed { error: ErrorInfo },
-    FastresumeRejected { reason: String },
+    TorrentError {
+        error: ErrorInfo,
+    },
+    FileError {
+        error: ErrorInfo,
+    },
+    PieceFinished {
+        piece: u32,
+    },
+    HashFailed {
+        piece: u32,
+    },
+    ReadPiece {
+        piece: u32,
+        data: Vec<u8>,
+    },
+    ReadPieceFailed {
+        piece: u32,
+        error: ErrorInfo,
+    },
+    FileRenamed {
+        file: u32,
+        new_name: String,
+    },
+    FileRenameFailed {
+        file: u32,
+        error: ErrorInfo,
+    },
+    StorageMoved {
+        path: String,
+    },
+    StorageMovedFailed {
+        path: String,
+        error: ErrorInfo,
+    },
+    SaveResumeData {
+        data: Vec<u8>,
+    },
+    SaveResumeDataFailed {
+        error: ErrorInfo,
+    },
+    FastresumeRejected {
+        reason: String,
+    },
     MetadataReceived,
-    MetadataFailed { peer: SocketAddr, error: ErrorInfo },
-    ScrapeFailed { url: String, error: ErrorInfo },
-    PeerConnect { peer: SocketAddr, incoming: bool },
-    PeerDisconnected { peer: SocketAddr, op: Operation, error: ErrorInfo },
-    PeerBan { peer: SocketAddr },
-    PeerError { peer: SocketAddr, op: Operation, error: ErrorInfo },
-    IncomingConnection { peer: SocketAddr },
-    LsdPeer { peer: SocketAddr },
-    LsdError { local: IpAddr, error: ErrorInfo },
-    TrackerAnnounce { url: String, event: &'static str },
-    TrackerReply { url: String, num_peers: u32 },
-    TrackerWarning { url: String, message: String },
-    TrackerError { url: String, error: ErrorInfo, times_in_row: u32 },
-    UrlSeed { url: String, error: ErrorInfo },
-    ScrapeReply { url: String, complete: u32, incomplete: u32, downloaded: u32 },
-    ListenSucceeded { addr: SocketAddr },
-    ListenFailed { addr: String, error: ErrorInfo },
-    SessionStats { counters: Box<[i64]> },
-    StateUpdate { statuses: Vec<super::torrent::TorrentStatus> },
-    Performance { event: super::thresholds::ThresholdEvent },
-    AlertsDropped { count: u64, types: u128 },
-    DhtReply { num_peers: u32 },
-    DhtAnnounce { ip: IpAddr, port: u16, info_hash: InfoHash },
-    DhtGetPeers { info_hash: InfoHash },
+    MetadataFailed {
+        peer: SocketAddr,
+        error: ErrorInfo,
+    },
+    ScrapeFailed {
+        url: String,
+        error: ErrorInfo,
+    },
+    PeerConnect {
+        peer: SocketAddr,
+        incoming: bool,
+    },
+    PeerDisconnected {
+        peer: SocketAddr,
+        op: Operation,
+        error: ErrorInfo,
+    },
+    PeerBan {
+        peer: SocketAddr,
+    },
+    /// A peer refused or closed by the IP or port filter.
+    PeerBlocked {
+        peer: SocketAddr,
+        reason: super::ip_filter::BlockReason,
+    },
+    PeerError {
+        peer: SocketAddr,
+        op: Operation,
+        error: ErrorInfo,
+    },
+    IncomingConnection {
+        peer: SocketAddr,
+    },
+    LsdPeer {
+        peer: SocketAddr,
+    },
+    LsdError {
+        local: IpAddr,
+        error: ErrorInfo,
+    },
+    TrackerAnnounce {
+        url: String,
+        event: &'static str,
+    },
+    TrackerReply {
+        url: String,
+        num_peers: u32,
+    },
+    TrackerWarning {
+        url: String,
+        message: String,
+    },
+    TrackerError {
+        url: String,
+        error: ErrorInfo,
+        times_in_row: u32,
+    },
+    UrlSeed {
+        url: String,
+        error: ErrorInfo,
+    },
+    ScrapeReply {
+        url: String,
+        complete: u32,
+        incomplete: u32,
+        downloaded: u32,
+    },
+    ListenSucceeded {
+        addr: SocketAddr,
+    },
+    ListenFailed {
+        addr: String,
+        error: ErrorInfo,
+    },
+    SessionStats {
+        counters: Box<[i64]>,
+    },
+    StateUpdate {
+        statuses: Vec<super::torrent::TorrentStatus>,
+    },
+    Performance {
+        event: super::thresholds::ThresholdEvent,
+    },
+    AlertsDropped {
+        count: u64,
+        types: u128,
+    },
+    DhtReply {
+        num_peers: u32,
+    },
+    DhtAnnounce {
+        ip: IpAddr,
+        port: u16,
+        info_hash: InfoHash,
+    },
+    DhtGetPeers {
+        info_hash: InfoHash,
+    },
     DhtBootstrap,
-    DhtError { op: Operation, error: ErrorInfo },
-    DhtStats { stats: DhtStats },
+    DhtError {
+        op: Operation,
+        error: ErrorInfo,
+    },
+    DhtStats {
+        stats: DhtStats,
+    },
 }
 
 /// The routing table and lookups of the session's DHT node.
@@ -292,6 +408,7 @@ impl AlertKind {
             K::PeerConnect { .. } => T::PeerConnect,
             K::PeerDisconnected { .. } => T::PeerDisconnected,
             K::PeerBan { .. } => T::PeerBan,
+            K::PeerBlocked { .. } => T::PeerBlocked,
             K::PeerError { .. } => T::PeerError,
             K::IncomingConnection { .. } => T::IncomingConnection,
             K::LsdPeer { .. } => T::LsdPeer,
@@ -369,6 +486,10 @@ impl AlertKind {
                 format!("{who}peer {peer} disconnected ({}): {}", op.name(), error.message)
             }
             K::PeerBan { peer } => format!("{name}: peer {peer} banned"),
+            K::PeerBlocked { peer, reason } => {
+                let who = if name.is_empty() { String::new() } else { format!("{name}: ") };
+                format!("{who}peer {peer} blocked by the {}", reason.describe())
+            }
             K::PeerError { peer, op, error } => {
                 format!("{name}: peer {peer} error ({}): {}", op.name(), error.message)
             }

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod export;
 pub(crate) mod gauges;
+pub mod ip_filter;
 pub(crate) mod metadata;
 pub mod peer;
 pub mod piece_picker;

@@ -18,6 +18,7 @@ use super::bandwidth::RateLimit;
 use super::discovery::dht::Dht;
 use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation, Result};
+use super::ip_filter::{BlockReason, Filters, IpFilter, PortFilter};
 use super::peer;
 use super::queue::{self, QueueEntry, QueueLimits};
 use super::settings::{parse_listen_interfaces, Settings};
@@ -183,6 +184,8 @@ pub(crate) struct SessionCore {
     pub dht: RwLock<Option<Arc<Dht>>>,
     /// Local service discovery's schedule and cookie.
     pub(crate) lsd: super::discovery::lsd::LsdShared,
+    /// The IP and port filters (see `ip_filter`).
+    pub(crate) filters: RwLock<super::ip_filter::Filters>,
 }
 
 impl SessionCore {
@@ -480,6 +483,7 @@ impl Session {
             utp: RwLock::new(Vec::new()),
             dht: RwLock::new(None),
             lsd: super::discovery::lsd::LsdShared::new(),
+            filters: RwLock::new(Default::default()),
         });
         set_sys_figures(&core.counters, core.sys.lock().0.sample());
         let session = Session {
@@ -685,6 +689,32 @@ impl Session {
 
     pub fn settings(&self) -> Settings {
         self.core.settings.read().clone()
+    }
+
+    /// Replaces the session's IP filter: peers it blocks are not dialled
+    /// nor accepted, and connected ones it blocks are closed now (see
+    /// `ip_filter`).
+    pub fn set_ip_filter(&self, filter: IpFilter) {
+        let port = self.core.filters().port;
+        self.core.set_filters(Filters { ip: Arc::new(filter), port });
+    }
+
+    /// The session's IP filter (empty: everything allowed).
+    pub fn ip_filter(&self) -> IpFilter {
+        (*self.core.filters().ip).clone()
+    }
+
+    /// Replaces the session's port filter, which judges the ports of the
+    /// peers the session dials (libtorrent's rule); outgoing peers it
+    /// blocks are closed now.
+    pub fn set_port_filter(&self, filter: PortFilter) {
+        let ip = self.core.filters().ip;
+        self.core.set_filters(Filters { ip, port: Arc::new(filter) });
+    }
+
+    /// The session's port filter.
+    pub fn port_filter(&self) -> PortFilter {
+        (*self.core.filters().port).clone()
     }
 
     /// Adds a torrent and starts it (unless paused). The torrent file is
@@ -1090,6 +1120,11 @@ async fn utp_accept_loop(core: Arc<SessionCore>, utp: Arc<UtpSocket>) {
 /// failed before that is counted and reported as a `peer_disconnected`
 /// alert naming the operation.
 fn accepted(core: &Arc<SessionCore>, socket: PeerSocket, transport: Transport, addr: SocketAddr) {
+    if core.accept_blocked(&addr) {
+        // Closed unanswered, before anything else is spent on it.
+        core.report_blocked(None, addr, BlockReason::IpFilter);
+        return;
+    }
     core.counters.add(Metric::IncomingConnections, 1);
     core.counters.set(Metric::HasIncomingConnections, 1);
     core.alerts.post(TorrentId::NONE, "", AlertKind::IncomingConnection { peer: addr });

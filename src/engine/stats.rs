@@ -271,6 +271,8 @@ metrics! {
     NumUtpFinSent: "utp.num_utp_fin_sent", Gauge, "connections", "uTP connections whose FIN is sent and not yet acked";
     NumUtpCloseWait: "utp.num_utp_close_wait", Gauge, "connections", "uTP connections closed our way (FIN acked) or failed, waiting for the peer's FIN or the stream's drop";
     NumUtpDeleted: "utp.num_utp_deleted", Gauge, "connections", "uTP connections the socket has forgotten whose stream is still held";
+    PeersBlockedIpFilter: "peer.blocked_by_ip_filter", Counter, "peers", "peer addresses and connections refused or closed because the session's IP filter blocks them (each posts a peer_blocked alert)";
+    PeersBlockedPortFilter: "peer.blocked_by_port_filter", Counter, "peers", "peer addresses not dialled or connections closed because the session's port filter blocks their port (each posts a peer_blocked alert)";
 }
 
 /// Number of metrics.

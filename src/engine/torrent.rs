@@ -23,6 +23,7 @@ use super::discovery::tracker::{self, TrackerEntry, TrackerList};
 use super::discovery::PeerSource;
 use super::error::{Error, ErrorKind, Failure, Operation};
 use super::gauges::{Class, CoreGuard, CoreLock};
+use super::ip_filter::BlockReason;
 use super::metadata::{DataOutcome, MetadataFetch};
 use super::peer::{self, PeerCmd, PeerHandle};
 use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORITY};
@@ -633,6 +634,17 @@ impl Torrent {
         }
         if core.is_banned(&addr) {
             return refuse("the peer is banned");
+        }
+        // A filter set while this connection was being made.
+        let blocked = if incoming {
+            self.ses.accept_blocked(&addr).then_some(BlockReason::IpFilter)
+        } else {
+            self.ses.dial_blocked(&addr)
+        };
+        if let Some(reason) = blocked {
+            drop(core);
+            self.ses.report_blocked(Some(self), addr, reason);
+            return refuse(&format!("blocked by the {}", reason.describe()));
         }
         if core.peers.len() >= self.max_connections(&core) {
             self.ses.counters.add(Metric::TorrentConnectionLimitRefusals, 1);
@@ -1574,6 +1586,16 @@ impl Torrent {
         let mut dial = Vec::new();
         let max_fail = settings.max_failcount as u32;
         let banned: HashSet<SocketAddr> = core.known.keys().filter(|a| core.is_banned(a)).copied().collect();
+        // Addresses known before the filter blocked them (the params,
+        // resume data, the API): forgotten and reported, never dialled.
+        let mut blocked = Vec::new();
+        core.known.retain(|addr, k| match self.ses.dial_blocked(addr) {
+            Some(reason) if !k.connected => {
+                blocked.push((*addr, reason));
+                false
+            }
+            _ => true,
+        });
         for (addr, k) in core.known.iter_mut() {
             if room == 0 {
                 break;
@@ -1596,6 +1618,9 @@ impl Torrent {
         }
         let run = core.run.clone();
         drop(core);
+        for (addr, reason) in blocked {
+            self.ses.report_blocked(Some(self), addr, reason);
+        }
         for addr in dial {
             peer::spawn_outgoing(self.clone(), addr, run.child_token());
         }
@@ -1616,8 +1641,13 @@ impl Torrent {
     pub(crate) fn add_peers(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: PeerSource) {
         let mut core = self.core.lock();
         let mut added = 0;
+        let mut blocked = Vec::new();
         for a in addrs {
             if self.ses.is_own_address(&a) {
+                continue;
+            }
+            if let Some(reason) = self.ses.dial_blocked(&a) {
+                blocked.push((a, reason));
                 continue;
             }
             core.known
@@ -1629,14 +1659,22 @@ impl Torrent {
                 .sources |= source.bit();
         }
         drop(core);
+        for (a, reason) in blocked {
+            self.ses.report_blocked(Some(self), a, reason);
+        }
         if added > 0 {
             self.ses.counters.add(source.metric(), added);
             self.wake.notify_one();
         }
     }
 
-    /// Dials a peer now, even one that failed before.
+    /// Dials a peer now, even one that failed before (unless the IP or
+    /// port filter blocks it: then a peer_blocked alert says so).
     pub fn connect_peer(&self, addr: SocketAddr) {
+        if let Some(reason) = self.ses.dial_blocked(&addr) {
+            self.ses.report_blocked(Some(self), addr, reason);
+            return;
+        }
         let mut core = self.core.lock();
         let k = core.known.entry(addr).or_insert_with(|| {
             self.ses.counters.add(Metric::PeersFromApi, 1);

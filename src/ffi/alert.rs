@@ -165,6 +165,9 @@ pub const LT_ALERT_LISTEN_FAILED: u32 = 48;
 pub const LT_ALERT_LISTEN_SUCCEEDED: u32 = 49;
 /// Alert type: resume data was not trusted (files changed since it was saved); the files are checked instead.
 pub const LT_ALERT_FASTRESUME_REJECTED: u32 = 53;
+/// Alert type: the IP or port filter refused a peer or closed its
+/// connection (lt_alert_peer, lt_alert_peer_blocked_reason).
+pub const LT_ALERT_PEER_BLOCKED: u32 = 54;
 /// Alert type: a node announced itself to our DHT node as a peer (lt_alert_peer, lt_alert_info_hash).
 pub const LT_ALERT_DHT_ANNOUNCE: u32 = 55;
 /// Alert type: a node asked our DHT node for peers (lt_alert_info_hash).
@@ -563,6 +566,7 @@ pub unsafe extern "C" fn lt_alert_peer(a: *const lt_alert_t, buf: *mut c_char, c
                 AlertKind::PeerConnect { peer, .. }
                 | AlertKind::PeerDisconnected { peer, .. }
                 | AlertKind::PeerBan { peer }
+                | AlertKind::PeerBlocked { peer, .. }
                 | AlertKind::PeerError { peer, .. }
                 | AlertKind::IncomingConnection { peer }
                 | AlertKind::MetadataFailed { peer, .. }

@@ -5,6 +5,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod dht;
 pub mod extension;
+pub mod ip_filter;
 pub mod lsd;
 pub mod magnet;
 pub mod merkle;
