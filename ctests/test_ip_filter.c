@@ -51,10 +51,10 @@ static void rules_and_export(void) {
 
     /* IPv4: allowed, blocked, allowed, blocked, allowed; IPv6: three. */
     size_t count = 0;
-    CHECK_EQ(lt_ip_filter_export(f, NULL, 0, &count), LT_OK);
+    CHECK_EQ(lt_ip_filter_export(f, NULL, sizeof(lt_ip_range_t), 0, &count), LT_OK);
     CHECK_EQ(count, 8);
     lt_ip_range_t r[8];
-    CHECK_EQ(lt_ip_filter_export(f, r, 8, &count), LT_OK);
+    CHECK_EQ(lt_ip_filter_export(f, r, sizeof r[0], 8, &count), LT_OK);
     CHECK_EQ(r[0].struct_size, sizeof r[0]);
     CHECK(strcmp(r[0].first, "0.0.0.0") == 0 && strcmp(r[0].last, "9.255.255.255") == 0);
     CHECK_EQ(r[0].flags, 0);
@@ -65,14 +65,14 @@ static void rules_and_export(void) {
     CHECK(strcmp(r[6].first, "2001:db8::") == 0 && strcmp(r[6].last, "2001:db8::ffff") == 0);
     CHECK_EQ(r[6].flags, LT_IP_FILTER_BLOCKED);
     /* A short array gets the first ranges and the full count. */
-    CHECK_EQ(lt_ip_filter_export(f, r, 2, &count), LT_OK);
+    CHECK_EQ(lt_ip_filter_export(f, r, sizeof r[0], 2, &count), LT_OK);
     CHECK_EQ(count, 8);
 
     /* Removing the allowing rule brings the blocked range back whole. */
     CHECK_EQ(lt_ip_filter_remove_rule(f, "10.1.0.0", "10.1.255.255"), LT_OK);
     CHECK_EQ(access_of(f, "10.1.2.3"), LT_IP_FILTER_BLOCKED);
     CHECK_EQ(lt_ip_filter_remove_rule(f, "10.1.0.0", "10.1.255.255"), LT_ERROR_NOT_FOUND);
-    CHECK_EQ(lt_ip_filter_export(f, NULL, 0, &count), LT_OK);
+    CHECK_EQ(lt_ip_filter_export(f, NULL, sizeof(lt_ip_range_t), 0, &count), LT_OK);
     CHECK_EQ(count, 6);
     lt_ip_filter_free(f);
     lt_ip_filter_free(NULL);

@@ -1266,9 +1266,9 @@ typedef struct lt_dht_lookup_t {
  */
 typedef struct lt_ip_range_t {
   /**
-   * The bytes of the struct the library wrote (its `sizeof`).
+   * Bytes of this struct the library filled (set by the library).
    */
-  size_t struct_size;
+  uint32_t struct_size;
   char first[46];
   char last[46];
   uint32_t flags;
@@ -2347,16 +2347,18 @@ lt_error lt_ip_filter_access(const struct lt_ip_filter_t *f, const char *ip, uin
  * merged (neighbours never have the same flags) and covering the whole
  * address space, allowed ranges (flags 0) included; the IPv4 ranges first,
  * then the IPv6 ones. An empty filter exports two ranges, all of IPv4 and
- * all of IPv6, flags 0. At most `cap` ranges are written to `ranges` (an
- * array of `lt_ip_range_t` as lt.h declares it; NULL when `cap` is 0) and
- * the number there is to `*count_out`, which may exceed `cap`.
+ * all of IPv6, flags 0. At most `cap` ranges are written to `ranges`, an
+ * array whose elements are `elem_size` bytes apart (pass `sizeof
+ * ranges[0]`; see docs/abi.md), NULL when `cap` is 0; the number there is
+ * goes to `*count_out`, which may exceed `cap`.
  *
- * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_BUFFER_TOO_SMALL`
+ * when `elem_size` is under 8.
  *
  * # Safety
- * `f` must be live; `ranges` writable for `cap` elements; `count_out` writable.
+ * `f` must be live; `ranges` writable for `cap * elem_size` bytes; `count_out` writable.
  */
-lt_error lt_ip_filter_export(const struct lt_ip_filter_t *f, struct lt_ip_range_t *ranges, size_t cap, size_t *count_out);
+lt_error lt_ip_filter_export(const struct lt_ip_filter_t *f, struct lt_ip_range_t *ranges, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
  * Adds a blocklist's ranges to the filter as blocking rules, in the order

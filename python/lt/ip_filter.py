@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _runtime
 from ._native import freer, live_objects, string
-from .session import _c
+from .session import _c, _read_list
 
 _n = _runtime.NATIVE
 _structs = _runtime.STRUCTS
@@ -81,16 +81,7 @@ class IpFilter:
     def export(self) -> list[Any]:
         """The resulting ranges (:class:`lt.IpRange`: first, last, flags), in address order."""
         _runtime.struct_class("lt_ip_range_t")
-        count = ctypes.c_size_t()
-        cap = 16
-        while True:
-            ranges = _structs.new("lt_ip_range_t", cap)
-            code = _n.fn("lt_ip_filter_export")(self.pointer, ranges, cap, ctypes.byref(count))
-            if code not in (0, _n.constants["LT_ERROR_BUFFER_TOO_SMALL"]):
-                raise _n.error(code)
-            if code == 0 and count.value <= cap:
-                return [_structs.to_python("lt_ip_range_t", r) for r in ranges[: count.value]]
-            cap = max(count.value, cap * 2)
+        return _read_list(_n.fn("lt_ip_filter_export"), "lt_ip_range_t", self.pointer)
 
     def import_blocklist(self, source: bytes | str | os.PathLike[str], format: str = "auto") -> ImportResult:
         """Adds the blocking rules of a blocklist: ``bytes`` are its contents,

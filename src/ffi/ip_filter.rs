@@ -7,14 +7,14 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::alert::{alert_ref, lt_alert_t, wrong_type};
-use super::boundary::{code, copy_to_array, ffi_call, non_null, str_arg};
+use super::boundary::{code, copy_to_array, ffi_call, fill_struct_array, growable_struct, non_null, str_arg};
 use super::error::{
     cstring, fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_LIMIT_REACHED, LT_ERROR_NOT_FOUND,
 };
 use super::session::{lt_session_t, session_ref};
 use crate::engine::ip_filter::MAX_BLOCKLIST_FILE;
 use crate::engine::{bounded_read, AlertKind, Error};
-use crate::proto::ip_filter::{parse_blocklist, BlocklistFormat, IpFilter, PortFilter, RuleError};
+use crate::proto::ip_filter::{parse_blocklist, BlocklistFormat, IpFilter, IpRule, PortFilter, RuleError};
 
 /// The access flag that blocks: a rule with it refuses connections to and
 /// from the addresses (or ports) it covers; flags 0 allow them.
@@ -60,12 +60,14 @@ pub struct lt_port_filter_t {
 /// NUL-terminated text ("1.2.3.4", "2001:db8::1"), with its flags.
 #[repr(C)]
 pub struct lt_ip_range_t {
-    /// The bytes of the struct the library wrote (its `sizeof`).
-    pub struct_size: usize,
+    /// Bytes of this struct the library filled (set by the library).
+    pub struct_size: u32,
     pub first: [c_char; 46],
     pub last: [c_char; 46],
     pub flags: u32,
 }
+
+growable_struct!(lt_ip_range_t);
 
 /// Called once per bad blocklist line with the caller's `user` pointer,
 /// the line's number (from 1) and why it was refused (valid during the
@@ -217,43 +219,37 @@ pub unsafe extern "C" fn lt_ip_filter_access(
 /// merged (neighbours never have the same flags) and covering the whole
 /// address space, allowed ranges (flags 0) included; the IPv4 ranges first,
 /// then the IPv6 ones. An empty filter exports two ranges, all of IPv4 and
-/// all of IPv6, flags 0. At most `cap` ranges are written to `ranges` (an
-/// array of `lt_ip_range_t` as lt.h declares it; NULL when `cap` is 0) and
-/// the number there is to `*count_out`, which may exceed `cap`.
+/// all of IPv6, flags 0. At most `cap` ranges are written to `ranges`, an
+/// array whose elements are `elem_size` bytes apart (pass `sizeof
+/// ranges[0]`; see docs/abi.md), NULL when `cap` is 0; the number there is
+/// goes to `*count_out`, which may exceed `cap`.
 ///
-/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_BUFFER_TOO_SMALL`
+/// when `elem_size` is under 8.
 ///
 /// # Safety
-/// `f` must be live; `ranges` writable for `cap` elements; `count_out` writable.
+/// `f` must be live; `ranges` writable for `cap * elem_size` bytes; `count_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn lt_ip_filter_export(
     f: *const lt_ip_filter_t,
     ranges: *mut lt_ip_range_t,
+    elem_size: usize,
     cap: usize,
     count_out: *mut usize,
 ) -> lt_error {
     ffi_call(|| {
         code((|| {
             let filter = filter_ref(f)?;
-            non_null(count_out, "count_out")?;
-            if cap > 0 {
-                non_null(ranges, "ranges")?;
-            }
-            let all = filter.export();
-            for (i, r) in all.iter().take(cap).enumerate() {
-                let mut out = lt_ip_range_t {
-                    struct_size: std::mem::size_of::<lt_ip_range_t>(),
-                    first: [0; 46],
-                    last: [0; 46],
-                    flags: r.flags,
-                };
+            let convert = |r: &IpRule| {
+                let mut out = lt_ip_range_t { struct_size: 0, first: [0; 46], last: [0; 46], flags: r.flags };
                 copy_to_array(&r.first.to_string(), &mut out.first);
                 copy_to_array(&r.last.to_string(), &mut out.last);
-                // SAFETY: i < cap elements, as the caller promises.
-                unsafe { ranges.add(i).write(out) };
-            }
-            // SAFETY: checked non-NULL.
-            unsafe { *count_out = all.len() };
+                out
+            };
+            // SAFETY: forwarded caller promises about ranges/elem_size/cap/count_out.
+            unsafe {
+                fill_struct_array(&filter.export(), ranges, elem_size, cap, count_out, "ranges", convert)
+            }?;
             Ok(())
         })())
     })
