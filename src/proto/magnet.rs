@@ -241,6 +241,12 @@ mod tests {
             assert_eq!(h.info_hash_v2, Some([0xab; 32]));
             assert_eq!(h.to_uri(), format!("magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}"));
         }
+        // As libtorrent writes a hybrid (corpus v2.torrent).
+        let lt = "magnet:?xt=urn:btih:c14199bbec64d0e9e439aa3b6b7639e666b86eca&xt=urn:btmh:1220597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a&dn=test64K";
+        let h = Magnet::parse(lt).unwrap();
+        assert_eq!(h.info_hash.to_hex(), "c14199bbec64d0e9e439aa3b6b7639e666b86eca");
+        assert_eq!(h.info_hash_v2.map(|v| v[0]), Some(0x59));
+        assert_eq!(h.to_uri(), lt);
         let plain = Magnet::parse(&format!("magnet:?xt=urn:btih:{v1}")).unwrap();
         assert_eq!(plain.info_hash_v2, None);
         assert!(!plain.to_uri().contains("btmh"));
