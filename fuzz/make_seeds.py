@@ -400,6 +400,8 @@ def main():
             "&tr.1=udp://127.0.0.1:6969&dn=a+b%%20c" % ih.hex().upper(),
             "magnet:?xt=urn:btmh:1220%s" % hashlib.sha256(b"x").hexdigest(),
             lt.make_magnet_uri(lt.torrent_info(lt.bdecode(tr))),
+            # A hybrid: libtorrent writes both btih and btmh.
+            lt.make_magnet_uri(lt.torrent_info(lt.bdecode(dict(all_torrents)["lt_v2.torrent"]))),
         ]
         for i, m in enumerate(magnets):
             put("magnet", "magnet%d" % i, m.encode())

@@ -137,6 +137,7 @@ fn assert_saved_metadata(ses: &Session, id: TorrentId, fx: &Fixture, trackers: &
 fn magnet_uri(meta: &Metainfo, name: Option<&str>, trackers: &[String], peers: &[SocketAddr]) -> String {
     let escaped = Magnet {
         info_hash: meta.info_hash,
+        info_hash_v2: meta.info_hash_v2,
         name: name.map(str::to_string),
         trackers: trackers.to_vec(),
         peers: Vec::new(),

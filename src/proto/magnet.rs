@@ -1,7 +1,11 @@
 //! Magnet URIs (BEP 9): `magnet:?xt=urn:btih:<hash>&dn=...&tr=...&x.pe=...`.
-//! The hash is 40 hex or 32 base32 digits. Values are percent-decoded; bad
-//! escapes, a missing or malformed hash, and more than 100 trackers, peers
-//! or web seeds are errors (CVE-2010-0749 was an unbounded list).
+//! The v1 hash is 40 hex or 32 base32 digits. A BitTorrent v2 torrent (BEP
+//! 52) is named by `xt=urn:btmh:1220<64 hex digits>`: a multihash whose code
+//! 0x12 is SHA-256 and 0x20 its length; other multihash codes are refused.
+//! `btmh` alone is a v2-only swarm, beside `btih` a hybrid one. Values are
+//! percent-decoded; bad escapes, a missing or malformed hash, and more than
+//! 100 trackers, peers or web seeds are errors (CVE-2010-0749 was an
+//! unbounded list).
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -15,7 +19,11 @@ pub const MAX_LIST: usize = 100;
 /// A parsed magnet link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Magnet {
+    /// The swarm's 20-byte id: the `btih` hash when there is one, else the
+    /// `btmh` (v2) hash truncated to 20 bytes, as for a .torrent.
     pub info_hash: InfoHash,
+    /// The v2 info-hash (SHA-256 of the info dictionary) from `btmh`.
+    pub info_hash_v2: Option<[u8; 32]>,
     pub name: Option<String>,
     pub trackers: Vec<String>,
     /// `x.pe` peer addresses ("host:port").
@@ -30,12 +38,16 @@ pub enum MagnetError {
     NotMagnet,
     #[error("URI longer than {MAX_URI} bytes")]
     TooLong,
-    #[error("no 'xt=urn:btih:' info-hash")]
+    #[error("no 'xt=urn:btih:' or 'xt=urn:btmh:' info-hash")]
     NoInfoHash,
-    #[error("BitTorrent v2-only magnet links are not supported yet")]
-    V2Only,
     #[error("invalid info-hash '{0}': expected 40 hex or 32 base32 digits")]
     BadInfoHash(String),
+    #[error("invalid v2 info-hash '{0}': expected 1220 and 64 hex digits (a SHA-256 multihash)")]
+    BadV2InfoHash(String),
+    #[error(
+        "unsupported multihash '{0}' in 'xt=urn:btmh:': only SHA-256 (1220) names a BitTorrent v2 torrent"
+    )]
+    UnsupportedMultihash(String),
     #[error("invalid percent-escape in '{0}'")]
     BadEscape(String),
     #[error("more than {MAX_LIST} '{0}' parameters")]
@@ -61,6 +73,25 @@ fn base32(s: &str) -> Option<[u8; 20]> {
         }
     }
     (n == 20).then_some(out)
+}
+
+/// A `btmh` value: the SHA-256 multihash `1220` followed by 64 hex digits.
+fn btmh(h: &str) -> Result<[u8; 32], MagnetError> {
+    let code = h.get(..4).filter(|c| c.bytes().all(|b| b.is_ascii_hexdigit()));
+    match code {
+        Some(c) if c.eq_ignore_ascii_case("1220") => {}
+        Some(c) if h.len() > 4 => return Err(MagnetError::UnsupportedMultihash(c.to_string())),
+        _ => return Err(MagnetError::BadV2InfoHash(h.to_string())),
+    }
+    let digits = &h[4..];
+    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(MagnetError::BadV2InfoHash(h.to_string()));
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("checked hex digits");
+    }
+    Ok(out)
 }
 
 fn decode(v: &str) -> Result<String, MagnetError> {
@@ -92,9 +123,9 @@ impl Magnet {
             .map(|_| &uri[8..])
             .ok_or(MagnetError::NotMagnet)?;
         let mut info_hash = None;
-        let mut saw_v2 = false;
         let mut m = Magnet {
             info_hash: InfoHash::default(),
+            info_hash_v2: None,
             name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
@@ -113,8 +144,8 @@ impl Magnet {
                             _ => None,
                         };
                         info_hash = Some(parsed.ok_or_else(|| MagnetError::BadInfoHash(h.to_string()))?);
-                    } else if v.starts_with("urn:btmh:") {
-                        saw_v2 = true;
+                    } else if let Some(h) = v.strip_prefix("urn:btmh:") {
+                        m.info_hash_v2 = Some(btmh(h)?);
                     }
                 }
                 "dn" => m.name = Some(decode(value)?),
@@ -124,17 +155,28 @@ impl Magnet {
                 _ => {}
             }
         }
-        m.info_hash = match (info_hash, saw_v2) {
+        m.info_hash = match (info_hash, m.info_hash_v2) {
             (Some(h), _) => h,
-            (None, true) => return Err(MagnetError::V2Only),
-            (None, false) => return Err(MagnetError::NoInfoHash),
+            (None, Some(v2)) => InfoHash(v2[..20].try_into().expect("20 of 32 bytes")),
+            (None, None) => return Err(MagnetError::NoInfoHash),
         };
         Ok(m)
     }
 
+    /// The link back as a URI: `btih` unless the swarm is v2-only (its id
+    /// is then the truncated v2 hash, which is no SHA-1 of anything), and
+    /// `btmh` when the v2 hash is known.
     pub fn to_uri(&self) -> String {
         const SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-        let mut s = format!("magnet:?xt=urn:btih:{}", self.info_hash.to_hex());
+        let v2_only = self.info_hash_v2.is_some_and(|v2| v2[..20] == self.info_hash.0);
+        let mut xt = Vec::new();
+        if !v2_only {
+            xt.push(format!("xt=urn:btih:{}", self.info_hash.to_hex()));
+        }
+        if let Some(v2) = self.info_hash_v2 {
+            xt.push(format!("xt=urn:btmh:1220{}", v2.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        }
+        let mut s = format!("magnet:?{}", xt.join("&"));
         if let Some(n) = &self.name {
             s.push_str(&format!("&dn={}", utf8_percent_encode(n, SET)));
         }
@@ -182,6 +224,35 @@ mod tests {
     }
 
     #[test]
+    fn v2_and_hybrid_links() {
+        let v2 = "ab".repeat(32);
+        let m = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{}&dn=x", v2.to_uppercase())).unwrap();
+        assert_eq!(m.info_hash_v2, Some([0xab; 32]));
+        assert_eq!(m.info_hash.0, [0xab; 20], "a v2-only swarm is named by the truncated v2 hash");
+        assert_eq!(m.to_uri(), format!("magnet:?xt=urn:btmh:1220{v2}&dn=x"), "no btih for v2-only");
+        assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+        let v1 = "0123456789abcdef0123456789abcdef01234567";
+        for uri in [
+            format!("magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}"),
+            format!("magnet:?xt=urn:btmh:1220{v2}&xt=urn:btih:{v1}"),
+        ] {
+            let h = Magnet::parse(&uri).unwrap();
+            assert_eq!(h.info_hash.to_hex(), v1, "a hybrid swarm is named by its v1 hash");
+            assert_eq!(h.info_hash_v2, Some([0xab; 32]));
+            assert_eq!(h.to_uri(), format!("magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}"));
+        }
+        // As libtorrent writes a hybrid (corpus v2.torrent).
+        let lt = "magnet:?xt=urn:btih:c14199bbec64d0e9e439aa3b6b7639e666b86eca&xt=urn:btmh:1220597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a&dn=test64K";
+        let h = Magnet::parse(lt).unwrap();
+        assert_eq!(h.info_hash.to_hex(), "c14199bbec64d0e9e439aa3b6b7639e666b86eca");
+        assert_eq!(h.info_hash_v2.map(|v| v[0]), Some(0x59));
+        assert_eq!(h.to_uri(), lt);
+        let plain = Magnet::parse(&format!("magnet:?xt=urn:btih:{v1}")).unwrap();
+        assert_eq!(plain.info_hash_v2, None);
+        assert!(!plain.to_uri().contains("btmh"));
+    }
+
+    #[test]
     fn refuses_bad_links() {
         for (uri, want) in [
             ("http://x", MagnetError::NotMagnet),
@@ -195,7 +266,12 @@ mod tests {
                 "magnet:?xt=urn:btih:zz23456789abcdef0123456789abcdef01234567",
                 MagnetError::BadInfoHash("zz23456789abcdef0123456789abcdef01234567".into()),
             ),
-            ("magnet:?xt=urn:btmh:1220abcd", MagnetError::V2Only),
+            ("magnet:?xt=urn:btmh:1220abcd", MagnetError::BadV2InfoHash("1220abcd".into())),
+            ("magnet:?xt=urn:btmh:12", MagnetError::BadV2InfoHash("12".into())),
+            (
+                "magnet:?xt=urn:btmh:1114aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                MagnetError::UnsupportedMultihash("1114".into()),
+            ),
             (
                 "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&tr=%f",
                 MagnetError::BadEscape("%f".into()),

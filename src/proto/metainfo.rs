@@ -1,5 +1,7 @@
 //! .torrent files (BEP 3): the info dictionary, files, trackers (BEP 12),
-//! the private flag (BEP 27), padding files and symlinks (BEP 47).
+//! the private flag (BEP 27), padding files and symlinks (BEP 47), and
+//! BitTorrent v2 and hybrid torrents (BEP 52: `meta version` 2, `file tree`,
+//! `piece layers`).
 //!
 //! lt loads what libtorrent loads (its `torrent_info.cpp`, `file_storage.cpp`
 //! and `resolve_duplicate_filenames.cpp` at 069017e33 are the reference;
@@ -21,9 +23,31 @@
 //!   renamed `name.1.ext`, `name.2.ext`… as libtorrent renames it;
 //! - BEP 47 pad files (`attr` has `p`) and BitComet's `_____padding_file_`
 //!   entries are padding: never written, read as zeros;
-//! - a hybrid torrent (meta version 2 with v1 pieces) loads as v1 once its v2
-//!   file tree is checked against the v1 files, as libtorrent checks them; a
-//!   v2-only torrent is refused ("v2 not supported yet");
+//! - a v2 info dictionary must be canonical bencode, with a piece length
+//!   that is a power of two of at least 16 KiB; every file of its `file
+//!   tree` that is neither empty nor a symlink needs a 32-byte, non-zero
+//!   `pieces root`, no file may carry the pad attribute, and a file must be
+//!   shorter than [`MAX_V2_FILE_SIZE`]; a `file tree` without meta version 2
+//!   is refused too (all as libtorrent);
+//! - a v2-only torrent (no v1 `files` or `length`) takes its files from the
+//!   tree, paths sanitized and duplicates renamed as in v1, and, as
+//!   libtorrent's `file_storage`, a pad file after every file that does not
+//!   end on a piece boundary, the last one included, at `<name>/.pad/<len>`
+//!   (`<file>/.pad/<len>` for a single file); its swarm id is the SHA-256
+//!   of the info dictionary truncated to 20 bytes;
+//! - a hybrid torrent (meta version 2 with v1 `files` or `length`) loads
+//!   from its v1 list once that list matches the v2 tree as libtorrent's
+//!   `files_compatible` requires (same entries, total, and paths, lengths
+//!   and offsets of the files that are neither empty nor padding; a v1 list
+//!   without the tree's tail pad is accepted), and each v1 file takes its
+//!   pieces root from the tree. It needs v1 `pieces` (libtorrent would load
+//!   one without them; lt refuses it);
+//! - `piece layers` (only in a .torrent, never in metadata from peers) are
+//!   read as libtorrent's `parse_piece_layers`: one bad entry (a key that is
+//!   not the root of a file larger than one piece, a length that is not the
+//!   file's piece count times 32, hashes that do not hash up to the root)
+//!   refuses the torrent; a missing layer is no error, the file's hashes
+//!   then come from peers;
 //! - a symlink entry (`attr` has `l`) has length 0 whatever its `length` says;
 //!   its target must name a file or directory of the torrent, else it points
 //!   at itself, which storage takes as "do not create" (libtorrent would
@@ -38,6 +62,7 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
 use super::bencode::{self, Value};
+use super::merkle;
 use super::types::{hex, InfoHash, Lengths};
 
 /// Largest .torrent accepted.
@@ -56,6 +81,12 @@ pub const MAX_DUPLICATE_RENAMES: usize = 500;
 /// of up to 10 bytes (libtorrent's rule), so elements stay under the 255-byte
 /// limit of common file systems.
 const MAX_ELEMENT: usize = 240;
+/// A file of a v2 torrent must be shorter than this (libtorrent's
+/// `file_storage::max_file_size`, which is also where its block count
+/// reaches `max_num_pieces`): its merkle tree is indexed with 32-bit integers.
+pub const MAX_V2_FILE_SIZE: u64 = (i32::MAX as u64 / 2) * 16384;
+/// Where the files of a v2 torrent must end (libtorrent's `max_file_offset`).
+pub const MAX_FILE_OFFSET: u64 = (1 << 48) - 1;
 /// BitComet names its padding files with this inside the path.
 const BITCOMET_PAD: &str = "_____padding_file_";
 
@@ -74,7 +105,14 @@ pub struct Metainfo {
     pub info_bytes: Vec<u8>,
     pub name: String,
     pub lengths: Lengths,
+    /// The v1 piece hashes; empty for a v2-only torrent.
     pub piece_hashes: Vec<[u8; 20]>,
+    /// BEP 52 piece layers, one entry per entry of `files`: the file's
+    /// piece hashes from the .torrent's `piece layers`, checked against its
+    /// pieces root. Empty for pad, empty and single-piece files, for files
+    /// whose layer the .torrent leaves out, and for every file of a torrent
+    /// made from a bare info dictionary (a magnet's metadata).
+    pub piece_layers: Vec<Vec<[u8; 32]>>,
     pub files: Vec<FileEntry>,
     pub trackers: Vec<Vec<String>>,
     pub private: bool,
@@ -322,6 +360,10 @@ impl Metainfo {
             _ => return Err(MetainfoError::NoInfo),
         };
         let mut m = Metainfo::from_info_bytes(info_raw)?;
+        // As libtorrent: a "piece layers" that is not a dictionary is absent.
+        if let (Some(_), Some(Value::Dict(layers))) = (m.info_hash_v2, root.get("piece layers")) {
+            m.piece_layers = read_piece_layers(layers, &m.files, m.lengths.piece_length())?;
+        }
         let mut tiers: Vec<Vec<String>> = Vec::new();
         let mut seen = HashSet::new();
         if let Some(list) = root.get("announce-list").and_then(Value::as_list) {
@@ -372,8 +414,8 @@ impl Metainfo {
         if used != info.len() {
             return Err(invalid("trailing bytes after the info dictionary"));
         }
-        let info_hash = InfoHash(Sha1::digest(info).into());
-        let hybrid = match v.get("meta version") {
+        let sha1 = InfoHash(Sha1::digest(info).into());
+        let v2 = match v.get("meta version") {
             None | Some(Value::Int(1)) => false,
             Some(Value::Int(2)) => {
                 check_v2_header(info, &v)?;
@@ -395,85 +437,57 @@ impl Metainfo {
             .and_then(Value::as_bytes)
             .or_else(|| v.get("name").and_then(Value::as_bytes))
             .ok_or_else(|| invalid("info.name is missing or not a string"))?;
+        let info_hash_v2: Option<[u8; 32]> = v2.then(|| Sha256::digest(info).into());
+        let tree = match (v2, v.get("file tree")) {
+            (true, Some(Value::Dict(tree))) => Some(read_file_tree(tree, v.get("files").is_some())?),
+            (true, _) => return Err(invalid("meta version 2 without a file tree")),
+            (false, Some(_)) => return Err(invalid("info has a file tree but no meta version 2")),
+            (false, None) => None,
+        };
+        // A v2 torrent without v1 "files" or "length" is v2-only.
+        let v1_part = !v2 || v.get("files").is_some() || v.get("length").is_some();
 
-        let (name, files, total) = match (v.get("files"), v.get("length")) {
-            (Some(list), _) => {
-                let list = list.as_list().ok_or_else(|| invalid("info.files is not a list"))?;
-                if list.is_empty() {
-                    return Err(invalid("info.files is empty"));
-                }
-                let name = sanitize_component(raw_name).unwrap_or_else(|| hex(&info_hash.0));
-                let mut raw = Vec::with_capacity(list.len());
-                for (i, f) in list.iter().enumerate() {
-                    raw.push(read_file_entry(f, i)?);
-                }
-                resolve_symlinks(&mut raw);
-                let (files, total) = lay_out(&name, &raw)?;
+        let (name, files, total) = match (tree, info_hash_v2) {
+            (Some(tree), Some(v2_hash)) if !v1_part => {
+                let name = sanitize_component(raw_name).unwrap_or_else(|| hex(&v2_hash));
+                let (files, total) = lay_out_v2(&name, tree, piece_length)?;
+                // A single file at the top of the tree is the torrent, as in v1.
+                let name = match &files[..] {
+                    [f, ..] if !f.path.starts_with(&name) => f.path.to_string_lossy().into_owned(),
+                    _ => name,
+                };
                 (name, files, total)
             }
-            (None, Some(Value::Int(n))) if *n >= 0 => {
-                if raw_name.is_empty() {
-                    return Err(invalid("info.name is empty"));
+            (tree, _) => {
+                let (name, mut files, total) = read_v1_files(&v, raw_name, &sha1)?;
+                if let Some(tree) = tree {
+                    let (v2_files, v2_total) = lay_out_v2(&name, tree, piece_length)?;
+                    match_hybrid(&mut files, total, v2_files, v2_total)?;
                 }
-                let name = sanitize_component(raw_name)
-                    .ok_or_else(|| invalid("info.name is empty after sanitizing"))?;
-                let total = *n as u64;
-                let file = FileEntry {
-                    path: PathBuf::from(&name),
-                    length: total,
-                    offset: 0,
-                    pad: false,
-                    symlink: None,
-                    executable: attr_has(&v, b'x'),
-                    hidden: attr_has(&v, b'h'),
-                    pieces_root: None,
-                };
-                (name, vec![file], total)
+                (name, files, total)
             }
-            (None, Some(Value::Int(n))) => return Err(invalid(format!("info.length is negative ({n})"))),
-            (None, Some(_)) => return Err(invalid("info.length is not an integer")),
-            (None, None) => return Err(invalid("info has neither length nor files")),
         };
         if total == 0 {
             return Err(invalid("the torrent has no data (total length 0)"));
-        }
-        if hybrid {
-            check_hybrid_files(&v, &name, &files)?;
         }
         let lengths = Lengths::new(total, piece_length).ok_or_else(|| invalid("inconsistent piece count"))?;
         if lengths.num_pieces() > MAX_PIECES {
             return Err(invalid(format!("too many pieces ({}, limit {MAX_PIECES})", lengths.num_pieces())));
         }
-        let pieces = v
-            .get("pieces")
-            .and_then(Value::as_bytes)
-            .ok_or_else(|| invalid("info.pieces is missing or not a string"))?;
-        if pieces.len() % 20 != 0 {
-            return Err(invalid(format!("info.pieces has {} bytes, not a multiple of 20", pieces.len())));
-        }
-        if pieces.len() / 20 != lengths.num_pieces() as usize {
-            return Err(invalid(format!(
-                "info.pieces has {} hashes but the files need {} pieces",
-                pieces.len() / 20,
-                lengths.num_pieces()
-            )));
-        }
-        let piece_hashes = pieces
-            .chunks_exact(20)
-            .map(|c| {
-                let mut h = [0u8; 20];
-                h.copy_from_slice(c);
-                h
-            })
-            .collect();
+        let piece_hashes = if v1_part { read_v1_pieces(&v, &lengths)? } else { Vec::new() };
+        let info_hash = match info_hash_v2 {
+            Some(h) if !v1_part => InfoHash(h[..20].try_into().expect("20 of 32 bytes")),
+            _ => sha1,
+        };
         Ok(Metainfo {
             info_hash,
-            has_v1: true,
-            info_hash_v2: hybrid.then(|| Sha256::digest(info).into()),
+            has_v1: v1_part,
+            info_hash_v2,
             info_bytes: info.to_vec(),
             name,
             lengths,
             piece_hashes,
+            piece_layers: vec![Vec::new(); files.len()],
             files,
             trackers: Vec::new(),
             private: v.get("private").and_then(Value::as_int) == Some(1),
@@ -484,18 +498,80 @@ impl Metainfo {
         })
     }
 
+    /// Whether the torrent is a directory of files rather than one file.
+    /// Pad files do not count: a single-file v2 torrent has a tail pad.
     pub fn is_multi_file(&self) -> bool {
-        self.files.len() > 1 || self.files.first().is_some_and(|f| f.path.components().count() > 1)
+        let mut real = self.files.iter().filter(|f| !f.pad);
+        let first = real.next();
+        real.next().is_some() || first.is_some_and(|f| f.path.components().count() > 1)
     }
 }
 
-/// The checks libtorrent makes on any v2 info dictionary, for a hybrid (v1
-/// and v2) torrent that lt loads as v1. A v2-only torrent is refused: lt
-/// does not speak v2 yet.
-fn check_v2_header(info: &[u8], v: &Value<'_>) -> Result<(), MetainfoError> {
-    if v.get("pieces").is_none() {
-        return Err(invalid("v2-only torrent (meta version 2 without v1 pieces): v2 not supported yet"));
+/// The v1 half of an info dictionary: the name, the files of `files` (or
+/// the one file of `length`) laid out with their offsets, and the total.
+fn read_v1_files(
+    v: &Value<'_>,
+    raw_name: &[u8],
+    info_hash: &InfoHash,
+) -> Result<(String, Vec<FileEntry>, u64), MetainfoError> {
+    match (v.get("files"), v.get("length")) {
+        (Some(list), _) => {
+            let list = list.as_list().ok_or_else(|| invalid("info.files is not a list"))?;
+            if list.is_empty() {
+                return Err(invalid("info.files is empty"));
+            }
+            let name = sanitize_component(raw_name).unwrap_or_else(|| hex(&info_hash.0));
+            let mut raw = Vec::with_capacity(list.len());
+            for (i, f) in list.iter().enumerate() {
+                raw.push(read_file_entry(f, i)?);
+            }
+            resolve_symlinks(&mut raw);
+            let (files, total) = lay_out(&name, &raw)?;
+            Ok((name, files, total))
+        }
+        (None, Some(Value::Int(n))) if *n >= 0 => {
+            if raw_name.is_empty() {
+                return Err(invalid("info.name is empty"));
+            }
+            let name =
+                sanitize_component(raw_name).ok_or_else(|| invalid("info.name is empty after sanitizing"))?;
+            let total = *n as u64;
+            let file = FileEntry {
+                path: PathBuf::from(&name),
+                length: total,
+                executable: attr_has(v, b'x'),
+                hidden: attr_has(v, b'h'),
+                ..FileEntry::default()
+            };
+            Ok((name, vec![file], total))
+        }
+        (None, Some(Value::Int(n))) => Err(invalid(format!("info.length is negative ({n})"))),
+        (None, Some(_)) => Err(invalid("info.length is not an integer")),
+        (None, None) => Err(invalid("info has neither length nor files")),
     }
+}
+
+/// The v1 piece hashes (`pieces`), one for each piece of `lengths`.
+fn read_v1_pieces(v: &Value<'_>, lengths: &Lengths) -> Result<Vec<[u8; 20]>, MetainfoError> {
+    let pieces = v
+        .get("pieces")
+        .and_then(Value::as_bytes)
+        .ok_or_else(|| invalid("info.pieces is missing or not a string"))?;
+    if pieces.len() % 20 != 0 {
+        return Err(invalid(format!("info.pieces has {} bytes, not a multiple of 20", pieces.len())));
+    }
+    if pieces.len() / 20 != lengths.num_pieces() as usize {
+        return Err(invalid(format!(
+            "info.pieces has {} hashes but the files need {} pieces",
+            pieces.len() / 20,
+            lengths.num_pieces()
+        )));
+    }
+    Ok(pieces.chunks_exact(20).map(|c| c.try_into().expect("20-byte chunk")).collect())
+}
+
+/// The checks libtorrent makes on any v2 info dictionary before its files.
+fn check_v2_header(info: &[u8], v: &Value<'_>) -> Result<(), MetainfoError> {
     // BEP 52 metadata must be canonical; libtorrent refuses the soft errors
     // it tolerates in v1 (unsorted keys, leading zeros).
     bencode::decode(info).map_err(|e| invalid(format!("v2 info dictionary: {e}")))?;
@@ -505,64 +581,250 @@ fn check_v2_header(info: &[u8], v: &Value<'_>) -> Result<(), MetainfoError> {
     }
 }
 
-/// A hybrid torrent's v2 `file tree` must describe the same files as its v1
-/// `files` (libtorrent's `files_compatible`): the same non-empty, non-pad
-/// files in the same order, with the same paths and lengths. lt loads the v1
-/// part, so a hybrid whose halves disagree would download different files
-/// than a v2 client; it is refused, as libtorrent refuses it.
-fn check_hybrid_files(v: &Value<'_>, name: &str, v1: &[FileEntry]) -> Result<(), MetainfoError> {
-    let tree = v
-        .get("file tree")
-        .and_then(Value::as_dict)
-        .ok_or_else(|| invalid("hybrid torrent without a v2 file tree"))?;
-    let mut v2: Vec<(Vec<String>, u64)> = Vec::new();
-    // Directories still to walk: their path and their entries, depth-first
-    // in key order, with the depth bounded as for v1 paths.
+/// One file of a v2 `file tree` as read: its path and attributes, and
+/// its pieces root (for a file that is neither empty nor a symlink).
+struct TreeFile {
+    raw: RawFile,
+    pieces_root: Option<[u8; 32]>,
+}
+
+/// Reads a v2 `file tree` as libtorrent's `extract_files2`: depth-first in
+/// key order, each key a path element sanitized as in v1; a leaf is a
+/// dictionary whose only key is empty. A single leaf at the top of the tree,
+/// when there is no v1 `files` list, is the torrent's one file (outside the
+/// name directory); every other file is under the name directory.
+fn read_file_tree(
+    tree: &std::collections::BTreeMap<&[u8], Value<'_>>,
+    has_v1_files: bool,
+) -> Result<Vec<TreeFile>, MetainfoError> {
+    let malformed = || invalid("v2 file tree is malformed");
+    let mut out = Vec::new();
+    let single = !has_v1_files && tree.len() == 1;
+    // Directories still to walk: their path and their entries.
     let mut stack = vec![(Vec::new(), tree.iter())];
     while let Some((path, entries)) = stack.last_mut() {
         let Some((key, node)) = entries.next() else {
             stack.pop();
             continue;
         };
-        let malformed = || invalid("v2 file tree is malformed");
         let node = node.as_dict().ok_or_else(malformed)?;
         if key.is_empty() {
             return Err(malformed());
         }
+        let start = key.iter().position(|&b| b != b'/').unwrap_or(key.len());
         let mut here = path.clone();
-        here.push(path_element(key));
+        here.push(path_element(&key[start..]));
         match node.get(&b""[..]) {
             Some(leaf) if node.len() == 1 => {
-                let attr = leaf.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
-                if attr.contains(&b'p') {
-                    return Err(invalid("a file in the v2 file tree has the pad attribute"));
-                }
-                let length = match leaf.get("length") {
-                    _ if attr.contains(&b'l') => 0,
-                    Some(Value::Int(n)) if *n >= 0 => *n as u64,
-                    _ => return Err(invalid("a file in the v2 file tree has no valid length")),
-                };
-                v2.push((here, length));
+                let i = out.len();
+                let outside_name = single && here.len() == 1;
+                out.push(read_tree_leaf(leaf, here, outside_name, i)?);
             }
-            _ if here.len() > MAX_PATH_DEPTH => {
+            _ if stack.len() > MAX_PATH_DEPTH => {
                 return Err(invalid(format!("v2 file tree is deeper than {MAX_PATH_DEPTH} directories")))
             }
+            _ if node.is_empty() => {}
             _ => stack.push((here, node.iter())),
         }
     }
-    // A single file at the top of the tree, without v1 "files", is the
-    // torrent itself rather than a file in the name directory.
-    let single = v.get("files").is_none() && v2.len() == 1 && v2[0].0.len() == 1;
-    let v2_files = v2.into_iter().filter(|(_, len)| *len > 0).map(|(parts, len)| {
-        let mut p = if single { PathBuf::new() } else { PathBuf::from(name) };
-        p.extend(parts);
-        (p, len)
-    });
-    let v1_files = v1.iter().filter(|f| !f.pad && f.length > 0).map(|f| (f.path.clone(), f.length));
-    if !v2_files.eq(v1_files) {
+    if out.is_empty() {
+        return Err(invalid("v2 file tree has no files"));
+    }
+    Ok(out)
+}
+
+/// Reads one leaf of a v2 file tree as libtorrent's `extract_single_file2`.
+fn read_tree_leaf(
+    leaf: &Value<'_>,
+    rel: Vec<String>,
+    outside_name: bool,
+    i: usize,
+) -> Result<TreeFile, MetainfoError> {
+    if leaf.as_dict().is_none() {
+        return Err(invalid("v2 file tree is malformed"));
+    }
+    let attr = leaf.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
+    if attr.contains(&b'p') {
+        return Err(invalid("a file in the v2 file tree has the pad attribute"));
+    }
+    let is_link = attr.contains(&b'l');
+    let length = match leaf.get("length") {
+        _ if is_link => 0,
+        Some(Value::Int(n)) if *n >= 0 => *n as u64,
+        _ => return Err(invalid(format!("v2 file {i}: length is missing, negative or not an integer"))),
+    };
+    if length >= MAX_V2_FILE_SIZE {
+        return Err(invalid(format!("v2 file {i}: length {length} is not below {MAX_V2_FILE_SIZE}")));
+    }
+    let symlink = match leaf.get("symlink path") {
+        Some(Value::List(list)) if is_link => {
+            Some(symlink_list(list, &format!("v2 file {i}: symlink path"))?).filter(|t| !t.is_empty())
+        }
+        // libtorrent: a link without a target is an ordinary empty file.
+        _ => None,
+    };
+    let pieces_root = if symlink.is_none() && length > 0 {
+        match leaf.get("pieces root").and_then(Value::as_bytes) {
+            Some(r) if r.len() == 32 && r.iter().any(|&b| b != 0) => Some(r.try_into().expect("32 bytes")),
+            _ => return Err(invalid(format!("v2 file {i}: pieces root is missing, not 32 bytes or zero"))),
+        }
+    } else {
+        None
+    };
+    let raw = RawFile {
+        rel,
+        length,
+        pad: false,
+        symlink,
+        executable: attr.contains(&b'x'),
+        hidden: attr.contains(&b'h'),
+        outside_name,
+    };
+    Ok(TreeFile { raw, pieces_root })
+}
+
+/// Lays out a v2 file tree as libtorrent's `file_storage` does for v2:
+/// every file that does not end on a piece boundary, the last one too, is
+/// followed by a pad file up to the boundary, named `<dir>/.pad/<length>`
+/// where `<dir>` is the name directory (or, for a single-file torrent, the
+/// file's own path, as libtorrent names it). Symlinks are checked and
+/// duplicate paths renamed as in v1.
+fn lay_out_v2(
+    name: &str,
+    tree: Vec<TreeFile>,
+    piece_length: u32,
+) -> Result<(Vec<FileEntry>, u64), MetainfoError> {
+    let (mut raw, roots): (Vec<RawFile>, Vec<Option<[u8; 32]>>) =
+        tree.into_iter().map(|f| (f.raw, f.pieces_root)).unzip();
+    resolve_symlinks(&mut raw);
+    let full = |rel: &[String], outside: bool| {
+        let mut p = if outside { PathBuf::new() } else { PathBuf::from(name) };
+        p.extend(rel);
+        p
+    };
+    let piece = u64::from(piece_length);
+    let too_large = || invalid(format!("v2 files end past byte {MAX_FILE_OFFSET}"));
+    let mut files = Vec::with_capacity(raw.len() * 2);
+    let mut total: u64 = 0;
+    for (f, pieces_root) in raw.iter().zip(roots) {
+        let path = full(&f.rel, f.outside_name);
+        files.push(FileEntry {
+            path: path.clone(),
+            length: f.length,
+            offset: total,
+            symlink: f.symlink.as_deref().map(|t| full(t, false)),
+            executable: f.executable,
+            hidden: f.hidden,
+            pieces_root,
+            ..FileEntry::default()
+        });
+        total = total.checked_add(f.length).filter(|&t| t <= MAX_FILE_OFFSET).ok_or_else(too_large)?;
+        if total % piece != 0 {
+            let pad = piece - total % piece;
+            let dir = if f.outside_name { path } else { PathBuf::from(name) };
+            files.push(FileEntry {
+                path: dir.join(".pad").join(pad.to_string()),
+                length: pad,
+                offset: total,
+                pad: true,
+                ..FileEntry::default()
+            });
+            total = total.checked_add(pad).filter(|&t| t <= MAX_FILE_OFFSET).ok_or_else(too_large)?;
+        }
+    }
+    rename_duplicates(&mut files)?;
+    Ok((files, total))
+}
+
+/// A hybrid torrent's v2 files must be its v1 files (libtorrent's
+/// `files_compatible`): as many entries, the same total, and each file that
+/// is neither empty nor padding at the same index with the same path,
+/// length and offset. A v1 list without the last file's pad (libtorrent
+/// 2.0.0 to 2.0.7 made those) still matches. lt keeps the v1 list, so a
+/// hybrid whose halves disagree would download other files than a v2 client
+/// does: it is refused, as libtorrent refuses it. Once matched, each v1 file
+/// takes its pieces root from the v2 tree.
+fn match_hybrid(
+    v1: &mut [FileEntry],
+    v1_total: u64,
+    mut v2: Vec<FileEntry>,
+    mut v2_total: u64,
+) -> Result<(), MetainfoError> {
+    if v2.len() == v1.len() + 1 {
+        // libtorrent's remove_tail_padding: a pad as the last file that is
+        // not empty goes; the empty files after it move back.
+        if let Some(last) = v2.iter().rposition(|f| f.length > 0).filter(|&i| v2[i].pad) {
+            v2_total -= v2.remove(last).length;
+            for f in &mut v2[last..] {
+                f.offset = v2_total;
+            }
+        }
+    }
+    let relevant = |f: &FileEntry| !f.pad && f.length > 0;
+    let same = v1.len() == v2.len()
+        && v1_total == v2_total
+        && v1.iter().zip(&v2).all(|(a, b)| {
+            relevant(a) == relevant(b)
+                && (!relevant(a) || (a.path == b.path && a.length == b.length && a.offset == b.offset))
+        });
+    if !same {
         return Err(invalid("the v1 and v2 file lists of this hybrid torrent do not match"));
     }
+    for (a, b) in v1.iter_mut().zip(v2) {
+        if relevant(a) {
+            a.pieces_root = b.pieces_root;
+        }
+    }
     Ok(())
+}
+
+/// Reads a .torrent's `piece layers` as libtorrent's `parse_piece_layers`:
+/// every entry must be keyed by the pieces root of a file larger than one
+/// piece, hold exactly that file's number of pieces in 32-byte hashes, and
+/// hash up to the root; one bad entry refuses the torrent. A file without
+/// an entry keeps an empty layer (the hashes can come from peers later).
+/// Files sharing one root (equal contents) all take the layer.
+fn read_piece_layers(
+    layers: &std::collections::BTreeMap<&[u8], Value<'_>>,
+    files: &[FileEntry],
+    piece_length: u32,
+) -> Result<Vec<Vec<[u8; 32]>>, MetainfoError> {
+    let piece = u64::from(piece_length);
+    let mut by_root: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        if let Some(root) = f.pieces_root.as_ref().filter(|_| !f.pad && f.length > piece) {
+            by_root.entry(&root[..]).or_default().push(i);
+        }
+    }
+    let blocks_per_piece = piece_length as usize / merkle::BLOCK_SIZE;
+    let mut out = vec![Vec::new(); files.len()];
+    for (root, layer) in layers {
+        let bad = |why: String| invalid(format!("piece layers: {why}"));
+        let bytes = layer
+            .as_bytes()
+            .filter(|b| root.len() == 32 && b.len() % 32 == 0)
+            .ok_or_else(|| bad("an entry is not a 32-byte root with a string of 32-byte hashes".into()))?;
+        let owners = by_root
+            .get(root)
+            .ok_or_else(|| bad(format!("{} is not the root of a file larger than one piece", hex(root))))?;
+        let pieces = files[owners[0]].length.div_ceil(piece);
+        if bytes.len() as u64 / 32 != pieces {
+            return Err(bad(format!(
+                "the layer of {} has {} hashes for {pieces} pieces",
+                hex(root),
+                bytes.len() / 32
+            )));
+        }
+        let hashes: Vec<[u8; 32]> =
+            bytes.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunk")).collect();
+        if merkle::layer_root(&hashes, blocks_per_piece)[..] != root[..] {
+            return Err(bad(format!("the layer of {} does not hash to that root", hex(root))));
+        }
+        for &i in owners {
+            out[i] = hashes.clone();
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a single-file torrent's `attr` (in the info dictionary) has `flag`.
@@ -795,7 +1057,10 @@ fn rename_duplicates(files: &mut [FileEntry]) -> Result<(), MetainfoError> {
         let mut prefixes: Vec<u64> = keys.prefixes(folded.iter().map(String::as_str)).collect();
         own.push(prefixes.pop().unwrap_or(0));
         parents.push(prefixes.last().copied().unwrap_or(0));
-        taken.extend(prefixes.into_iter().map(|k| (k, None)));
+        // The name directory itself is not a directory a file can collide
+        // with (libtorrent registers only what is under it): a single-file
+        // v2 torrent's tail pad is at `<file>/.pad/<length>`.
+        taken.extend(prefixes.into_iter().skip(1).map(|k| (k, None)));
     }
     let mut tries = 0usize;
     for i in 0..files.len() {
@@ -837,7 +1102,7 @@ fn rename_duplicates(files: &mut [FileEntry]) -> Result<(), MetainfoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Component;
+    use std::path::{Component, Path};
 
     fn info(body: &str) -> Vec<u8> {
         format!("d4:info{body}e").into_bytes()
@@ -1189,7 +1454,7 @@ mod tests {
     }
 
     #[test]
-    fn hybrids_load_as_v1_and_v2_only_is_refused() {
+    fn hybrids_load_as_v1_with_v2_roots() {
         let root = format!("11:pieces root32:{}", "r".repeat(32));
         let hybrid = |tree_name: &str, piece_length: u32, extra: &str| {
             let body = format!(
@@ -1199,28 +1464,256 @@ mod tests {
             );
             Metainfo::from_bytes(&info(&body))
         };
+        // The v2 tree's tail pad is missing from the v1 list: still a match.
         let m = hybrid("x", 16384, "").unwrap();
+        assert_eq!(m.files.len(), 1);
         assert_eq!(m.files[0].path, PathBuf::from("x"));
+        assert_eq!(m.files[0].pieces_root, Some([b'r'; 32]));
+        assert!(m.has_v1);
+        assert_eq!(m.info_hash_v2, Some(Sha256::digest(&m.info_bytes).into()));
+        assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(&m.info_bytes)));
+        assert_eq!(m.piece_layers, vec![Vec::<[u8; 32]>::new()]);
         let e = |r: Result<Metainfo, MetainfoError>| r.unwrap_err().to_string();
         assert_eq!(e(hybrid("y", 16384, "")), "the v1 and v2 file lists of this hybrid torrent do not match");
         assert_eq!(e(hybrid("x", 16384, "4:attr1:p")), "a file in the v2 file tree has the pad attribute");
         assert!(e(hybrid("x", 16383, "")).starts_with("v2 piece length Some(16383) is not a power of two"));
         // The same hybrid with its keys out of order is refused (v2 needs
-        // canonical bencoding); without v1 pieces it is v2-only.
+        // canonical bencoding).
         let body = format!(
             "d6:lengthi5e9:file treed1:xd0:d6:lengthi5e{root}eee12:meta versioni2e4:name1:x12:piece lengthi16384e{}e",
             pieces(1)
         );
         assert!(e(Metainfo::from_bytes(&info(&body))).starts_with("v2 info dictionary: invalid bencoding"));
-        let body = format!(
-            "d9:file treed1:xd0:d6:lengthi5e{root}eee12:meta versioni2e4:name1:x12:piece lengthi16384ee"
-        );
-        assert_eq!(
-            e(Metainfo::from_bytes(&info(&body))),
-            "v2-only torrent (meta version 2 without v1 pieces): v2 not supported yet"
-        );
         let body = format!("d6:lengthi5e12:meta versioni3e4:name1:x12:piece lengthi16384e{}e", pieces(1));
         assert_eq!(e(Metainfo::from_bytes(&info(&body))), "unknown meta version Int(3)");
+        let body = format!("d9:file treedeu6:lengthi5e4:name1:x12:piece lengthi16384e{}e", pieces(1));
+        let body = body.replace("deu", "de");
+        assert_eq!(e(Metainfo::from_bytes(&info(&body))), "info has a file tree but no meta version 2");
+        let body = "d12:meta versioni2e4:name1:x12:piece lengthi16384ee";
+        assert_eq!(e(Metainfo::from_bytes(&info(body))), "meta version 2 without a file tree");
+    }
+
+    /// A bencoded string.
+    fn bstr(b: &[u8]) -> Vec<u8> {
+        [format!("{}:", b.len()).as_bytes(), b].concat()
+    }
+
+    /// A v2 file's pieces root and piece layer, from its contents.
+    fn merkle_of(data: &[u8], piece: usize) -> ([u8; 32], Vec<[u8; 32]>) {
+        let leaves: Vec<[u8; 32]> = data.chunks(merkle::BLOCK_SIZE).map(merkle::hash_block).collect();
+        let per_piece = piece / merkle::BLOCK_SIZE;
+        let layer: Vec<[u8; 32]> =
+            leaves.chunks(per_piece).map(|c| merkle::piece_root(c, per_piece)).collect();
+        (merkle::file_root(&leaves), layer)
+    }
+
+    /// A v2-only .torrent named "t" whose file tree holds `files` (names in
+    /// key order) at the top, with `piece layers` for the files larger than
+    /// a piece; `edit` may change each layer before it is written.
+    fn v2_torrent(files: &[(&str, &[u8])], piece: usize, edit: impl Fn(&mut Vec<[u8; 32]>)) -> Vec<u8> {
+        let mut tree = b"d".to_vec();
+        let mut layers = std::collections::BTreeMap::new();
+        for (name, data) in files {
+            tree.extend(bstr(name.as_bytes()));
+            tree.extend(format!("d0:d6:lengthi{}e", data.len()).as_bytes());
+            if !data.is_empty() {
+                let (root, mut layer) = merkle_of(data, piece);
+                tree.extend(b"11:pieces root");
+                tree.extend(bstr(&root));
+                if data.len() > piece {
+                    edit(&mut layer);
+                    layers.insert(root, layer.concat());
+                }
+            }
+            tree.extend(b"ee");
+        }
+        tree.push(b'e');
+        let info = [
+            &b"d9:file tree"[..],
+            &tree,
+            format!("12:meta versioni2e4:name1:t12:piece lengthi{piece}ee").as_bytes(),
+        ]
+        .concat();
+        let mut doc = [&b"d4:info"[..], &info].concat();
+        if !layers.is_empty() {
+            doc.extend(b"12:piece layersd");
+            for (root, layer) in &layers {
+                doc.extend(bstr(root));
+                doc.extend(bstr(layer));
+            }
+            doc.push(b'e');
+        }
+        doc.push(b'e');
+        doc
+    }
+
+    fn data(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn v2_only_files_pads_and_layers() {
+        let (a, c) = (data(20_000, 1), data(40_000, 2));
+        let files: [(&str, &[u8]); 3] = [("a", &a), ("b", &[]), ("c", &c)];
+        let doc = v2_torrent(&files, 32768, |_| {});
+        let m = Metainfo::from_bytes(&doc).unwrap();
+        let laid: Vec<(String, u64, u64, bool)> = m
+            .files
+            .iter()
+            .map(|f| (f.path.to_string_lossy().into_owned(), f.length, f.offset, f.pad))
+            .collect();
+        let want = [
+            ("t/a", 20_000, 0, false),
+            ("t/.pad/12768", 12_768, 20_000, true),
+            ("t/b", 0, 32_768, false),
+            ("t/c", 40_000, 32_768, false),
+            ("t/.pad/25536", 25_536, 72_768, true),
+        ];
+        let want: Vec<(String, u64, u64, bool)> =
+            want.iter().map(|(p, l, o, pad)| (p.to_string(), *l, *o, *pad)).collect();
+        assert_eq!(laid, want, "every file, the last too, padded to a piece boundary");
+        let v2: [u8; 32] = Sha256::digest(&m.info_bytes).into();
+        assert!(!m.has_v1);
+        assert_eq!(m.info_hash_v2, Some(v2));
+        assert_eq!(m.info_hash.0[..], v2[..20]);
+        assert!(m.piece_hashes.is_empty());
+        assert_eq!((m.lengths.total_length(), m.lengths.num_pieces()), (98_304, 3));
+        let (root_a, _) = merkle_of(&a, 32768);
+        let (root_c, layer_c) = merkle_of(&c, 32768);
+        let roots: Vec<Option<[u8; 32]>> = m.files.iter().map(|f| f.pieces_root).collect();
+        assert_eq!(roots, [Some(root_a), None, None, Some(root_c), None]);
+        assert_eq!(layer_c.len(), 2);
+        assert_eq!(m.piece_layers, vec![vec![], vec![], vec![], layer_c, vec![]]);
+        assert!(m.is_multi_file());
+        // Metadata from peers: the same files, no layers.
+        let bare = Metainfo::from_info_bytes(&m.info_bytes).unwrap();
+        assert_eq!(bare.files, m.files);
+        assert!(bare.piece_layers.iter().all(Vec::is_empty) && bare.piece_layers.len() == 5);
+    }
+
+    #[test]
+    fn single_file_v2_pads_inside_its_own_path() {
+        let one = data(20_000, 3);
+        let m = Metainfo::from_bytes(&v2_torrent(&[("one.bin", &one)], 16384, |_| {})).unwrap();
+        let paths: Vec<(String, bool)> =
+            m.files.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.pad)).collect();
+        // As libtorrent names it; the file itself is not renamed.
+        assert_eq!(paths, [("one.bin".to_string(), false), ("one.bin/.pad/12768".to_string(), true)]);
+        assert_eq!(m.name, "one.bin");
+        assert!(!m.is_multi_file());
+        assert_eq!(m.piece_layers[0].len(), 2);
+    }
+
+    #[test]
+    fn piece_layers_are_checked() {
+        let big = data(70_000, 4);
+        let small = data(100, 5);
+        let files: [(&str, &[u8]); 2] = [("big", &big), ("small", &small)];
+        let e = |edit: fn(&mut Vec<[u8; 32]>)| {
+            Metainfo::from_bytes(&v2_torrent(&files, 16384, edit)).unwrap_err().to_string()
+        };
+        let root = hex(&merkle_of(&big, 16384).0);
+        assert_eq!(
+            e(|l| {
+                l.pop();
+            }),
+            format!("piece layers: the layer of {root} has 4 hashes for 5 pieces")
+        );
+        assert_eq!(
+            e(|l| l[1][0] ^= 1),
+            format!("piece layers: the layer of {root} does not hash to that root")
+        );
+        // A layer keyed by a file of one piece, or by nothing in the torrent.
+        let mut doc = v2_torrent(&files, 16384, |_| {});
+        let (small_root, _) = merkle_of(&small, 16384);
+        let at = doc.windows(32).position(|w| w == merkle_of(&big, 16384).0).unwrap();
+        let layers_at = doc.windows(14).position(|w| w == b"piece layersd3").unwrap();
+        let key = layers_at + 16;
+        assert!(key > at);
+        doc[key..key + 32].copy_from_slice(&small_root);
+        let err = Metainfo::from_bytes(&doc).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("piece layers: {} is not the root of a file larger than one piece", hex(&small_root))
+        );
+        // A layer's length that is not a multiple of 32.
+        let mut doc = v2_torrent(&files, 16384, |_| {});
+        let len_at = layers_at + 16 + 32;
+        assert_eq!(&doc[len_at..len_at + 4], b"160:");
+        doc.splice(len_at..len_at + 4, b"159:".iter().copied());
+        doc.remove(len_at + 4);
+        let err = Metainfo::from_bytes(&doc).unwrap_err().to_string();
+        assert_eq!(err, "piece layers: an entry is not a 32-byte root with a string of 32-byte hashes");
+        // No "piece layers" at all: loaded, the hashes come from peers.
+        let doc = v2_torrent(&files, 16384, |_| {});
+        let cut = doc.windows(15).position(|w| w == b"12:piece layers").unwrap();
+        let without = [&doc[..cut], b"e"].concat();
+        let m = Metainfo::from_bytes(&without).unwrap();
+        assert!(m.piece_layers.iter().all(Vec::is_empty));
+        assert_eq!(Metainfo::from_bytes(&doc).unwrap().piece_layers[0].len(), 5);
+    }
+
+    #[test]
+    fn v2_file_rules() {
+        let e = |leaf: &str, piece: u32| {
+            let body =
+                format!("d9:file treed1:fd0:d{leaf}eee12:meta versioni2e4:name1:t12:piece lengthi{piece}ee");
+            Metainfo::from_bytes(&info(&body)).unwrap_err().to_string()
+        };
+        let root = format!("11:pieces root32:{}", "r".repeat(32));
+        assert_eq!(
+            e(&format!("6:lengthi5e{root}"), 49152),
+            "v2 piece length Some(49152) is not a power of two of at least 16 KiB"
+        );
+        assert_eq!(
+            e(&format!("6:lengthi5e{root}"), 8192),
+            "v2 piece length Some(8192) is not a power of two of at least 16 KiB"
+        );
+        let missing = "v2 file 0: pieces root is missing, not 32 bytes or zero";
+        assert_eq!(e("6:lengthi5e", 16384), missing);
+        assert_eq!(e(&format!("6:lengthi5e11:pieces root31:{}", "r".repeat(31)), 16384), missing);
+        assert_eq!(e(&format!("6:lengthi5e11:pieces root32:{}", "\0".repeat(32)), 16384), missing);
+        assert_eq!(e("6:lengthi-5e", 16384), "v2 file 0: length is missing, negative or not an integer");
+        let too_long = format!("6:lengthi{MAX_V2_FILE_SIZE}e{root}");
+        assert_eq!(
+            e(&too_long, 16384),
+            format!("v2 file 0: length {MAX_V2_FILE_SIZE} is not below {MAX_V2_FILE_SIZE}")
+        );
+        // Only empty files: no data.
+        let body = "d9:file treed1:fd0:d6:lengthi0eeee12:meta versioni2e4:name1:t12:piece lengthi16384ee";
+        assert_eq!(
+            Metainfo::from_bytes(&info(body)).unwrap_err().to_string(),
+            "the torrent has no data (total length 0)"
+        );
+        // A tree deeper than 100 directories (the decoder's nesting limit
+        // stops it before the tree walk's own).
+        let mut deep = String::new();
+        for _ in 0..101 {
+            deep.push_str("1:dd");
+        }
+        deep.push_str(&format!("1:fd0:d6:lengthi5e{root}ee"));
+        deep.push_str(&"e".repeat(101));
+        let body = format!("d9:file treed{deep}e12:meta versioni2e4:name1:t12:piece lengthi16384ee");
+        let err = Metainfo::from_bytes(&info(&body)).unwrap_err().to_string();
+        assert!(err.contains("deeper than 100"), "{err}");
+    }
+
+    #[test]
+    fn v2_symlinks_and_attributes() {
+        let root = format!("11:pieces root32:{}", "r".repeat(32));
+        let tree = format!(
+            "1:ad0:d4:attr1:x6:lengthi5e{root}ee1:ld0:d4:attr1:l12:symlink pathl1:aeee1:zd0:d4:attr2:hl6:lengthi3eee"
+        );
+        let body = format!("d9:file treed{tree}e12:meta versioni2e4:name1:t12:piece lengthi16384ee");
+        let m = Metainfo::from_bytes(&info(&body)).unwrap();
+        let a = &m.files[0];
+        assert!(a.executable && !a.hidden && a.pieces_root == Some([b'r'; 32]));
+        assert_eq!(m.files[1].path, PathBuf::from("t/.pad/16379"));
+        let l = &m.files[2];
+        assert_eq!((l.symlink.as_deref(), l.length, l.pieces_root), (Some(Path::new("t/a")), 0, None));
+        // "z" says it is a link but names no target: an empty file, no root needed.
+        let z = &m.files[3];
+        assert!(z.hidden && z.symlink.is_none() && z.length == 0 && z.pieces_root.is_none());
     }
 
     #[test]
