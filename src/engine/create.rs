@@ -244,8 +244,14 @@ pub fn create_torrent_filtered(
             path.display()
         )));
     }
-    // Full-path byte order, as mktorrent and libtorrent sort.
-    files.sort_by(|a, b| a.rel.join("/").cmp(&b.rel.join("/")));
+    // v1: full-path byte order, as mktorrent writes ("sub.txt" before
+    // "sub/b"). v2 and hybrid: component by component, the order of the
+    // `file tree` dictionaries, which BEP 52 asks the v1 list to follow.
+    if opts.format == Format::V1 {
+        files.sort_by(|a, b| a.rel.join("/").cmp(&b.rel.join("/")));
+    } else {
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    }
     let total: u64 = files.iter().map(|f| f.length).sum();
     if total == 0 {
         return Err(Error::invalid_argument(format!("{}: nothing to share (no data)", path.display())));
@@ -270,20 +276,22 @@ pub fn create_torrent_filtered(
     Ok(encode(&name, multi, &files, &layout, &pieces, &hashes, opts, piece_length))
 }
 
-/// The v1 stream: the files in order, and for hybrid a pad file before
-/// every non-empty file that would not start on a piece boundary (as
-/// libtorrent places them, so the last file is never followed by one).
+/// The v1 stream: the files in order, and for a hybrid torrent of several
+/// files a pad file after every file that does not end on a piece boundary
+/// (the last one too), as libtorrent 2.0.8 writes them; a single file is
+/// never padded.
 fn layout(files: &[SourceFile], format: Format, piece_length: u64) -> Vec<Entry> {
+    let pad = format == Format::Hybrid && files.len() > 1;
     let mut out = Vec::with_capacity(files.len() * 2);
     let mut offset = 0u64;
     for (i, f) in files.iter().enumerate() {
-        if format == Format::Hybrid && offset % piece_length != 0 && f.length > 0 {
-            let pad = piece_length - offset % piece_length;
-            out.push(Entry::Pad(pad));
-            offset += pad;
-        }
         out.push(Entry::File(i));
         offset += f.length;
+        if pad && offset % piece_length != 0 {
+            let len = piece_length - offset % piece_length;
+            out.push(Entry::Pad(len));
+            offset += len;
+        }
     }
     out
 }
@@ -313,19 +321,15 @@ fn plan_pieces(files: &[SourceFile], layout: &[Entry], format: Format, piece_len
         }
         return pieces;
     }
-    let last_data_file = files.iter().rposition(|f| f.length > 0);
+    let padded = format == Format::Hybrid && files.len() > 1;
     for (i, f) in files.iter().enumerate() {
         let count = f.length.div_ceil(piece_length);
         for p in 0..count {
             let offset = p * piece_length;
             let len = piece_length.min(f.length - offset) as usize;
-            // Hybrid: the pad after this file's last piece is hashed with it
-            // in v1, except after the last file, which has no pad.
-            let v1_len = if format == Format::Hybrid && Some(i) != last_data_file {
-                piece_length as usize
-            } else {
-                len
-            };
+            // Hybrid: the pad after the file's last piece is hashed with it
+            // in v1.
+            let v1_len = if padded { piece_length as usize } else { len };
             pieces.push(Piece {
                 reads: vec![Read { file: i, offset, buf_pos: 0, len }],
                 len: v1_len,
@@ -744,15 +748,16 @@ mod tests {
             assert_eq!(layers.get(big_root).unwrap().as_bytes().unwrap(), &layer[..]);
             let info = v.get("info").unwrap();
             if format == Format::Hybrid {
-                // big, a pad to the next piece, small: 4 + 1 pieces.
+                // big, a pad to the next piece, small, a pad: 4 + 1 pieces.
                 let files = info.get("files").unwrap().as_list().unwrap();
-                assert_eq!(files.len(), 3);
+                assert_eq!(files.len(), 4);
                 assert_eq!(files[1].get("attr").unwrap().as_bytes().unwrap(), b"p");
                 assert_eq!(files[1].get("length").unwrap().as_int().unwrap(), 32768 - 5000);
                 let pieces = info.get("pieces").unwrap().as_bytes().unwrap();
                 let mut padded = big.clone();
                 padded.resize(4 * 32768, 0);
                 padded.extend_from_slice(&small);
+                padded.resize(5 * 32768, 0);
                 let expect: Vec<u8> =
                     padded.chunks(32768).flat_map(|c| <[u8; 20]>::from(Sha1::digest(c))).collect();
                 assert_eq!(pieces, &expect[..]);
