@@ -214,7 +214,7 @@ fn filter_cancel_and_bad_inputs() {
     // the link is left out.
     let mut seen = Vec::new();
     let filter = |p: &str| p != "sub" && !p.ends_with(".txt");
-    let bytes = create_torrent_filtered(&tree, &v1(16384), &|p| filter(p), &mut |_, _| true).unwrap();
+    let bytes = create_torrent_filtered(&tree, &v1(16384), &filter, &mut |_, _| true).unwrap();
     let m = Metainfo::from_bytes(&bytes).unwrap();
     for f in &m.files {
         seen.push(f.path.to_string_lossy().into_owned());
