@@ -248,7 +248,7 @@ pub fn create_torrent_filtered(
     // "sub/b"). v2 and hybrid: component by component, the order of the
     // `file tree` dictionaries, which BEP 52 asks the v1 list to follow.
     if opts.format == Format::V1 {
-        files.sort_by(|a, b| a.rel.join("/").cmp(&b.rel.join("/")));
+        files.sort_by_cached_key(|f| f.rel.join("/"));
     } else {
         files.sort_by(|a, b| a.rel.cmp(&b.rel));
     }
@@ -472,7 +472,7 @@ impl<'a> Hasher<'a> {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     Error::new(ErrorKind::Io, format!("{}: file shrank while hashing", path.display()))
                 } else {
-                    io_error(&path, e)
+                    io_error(path, e)
                 }
             })?;
         }
