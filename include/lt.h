@@ -494,6 +494,21 @@
 #define LT_QUEUE_BOTTOM 3
 
 /**
+ * BitTorrent v1 (SHA-1 pieces). The default.
+ */
+#define LT_CREATE_V1 1
+
+/**
+ * BitTorrent v2 only (BEP 52 SHA-256 merkle trees).
+ */
+#define LT_CREATE_V2 2
+
+/**
+ * v1 and v2 in one torrent, files aligned to pieces by BEP 47 pad files.
+ */
+#define LT_CREATE_HYBRID 3
+
+/**
  * The access flag that blocks: a rule with it refuses connections to and
  * from the addresses (or ports) it covers; flags 0 allow them.
  */
@@ -694,6 +709,26 @@
 #define LT_PEER_SOURCE_API 64
 
 /**
+ * The file is a BEP 47 pad file (zeros that align the next file).
+ */
+#define LT_FILE_PAD 1
+
+/**
+ * The file is executable (`attr` "x").
+ */
+#define LT_FILE_EXECUTABLE 2
+
+/**
+ * The file is hidden (`attr` "h").
+ */
+#define LT_FILE_HIDDEN 4
+
+/**
+ * The file is a symbolic link (`attr` "l"); `symlink_target` says where to.
+ */
+#define LT_FILE_SYMLINK 8
+
+/**
  * The ABI version: bumped when a released function or struct changes
  * incompatibly. Also in the header as `LT_ABI_VERSION`.
  */
@@ -718,6 +753,16 @@
 typedef struct lt_alert_t lt_alert_t;
 
 /**
+ * A torrent being described, before `lt_create_torrent_generate` hashes
+ * the files and writes it. Opaque.
+ *
+ * Methods: `lt_create_torrent_new`, the `lt_create_torrent_set_*` and
+ * `_add_*` setters, `lt_create_torrent_generate`, `lt_create_torrent_free`.
+ * **Thread safety:** may move between threads, not be shared.
+ */
+typedef struct lt_create_torrent_t lt_create_torrent_t;
+
+/**
  * Rules over IPv4 and IPv6 address ranges, each with access flags
  * (`LT_IP_FILTER_BLOCKED` or 0); where rules overlap, the later one wins.
  * Empty, it allows everything. IPv4-mapped IPv6 addresses
@@ -738,7 +783,7 @@ typedef struct lt_ip_filter_t lt_ip_filter_t;
  * Parameters for `lt_add_torrent`. Opaque.
  *
  * Methods: `lt_params_new`, `lt_params_set_torrent_file`,
- * `lt_params_set_torrent_data`, `lt_params_set_magnet`,
+ * `lt_params_set_torrent_data`, `lt_params_set_torrent_info`, `lt_params_set_magnet`,
  * `lt_params_set_save_path`, `lt_params_set_flags`, `lt_params_add_peer`,
  * `lt_params_add_tracker`, `lt_params_set_resume_data`,
  * `lt_params_set_file_priorities`, `lt_params_free`.
@@ -781,6 +826,17 @@ typedef struct lt_session_t lt_session_t;
  * `lt_session_apply_settings`, which copy it.
  */
 typedef struct lt_settings_t lt_settings_t;
+
+/**
+ * A parsed .torrent. Opaque.
+ *
+ * Methods: `lt_torrent_info_from_file`, `lt_torrent_info_from_buffer`, the
+ * `lt_torrent_info_*` accessors, `lt_params_set_torrent_info`,
+ * `lt_torrent_info_free`. It never changes once made.
+ * **Thread safety:** immutable: any thread may read it, several at once;
+ * freeing it must not race with a read.
+ */
+typedef struct lt_torrent_info_t lt_torrent_info_t;
 
 /**
  * A result code: `LT_OK` (0) or one of the `LT_ERROR_*` values. Codes are
@@ -1212,6 +1268,21 @@ typedef struct lt_file_info_t {
 } lt_file_info_t;
 
 /**
+ * Decides whether a file or directory goes into the torrent: `path` is
+ * relative to the directory given to `lt_create_torrent_new`,
+ * `/`-separated, valid only during the call. Return false to leave it (or
+ * the whole directory) out.
+ */
+typedef bool (*lt_create_filter_fn)(void *user, const char *path);
+
+/**
+ * Reports hashing progress: pieces hashed so far and in all. Return false
+ * to cancel (`lt_create_torrent_generate` then answers
+ * `LT_ERROR_CANCELLED`).
+ */
+typedef bool (*lt_create_progress_fn)(void *user, uint32_t done, uint32_t total);
+
+/**
  * One bucket of the DHT routing table (`lt_alert_dht_buckets`).
  */
 typedef struct lt_dht_bucket_t {
@@ -1453,6 +1524,42 @@ typedef struct lt_tracker_info_t {
    */
   char last_warning[256];
 } lt_tracker_info_t;
+
+/**
+ * One file of a torrent, filled by `lt_torrent_info_file`.
+ */
+typedef struct lt_torrent_file_t {
+  /**
+   * Bytes of this struct the library filled (set by the library).
+   */
+  uint32_t struct_size;
+  /**
+   * `/`-separated, starting with the torrent's name for a multi-file
+   * torrent. Owned by the info.
+   */
+  const char *path;
+  /**
+   * Where a symbolic link points (owned by the info); NULL otherwise.
+   */
+  const char *symlink_target;
+  uint64_t size;
+  /**
+   * Byte offset of the file in the torrent (pad files included).
+   */
+  uint64_t offset;
+  /**
+   * `LT_FILE_*` bits.
+   */
+  uint32_t flags;
+  /**
+   * Whether `pieces_root` is set: v2 files that are not empty.
+   */
+  bool has_pieces_root;
+  /**
+   * The file's BEP 52 merkle root.
+   */
+  uint8_t pieces_root[32];
+} lt_torrent_file_t;
 
 /**
  * Success.
@@ -2182,6 +2289,169 @@ lt_error lt_torrent_read_piece(struct lt_session_t *s, lt_torrent_id_t id, uint3
 lt_error lt_torrent_files(struct lt_session_t *s, lt_torrent_id_t id, struct lt_file_info_t *files, size_t elem_size, size_t cap, size_t *count_out);
 
 /**
+ * Starts describing a torrent of `path`: a file, or a directory with
+ * every file below it. Nothing is read until `lt_create_torrent_generate`.
+ *
+ * **Ownership:** on success `*ct_out` is the caller's, freed with
+ * `lt_create_torrent_free`; on error it is NULL.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for
+ * an empty path or one that is not UTF-8.
+ *
+ * # Safety
+ * `path` must be a NUL-terminated string; `ct_out` writable.
+ */
+lt_error lt_create_torrent_new(const char *path, struct lt_create_torrent_t **ct_out);
+
+/**
+ * Frees the description. NULL is a no-op.
+ *
+ * # Safety
+ * `ct` must be NULL or from `lt_create_torrent_new`, not yet freed.
+ */
+void lt_create_torrent_free(struct lt_create_torrent_t *ct);
+
+/**
+ * Sets the piece size: a power of two from 16 KiB to 128 MiB, or 0 to
+ * choose it from the total size as libtorrent does (the default). Checked
+ * here and again by `generate`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG`.
+ *
+ * # Safety
+ * `ct` must be live.
+ */
+lt_error lt_create_torrent_set_piece_size(struct lt_create_torrent_t *ct, uint32_t bytes);
+
+/**
+ * Sets the format: `LT_CREATE_V1` (default), `LT_CREATE_V2` or
+ * `LT_CREATE_HYBRID`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for
+ * another value.
+ *
+ * # Safety
+ * `ct` must be live.
+ */
+lt_error lt_create_torrent_set_format(struct lt_create_torrent_t *ct, uint32_t format);
+
+/**
+ * Adds a tracker in tier `tier` (0 first). The first tracker of the first
+ * tier is also written as `announce`. Tiers with no tracker are dropped.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an
+ * empty URL or a tier over 1000.
+ *
+ * # Safety
+ * `ct` must be live; `url` a NUL-terminated string.
+ */
+lt_error lt_create_torrent_add_tracker(struct lt_create_torrent_t *ct, const char *url, uint32_t tier);
+
+/**
+ * Adds a web seed (BEP 19 `url-list`).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an
+ * empty URL.
+ *
+ * # Safety
+ * `ct` must be live; `url` a NUL-terminated string.
+ */
+lt_error lt_create_torrent_add_web_seed(struct lt_create_torrent_t *ct, const char *url);
+
+/**
+ * Adds a DHT node (`nodes`) that clients may bootstrap from.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an
+ * empty host or port 0.
+ *
+ * # Safety
+ * `ct` must be live; `host` a NUL-terminated string.
+ */
+lt_error lt_create_torrent_add_dht_node(struct lt_create_torrent_t *ct, const char *host, uint16_t port);
+
+/**
+ * Sets the comment.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when not UTF-8.
+ *
+ * # Safety
+ * `ct` must be live; `comment` a NUL-terminated string.
+ */
+lt_error lt_create_torrent_set_comment(struct lt_create_torrent_t *ct, const char *comment);
+
+/**
+ * Sets `created by` (none by default).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when not UTF-8.
+ *
+ * # Safety
+ * `ct` must be live; `creator` a NUL-terminated string.
+ */
+lt_error lt_create_torrent_set_creator(struct lt_create_torrent_t *ct, const char *creator);
+
+/**
+ * Sets `info.source` (changes the info-hash; private trackers ask for it).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when not UTF-8.
+ *
+ * # Safety
+ * `ct` must be live; `source` a NUL-terminated string.
+ */
+lt_error lt_create_torrent_set_source(struct lt_create_torrent_t *ct, const char *source);
+
+/**
+ * Sets the creation date in unix seconds; 0 omits it (the default, so
+ * the same files give the same .torrent bytes).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when negative.
+ *
+ * # Safety
+ * `ct` must be live.
+ */
+lt_error lt_create_torrent_set_creation_date(struct lt_create_torrent_t *ct, int64_t unix_seconds);
+
+/**
+ * Marks the torrent private (BEP 27: no DHT, PEX or LSD).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `ct` must be live.
+ */
+lt_error lt_create_torrent_set_private(struct lt_create_torrent_t *ct, bool private_);
+
+/**
+ * Sets a filter called during `generate` for every file and directory
+ * under a directory path (not for a single-file path), on the thread that
+ * calls `generate`. NULL `filter` removes it.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `ct` must be live; `filter` callable with `user` until `generate` returns.
+ */
+lt_error lt_create_torrent_set_file_filter(struct lt_create_torrent_t *ct, lt_create_filter_fn filter, void *user);
+
+/**
+ * Reads and hashes the files (on one thread per core; this call blocks
+ * until done) and writes the .torrent. `progress`, when not NULL, is called
+ * on the calling thread after every hashed piece.
+ *
+ * **Ownership:** on success `*torrent_out` holds `*len_out` bytes the
+ * caller frees with `lt_free`; on error they are NULL and 0.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_NOT_FOUND` when the
+ * path does not exist; `LT_ERROR_IO` when a file cannot be read or shrinks
+ * while hashing; `LT_ERROR_INVALID_ARG` when there is nothing to share
+ * (no files, or only empty ones), the path is a link or a device, or the
+ * piece size does not fit; `LT_ERROR_CANCELLED` when `progress` returned
+ * false. `lt_last_error` names the file.
+ *
+ * # Safety
+ * `ct` must be live; `torrent_out` and `len_out` writable; the callbacks
+ * callable with their `user` pointers.
+ */
+lt_error lt_create_torrent_generate(struct lt_create_torrent_t *ct, lt_create_progress_fn progress, void *user, uint8_t **torrent_out, size_t *len_out);
+
+/**
  * Looks a torrent up in the DHT and announces it there now, instead of at
  * its next turn (every `dht_announce_interval`). A dht_reply alert
  * follows when the lookup ends.
@@ -2543,6 +2813,19 @@ lt_error lt_params_set_torrent_file(struct lt_params_t *p, const char *path);
  * `data` must be valid for `len` bytes.
  */
 lt_error lt_params_set_torrent_data(struct lt_params_t *p, const uint8_t *data, size_t len);
+
+/**
+ * Sets the torrent from a parsed `lt_torrent_info_t`. The params keep
+ * their own reference to the (immutable) torrent: `info` may be freed
+ * right after.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ * **Thread safety:** `info` may be read by other threads meanwhile.
+ *
+ * # Safety
+ * `p` and `info` must be live.
+ */
+lt_error lt_params_set_torrent_info(struct lt_params_t *p, const struct lt_torrent_info_t *info);
 
 /**
  * Sets resume data saved by `lt_torrent_save_resume_data` (copied and
@@ -3087,6 +3370,200 @@ lt_error lt_post_torrent_updates(struct lt_session_t *s);
  * `s` must be a live session; the outputs writable.
  */
 lt_error lt_torrent_metadata(struct lt_session_t *s, lt_torrent_id_t id, uint8_t **data_out, size_t *len_out);
+
+/**
+ * Reads and checks a .torrent file (at most 10 MB, libtorrent's limit;
+ * only regular files).
+ *
+ * **Ownership:** on success `*info_out` is the caller's, freed with
+ * `lt_torrent_info_free`; on error it is NULL.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_IO` when the file
+ * cannot be read; `LT_ERROR_INVALID_ARG` when it is not a regular file or
+ * is too large; `LT_ERROR_INVALID_TORRENT` when it is malformed
+ * (`lt_last_error` says what).
+ * **Thread safety:** any thread.
+ *
+ * # Safety
+ * `path` must be a NUL-terminated string; `info_out` writable.
+ */
+lt_error lt_torrent_info_from_file(const char *path, struct lt_torrent_info_t **info_out);
+
+/**
+ * Checks .torrent bytes from memory (copied; `data` may be freed after).
+ *
+ * **Ownership:** as `lt_torrent_info_from_file`.
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` when
+ * `len` is over 10 MB; `LT_ERROR_INVALID_TORRENT`.
+ * **Thread safety:** any thread.
+ *
+ * # Safety
+ * `data` must be readable for `len` bytes; `info_out` writable.
+ */
+lt_error lt_torrent_info_from_buffer(const uint8_t *data, size_t len, struct lt_torrent_info_t **info_out);
+
+/**
+ * Frees a torrent info and every string it handed out. NULL is a no-op.
+ *
+ * # Safety
+ * `info` must be NULL or from `lt_torrent_info_from_*`, not yet freed.
+ */
+void lt_torrent_info_free(struct lt_torrent_info_t *info);
+
+/**
+ * The torrent's name (owned by the info; NULL for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+const char *lt_torrent_info_name(const struct lt_torrent_info_t *info);
+
+/**
+ * Bytes of all files, pad files included (0 for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+uint64_t lt_torrent_info_total_size(const struct lt_torrent_info_t *info);
+
+/**
+ * Bytes per piece (0 for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+uint32_t lt_torrent_info_piece_length(const struct lt_torrent_info_t *info);
+
+/**
+ * Number of pieces (0 for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+uint32_t lt_torrent_info_num_pieces(const struct lt_torrent_info_t *info);
+
+/**
+ * Number of files, pad files included (0 for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+size_t lt_torrent_info_num_files(const struct lt_torrent_info_t *info);
+
+/**
+ * Fills `*out` (`size` = `sizeof(lt_torrent_file_t)`) with file `index`.
+ * The struct's strings are owned by the info. A caller built against an
+ * older, smaller struct gets only the fields it knows; `struct_size` says
+ * how many bytes were written.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_BUFFER_TOO_SMALL`
+ * when `size` is below 8; `LT_ERROR_INVALID_ARG` for an index past the
+ * last file.
+ *
+ * # Safety
+ * `info` must be live; `out` writable for `size` bytes.
+ */
+lt_error lt_torrent_info_file(const struct lt_torrent_info_t *info, size_t index, struct lt_torrent_file_t *out, size_t size);
+
+/**
+ * Number of trackers over all tiers (0 for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+size_t lt_torrent_info_num_trackers(const struct lt_torrent_info_t *info);
+
+/**
+ * Tracker `index` (in tier order): its URL (owned by the info) and tier
+ * (0 is tried first).
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an
+ * index past the last tracker.
+ *
+ * # Safety
+ * `info` must be live; `url_out` and `tier_out` writable.
+ */
+lt_error lt_torrent_info_tracker(const struct lt_torrent_info_t *info, size_t index, const char **url_out, uint32_t *tier_out);
+
+/**
+ * Number of web seeds (`url-list`; 0 for a NULL info).
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+size_t lt_torrent_info_num_web_seeds(const struct lt_torrent_info_t *info);
+
+/**
+ * Web seed `index` (owned by the info); NULL past the end.
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+const char *lt_torrent_info_web_seed(const struct lt_torrent_info_t *info, size_t index);
+
+/**
+ * The comment (owned by the info); NULL when absent.
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+const char *lt_torrent_info_comment(const struct lt_torrent_info_t *info);
+
+/**
+ * The `created by` string (owned by the info); NULL when absent.
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+const char *lt_torrent_info_creator(const struct lt_torrent_info_t *info);
+
+/**
+ * The creation date in unix seconds; 0 when absent.
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+int64_t lt_torrent_info_creation_date(const struct lt_torrent_info_t *info);
+
+/**
+ * Whether the torrent is private (BEP 27): no DHT, PEX or LSD.
+ *
+ * # Safety
+ * `info` must be NULL or live.
+ */
+bool lt_torrent_info_private(const struct lt_torrent_info_t *info);
+
+/**
+ * The v1 info-hash (SHA-1 of the info dictionary) into `out[20]`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_NOT_FOUND` for a
+ * v2-only torrent.
+ *
+ * # Safety
+ * `info` must be live; `out` writable for 20 bytes.
+ */
+lt_error lt_torrent_info_hash_v1(const struct lt_torrent_info_t *info, uint8_t *out);
+
+/**
+ * The v2 info-hash (SHA-256 of the info dictionary) into `out[32]`.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_NOT_FOUND` for a
+ * v1-only torrent.
+ *
+ * # Safety
+ * `info` must be live; `out` writable for 32 bytes.
+ */
+lt_error lt_torrent_info_hash_v2(const struct lt_torrent_info_t *info, uint8_t *out);
+
+/**
+ * The bencoded info dictionary, exactly as in the .torrent (the bytes the
+ * info-hashes are taken of). The bytes are owned by the info.
+ *
+ * **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+ *
+ * # Safety
+ * `info` must be live; `data_out` and `len_out` writable.
+ */
+lt_error lt_torrent_info_info_section(const struct lt_torrent_info_t *info, const uint8_t **data_out, size_t *len_out);
 
 /**
  * The library version, "MAJOR.MINOR.PATCH" (the header's

@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod boundary;
 pub mod controls;
+pub mod create;
 pub mod dht;
 pub mod error;
 pub mod ip_filter;
@@ -15,6 +16,7 @@ pub mod session;
 pub mod settings;
 pub mod stats;
 pub mod torrent;
+pub mod torrent_info;
 pub mod version;
 
 #[cfg(test)]
@@ -22,6 +24,7 @@ mod abi_tests;
 
 pub use alert::*;
 pub use controls::*;
+pub use create::*;
 pub use dht::*;
 pub use error::*;
 pub use ip_filter::*;
@@ -31,4 +34,5 @@ pub use session::*;
 pub use settings::*;
 pub use stats::*;
 pub use torrent::*;
+pub use torrent_info::*;
 pub use version::*;

@@ -34,7 +34,7 @@ const MAX_FILE_PRIORITIES: usize = 1_000_000;
 /// Parameters for `lt_add_torrent`. Opaque.
 ///
 /// Methods: `lt_params_new`, `lt_params_set_torrent_file`,
-/// `lt_params_set_torrent_data`, `lt_params_set_magnet`,
+/// `lt_params_set_torrent_data`, `lt_params_set_torrent_info`, `lt_params_set_magnet`,
 /// `lt_params_set_save_path`, `lt_params_set_flags`, `lt_params_add_peer`,
 /// `lt_params_add_tracker`, `lt_params_set_resume_data`,
 /// `lt_params_set_file_priorities`, `lt_params_free`.
@@ -166,6 +166,32 @@ pub unsafe extern "C" fn lt_params_set_torrent_data(
             // SAFETY: the caller promises len readable bytes.
             let bytes = unsafe { std::slice::from_raw_parts(data, len) };
             params.source = Some(parse_torrent(bytes, "torrent data")?);
+            Ok(())
+        })())
+    })
+}
+
+/// Sets the torrent from a parsed `lt_torrent_info_t`. The params keep
+/// their own reference to the (immutable) torrent: `info` may be freed
+/// right after.
+///
+/// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`.
+/// **Thread safety:** `info` may be read by other threads meanwhile.
+///
+/// # Safety
+/// `p` and `info` must be live.
+#[no_mangle]
+pub unsafe extern "C" fn lt_params_set_torrent_info(
+    p: *mut lt_params_t,
+    info: *const super::torrent_info::lt_torrent_info_t,
+) -> lt_error {
+    ffi_call(|| {
+        code((|| {
+            let params = params_mut(p)?;
+            non_null(info, "info")?;
+            // SAFETY: non-NULL; the caller promises a live object.
+            let info = unsafe { &*info };
+            params.source = Some(TorrentSource::Metainfo(Arc::clone(&info.meta)));
             Ok(())
         })())
     })
