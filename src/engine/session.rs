@@ -771,7 +771,7 @@ impl Session {
                     let m = if rejected.is_some() { Metric::ResumeRechecked } else { Metric::ResumeAccepted };
                     self.core.counters.add(m, 1);
                 }
-                (meta.info_hash, Some(Loaded { meta, storage }))
+                (meta.info_hash, Some(Loaded::new(meta, storage)))
             }
             TorrentSource::Magnet(m) => (m.info_hash, None),
         };
