@@ -61,7 +61,7 @@ use crate::proto::extension::{self, Extension, MetadataMessage, PeerExtensions};
 use crate::proto::metainfo::MAX_TORRENT_SIZE;
 use crate::proto::pex::{self, InboundRate, PexFlags, PexMessage, PexState};
 use crate::proto::types::{PeerId, BLOCK_SIZE};
-use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, Message};
+use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, HashRequest, Message};
 
 /// Commands the torrent sends to a peer's task.
 #[derive(Debug)]
@@ -544,6 +544,7 @@ pub(crate) async fn run(
         metadata_requests: Vec::new(),
         metadata_paused_until: None,
         metadata_budget: RequestBudget::new(),
+        hash_budget: RequestBudget::new(),
         pex_out: PexState::default(),
         pex_sent_at: None,
         pex_in: InboundRate::default(),
@@ -629,6 +630,9 @@ fn message_metric(msg: &Message, incoming: bool) -> Option<Metric> {
         Message::Reject(_) => (M::InReject, M::OutReject),
         Message::AllowedFast(_) => (M::InAllowedFast, M::OutAllowedFast),
         Message::Extended { id: 0, .. } => (M::InExtHandshake, M::OutExtHandshake),
+        // BEP 52's messages have no counters of their own (libtorrent's
+        // counter list predates them).
+        Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => return None,
         Message::Extended { .. } => (M::InExtended, M::OutExtended),
     };
     Some(if incoming { i } else { o })
@@ -812,7 +816,8 @@ const MAX_PENDING_HAVES: usize = 1 << 16;
 const METADATA_BURST: f64 = 32.0;
 const METADATA_PER_SECOND: f64 = 10.0;
 
-/// A token bucket for the metadata requests a peer may have served.
+/// A token bucket for the requests a peer may have served: metadata
+/// pieces, and BEP 52 hash requests (each answer costs hashing a layer).
 #[derive(Debug)]
 struct RequestBudget {
     tokens: f64,
@@ -874,6 +879,8 @@ struct Conn {
     metadata_paused_until: Option<Instant>,
     /// Metadata pieces it may have served.
     metadata_budget: RequestBudget,
+    /// BEP 52 hash requests this peer may still have served.
+    hash_budget: RequestBudget,
     /// What we told it through peer exchange, and when we last did.
     pex_out: PexState,
     pex_sent_at: Option<Instant>,
@@ -1183,8 +1190,30 @@ impl Conn {
                 }
             }
             Message::Suggest(_) | Message::AllowedFast(_) => {}
+            Message::HashRequest(r) => self.on_hash_request(r),
+            // lt asks for no hashes yet: v2 torrents are added with their
+            // piece layers, so answers are unsolicited and dropped.
+            Message::Hashes { .. } | Message::HashReject(_) => {}
         }
         Ok(())
+    }
+
+    /// BEP 52 `hash request`: answered from the piece layers we hold
+    /// (with the uncle hashes asked for), rejected when we do not hold
+    /// them, the request is out of the tree, or the peer asks faster than
+    /// the request budget allows.
+    fn on_hash_request(&mut self, r: HashRequest) {
+        let answer = self
+            .hash_budget
+            .take(Instant::now())
+            .then(|| self.t.v2_hashes())
+            .flatten()
+            .and_then(|v2| v2.layer_tree(v2.file_for_root(&r.pieces_root)?))
+            .and_then(|tree| tree.hashes(r.base, r.index, r.length, r.proof_layers));
+        match answer {
+            Some(hashes) => self.send(Message::Hashes { request: r, hashes }),
+            None => self.send(Message::HashReject(r)),
+        }
     }
 
     /// An extended message (BEP 10): the handshake, or one of the

@@ -470,6 +470,12 @@ impl Torrent {
         self.loaded.get().map(|l| &l.meta)
     }
 
+    /// The v2 hashes of the pieces, for a v2 or hybrid torrent whose
+    /// metadata is known.
+    pub(crate) fn v2_hashes(&self) -> Option<&Arc<PieceHashes>> {
+        self.loaded.get()?.v2.as_ref()
+    }
+
     /// The files, once the metadata is known.
     pub(crate) fn storage(&self) -> Option<&Arc<dyn Storage>> {
         self.loaded.get().map(|l| &l.storage)
