@@ -470,6 +470,17 @@ impl Torrent {
         self.loaded.get().map(|l| &l.meta)
     }
 
+    /// A v2 or hybrid torrent (known once its metadata is).
+    pub(crate) fn is_v2(&self) -> bool {
+        self.meta().is_some_and(|m| m.info_hash_v2.is_some())
+    }
+
+    /// The ids peers, trackers and the DHT know this torrent's swarm by:
+    /// the info-hash, and for a hybrid also its truncated v2 info-hash.
+    pub(crate) fn swarm_ids(&self) -> Vec<InfoHash> {
+        std::iter::once(self.info_hash).chain(self.meta().and_then(|m| v2_swarm_id(m))).collect()
+    }
+
     /// The v2 hashes of the pieces, for a v2 or hybrid torrent whose
     /// metadata is known.
     pub(crate) fn v2_hashes(&self) -> Option<&Arc<PieceHashes>> {
@@ -814,6 +825,9 @@ impl Torrent {
         let storage = super::session::open_storage(&meta, self.save_path.clone());
         if self.loaded.set(Loaded::new(meta.clone(), storage)).is_err() {
             return;
+        }
+        if let Some(ih) = v2_swarm_id(&meta) {
+            self.ses.add_swarm_id(ih, self.id);
         }
         let mut core = self.core.lock();
         let mut picker = PiecePicker::new(meta.lengths);
@@ -1843,4 +1857,14 @@ fn check_rate(rate: i64) -> Result<i64, Error> {
         return Err(Error::invalid_argument(format!("rate {rate} is negative (0: no limit)")));
     }
     Ok(rate)
+}
+
+/// A hybrid torrent's second swarm id: its v2 info-hash truncated to 20
+/// bytes (a v2-only torrent's info-hash already is that; a v1 one has
+/// none).
+pub(crate) fn v2_swarm_id(meta: &Metainfo) -> Option<InfoHash> {
+    let v2 = meta.info_hash_v2?;
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&v2[..20]);
+    (InfoHash(id) != meta.info_hash).then_some(InfoHash(id))
 }
