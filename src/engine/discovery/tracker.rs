@@ -333,8 +333,10 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
     };
     // A hybrid torrent is also announced under its v2 id, as libtorrent
     // does, so v2-only clients find us; the tracker's state follows the
-    // first announce, the second only brings peers.
-    for ih in t.swarm_ids().into_iter().filter(|ih| *ih != req.info_hash) {
+    // first announce, the second only brings peers (and is not tried
+    // against a tracker that did not answer the first).
+    let second_ids = if result.is_ok() { t.swarm_ids() } else { Vec::new() };
+    for ih in second_ids.into_iter().filter(|ih| *ih != req.info_hash) {
         let second = AnnounceRequest { info_hash: ih, ..req.clone() };
         match tokio::time::timeout(timeout, send_announce(t, &url, &second)).await {
             Ok(Ok(reply)) if event != AnnounceEvent::Stopped => {
