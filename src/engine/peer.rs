@@ -545,6 +545,8 @@ pub(crate) async fn run(
         metadata_paused_until: None,
         metadata_budget: RequestBudget::new(),
         hash_budget: RequestBudget::new(),
+        v2: theirs.supports_v2(),
+        hash_requests: HashSet::new(),
         pex_out: PexState::default(),
         pex_sent_at: None,
         pex_in: InboundRate::default(),
@@ -649,6 +651,9 @@ enum Out {
 /// Requests outside the torrent a peer may send before it is disconnected
 /// (libtorrent's figure for requests it cannot serve).
 const MAX_INVALID_REQUESTS: u32 = 300;
+
+/// Most hash requests (one piece layer each) outstanding to one peer.
+const MAX_HASH_REQUESTS: usize = 16;
 
 /// Blocks served to a peer per read from disk.
 const UPLOAD_BATCH: usize = 16;
@@ -881,6 +886,10 @@ struct Conn {
     metadata_budget: RequestBudget,
     /// BEP 52 hash requests this peer may still have served.
     hash_budget: RequestBudget,
+    /// The peer set the v2 bit (BEP 52): it may answer hash requests.
+    v2: bool,
+    /// Our hash requests to this peer not yet answered or rejected.
+    hash_requests: HashSet<HashRequest>,
     /// What we told it through peer exchange, and when we last did.
     pex_out: PexState,
     pex_sent_at: Option<Instant>,
@@ -923,6 +932,7 @@ impl Conn {
         cancel: CancellationToken,
     ) -> Result<(), Failure> {
         self.greet();
+        self.request_layers();
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1191,11 +1201,39 @@ impl Conn {
             }
             Message::Suggest(_) | Message::AllowedFast(_) => {}
             Message::HashRequest(r) => self.on_hash_request(r),
-            // lt asks for no hashes yet: v2 torrents are added with their
-            // piece layers, so answers are unsolicited and dropped.
-            Message::Hashes { .. } | Message::HashReject(_) => {}
+            Message::Hashes { request, hashes } => {
+                // Answers to requests we did not send are dropped.
+                if self.hash_requests.remove(&request) {
+                    if let Some(v2) = self.t.v2_hashes() {
+                        if !v2.add_layer(&request, &hashes) {
+                            tracing::debug!(peer = %self.handle.addr, "piece layer did not prove out");
+                        }
+                    }
+                }
+            }
+            Message::HashReject(request) => {
+                self.hash_requests.remove(&request);
+            }
         }
         Ok(())
+    }
+
+    /// Asks a v2 peer for the piece layers we lack (a torrent from a
+    /// magnet), each at most once per connection, at most
+    /// `MAX_HASH_REQUESTS` at a time.
+    fn request_layers(&mut self) {
+        if !self.v2 {
+            return;
+        }
+        let Some(v2) = self.t.v2_hashes().cloned() else { return };
+        for r in v2.layer_requests() {
+            if self.hash_requests.len() >= MAX_HASH_REQUESTS {
+                break;
+            }
+            if self.hash_requests.insert(r) {
+                self.send(Message::HashRequest(r));
+            }
+        }
     }
 
     /// BEP 52 `hash request`: answered from the piece layers we hold
@@ -1423,6 +1461,7 @@ impl Conn {
         }
         self.has = Bitfield::new(n);
         self.replace_piece_set(bf);
+        self.request_layers();
         self.fill_requests();
         Ok(())
     }

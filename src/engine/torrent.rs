@@ -1017,7 +1017,7 @@ impl Torrent {
             if check == Check::Inconsistent {
                 t.inconsistent_hashes(piece);
             }
-            t.piece_verified(piece, buf, ok, write);
+            t.piece_verified(piece, buf, check, write);
         });
     }
 
@@ -1039,10 +1039,19 @@ impl Torrent {
         self: &Arc<Self>,
         piece: u32,
         buf: PieceBuffer,
-        ok: bool,
+        check: Check,
         write: Option<Result<(), super::storage::StorageError>>,
     ) {
         let mut core = self.core.lock();
+        if check == Check::Unknown {
+            // A v2 piece whose layer has not arrived: picked again later,
+            // its senders not blamed.
+            core.picker.on_hash_failed(piece);
+            self.counters.wasted.fetch_add(buf.data.len() as i64, Ordering::Relaxed);
+            self.ses.counters.add(Metric::WastedBytes, buf.data.len() as i64);
+            return;
+        }
+        let ok = check == Check::Pass;
         if let Some(Err(e)) = write {
             core.picker.on_hash_failed(piece);
             let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };

@@ -14,8 +14,9 @@
 use parking_lot::RwLock;
 use sha1::{Digest, Sha1};
 
-use crate::proto::merkle::{self, Hash256, LayerTree, BLOCK_SIZE};
+use crate::proto::merkle::{self, Hash256, LayerTree, BLOCK_SIZE, MAX_HASHES_PER_REQUEST};
 use crate::proto::metainfo::Metainfo;
+use crate::proto::wire::HashRequest;
 
 /// Where a piece's v2 hash comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub(crate) struct PieceHashes {
     layers: RwLock<Vec<Vec<Hash256>>>,
     /// Per file: its pieces root (`None` for pads and empty files).
     roots: Vec<Option<Hash256>>,
+    /// Per file: its number of pieces.
+    file_pieces: Vec<u32>,
 }
 
 /// The outcome of checking a piece against every hash the torrent has.
@@ -49,6 +52,9 @@ pub(crate) struct PieceHashes {
 pub(crate) enum Check {
     Pass,
     Fail,
+    /// The piece's v2 hash is not known yet (its file's piece layer has
+    /// not arrived): the data is dropped, but nobody is to blame.
+    Unknown,
     /// A hybrid's SHA-1 and SHA-256 hashes disagree about the piece's
     /// bytes: the torrent is broken, no data can satisfy it.
     Inconsistent,
@@ -96,7 +102,12 @@ impl PieceHashes {
                 }
             })
             .collect();
-        Some(PieceHashes { blocks_per_piece, pieces, layers: RwLock::new(layers), roots })
+        let file_pieces = meta
+            .files
+            .iter()
+            .map(|f| f.length.div_ceil(piece_length as u64).min(u64::from(u32::MAX)) as u32)
+            .collect();
+        Some(PieceHashes { blocks_per_piece, pieces, layers: RwLock::new(layers), roots, file_pieces })
     }
 
     /// Checks a piece's bytes (the whole piece, padding included) against
@@ -112,6 +123,58 @@ impl PieceHashes {
         let layers = self.layers.read();
         let expected = layers.get(at.file)?.get(at.index as usize)?;
         Some(*expected == merkle::piece_root(&leaves, self.blocks_per_piece))
+    }
+
+    /// Requests for the piece layers still missing (a torrent from a
+    /// magnet): each asks for a file's whole layer, padded to a power of
+    /// two, whose nodes alone hash up to the pieces root. Files whose
+    /// layer is wider than one request allows are not asked for.
+    pub fn layer_requests(&self) -> Vec<HashRequest> {
+        let layers = self.layers.read();
+        let piece_height = self.blocks_per_piece.trailing_zeros();
+        (0..self.roots.len())
+            .filter_map(|file| {
+                let root = self.roots[file]?;
+                let pieces = self.file_pieces[file];
+                let width = pieces.checked_next_power_of_two()?;
+                let wanted = pieces > 1 && width <= MAX_HASHES_PER_REQUEST && layers[file].is_empty();
+                wanted.then(|| HashRequest {
+                    pieces_root: root,
+                    base: piece_height,
+                    index: 0,
+                    length: width,
+                    proof_layers: width.trailing_zeros() - 1,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a peer's answer to one of [`Self::layer_requests`]: the
+    /// layer is kept when it proves out against the pieces root. Returns
+    /// whether it did (false also for an answer to no such request).
+    pub fn add_layer(&self, request: &HashRequest, hashes: &[Hash256]) -> bool {
+        let Some(file) = self.file_for_root(&request.pieces_root) else { return false };
+        let pieces = self.file_pieces[file] as usize;
+        let expected = self.layer_requests().into_iter().find(|r| r.pieces_root == request.pieces_root);
+        if expected.as_ref() != Some(request) {
+            return false;
+        }
+        let leaves = u64::from(request.length) * self.blocks_per_piece as u64;
+        let proven = merkle::verify_hashes(
+            &request.pieces_root,
+            leaves,
+            request.base,
+            request.index,
+            request.length,
+            request.proof_layers,
+            hashes,
+        );
+        let Some(nodes) = proven else { return false };
+        let mut layers = self.layers.write();
+        if layers[file].is_empty() {
+            layers[file] = nodes[..pieces].to_vec();
+        }
+        true
     }
 
     /// The file with this pieces root (not a pad, not empty), if any.
@@ -136,13 +199,14 @@ fn proves(layer: &[Hash256], blocks_per_piece: usize, root: &Hash256) -> bool {
 /// Checks a piece's bytes against the torrent's hashes: SHA-1 for a v1
 /// torrent (and nothing else, so v1 speed is unchanged), SHA-256 trees
 /// for a v2 one, both for a hybrid. A v2 piece whose hash is not known
-/// yet fails: it cannot be taken on trust.
+/// yet is [`Check::Unknown`]: it cannot be taken on trust.
 pub(crate) fn check_piece(meta: &Metainfo, v2: Option<&PieceHashes>, piece: u32, data: &[u8]) -> Check {
     let v1 = meta.has_v1.then(|| meta.piece_hashes.get(piece as usize) == Some(&Sha1::digest(data).into()));
-    let v2 = v2.and_then(|h| h.check(piece, data));
-    match (v1, v2) {
+    let v2_known = v2.map(|h| h.check(piece, data));
+    match (v1, v2_known.flatten()) {
         (Some(a), Some(b)) if a != b => Check::Inconsistent,
         (Some(true), _) | (None, Some(true)) => Check::Pass,
+        (None, None) if v2_known.is_some() => Check::Unknown,
         _ => Check::Fail,
     }
 }
@@ -256,7 +320,7 @@ mod tests {
         meta.piece_layers[0][2][0] ^= 1; // no longer hashes up to the root
         let hashes = PieceHashes::new(&meta).expect("v2");
         assert_eq!(hashes.check(0, &bytes[..PIECE]), None);
-        assert_eq!(check_piece(&meta, Some(&hashes), 0, &bytes[..PIECE]), Check::Fail);
+        assert_eq!(check_piece(&meta, Some(&hashes), 0, &bytes[..PIECE]), Check::Unknown);
         // The small file needs no layer.
         assert_eq!(check_piece(&meta, Some(&hashes), 3, &bytes[3 * PIECE..]), Check::Pass);
         assert!(hashes.layer_tree(0).is_none());
@@ -280,5 +344,29 @@ mod tests {
         let (mut meta, _) = torrent(&a, &b, true);
         meta.info_hash_v2 = None;
         assert!(PieceHashes::new(&meta).is_none());
+    }
+
+    #[test]
+    fn a_missing_layer_is_requested_and_taken_once_it_proves_out() {
+        let (a, b) = sample();
+        let (mut meta, bytes) = torrent(&a, &b, false);
+        let layer = std::mem::take(&mut meta.piece_layers[0]);
+        let hashes = PieceHashes::new(&meta).expect("v2");
+        let requests = hashes.layer_requests();
+        // Only file a (3 pieces) has a layer; it is padded to 4 nodes.
+        assert_eq!(requests.len(), 1);
+        let r = requests[0];
+        assert_eq!((r.base, r.index, r.length, r.proof_layers), (1, 0, 4, 1));
+        let mut answer = layer.clone();
+        answer.push(merkle::pad_hash(1));
+        let mut forged = answer.clone();
+        forged[1][0] ^= 1;
+        assert!(!hashes.add_layer(&r, &forged));
+        assert!(!hashes.add_layer(&HashRequest { length: 2, ..r }, &answer[..2]));
+        assert_eq!(check_piece(&meta, Some(&hashes), 1, &bytes[PIECE..2 * PIECE]), Check::Unknown);
+        assert!(hashes.add_layer(&r, &answer));
+        assert!(hashes.layer_requests().is_empty());
+        assert_eq!(check_piece(&meta, Some(&hashes), 1, &bytes[PIECE..2 * PIECE]), Check::Pass);
+        assert_eq!(hashes.layer_tree(0).map(|t| t.root()), meta.files[0].pieces_root);
     }
 }
