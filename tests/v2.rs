@@ -151,3 +151,28 @@ fn a_hybrid_answers_to_both_its_ids_with_the_v2_bit() {
     assert!(handshake_with(port, v2).is_none());
     assert!(handshake_with(port, v1).is_none());
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn libtorrent_downloads_a_hybrid_magnet_from_lt() {
+    let dir = tempdir("v2-magnet-up");
+    let (_, meta) = hybrid(&dir.path, 124);
+    let uri = format!(
+        "magnet:?xt=urn:btih:{}&xt=urn:btmh:1220{}",
+        meta.info_hash.to_hex(),
+        hex(&meta.info_hash_v2.expect("v2 hash"))
+    );
+    let ses = Session::new(settings()).unwrap();
+    let id = ses
+        .add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), dir.path.join("data")))
+        .unwrap();
+    wait_state(&ses, id, TorrentState::Seeding);
+    let uri = format!("{uri}&x.pe=127.0.0.1:{}", ses.listen_port().unwrap());
+    let back = dir.path.join("back");
+    let mut leecher = LtPeer::magnet(&uri, &back);
+    leecher.wait_download(WAIT).expect("libtorrent finished the magnet download from lt");
+    assert_same(&dir.path.join("data"), &back);
+}
