@@ -1,5 +1,5 @@
 //! BitTorrent v2 (BEP 52) against libtorrent-rasterbar on 127.0.0.1:
-//! hybrid torrents made by libtorrent move both ways with the bytes
+//! v2-only and hybrid torrents made by libtorrent move both ways with the bytes
 //! compared, and a hybrid is one swarm reachable by its v1 and its
 //! truncated v2 info-hash, with the v2 handshake bit set. Needs Debian's
 //! python3-libtorrent (2.0, which makes v2 torrents).
@@ -49,15 +49,31 @@ fn make_torrent(path: &Path, out: &Path, flags: &str) {
     assert!(out.status.success(), "create_torrent failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Data (from `seed`, so no two tests share an info-hash) and its hybrid
-/// torrent, loaded.
-fn hybrid(dir: &Path, seed: u64) -> (std::path::PathBuf, Arc<Metainfo>) {
+/// Data (from `seed`, so no two tests share an info-hash) and its
+/// torrent made with create_torrent `flags`, loaded.
+fn made(dir: &Path, seed: u64, flags: &str) -> (std::path::PathBuf, Arc<Metainfo>) {
     let data = dir.join("data");
     make_data(&data, LAYOUT, seed);
     let file = dir.join("v2t.torrent");
-    make_torrent(&data.join("v2t"), &file, "");
+    make_torrent(&data.join("v2t"), &file, flags);
     let meta = Arc::new(Metainfo::from_bytes(&std::fs::read(&file).unwrap()).unwrap());
-    assert!(meta.has_v1 && meta.info_hash_v2.is_some(), "libtorrent made a hybrid torrent");
+    assert!(meta.info_hash_v2.is_some(), "libtorrent made a v2 torrent");
+    assert!(meta.piece_layers.iter().any(|l| !l.is_empty()), "with piece layers");
+    (file, meta)
+}
+
+/// A hybrid torrent (libtorrent 2.0's default).
+fn hybrid(dir: &Path, seed: u64) -> (std::path::PathBuf, Arc<Metainfo>) {
+    let (file, meta) = made(dir, seed, "");
+    assert!(meta.has_v1, "libtorrent made a hybrid torrent");
+    (file, meta)
+}
+
+/// A v2-only torrent.
+fn v2_only(dir: &Path, seed: u64) -> (std::path::PathBuf, Arc<Metainfo>) {
+    let (file, meta) = made(dir, seed, ", flags=lt.create_torrent.v2_only");
+    assert!(!meta.has_v1, "libtorrent made a v2-only torrent");
+    assert_eq!(meta.info_hash, truncated_v2(&meta), "the swarm id is the truncated v2 hash");
     (file, meta)
 }
 
@@ -81,13 +97,12 @@ fn truncated_v2(meta: &Metainfo) -> InfoHash {
     InfoHash(id)
 }
 
-#[test]
-fn lt_downloads_a_hybrid_torrent_from_libtorrent() {
-    let dir = tempdir("v2-hybrid-down");
-    let (file, meta) = hybrid(&dir.path, 121);
-    let seeder = LtPeer::seed(&file, &dir.path.join("data"), &SeedOpts::default());
+/// lt downloads `meta` from a libtorrent seeder of `file`; no piece
+/// fails its hash and the bytes match.
+fn download_from_libtorrent(dir: &Path, file: &Path, meta: Arc<Metainfo>) {
+    let seeder = LtPeer::seed(file, &dir.join("data"), &SeedOpts::default());
     let ses = Session::new(settings()).unwrap();
-    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.path.join("lt"));
+    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.join("lt"));
     p.peers.push(local(seeder.port));
     let id = ses.add_torrent(p).unwrap();
     let deadline = Instant::now() + WAIT;
@@ -100,22 +115,48 @@ fn lt_downloads_a_hybrid_torrent_from_libtorrent() {
         }
         assert!(Instant::now() < deadline, "not finished: {:?}", ses.torrent_status(id).unwrap());
     }
-    assert_same(&dir.path.join("data"), &dir.path.join("lt"));
+    assert_same(&dir.join("data"), &dir.join("lt"));
     assert_eq!(ses.torrent_status(id).unwrap().pieces_done, ses.torrent_status(id).unwrap().pieces_total);
+}
+
+/// lt seeds `meta` (checking the data first); a libtorrent downloader
+/// of `file` gets the same bytes.
+fn seed_to_libtorrent(dir: &Path, file: &Path, meta: Arc<Metainfo>) {
+    let ses = Session::new(settings()).unwrap();
+    let id = ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.join("data"))).unwrap();
+    wait_state(&ses, id, TorrentState::Seeding);
+    let back = dir.join("back");
+    let mut leecher = LtPeer::download(file, &back, &[local(ses.listen_port().unwrap())]);
+    leecher.wait_download(WAIT).expect("libtorrent finished downloading from lt");
+    assert_same(&dir.join("data"), &back);
+}
+
+#[test]
+fn lt_downloads_a_hybrid_torrent_from_libtorrent() {
+    let dir = tempdir("v2-hybrid-down");
+    let (file, meta) = hybrid(&dir.path, 121);
+    download_from_libtorrent(&dir.path, &file, meta);
 }
 
 #[test]
 fn libtorrent_downloads_a_hybrid_torrent_from_lt() {
     let dir = tempdir("v2-hybrid-up");
     let (file, meta) = hybrid(&dir.path, 122);
-    let ses = Session::new(settings()).unwrap();
-    let id =
-        ses.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.path.join("data"))).unwrap();
-    wait_state(&ses, id, TorrentState::Seeding);
-    let back = dir.path.join("back");
-    let mut leecher = LtPeer::download(&file, &back, &[local(ses.listen_port().unwrap())]);
-    leecher.wait_download(WAIT).expect("libtorrent finished downloading from lt");
-    assert_same(&dir.path.join("data"), &back);
+    seed_to_libtorrent(&dir.path, &file, meta);
+}
+
+#[test]
+fn lt_downloads_a_v2_only_torrent_from_libtorrent() {
+    let dir = tempdir("v2-only-down");
+    let (file, meta) = v2_only(&dir.path, 125);
+    download_from_libtorrent(&dir.path, &file, meta);
+}
+
+#[test]
+fn libtorrent_downloads_a_v2_only_torrent_from_lt() {
+    let dir = tempdir("v2-only-up");
+    let (file, meta) = v2_only(&dir.path, 126);
+    seed_to_libtorrent(&dir.path, &file, meta);
 }
 
 /// Sends a handshake for `ih` to lt and reads its answer; `None` when lt
