@@ -203,8 +203,18 @@ def peer_streams():
         ("aria2_session", b"\x35" + aria2),
         ("transmission_start", b"\x91" + frame(14) + frame(20, b"\0" + hs["transmission"])),
         ("oversize", b"\x02" + struct.pack(">I", (1 << 20) + 1) + b"\7"),
-        ("unknown_id", b"\x03" + frame(21, b"x")),
+        ("unknown_id", b"\x03" + frame(24, b"x")),
+        ("v2_hash_messages", b"\x05" + v2_hash_messages()),
     ]
+
+
+def v2_hash_messages():
+    """BEP 52's messages as libtorrent sends them: a request for 512 piece
+    layer hashes with proofs, the answer (the hashes, then the uncles),
+    and a reject."""
+    header = bytes(range(32)) + struct.pack(">IIII", 2, 512, 512, 9)
+    hashes = b"".join(bytes([i % 256]) * 32 for i in range(512 + 1))
+    return frame(21, header) + frame(22, header + hashes) + frame(23, header)
 
 
 def pex_messages():

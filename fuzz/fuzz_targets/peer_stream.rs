@@ -6,7 +6,8 @@
 //! into; the rest is the stream. Checks that the split does not change the
 //! outcome (same messages, same error), that "need more" consumes nothing,
 //! that every message re-encodes to exactly the bytes it was decoded from,
-//! and that bitfields and extension handshakes go through their parsers.
+//! that bitfields and extension handshakes go through their parsers, and
+//! that BEP 52 `hashes` messages stay within their bound.
 #![no_main]
 
 use bytes::BytesMut;
@@ -90,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(bf.len(), pieces);
                 assert!(bf.count_ones() <= pieces);
             }
+            Message::Hashes { hashes, .. } => assert!(hashes.len() <= wire::MAX_HASHES_IN_MESSAGE),
             Message::Extended { id: 0, payload } => {
                 if let Ok(hs) = ExtHandshake::decode(payload) {
                     assert_eq!(ExtHandshake::decode(&hs.encode()).as_ref(), Ok(&hs));

@@ -24,6 +24,7 @@ pub mod sysinfo;
 pub mod thresholds;
 pub mod torrent;
 pub mod transport;
+pub(crate) mod v2;
 pub(crate) mod webseed;
 
 pub use discovery::tracker;

@@ -61,7 +61,7 @@ use crate::proto::extension::{self, Extension, MetadataMessage, PeerExtensions};
 use crate::proto::metainfo::MAX_TORRENT_SIZE;
 use crate::proto::pex::{self, InboundRate, PexFlags, PexMessage, PexState};
 use crate::proto::types::{PeerId, BLOCK_SIZE};
-use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, Message};
+use crate::proto::wire::{self, BlockRequest, ExtHandshake, Handshake, HashRequest, Message};
 
 /// Commands the torrent sends to a peer's task.
 #[derive(Debug)]
@@ -544,6 +544,9 @@ pub(crate) async fn run(
         metadata_requests: Vec::new(),
         metadata_paused_until: None,
         metadata_budget: RequestBudget::new(),
+        hash_budget: RequestBudget::new(),
+        v2: theirs.supports_v2(),
+        hash_requests: HashSet::new(),
         pex_out: PexState::default(),
         pex_sent_at: None,
         pex_in: InboundRate::default(),
@@ -629,6 +632,9 @@ fn message_metric(msg: &Message, incoming: bool) -> Option<Metric> {
         Message::Reject(_) => (M::InReject, M::OutReject),
         Message::AllowedFast(_) => (M::InAllowedFast, M::OutAllowedFast),
         Message::Extended { id: 0, .. } => (M::InExtHandshake, M::OutExtHandshake),
+        // BEP 52's messages have no counters of their own (libtorrent's
+        // counter list predates them).
+        Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => return None,
         Message::Extended { .. } => (M::InExtended, M::OutExtended),
     };
     Some(if incoming { i } else { o })
@@ -645,6 +651,9 @@ enum Out {
 /// Requests outside the torrent a peer may send before it is disconnected
 /// (libtorrent's figure for requests it cannot serve).
 const MAX_INVALID_REQUESTS: u32 = 300;
+
+/// Most hash requests (one piece layer each) outstanding to one peer.
+const MAX_HASH_REQUESTS: usize = 16;
 
 /// Blocks served to a peer per read from disk.
 const UPLOAD_BATCH: usize = 16;
@@ -812,7 +821,8 @@ const MAX_PENDING_HAVES: usize = 1 << 16;
 const METADATA_BURST: f64 = 32.0;
 const METADATA_PER_SECOND: f64 = 10.0;
 
-/// A token bucket for the metadata requests a peer may have served.
+/// A token bucket for the requests a peer may have served: metadata
+/// pieces, and BEP 52 hash requests (each answer costs hashing a layer).
 #[derive(Debug)]
 struct RequestBudget {
     tokens: f64,
@@ -874,6 +884,12 @@ struct Conn {
     metadata_paused_until: Option<Instant>,
     /// Metadata pieces it may have served.
     metadata_budget: RequestBudget,
+    /// BEP 52 hash requests this peer may still have served.
+    hash_budget: RequestBudget,
+    /// The peer set the v2 bit (BEP 52): it may answer hash requests.
+    v2: bool,
+    /// Our hash requests to this peer not yet answered or rejected.
+    hash_requests: HashSet<HashRequest>,
     /// What we told it through peer exchange, and when we last did.
     pex_out: PexState,
     pex_sent_at: Option<Instant>,
@@ -916,6 +932,7 @@ impl Conn {
         cancel: CancellationToken,
     ) -> Result<(), Failure> {
         self.greet();
+        self.request_layers();
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1183,8 +1200,58 @@ impl Conn {
                 }
             }
             Message::Suggest(_) | Message::AllowedFast(_) => {}
+            Message::HashRequest(r) => self.on_hash_request(r),
+            Message::Hashes { request, hashes } => {
+                // Answers to requests we did not send are dropped.
+                if self.hash_requests.remove(&request) {
+                    if let Some(v2) = self.t.v2_hashes() {
+                        if !v2.add_layer(&request, &hashes) {
+                            tracing::debug!(peer = %self.handle.addr, "piece layer did not prove out");
+                        }
+                    }
+                }
+            }
+            Message::HashReject(request) => {
+                self.hash_requests.remove(&request);
+            }
         }
         Ok(())
+    }
+
+    /// Asks a v2 peer for the piece layers we lack (a torrent from a
+    /// magnet), each at most once per connection, at most
+    /// `MAX_HASH_REQUESTS` at a time.
+    fn request_layers(&mut self) {
+        if !self.v2 {
+            return;
+        }
+        let Some(v2) = self.t.v2_hashes().cloned() else { return };
+        for r in v2.layer_requests() {
+            if self.hash_requests.len() >= MAX_HASH_REQUESTS {
+                break;
+            }
+            if self.hash_requests.insert(r) {
+                self.send(Message::HashRequest(r));
+            }
+        }
+    }
+
+    /// BEP 52 `hash request`: answered from the piece layers we hold
+    /// (with the uncle hashes asked for), rejected when we do not hold
+    /// them, the request is out of the tree, or the peer asks faster than
+    /// the request budget allows.
+    fn on_hash_request(&mut self, r: HashRequest) {
+        let answer = self
+            .hash_budget
+            .take(Instant::now())
+            .then(|| self.t.v2_hashes())
+            .flatten()
+            .and_then(|v2| v2.layer_tree(v2.file_for_root(&r.pieces_root)?))
+            .and_then(|tree| tree.hashes(r.base, r.index, r.length, r.proof_layers));
+        match answer {
+            Some(hashes) => self.send(Message::Hashes { request: r, hashes }),
+            None => self.send(Message::HashReject(r)),
+        }
     }
 
     /// An extended message (BEP 10): the handshake, or one of the
@@ -1394,6 +1461,7 @@ impl Conn {
         }
         self.has = Bitfield::new(n);
         self.replace_piece_set(bf);
+        self.request_layers();
         self.fill_requests();
         Ok(())
     }

@@ -24,7 +24,7 @@ use super::queue::{self, QueueEntry, QueueLimits};
 use super::settings::{parse_listen_interfaces, Settings};
 use super::stats::{Counters, Metric, RateSampler};
 use super::storage::{FsStorage, Storage, StorageFile};
-use super::torrent::{Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
+use super::torrent::{v2_swarm_id, Loaded, StartOptions, Torrent, TorrentId, TorrentState, TorrentStatus};
 use super::transport::connect;
 use super::transport::listen;
 use super::transport::stream::PeerSocket;
@@ -240,15 +240,18 @@ impl SessionCore {
         self.listen_port()
     }
 
-    /// Our handshake for torrent `ih`: the extension and fast bits, and the
-    /// DHT bit when our node runs.
+    /// Our handshake for swarm id `ih`: the extension and fast bits, the
+    /// DHT bit when our node runs, the v2 bit (BEP 52) for a v2 or hybrid
+    /// torrent.
     pub(crate) fn handshake(&self, ih: InfoHash) -> Handshake {
-        let h = Handshake::new(ih, self.peer_id);
+        let mut h = Handshake::new(ih, self.peer_id);
         if self.dht_port().is_some() {
-            h.with_dht()
-        } else {
-            h
+            h = h.with_dht();
         }
+        if self.find_by_hash(&ih).is_some_and(|t| t.is_v2()) {
+            h = h.with_v2();
+        }
+        h
     }
 
     /// The uTP socket to dial `addr` from: one of its address family.
@@ -257,15 +260,18 @@ impl SessionCore {
     }
 
     /// The torrent whose info-hash `req2` hides (MSE names the torrent by
-    /// HASH('req2', info-hash)). Every torrent is tried: one SHA-1 each,
-    /// a few milliseconds for ten thousand torrents, once per encrypted
-    /// connection.
+    /// HASH('req2', info-hash)). Every swarm id is tried (a hybrid has
+    /// two): one SHA-1 each, a few milliseconds for ten thousand torrents,
+    /// once per encrypted connection.
     pub(crate) fn find_obfuscated(&self, req2: &[u8; 20]) -> Option<InfoHash> {
-        self.torrents
-            .read()
-            .values()
-            .map(|t| t.info_hash)
-            .find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2)
+        self.by_hash.read().keys().copied().find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2)
+    }
+
+    /// A magnet's hybrid torrent learns its second swarm id with its
+    /// metadata: peers may come for it from then on (unless another
+    /// torrent already holds that id).
+    pub(crate) fn add_swarm_id(&self, ih: InfoHash, id: TorrentId) {
+        self.by_hash.write().entry(ih).or_insert(id);
     }
 
     pub(crate) fn find_by_hash(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
@@ -771,23 +777,28 @@ impl Session {
                     let m = if rejected.is_some() { Metric::ResumeRechecked } else { Metric::ResumeAccepted };
                     self.core.counters.add(m, 1);
                 }
-                (meta.info_hash, Some(Loaded { meta, storage }))
+                (meta.info_hash, Some(Loaded::new(meta, storage)))
             }
             TorrentSource::Magnet(m) => (m.info_hash, None),
         };
         let mut torrents = self.core.torrents.write();
         let mut by_hash = self.core.by_hash.write();
-        if let Some(existing) = by_hash.get(&info_hash) {
-            return Err(Error::new(
-                ErrorKind::DuplicateTorrent,
-                format!("torrent {info_hash} is already in the session (id {})", existing.0),
-            ));
+        let v2_id = loaded.as_ref().and_then(|l| v2_swarm_id(&l.meta));
+        for ih in std::iter::once(info_hash).chain(v2_id) {
+            if let Some(existing) = by_hash.get(&ih) {
+                return Err(Error::new(
+                    ErrorKind::DuplicateTorrent,
+                    format!("torrent {ih} is already in the session (id {})", existing.0),
+                ));
+            }
         }
         let id = TorrentId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let name = magnet.and_then(|m| m.name);
         let t = Torrent::new(id, info_hash, loaded, params.save_path, name, self.core.clone(), &opts);
         torrents.insert(id, t.clone());
-        by_hash.insert(t.info_hash, id);
+        for ih in t.swarm_ids() {
+            by_hash.insert(ih, id);
+        }
         drop(by_hash);
         drop(torrents);
         // From here it counts in the gauges (see `gauges`).
@@ -881,7 +892,8 @@ impl Session {
     /// and with `delete_files` its files are removed from disk.
     pub fn remove_torrent(&self, id: TorrentId, delete_files: bool) -> Result<()> {
         let t = self.core.torrents.write().remove(&id).ok_or_else(|| Error::invalid_handle(id.0))?;
-        self.core.by_hash.write().remove(&t.info_hash);
+        // Every swarm id of this torrent (a hybrid has two) goes.
+        self.core.by_hash.write().retain(|_, owner| *owner != id);
         self.core.queue_membership(&t, false);
         t.shut_down();
         self.core.counters.add(Metric::TorrentsRemoved, 1);

@@ -30,6 +30,7 @@ use super::piece_picker::{Block, PeerKey, PiecePicker, Received, DEFAULT_PRIORIT
 use super::session::SessionCore;
 use super::stats::{Metric, RateSampler};
 use super::storage::Storage;
+use super::v2::{self, Check, PieceHashes};
 use super::webseed::{self, WebSeeds};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::metainfo::Metainfo;
@@ -277,6 +278,15 @@ impl Core {
 pub(crate) struct Loaded {
     pub meta: Arc<Metainfo>,
     pub storage: Arc<dyn Storage>,
+    /// The v2 hashes of the pieces, for a v2 or hybrid torrent.
+    pub v2: Option<Arc<PieceHashes>>,
+}
+
+impl Loaded {
+    pub fn new(meta: Arc<Metainfo>, storage: Arc<dyn Storage>) -> Loaded {
+        let v2 = PieceHashes::new(&meta).map(Arc::new);
+        Loaded { meta, storage, v2 }
+    }
 }
 
 /// A torrent in a session. Shared (`Arc`) by its task, its peers and the API.
@@ -458,6 +468,23 @@ impl Torrent {
     /// The parsed .torrent, once known (a magnet's arrives from peers).
     pub fn meta(&self) -> Option<&Arc<Metainfo>> {
         self.loaded.get().map(|l| &l.meta)
+    }
+
+    /// A v2 or hybrid torrent (known once its metadata is).
+    pub(crate) fn is_v2(&self) -> bool {
+        self.meta().is_some_and(|m| m.info_hash_v2.is_some())
+    }
+
+    /// The ids peers, trackers and the DHT know this torrent's swarm by:
+    /// the info-hash, and for a hybrid also its truncated v2 info-hash.
+    pub(crate) fn swarm_ids(&self) -> Vec<InfoHash> {
+        std::iter::once(self.info_hash).chain(self.meta().and_then(|m| v2_swarm_id(m))).collect()
+    }
+
+    /// The v2 hashes of the pieces, for a v2 or hybrid torrent whose
+    /// metadata is known.
+    pub(crate) fn v2_hashes(&self) -> Option<&Arc<PieceHashes>> {
+        self.loaded.get()?.v2.as_ref()
     }
 
     /// The files, once the metadata is known.
@@ -796,8 +823,11 @@ impl Torrent {
             }
         };
         let storage = super::session::open_storage(&meta, self.save_path.clone());
-        if self.loaded.set(Loaded { meta: meta.clone(), storage }).is_err() {
+        if self.loaded.set(Loaded::new(meta.clone(), storage)).is_err() {
             return;
+        }
+        if let Some(ih) = v2_swarm_id(&meta) {
+            self.ses.add_swarm_id(ih, self.id);
         }
         let mut core = self.core.lock();
         let mut picker = PiecePicker::new(meta.lengths);
@@ -960,12 +990,16 @@ impl Torrent {
         let t = self.clone();
         self.ses.counters.add(Metric::DiskQueueDepth, 1);
         self.ses.counters.add(Metric::DiskQueuedBytes, buf.data.len() as i64);
-        let expected = self.meta().and_then(|m| m.piece_hashes.get(piece as usize).copied());
+        let hashes = self.loaded.get().map(|l| (l.meta.clone(), l.v2.clone()));
         let storage = self.storage().cloned();
         self.ses.runtime.spawn_blocking(move || {
             let c = &t.ses.counters;
             let started = Instant::now();
-            let ok = expected == Some(Sha1::digest(&buf.data).into());
+            let check = match &hashes {
+                Some((meta, v2)) => v2::check_piece(meta, v2.as_deref(), piece, &buf.data),
+                None => Check::Fail,
+            };
+            let ok = check == Check::Pass;
             c.add(Metric::DiskHashTime, started.elapsed().as_micros() as i64);
             let started = Instant::now();
             let write = match &storage {
@@ -980,18 +1014,44 @@ impl Torrent {
             t.ses.counters.add(Metric::DiskQueueDepth, -1);
             c.add(Metric::WriteCacheBlocks, -(buf.senders.iter().flatten().count() as i64));
             t.ses.disk_done(buf.data.len() as i64);
-            t.piece_verified(piece, buf, ok, write);
+            if check == Check::Inconsistent {
+                t.inconsistent_hashes(piece);
+            }
+            t.piece_verified(piece, buf, check, write);
         });
+    }
+
+    /// A hybrid torrent whose v1 and v2 hashes disagree about a piece can
+    /// never complete: it stops with an error, as in libtorrent.
+    fn inconsistent_hashes(self: &Arc<Self>, piece: u32) {
+        let error = ErrorInfo {
+            kind: ErrorKind::InvalidTorrent,
+            message: format!("the torrent's v1 and v2 hashes disagree about piece {piece}"),
+        };
+        tracing::error!(id = self.id.0, piece, "inconsistent v1 and v2 hashes");
+        if self.stop_with(&error) {
+            self.ses.counters.add(Metric::TorrentErrors, 1);
+            self.post(AlertKind::TorrentError { error });
+        }
     }
 
     fn piece_verified(
         self: &Arc<Self>,
         piece: u32,
         buf: PieceBuffer,
-        ok: bool,
+        check: Check,
         write: Option<Result<(), super::storage::StorageError>>,
     ) {
         let mut core = self.core.lock();
+        if check == Check::Unknown {
+            // A v2 piece whose layer has not arrived: picked again later,
+            // its senders not blamed.
+            core.picker.on_hash_failed(piece);
+            self.counters.wasted.fetch_add(buf.data.len() as i64, Ordering::Relaxed);
+            self.ses.counters.add(Metric::WastedBytes, buf.data.len() as i64);
+            return;
+        }
+        let ok = check == Check::Pass;
         if let Some(Err(e)) = write {
             core.picker.on_hash_failed(piece);
             let error = ErrorInfo { kind: ErrorKind::Io, message: e.to_string() };
@@ -1428,7 +1488,7 @@ impl Torrent {
 
     async fn check_files(self: &Arc<Self>) {
         let Ok(loaded) = self.loaded() else { return };
-        let (meta, storage) = (loaded.meta.clone(), loaded.storage.clone());
+        let (meta, storage, v2) = (loaded.meta.clone(), loaded.storage.clone(), loaded.v2.clone());
         let num = meta.lengths.num_pieces();
         {
             let mut core = self.core.lock();
@@ -1441,7 +1501,7 @@ impl Torrent {
         for _ in 0..threads {
             let t = self.clone();
             let next = next.clone();
-            let (meta, storage) = (meta.clone(), storage.clone());
+            let (meta, storage, v2) = (meta.clone(), storage.clone(), v2.clone());
             tasks.push(self.ses.runtime.spawn_blocking(move || -> Result<(), String> {
                 loop {
                     if t.removed.is_cancelled() {
@@ -1455,15 +1515,19 @@ impl Torrent {
                     let data = storage.read_piece(piece).map_err(|e| e.to_string())?;
                     t.ses.counters.add(Metric::DiskReadTime, started.elapsed().as_micros() as i64);
                     t.ses.counters.add(Metric::DiskReadOps, 1);
-                    let good = match data {
+                    let check = match data {
                         Some(d) => {
                             t.ses
                                 .counters
                                 .add(Metric::BlocksRead, d.len().div_ceil(BLOCK_SIZE as usize) as i64);
-                            meta.piece_hashes.get(piece as usize) == Some(&Sha1::digest(&d).into())
+                            v2::check_piece(&meta, v2.as_deref(), piece, &d)
                         }
-                        None => false,
+                        None => Check::Fail,
                     };
+                    if check == Check::Inconsistent {
+                        t.inconsistent_hashes(piece);
+                    }
+                    let good = check == Check::Pass;
                     t.ses.counters.add(Metric::PiecesChecked, 1);
                     let mut core = t.core.lock();
                     if good {
@@ -1802,4 +1866,14 @@ fn check_rate(rate: i64) -> Result<i64, Error> {
         return Err(Error::invalid_argument(format!("rate {rate} is negative (0: no limit)")));
     }
     Ok(rate)
+}
+
+/// A hybrid torrent's second swarm id: its v2 info-hash truncated to 20
+/// bytes (a v2-only torrent's info-hash already is that; a v1 one has
+/// none).
+pub(crate) fn v2_swarm_id(meta: &Metainfo) -> Option<InfoHash> {
+    let v2 = meta.info_hash_v2?;
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&v2[..20]);
+    (InfoHash(id) != meta.info_hash).then_some(InfoHash(id))
 }

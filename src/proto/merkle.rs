@@ -88,6 +88,134 @@ pub fn num_blocks(length: u64) -> u64 {
     length.div_ceil(BLOCK_SIZE as u64)
 }
 
+/// The leaves of `data`: the hashes of its 16 KiB blocks (the last may be
+/// short). Empty data has no leaves.
+pub fn block_leaves(data: &[u8]) -> Vec<Hash256> {
+    data.chunks(BLOCK_SIZE).map(hash_block).collect()
+}
+
+/// Most hashes one `hashes` message may carry at its base layer, as in
+/// libtorrent (8192 pieces of a file, or the blocks of a 128 MiB piece).
+pub const MAX_HASHES_PER_REQUEST: u32 = 8192;
+
+/// A file's tree from its piece layer up to its pieces root, kept whole so
+/// that answers to BEP 52 hash requests (a run of one layer's nodes plus
+/// the uncle hashes proving them) can be cut from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerTree {
+    /// Height of the piece layer above the block leaves.
+    piece_height: u32,
+    /// `levels[0]` is the piece layer padded to a power of two; each next
+    /// level is the parents of the one before; the last is `[root]`.
+    levels: Vec<Vec<Hash256>>,
+}
+
+impl LayerTree {
+    /// The tree above `layer`, a file's piece layer with `blocks_per_piece`
+    /// (a power of two) leaves under each entry.
+    ///
+    /// # Panics
+    /// If `blocks_per_piece` is not a power of two.
+    pub fn new(layer: &[Hash256], blocks_per_piece: usize) -> LayerTree {
+        assert!(blocks_per_piece.is_power_of_two(), "blocks per piece {blocks_per_piece}");
+        let piece_height = blocks_per_piece.trailing_zeros();
+        let width = layer.len().max(1).next_power_of_two();
+        let mut level = layer.to_vec();
+        level.resize(width, pad_hash(piece_height));
+        let mut levels = vec![level];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let next = below.chunks(2).map(|pair| hash_pair(&pair[0], &pair[1])).collect();
+            levels.push(next);
+        }
+        LayerTree { piece_height, levels }
+    }
+
+    /// The pieces root the layer hashes up to.
+    pub fn root(&self) -> Hash256 {
+        self.levels.last().and_then(|l| l.first()).copied().unwrap_or_default()
+    }
+
+    /// Layers of the whole file tree above its leaves, as BEP 52 counts
+    /// them for `base` and `proof layers`.
+    fn num_layers(&self) -> u32 {
+        self.piece_height + self.levels.len() as u32 - 1
+    }
+
+    /// The answer to a hash request: `count` nodes of layer `base` (0 is
+    /// the block leaves) from `index`, then the uncle hashes that prove
+    /// them, up to `proof_layers` layers above `base` (uncles only above
+    /// the subtree the nodes themselves span, as libtorrent sends them).
+    /// `None` when the request is out of range or asks for layers below
+    /// the piece layer, which this tree does not keep.
+    pub fn hashes(&self, base: u32, index: u32, count: u32, proof_layers: u32) -> Option<Vec<Hash256>> {
+        let layers = self.num_layers();
+        if base < self.piece_height || base >= layers || count == 0 || count > MAX_HASHES_PER_REQUEST {
+            return None;
+        }
+        if proof_layers >= layers - base {
+            return None;
+        }
+        let level = (base - self.piece_height) as usize;
+        let nodes = &self.levels[level];
+        let (start, end) = (index as usize, index as usize + count as usize);
+        if end > nodes.len() {
+            return None;
+        }
+        let mut out = nodes[start..end].to_vec();
+        // Uncles start at the sibling of the subtree root over `count`
+        // nodes (for one node: the sibling of its parent).
+        let span = count.next_power_of_two().trailing_zeros() as i64 - 1;
+        for i in 0..proof_layers {
+            if (i as i64) < span {
+                continue;
+            }
+            let parent_level = level + i as usize + 1;
+            let parent = start >> (i + 1);
+            out.push(self.levels[parent_level][parent ^ 1]);
+        }
+        Some(out)
+    }
+}
+
+/// Checks a `hashes` answer against a file's pieces root: `hashes` is
+/// `count` nodes of layer `base` from `index` followed by the uncles that
+/// prove them (as [`LayerTree::hashes`] lays them out), `file_leaves` the
+/// file's block count padded to a power of two. Only answers whose proof
+/// reaches the root are accepted (`proof_layers` one below the root), and
+/// `count` must be a power of two of at least 2 with `index` a multiple of
+/// it, as the requests we send are. Returns the nodes when they prove out.
+pub fn verify_hashes(
+    root: &Hash256,
+    file_leaves: u64,
+    base: u32,
+    index: u32,
+    count: u32,
+    proof_layers: u32,
+    hashes: &[Hash256],
+) -> Option<Vec<Hash256>> {
+    if !file_leaves.is_power_of_two() || count < 2 || !count.is_power_of_two() || index % count != 0 {
+        return None;
+    }
+    let layers = file_leaves.trailing_zeros();
+    let span = count.trailing_zeros();
+    if base + span > layers || proof_layers + 1 + base != layers {
+        return None;
+    }
+    let uncles = (layers - base - span) as usize;
+    if hashes.len() != count as usize + uncles {
+        return None;
+    }
+    let (nodes, proof) = hashes.split_at(count as usize);
+    let mut node = root_of(nodes, count as usize, [0u8; 32]);
+    let mut position = index >> span;
+    for uncle in proof {
+        node = if position % 2 == 0 { hash_pair(&node, uncle) } else { hash_pair(uncle, &node) };
+        position /= 2;
+    }
+    (node == *root).then(|| nodes.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +255,60 @@ mod tests {
         assert_eq!(layer_root(&layer, 2), file_root(&leaves));
         // With pieces as large as the file, the layer is the root.
         assert_eq!(layer_root(&[file_root(&leaves)], 8), file_root(&leaves));
+    }
+
+    /// A file of 5 pieces of 2 blocks each (pieces root over 16 leaves).
+    fn five_piece_file() -> (Vec<Hash256>, Hash256) {
+        let leaves: Vec<Hash256> = (0..10).map(leaf).collect();
+        let layer = leaves.chunks(2).map(|c| piece_root(c, 2)).collect();
+        (layer, file_root(&leaves))
+    }
+
+    #[test]
+    fn a_layer_tree_reaches_the_pieces_root() {
+        let (layer, root) = five_piece_file();
+        assert_eq!(LayerTree::new(&layer, 2).root(), root);
+    }
+
+    #[test]
+    fn the_whole_layer_needs_no_uncles() {
+        let (layer, root) = five_piece_file();
+        let tree = LayerTree::new(&layer, 2);
+        // 16 leaves: 4 layers above them; piece layer is base 1 (8 nodes).
+        let answer = tree.hashes(1, 0, 8, 2).expect("served");
+        assert_eq!(answer.len(), 8);
+        assert_eq!(&answer[..5], &layer[..]);
+        assert_eq!(answer[5], pad_hash(1));
+        let nodes = verify_hashes(&root, 16, 1, 0, 8, 2, &answer).expect("proves");
+        assert_eq!(nodes.len(), 8);
+    }
+
+    #[test]
+    fn part_of_a_layer_comes_with_its_uncles() {
+        let (layer, root) = five_piece_file();
+        let tree = LayerTree::new(&layer, 2);
+        let answer = tree.hashes(1, 4, 2, 2).expect("served");
+        // Two nodes, then the uncles: the node over [6, 8), then the one
+        // over [0, 4).
+        assert_eq!(answer.len(), 2 + 2);
+        assert_eq!(verify_hashes(&root, 16, 1, 4, 2, 2, &answer), Some(answer[..2].to_vec()));
+        let mut bad = answer.clone();
+        bad[3][0] ^= 1;
+        assert_eq!(verify_hashes(&root, 16, 1, 4, 2, 2, &bad), None);
+        bad = answer.clone();
+        bad.pop();
+        assert_eq!(verify_hashes(&root, 16, 1, 4, 2, 2, &bad), None);
+    }
+
+    #[test]
+    fn requests_outside_the_tree_are_not_served() {
+        let (layer, _) = five_piece_file();
+        let tree = LayerTree::new(&layer, 2);
+        assert_eq!(tree.hashes(0, 0, 2, 1), None, "block layer is not kept");
+        assert_eq!(tree.hashes(1, 6, 4, 0), None, "past the layer's end");
+        assert_eq!(tree.hashes(1, 0, 2, 3), None, "proof above the root");
+        assert_eq!(tree.hashes(4, 0, 1, 0), None, "base at the root");
+        assert_eq!(tree.hashes(1, 0, MAX_HASHES_PER_REQUEST + 1, 0), None);
+        assert_eq!(tree.hashes(1, 0, 0, 0), None);
     }
 }

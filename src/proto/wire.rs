@@ -75,6 +75,10 @@ pub enum WireError {
         /// The smallest valid payload.
         min: usize,
     },
+    /// A `hashes` message whose hashes (this many bytes) are not whole
+    /// 32-byte hashes or more than [`MAX_HASHES_IN_MESSAGE`].
+    #[error("hashes message with {0} bytes of hashes")]
+    BadHashes(usize),
     /// The BEP 10 handshake payload is not a bencoded dictionary.
     #[error("invalid extension handshake: {0}")]
     ExtHandshake(String),
@@ -167,6 +171,65 @@ impl Handshake {
     pub fn supports_fast(&self) -> bool {
         self.reserved[7] & 0x04 != 0
     }
+
+    /// Sets the v2 bit (BEP 52: `reserved[7] & 0x10`): we speak the hash
+    /// messages and can serve this torrent's v2 hashes.
+    pub fn with_v2(mut self) -> Handshake {
+        self.reserved[7] |= 0x10;
+        self
+    }
+
+    /// Whether the sender speaks BitTorrent v2 (BEP 52).
+    pub fn supports_v2(&self) -> bool {
+        self.reserved[7] & 0x10 != 0
+    }
+}
+
+/// Most hashes one `hashes` message may carry: a full base run plus the
+/// uncles of a tree as tall as a 32-bit count of leaves allows.
+pub const MAX_HASHES_IN_MESSAGE: usize = crate::proto::merkle::MAX_HASHES_PER_REQUEST as usize + 32;
+
+/// The payload of BEP 52 `hash request`, and the header of `hashes` and
+/// `hash reject`: `length` nodes of layer `base` (0: the block leaves) of
+/// the file tree with this root, from `index`, and the uncle hashes for
+/// `proof_layers` layers above `base`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HashRequest {
+    pub pieces_root: [u8; 32],
+    pub base: u32,
+    pub index: u32,
+    pub length: u32,
+    pub proof_layers: u32,
+}
+
+impl HashRequest {
+    const LEN: usize = 48;
+
+    fn decode(name: &'static str, p: &[u8]) -> Result<HashRequest, WireError> {
+        let Some((root, rest)) = p.split_first_chunk::<32>() else {
+            return Err(WireError::TooShort { name, got: p.len(), min: Self::LEN });
+        };
+        let Some(([b0, b1, b2, b3, i0, i1, i2, i3, l0, l1, l2, l3, x0, x1, x2, x3], _)) =
+            rest.split_first_chunk::<16>()
+        else {
+            return Err(WireError::TooShort { name, got: p.len(), min: Self::LEN });
+        };
+        Ok(HashRequest {
+            pieces_root: *root,
+            base: u32::from_be_bytes([*b0, *b1, *b2, *b3]),
+            index: u32::from_be_bytes([*i0, *i1, *i2, *i3]),
+            length: u32::from_be_bytes([*l0, *l1, *l2, *l3]),
+            proof_layers: u32::from_be_bytes([*x0, *x1, *x2, *x3]),
+        })
+    }
+
+    fn put(&self, out: &mut BytesMut) {
+        out.put_slice(&self.pieces_root);
+        out.put_u32(self.base);
+        out.put_u32(self.index);
+        out.put_u32(self.length);
+        out.put_u32(self.proof_layers);
+    }
 }
 
 /// A block request: the payload of `request`, `cancel` and `reject`.
@@ -223,6 +286,16 @@ pub enum Message {
     Reject(BlockRequest),
     /// id 17 (BEP 6): the receiver may request this piece while choked.
     AllowedFast(u32),
+    /// id 21 (BEP 52): asks for hashes of a file's tree.
+    HashRequest(HashRequest),
+    /// id 22 (BEP 52): the hashes asked for, then their uncle hashes.
+    Hashes {
+        request: HashRequest,
+        /// At most [`MAX_HASHES_IN_MESSAGE`].
+        hashes: Vec<[u8; 32]>,
+    },
+    /// id 23 (BEP 52): the sender will not serve this hash request.
+    HashReject(HashRequest),
     /// id 20 (BEP 10): extended message `id` (0 is the extension handshake).
     Extended {
         /// The extended message id.
@@ -249,6 +322,9 @@ mod id {
     pub const REJECT: u8 = 16;
     pub const ALLOWED_FAST: u8 = 17;
     pub const EXTENDED: u8 = 20;
+    pub const HASH_REQUEST: u8 = 21;
+    pub const HASHES: u8 = 22;
+    pub const HASH_REJECT: u8 = 23;
 }
 
 /// The payload as an array of exactly `N` bytes, or the size error.
@@ -273,6 +349,30 @@ fn request(name: &'static str, payload: &[u8]) -> Result<BlockRequest, WireError
     })
 }
 
+/// A payload that is exactly a hash request.
+fn hash_request(name: &'static str, p: &[u8]) -> Result<HashRequest, WireError> {
+    exact::<{ HashRequest::LEN }>(name, p)?;
+    HashRequest::decode(name, p)
+}
+
+/// `hashes`: the request header, then whole 32-byte hashes, bounded.
+fn hashes(p: &[u8]) -> Result<Message, WireError> {
+    let request = HashRequest::decode("hashes", p)?;
+    let body = &p[HashRequest::LEN..];
+    if body.len() % 32 != 0 || body.len() / 32 > MAX_HASHES_IN_MESSAGE {
+        return Err(WireError::BadHashes(body.len()));
+    }
+    let hashes = body
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect();
+    Ok(Message::Hashes { request, hashes })
+}
+
 /// Decodes the messages whose payload is small and fixed (or unknown ids).
 fn decode_fixed(msg_id: u8, p: &[u8]) -> Result<Message, WireError> {
     match msg_id {
@@ -289,6 +389,9 @@ fn decode_fixed(msg_id: u8, p: &[u8]) -> Result<Message, WireError> {
         id::HAVE_NONE => empty("have none", p, Message::HaveNone),
         id::REJECT => request("reject", p).map(Message::Reject),
         id::ALLOWED_FAST => index("allowed fast", p).map(Message::AllowedFast),
+        id::HASH_REQUEST => hash_request("hash request", p).map(Message::HashRequest),
+        id::HASH_REJECT => hash_request("hash reject", p).map(Message::HashReject),
+        id::HASHES => hashes(p),
         other => Err(WireError::UnknownId(other)),
     }
 }
@@ -363,6 +466,12 @@ fn put_request(out: &mut BytesMut, msg_id: u8, r: &BlockRequest) {
     out.put_u32(r.length);
 }
 
+fn put_hash_request(out: &mut BytesMut, msg_id: u8, r: &HashRequest) {
+    out.put_u32(1 + HashRequest::LEN as u32);
+    out.put_u8(msg_id);
+    r.put(out);
+}
+
 fn put_simple(out: &mut BytesMut, msg_id: u8) {
     out.put_u32(1);
     out.put_u8(msg_id);
@@ -408,6 +517,18 @@ pub fn encode_message(msg: &Message, out: &mut BytesMut) {
             out.reserve(13 + data.len());
             out.put_slice(&piece_header(*piece, *begin, frame_len(0, data.len())));
             out.put_slice(data);
+        }
+        Message::HashRequest(r) => put_hash_request(out, id::HASH_REQUEST, r),
+        Message::HashReject(r) => put_hash_request(out, id::HASH_REJECT, r),
+        Message::Hashes { request, hashes } => {
+            let payload = HashRequest::LEN + 32 * hashes.len();
+            out.reserve(5 + payload);
+            out.put_u32(frame_len(1, payload));
+            out.put_u8(id::HASHES);
+            request.put(out);
+            for h in hashes {
+                out.put_slice(h);
+            }
         }
         Message::Extended { id: ext, payload } => {
             out.reserve(6 + payload.len());
@@ -690,7 +811,7 @@ mod tests {
         let e = decode_all(&[0, 0, 0, 1, 0xff], MAX_MESSAGE_LEN).unwrap_err();
         assert_eq!(e, WireError::UnknownId(255));
         assert_eq!(e.to_string(), "unknown message id 255");
-        for msg_id in [10u8, 11, 12, 18, 19, 21, 22, 0x80] {
+        for msg_id in [10u8, 11, 12, 18, 19, 24, 25, 0x80] {
             assert_eq!(decode_all(&frame(msg_id, &[]), MAX_MESSAGE_LEN), Err(WireError::UnknownId(msg_id)));
             assert_eq!(
                 decode_all(&frame(msg_id, &[1, 2, 3, 4]), MAX_MESSAGE_LEN),
@@ -928,5 +1049,55 @@ mod tests {
         }
         many.extend_from_slice(b"ee");
         assert!(ExtHandshake::decode(&many).is_err());
+    }
+
+    fn sample_hash_request() -> HashRequest {
+        HashRequest { pieces_root: [5; 32], base: 1, index: 512, length: 512, proof_layers: 9 }
+    }
+
+    #[test]
+    fn hash_messages_round_trip() {
+        let r = sample_hash_request();
+        round_trip(&Message::HashRequest(r));
+        round_trip(&Message::HashReject(r));
+        round_trip(&Message::Hashes { request: r, hashes: vec![[1; 32], [2; 32], [3; 32]] });
+        round_trip(&Message::Hashes { request: r, hashes: Vec::new() });
+        let b = encoded(&Message::HashRequest(r));
+        assert_eq!(&b[..5], &[0, 0, 0, 49, 21]);
+        assert_eq!(&b[5..37], &[5; 32]);
+        assert_eq!(&b[37..], &[0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 9]);
+    }
+
+    #[test]
+    fn hash_messages_are_bounded() {
+        let mut b = encoded(&Message::HashRequest(sample_hash_request()));
+        b.put_u8(0);
+        b[3] += 1;
+        assert!(matches!(decode_message(&mut b, MAX_MESSAGE_LEN), Err(WireError::PayloadSize { .. })));
+        let mut short = BytesMut::from(&[0u8, 0, 0, 11, 23, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10][..]);
+        assert!(matches!(decode_message(&mut short, MAX_MESSAGE_LEN), Err(WireError::PayloadSize { .. })));
+        let mut short = BytesMut::from(&[0u8, 0, 0, 11, 22, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10][..]);
+        assert!(matches!(decode_message(&mut short, MAX_MESSAGE_LEN), Err(WireError::TooShort { .. })));
+        let r = sample_hash_request();
+        let mut ragged = encoded(&Message::Hashes { request: r, hashes: vec![[1; 32]] });
+        ragged.put_u8(0);
+        ragged[3] += 1;
+        assert_eq!(decode_message(&mut ragged, MAX_MESSAGE_LEN), Err(WireError::BadHashes(33)));
+        let many = vec![[0u8; 32]; MAX_HASHES_IN_MESSAGE + 1];
+        let mut big = encoded(&Message::Hashes { request: r, hashes: many });
+        assert_eq!(
+            decode_message(&mut big, MAX_MESSAGE_LEN),
+            Err(WireError::BadHashes(32 * (MAX_HASHES_IN_MESSAGE + 1)))
+        );
+    }
+
+    #[test]
+    fn the_v2_bit_is_reserved_7_0x10() {
+        let hs = Handshake::new(InfoHash([1; 20]), PeerId([2; 20]));
+        assert!(!hs.supports_v2());
+        let v2 = hs.with_v2();
+        assert_eq!(v2.reserved[7] & 0x10, 0x10);
+        assert!(Handshake::decode(&v2.encode()).expect("decodes").supports_v2());
+        assert!(v2.supports_fast(), "other bits stay");
     }
 }

@@ -331,6 +331,22 @@ async fn announce_one(t: &Arc<Torrent>, url: String, event: AnnounceEvent) -> bo
         Ok(r) => r,
         Err(_) => Err(format!("timed out after {} s", timeout.as_secs())),
     };
+    // A hybrid torrent is also announced under its v2 id, as libtorrent
+    // does, so v2-only clients find us; the tracker's state follows the
+    // first announce, the second only brings peers (and is not tried
+    // against a tracker that did not answer the first).
+    let second_ids = if result.is_ok() { t.swarm_ids() } else { Vec::new() };
+    for ih in second_ids.into_iter().filter(|ih| *ih != req.info_hash) {
+        let second = AnnounceRequest { info_hash: ih, ..req.clone() };
+        match tokio::time::timeout(timeout, send_announce(t, &url, &second)).await {
+            Ok(Ok(reply)) if event != AnnounceEvent::Stopped => {
+                ses.peers_found(&ih, &reply.peers, super::PeerSource::Tracker);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(url = %url, error = %e, "v2 announce failed"),
+            Err(_) => tracing::debug!(url = %url, "v2 announce timed out"),
+        }
+    }
     let mut core = t.core.lock();
     let Some(idx) = core.trackers.entries.iter().position(|e| e.url == url) else { return false };
     match result {

@@ -313,7 +313,8 @@ pub(crate) async fn accept(
     if !Torrent::is_active(&t.core.lock()) {
         return Err(refuse(Some(t), "torrent is not active".into()));
     }
-    let ours = core.handshake(t.info_hash);
+    // A hybrid answers with the id the peer came for.
+    let ours = core.handshake(theirs.info_hash);
     match tokio::time::timeout(timeout, socket.write_all(&ours.encode())).await {
         Ok(Ok(())) => Ok((t, socket, Link { transport, encryption }, theirs)),
         Ok(Err(e)) => {

@@ -267,23 +267,27 @@ impl Dht {
         let mut due = Vec::new();
         {
             let mut a = self.announcer.lock();
-            a.next.retain(|ih, _| eligible.iter().any(|t| t.info_hash == *ih));
-            for t in &eligible {
-                let at = match a.next.get(&t.info_hash) {
+            // A hybrid torrent is announced under both its ids, as
+            // libtorrent does: v1 and v2 peers look it up by different ones.
+            let ids: Vec<_> =
+                eligible.iter().flat_map(|t| t.swarm_ids().into_iter().map(move |ih| (ih, t))).collect();
+            a.next.retain(|ih, _| ids.iter().any(|(id, _)| id == ih));
+            for (ih, t) in ids {
+                let at = match a.next.get(&ih) {
                     Some(at) => *at,
                     None => {
                         let slot = a.next_new_slot.map_or(now, |s| s.max(now));
                         a.next_new_slot = Some(slot + NEW_TORRENT_SPACING);
-                        a.next.insert(t.info_hash, slot);
+                        a.next.insert(ih, slot);
                         slot
                     }
                 };
                 if at <= now {
-                    a.next.insert(t.info_hash, now + interval);
+                    a.next.insert(ih, now + interval);
                     // Without metadata the picker is empty, and "has every
                     // piece" would hold vacuously: a magnet is never a seed.
                     let c = t.core.lock();
-                    due.push((t.info_hash, c.has_metadata && c.picker.is_seed()));
+                    due.push((ih, c.has_metadata && c.picker.is_seed()));
                 }
             }
         }
