@@ -1218,11 +1218,15 @@ impl Conn {
         Ok(())
     }
 
-    /// Asks a v2 peer for the piece layers we lack (a torrent from a
-    /// magnet), each at most once per connection, at most
-    /// `MAX_HASH_REQUESTS` at a time.
+    /// Asks a v2 peer for the piece layers we lack (a v2-only torrent
+    /// from a magnet), each at most once per connection, at most
+    /// `MAX_HASH_REQUESTS` at a time. A hybrid's pieces are verified by
+    /// their v1 hashes, so it asks for nothing: libtorrent closed the
+    /// connection of a peer asking for a hybrid's layers right after
+    /// connecting, and a magnet download of a hybrid (libtorrent 2.0's
+    /// default torrent) never finished.
     fn request_layers(&mut self) {
-        if !self.v2 {
+        if !self.v2 || self.t.meta().is_none_or(|m| m.has_v1) {
             return;
         }
         let Some(v2) = self.t.v2_hashes().cloned() else { return };
