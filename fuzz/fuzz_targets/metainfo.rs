@@ -1,19 +1,34 @@
 //! Torrent files as users download them from anywhere.
 //!
 //! An accepted torrent must be self-consistent: the info-hash is the SHA-1
-//! of the info bytes kept, the files tile the torrent without gaps, every
-//! path stays below the save path, and there is one hash per piece.
+//! of the info bytes kept (the SHA-256 truncated for a v2-only torrent), the
+//! v2 info-hash their SHA-256, the files tile the torrent without gaps, every
+//! path stays below the save path, and there is one v1 hash per piece (none
+//! for a v2-only torrent) and one piece layer entry per file.
 #![no_main]
 
 use std::path::Component;
 
 use libfuzzer_sys::fuzz_target;
+use lt::proto::merkle;
 use lt::proto::metainfo::Metainfo;
 use sha1::{Digest, Sha1};
 
 fn check(m: &Metainfo) {
-    assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(&m.info_bytes)));
-    assert_eq!(m.piece_hashes.len(), m.lengths.num_pieces() as usize);
+    // merkle::hash_block is the SHA-256 of any bytes.
+    let sha256 = merkle::hash_block(&m.info_bytes);
+    if m.has_v1 {
+        assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(&m.info_bytes)));
+        assert_eq!(m.piece_hashes.len(), m.lengths.num_pieces() as usize);
+    } else {
+        assert_eq!(m.info_hash.0[..], sha256[..20]);
+        assert!(m.piece_hashes.is_empty());
+        assert_eq!(m.info_hash_v2, Some(sha256));
+    }
+    if let Some(v2) = m.info_hash_v2 {
+        assert_eq!(v2, sha256);
+    }
+    assert_eq!(m.piece_layers.len(), m.files.len());
     assert!(!m.files.is_empty());
     let mut offset = 0u64;
     for f in &m.files {
