@@ -3,6 +3,7 @@
  * filter, errors; the result read back with lt_torrent_info_* and added to
  * a session with lt_params_set_torrent_info. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "helpers.h"
@@ -139,6 +140,7 @@ int main(void) {
     CHECK_EQ(lt_create_torrent_new(NULL, &missing), LT_ERROR_NULL_ARG);
     CHECK(missing == NULL);
     lt_create_torrent_free(ct);
+    free(dir);
     printf("ok\n");
     return 0;
 }

@@ -2,6 +2,7 @@
  * lt_create_torrent written to a file and read back, its pad files, flags
  * and both info-hashes; out-of-range indexes, small structs and bad input. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "helpers.h"
@@ -61,7 +62,7 @@ int main(void) {
     unsigned char small[16];
     memset(small, 0xee, sizeof small);
     CHECK_EQ(lt_torrent_info_file(info, 0, (lt_torrent_file_t *)(void *)small, sizeof small), LT_OK);
-    size_t written;
+    uint32_t written;
     memcpy(&written, small, sizeof written);
     CHECK_EQ(written, 16);
     CHECK_EQ(lt_torrent_info_file(info, 0, &f, 4), LT_ERROR_BUFFER_TOO_SMALL);
@@ -96,6 +97,7 @@ int main(void) {
     CHECK_EQ(lt_torrent_info_num_files(NULL), 0);
     CHECK(lt_torrent_info_name(NULL) == NULL);
     lt_torrent_info_free(NULL);
+    free(dir);
     printf("ok\n");
     return 0;
 }
