@@ -4,7 +4,8 @@ use std::ffi::{c_char, c_void, CString};
 use std::time::Duration;
 
 use super::boundary::{
-    check_struct_size, code, copy_to_buf, ffi_call, fill_array, fill_struct_array, non_null, write_struct,
+    check_struct_size, code, copy_to_buf, ffi_call, fill_array, fill_struct_array, free_box, non_null,
+    write_struct,
 };
 use super::error::{
     code_of, cstring, fail_with, lt_error, LT_ERROR_BUFFER_TOO_SMALL, LT_ERROR_NULL_ARG,
@@ -332,12 +333,8 @@ pub unsafe extern "C" fn lt_set_alert_notify(
 /// `a` must be NULL or an alert popped from a session, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_alert_free(a: *mut lt_alert_t) {
-    ffi_call(|| {
-        if !a.is_null() {
-            // SAFETY: from Box::into_raw in wrap().
-            drop(unsafe { Box::from_raw(a) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(a) })
 }
 
 /// The alert's type (`LT_ALERT_*`); 0 for NULL.

@@ -258,6 +258,18 @@ pub unsafe fn fill_struct_array<T, U: GrowableStruct>(
     Ok(())
 }
 
+/// Frees an object the library handed out with `Box::into_raw` (every
+/// `lt_*_free` of a boxed object calls this); NULL is a no-op.
+///
+/// # Safety
+/// `p` must be NULL or from `Box::into_raw` of a `T`, not yet freed.
+pub unsafe fn free_box<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: the caller promises p came from Box::into_raw, once.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
 /// Allocates a copy of `data` with malloc, for the caller to release with
 /// `lt_free`.
 pub fn malloc_copy(data: &[u8]) -> *mut u8 {

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::PathBuf;
 
-use super::boundary::{clear_bytes_out, code, ffi_call, malloc_copy, non_null, str_arg};
+use super::boundary::{clear_bytes_out, code, ffi_call, free_box, malloc_copy, non_null, str_arg};
 use super::error::{fail, fail_with, lt_error, LT_ERROR_INVALID_ARG};
 use crate::engine::create::{create_torrent_filtered, CreateOptions, Format};
 
@@ -97,12 +97,8 @@ pub unsafe extern "C" fn lt_create_torrent_new(
 /// `ct` must be NULL or from `lt_create_torrent_new`, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_create_torrent_free(ct: *mut lt_create_torrent_t) {
-    ffi_call(|| {
-        if !ct.is_null() {
-            // SAFETY: from Box::into_raw in lt_create_torrent_new.
-            drop(unsafe { Box::from_raw(ct) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(ct) })
 }
 
 /// Sets the piece size: a power of two from 16 KiB to 128 MiB, or 0 to

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::alert::{alert_ref, lt_alert_t, wrong_type};
-use super::boundary::{code, copy_to_array, ffi_call, fill_struct_array, growable_struct, non_null, str_arg};
+use super::boundary::{
+    code, copy_to_array, ffi_call, fill_struct_array, free_box, growable_struct, non_null, str_arg,
+};
 use super::error::{
     cstring, fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_LIMIT_REACHED, LT_ERROR_NOT_FOUND,
 };
@@ -126,12 +128,8 @@ pub extern "C" fn lt_ip_filter_new() -> *mut lt_ip_filter_t {
 /// `lt_session_get_ip_filter`, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_ip_filter_free(f: *mut lt_ip_filter_t) {
-    ffi_call(|| {
-        if !f.is_null() {
-            // SAFETY: from Box::into_raw in lt_ip_filter_new / lt_session_get_ip_filter.
-            drop(unsafe { Box::from_raw(f) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(f) })
 }
 
 /// Adds a rule: addresses `first` to `last` inclusive (both IPv4 or both
@@ -452,12 +450,8 @@ pub extern "C" fn lt_port_filter_new() -> *mut lt_port_filter_t {
 /// `f` must be NULL or from `lt_port_filter_new`, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_port_filter_free(f: *mut lt_port_filter_t) {
-    ffi_call(|| {
-        if !f.is_null() {
-            // SAFETY: from Box::into_raw in lt_port_filter_new.
-            drop(unsafe { Box::from_raw(f) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(f) })
 }
 
 /// Adds a rule: ports `first` to `last` inclusive get `flags`, over the

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::boundary::{code, ffi_call, non_null, str_arg};
+use super::boundary::{code, ffi_call, free_box, non_null, str_arg};
 use super::error::{
     fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_MAGNET, LT_ERROR_INVALID_RESUME_DATA,
     LT_ERROR_INVALID_TORRENT,
@@ -104,12 +104,8 @@ pub extern "C" fn lt_params_new() -> *mut lt_params_t {
 /// `p` must be NULL or from `lt_params_new`, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_params_free(p: *mut lt_params_t) {
-    ffi_call(|| {
-        if !p.is_null() {
-            // SAFETY: from Box::into_raw in lt_params_new.
-            drop(unsafe { Box::from_raw(p) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(p) })
 }
 
 fn parse_torrent(data: &[u8], what: &str) -> Result<TorrentSource, lt_error> {

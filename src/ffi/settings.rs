@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{code, ffi_call, str_arg};
+use super::boundary::{code, ffi_call, free_box, str_arg};
 use super::error::{fail, lt_error, LT_ERROR_NULL_ARG};
 use crate::engine::Settings;
 
@@ -31,12 +31,8 @@ pub extern "C" fn lt_settings_new() -> *mut lt_settings_t {
 /// `s` must be NULL or a pack from `lt_settings_new` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_settings_free(s: *mut lt_settings_t) {
-    ffi_call(|| {
-        if !s.is_null() {
-            // SAFETY: s came from Box::into_raw in lt_settings_new.
-            drop(unsafe { Box::from_raw(s) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(s) })
 }
 
 /// Shared body of the typed setters.

@@ -5,7 +5,9 @@ use std::ffi::{c_char, CString};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::boundary::{check_struct_size, code, ffi_call, growable_struct, non_null, str_arg, write_struct};
+use super::boundary::{
+    check_struct_size, code, ffi_call, free_box, growable_struct, non_null, str_arg, write_struct,
+};
 use super::error::{
     cstring, fail, fail_with, lt_error, LT_ERROR_INVALID_ARG, LT_ERROR_INVALID_TORRENT, LT_ERROR_NOT_FOUND,
 };
@@ -202,12 +204,8 @@ pub unsafe extern "C" fn lt_torrent_info_from_buffer(
 /// `info` must be NULL or from `lt_torrent_info_from_*`, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn lt_torrent_info_free(info: *mut lt_torrent_info_t) {
-    ffi_call(|| {
-        if !info.is_null() {
-            // SAFETY: from Box::into_raw in publish.
-            drop(unsafe { Box::from_raw(info) });
-        }
-    })
+    // SAFETY: forwarded caller promise: NULL or from Box::into_raw, not yet freed.
+    ffi_call(|| unsafe { free_box(info) })
 }
 
 /// The torrent's name (owned by the info; NULL for a NULL info).
