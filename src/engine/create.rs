@@ -194,6 +194,17 @@ enum Report {
     Failed(Error),
 }
 
+/// A piece length a new torrent may have: a power of two from 16 KiB to
+/// 128 MiB.
+pub fn check_piece_length(piece_length: u32) -> Result<(), Error> {
+    if !(MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&piece_length) || !piece_length.is_power_of_two() {
+        return Err(Error::invalid_argument(format!(
+            "piece length {piece_length} must be a power of two from 16 KiB to 128 MiB"
+        )));
+    }
+    Ok(())
+}
+
 /// Makes a torrent of `path` (a file, or a directory with everything in
 /// it); `progress(done, total)` is called per hashed piece. Answers the
 /// bencoded .torrent bytes.
@@ -257,11 +268,7 @@ pub fn create_torrent_filtered(
         return Err(Error::invalid_argument(format!("{}: nothing to share (no data)", path.display())));
     }
     let piece_length = opts.piece_length.unwrap_or_else(|| auto_piece_length(total));
-    if !(MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&piece_length) || !piece_length.is_power_of_two() {
-        return Err(Error::invalid_argument(format!(
-            "piece length {piece_length} must be a power of two from 16 KiB to 128 MiB"
-        )));
-    }
+    check_piece_length(piece_length)?;
 
     let layout = layout(&files, opts.format, piece_length as u64);
     let pieces = plan_pieces(&files, &layout, opts.format, piece_length as u64);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::boundary::{clear_bytes_out, code, ffi_call, free_box, malloc_copy, non_null, str_arg};
 use super::error::{fail, fail_with, lt_error, LT_ERROR_INVALID_ARG};
-use crate::engine::create::{create_torrent_filtered, CreateOptions, Format};
+use crate::engine::create::{check_piece_length, create_torrent_filtered, CreateOptions, Format};
 
 /// BitTorrent v1 (SHA-1 pieces). The default.
 pub const LT_CREATE_V1: u32 = 1;
@@ -115,11 +115,8 @@ pub unsafe extern "C" fn lt_create_torrent_set_piece_size(
     bytes: u32,
 ) -> lt_error {
     set(ct, |ct| {
-        if bytes != 0 && (!bytes.is_power_of_two() || !(16 * 1024..=128 << 20).contains(&bytes)) {
-            return Err(fail_with(
-                LT_ERROR_INVALID_ARG,
-                format!("piece size {bytes} must be 0 or a power of two from 16 KiB to 128 MiB"),
-            ));
+        if bytes != 0 {
+            check_piece_length(bytes).map_err(fail)?;
         }
         ct.opts.piece_length = (bytes != 0).then_some(bytes);
         Ok(())
