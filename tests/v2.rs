@@ -97,12 +97,14 @@ fn truncated_v2(meta: &Metainfo) -> InfoHash {
     InfoHash(id)
 }
 
-/// lt downloads `meta` from a libtorrent seeder of `file`; no piece
-/// fails its hash and the bytes match.
-fn download_from_libtorrent(dir: &Path, file: &Path, meta: Arc<Metainfo>) {
+/// lt downloads `source` (the torrent or a magnet of it) from a
+/// libtorrent seeder of `file`; no piece fails its hash, none is thrown
+/// away (a v2 piece is not downloaded before its hash is known), and the
+/// bytes match.
+fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) {
     let seeder = LtPeer::seed(file, &dir.join("data"), &SeedOpts::default());
     let ses = Session::new(settings()).unwrap();
-    let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta), dir.join("lt"));
+    let mut p = AddTorrentParams::new(source, dir.join("lt"));
     p.peers.push(local(seeder.port));
     let id = ses.add_torrent(p).unwrap();
     let deadline = Instant::now() + WAIT;
@@ -116,7 +118,9 @@ fn download_from_libtorrent(dir: &Path, file: &Path, meta: Arc<Metainfo>) {
         assert!(Instant::now() < deadline, "not finished: {:?}", ses.torrent_status(id).unwrap());
     }
     assert_same(&dir.join("data"), &dir.join("lt"));
-    assert_eq!(ses.torrent_status(id).unwrap().pieces_done, ses.torrent_status(id).unwrap().pieces_total);
+    let status = ses.torrent_status(id).unwrap();
+    assert_eq!(status.pieces_done, status.pieces_total);
+    assert_eq!(status.total_wasted, 0, "no piece downloaded twice");
 }
 
 /// lt seeds `meta` (checking the data first); a libtorrent downloader
@@ -135,7 +139,7 @@ fn seed_to_libtorrent(dir: &Path, file: &Path, meta: Arc<Metainfo>) {
 fn lt_downloads_a_hybrid_torrent_from_libtorrent() {
     let dir = tempdir("v2-hybrid-down");
     let (file, meta) = hybrid(&dir.path, 121);
-    download_from_libtorrent(&dir.path, &file, meta);
+    download_from_libtorrent(&dir.path, &file, TorrentSource::Metainfo(meta));
 }
 
 #[test]
@@ -149,7 +153,7 @@ fn libtorrent_downloads_a_hybrid_torrent_from_lt() {
 fn lt_downloads_a_v2_only_torrent_from_libtorrent() {
     let dir = tempdir("v2-only-down");
     let (file, meta) = v2_only(&dir.path, 125);
-    download_from_libtorrent(&dir.path, &file, meta);
+    download_from_libtorrent(&dir.path, &file, TorrentSource::Metainfo(meta));
 }
 
 #[test]
@@ -216,4 +220,16 @@ fn libtorrent_downloads_a_hybrid_magnet_from_lt() {
     let mut leecher = LtPeer::magnet(&uri, &back);
     leecher.wait_download(WAIT).expect("libtorrent finished the magnet download from lt");
     assert_same(&dir.path.join("data"), &back);
+}
+
+#[test]
+fn lt_downloads_a_v2_only_magnet_from_libtorrent() {
+    // A btmh-only link: the metadata is checked by SHA-256, and the piece
+    // layers it lacks come from libtorrent by hash request.
+    let dir = tempdir("v2-magnet-down");
+    let (file, meta) = v2_only(&dir.path, 125);
+    let uri = format!("magnet:?xt=urn:btmh:1220{}", hex(&meta.info_hash_v2.expect("v2 hash")));
+    let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
+    assert_eq!(magnet.info_hash, meta.info_hash, "the link names the v2-only swarm");
+    download_from_libtorrent(&dir.path, &file, TorrentSource::Magnet(magnet));
 }

@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 use super::piece_picker::PeerKey;
 use crate::proto::extension::{metadata_piece_len, metadata_pieces, METADATA_PIECE_SIZE};
@@ -46,6 +47,15 @@ pub(crate) enum DataOutcome {
     /// The whole did not hash to the info-hash. `blamed` is the peer that
     /// sent all of it, if one did; otherwise the fetch goes one peer at a time.
     HashFailed { blamed: Option<PeerKey> },
+}
+
+/// Whether `info` is the info dictionary of the swarm `id`: its SHA-1 for
+/// a torrent with v1 pieces, else its SHA-256 truncated to 20 bytes (the id
+/// of a swarm joined by a `btmh`-only magnet). Matching 160 bits of
+/// SHA-256 is as hard to forge as matching SHA-1.
+fn hashes_to(info: &[u8], id: &InfoHash) -> bool {
+    let v1: [u8; 20] = Sha1::digest(info).into();
+    v1 == id.0 || Sha256::digest(info)[..20] == id.0
 }
 
 /// The state of one torrent's metadata download.
@@ -158,8 +168,7 @@ impl MetadataFetch {
         if self.pieces.iter().any(|p| !matches!(p, Piece::Received { .. })) {
             return DataOutcome::Stored;
         }
-        let digest: [u8; 20] = Sha1::digest(&self.buf).into();
-        if digest == info_hash.0 {
+        if hashes_to(&self.buf, info_hash) {
             let buf = std::mem::take(&mut self.buf);
             *self = MetadataFetch::default();
             return DataOutcome::Complete(buf);

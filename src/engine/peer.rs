@@ -545,8 +545,8 @@ pub(crate) async fn run(
         metadata_paused_until: None,
         metadata_budget: RequestBudget::new(),
         hash_budget: RequestBudget::new(),
-        v2: theirs.supports_v2(),
         hash_requests: HashSet::new(),
+        hash_asked: HashSet::new(),
         pex_out: PexState::default(),
         pex_sent_at: None,
         pex_in: InboundRate::default(),
@@ -886,10 +886,11 @@ struct Conn {
     metadata_budget: RequestBudget,
     /// BEP 52 hash requests this peer may still have served.
     hash_budget: RequestBudget,
-    /// The peer set the v2 bit (BEP 52): it may answer hash requests.
-    v2: bool,
     /// Our hash requests to this peer not yet answered or rejected.
     hash_requests: HashSet<HashRequest>,
+    /// Every hash request sent to this peer: none is sent twice (a peer
+    /// that rejected or failed one is not asked again; others may be).
+    hash_asked: HashSet<HashRequest>,
     /// What we told it through peer exchange, and when we last did.
     pex_out: PexState,
     pex_sent_at: Option<Instant>,
@@ -1204,29 +1205,31 @@ impl Conn {
             Message::Hashes { request, hashes } => {
                 // Answers to requests we did not send are dropped.
                 if self.hash_requests.remove(&request) {
-                    if let Some(v2) = self.t.v2_hashes() {
-                        if !v2.add_layer(&request, &hashes) {
-                            tracing::debug!(peer = %self.handle.addr, "piece layer did not prove out");
-                        }
+                    match self.t.v2_hashes().and_then(|v2| v2.add_layer(&request, &hashes)) {
+                        Some(pieces) => self.t.hashes_known(pieces),
+                        None => tracing::debug!(peer = %self.handle.addr, "piece layer did not prove out"),
                     }
                 }
+                self.request_layers();
             }
             Message::HashReject(request) => {
                 self.hash_requests.remove(&request);
+                self.request_layers();
             }
         }
         Ok(())
     }
 
-    /// Asks a v2 peer for the piece layers we lack (a v2-only torrent
-    /// from a magnet), each at most once per connection, at most
-    /// `MAX_HASH_REQUESTS` at a time. A hybrid's pieces are verified by
-    /// their v1 hashes, so it asks for nothing: libtorrent closed the
-    /// connection of a peer asking for a hybrid's layers right after
-    /// connecting, and a magnet download of a hybrid (libtorrent 2.0's
-    /// default torrent) never finished.
+    /// Asks the peer for the runs of piece layers we lack (a v2-only
+    /// torrent from a magnet, whose pieces cannot be checked without
+    /// them), each at most once per connection, at most
+    /// `MAX_HASH_REQUESTS` at a time. A hybrid's pieces are checked by
+    /// their v1 hashes, so it asks for nothing: libtorrent answers hash
+    /// requests only on connections it counts as v2 (made with the v2
+    /// id), and closes others that send them; a v2-only torrent has no
+    /// other id.
     fn request_layers(&mut self) {
-        if !self.v2 || self.t.meta().is_none_or(|m| m.has_v1) {
+        if self.t.meta().is_none_or(|m| m.has_v1) {
             return;
         }
         let Some(v2) = self.t.v2_hashes().cloned() else { return };
@@ -1234,7 +1237,8 @@ impl Conn {
             if self.hash_requests.len() >= MAX_HASH_REQUESTS {
                 break;
             }
-            if self.hash_requests.insert(r) {
+            if self.hash_asked.insert(r) {
+                self.hash_requests.insert(r);
                 self.send(Message::HashRequest(r));
             }
         }

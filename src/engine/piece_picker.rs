@@ -81,6 +81,10 @@ pub struct PiecePicker {
     by_peer: HashMap<PeerKey, HashSet<Block>>,
     sequential: bool,
     endgame_picks: u64,
+    /// Pieces whose hash is not known yet (a v2 torrent from a magnet,
+    /// before its piece layers arrive): not opened, since their data
+    /// could not be checked and would be thrown away.
+    awaiting_hash: Bitfield,
 }
 
 impl PiecePicker {
@@ -99,7 +103,21 @@ impl PiecePicker {
             by_peer: HashMap::new(),
             sequential: false,
             endgame_picks: 0,
+            awaiting_hash: Bitfield::new(n),
         }
+    }
+
+    /// Marks whether `piece`'s hash is known (see `awaiting_hash`).
+    pub fn set_hash_known(&mut self, piece: u32, known: bool) {
+        if piece < self.lengths.num_pieces() {
+            self.awaiting_hash.set(piece, !known);
+        }
+    }
+
+    /// Whether a new request may start `piece`: wanted, not under way,
+    /// and checkable.
+    fn can_open(&self, piece: u32) -> bool {
+        self.wanted.get(piece) && !self.partial.contains_key(&piece) && !self.awaiting_hash.get(piece)
     }
 
     pub fn lengths(&self) -> &Lengths {
@@ -269,7 +287,7 @@ impl PiecePicker {
         let mut candidates: Vec<(u64, u32)> = self
             .wanted
             .ones()
-            .filter(|p| peer_has.get(*p) && !self.partial.contains_key(p))
+            .filter(|p| peer_has.get(*p) && self.can_open(*p))
             .map(|p| (self.piece_rank(p), p))
             .collect();
         if !candidates.is_empty() {
@@ -323,14 +341,13 @@ impl PiecePicker {
     /// under way, picks as `pick_blocks` does (partial pieces, endgame).
     pub fn pick_run(&mut self, peer: PeerKey, max: usize, out: &mut Vec<Block>) {
         let n = self.lengths.num_pieces();
-        let first =
-            self.wanted.ones().filter(|p| !self.partial.contains_key(p)).min_by_key(|p| self.piece_rank(*p));
+        let first = self.wanted.ones().filter(|p| self.can_open(*p)).min_by_key(|p| self.piece_rank(*p));
         let Some(mut piece) = first else {
             self.pick_blocks(&Bitfield::full(n), peer, max, out);
             return;
         };
         let start = out.len();
-        while piece < n && self.wanted.get(piece) && !self.partial.contains_key(&piece) {
+        while piece < n && self.can_open(piece) {
             let blocks = self.lengths.blocks_in_piece(piece) as usize;
             if out.len() > start && out.len() - start + blocks > max {
                 break;
@@ -554,6 +571,25 @@ mod tests {
         p.pick_run(3, 1, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(p.endgame_picks(), 1);
+        p.check();
+    }
+
+    #[test]
+    fn pieces_awaiting_their_hash_are_not_started() {
+        let mut p = picker(3, BLOCK_SIZE);
+        p.set_sequential(true);
+        p.set_hash_known(0, false);
+        p.set_hash_known(1, false);
+        let mut out = Vec::new();
+        p.pick_blocks(&Bitfield::full(3), 1, 10, &mut out);
+        assert_eq!(out.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![2]);
+        out.clear();
+        p.pick_run(2, 10, &mut out);
+        assert!(out.iter().all(|b| b.piece == 2), "a web seed waits too: {out:?}");
+        p.set_hash_known(1, true);
+        out.clear();
+        p.pick_blocks(&Bitfield::full(3), 1, 10, &mut out);
+        assert_eq!(out.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![1]);
         p.check();
     }
 

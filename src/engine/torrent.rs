@@ -287,6 +287,19 @@ impl Loaded {
         let v2 = PieceHashes::new(&meta).map(Arc::new);
         Loaded { meta, storage, v2 }
     }
+
+    /// A picker for these pieces that leaves alone, until their hashes
+    /// arrive, the pieces of a v2-only torrent whose piece layer is not
+    /// known (a torrent from a magnet): their data could not be checked.
+    fn new_picker(&self) -> PiecePicker {
+        let mut picker = PiecePicker::new(self.meta.lengths);
+        if let (Some(v2), false) = (&self.v2, self.meta.has_v1) {
+            for piece in (0..self.meta.lengths.num_pieces()).filter(|p| !v2.is_known(*p)) {
+                picker.set_hash_known(piece, false);
+            }
+        }
+        picker
+    }
 }
 
 /// A torrent in a session. Shared (`Arc`) by its task, its peers and the API.
@@ -364,7 +377,7 @@ impl Torrent {
         let mut file_priority = opts.file_priorities.clone();
         let mut picker = PiecePicker::new(Lengths::NONE);
         if let Some(l) = &loaded {
-            picker = PiecePicker::new(l.meta.lengths);
+            picker = l.new_picker();
             if opts.seed_mode {
                 for p in 0..l.meta.lengths.num_pieces() {
                     picker.set_have(p);
@@ -479,6 +492,15 @@ impl Torrent {
     /// the info-hash, and for a hybrid also its truncated v2 info-hash.
     pub(crate) fn swarm_ids(&self) -> Vec<InfoHash> {
         std::iter::once(self.info_hash).chain(self.meta().and_then(|m| v2_swarm_id(m))).collect()
+    }
+
+    /// A run of piece layer arrived from a peer and proved out: these
+    /// pieces can be checked, so they may be downloaded now.
+    pub(crate) fn hashes_known(&self, pieces: std::ops::Range<u32>) {
+        let mut core = self.core.lock();
+        for piece in pieces {
+            core.picker.set_hash_known(piece, true);
+        }
     }
 
     /// The v2 hashes of the pieces, for a v2 or hybrid torrent whose
@@ -823,14 +845,15 @@ impl Torrent {
             }
         };
         let storage = super::session::open_storage(&meta, self.save_path.clone());
-        if self.loaded.set(Loaded::new(meta.clone(), storage)).is_err() {
+        let loaded = Loaded::new(meta.clone(), storage);
+        let mut picker = loaded.new_picker();
+        if self.loaded.set(loaded).is_err() {
             return;
         }
         if let Some(ih) = v2_swarm_id(&meta) {
             self.ses.add_swarm_id(ih, self.id);
         }
         let mut core = self.core.lock();
-        let mut picker = PiecePicker::new(meta.lengths);
         picker.set_sequential(core.picker.is_sequential());
         let mut prios = std::mem::take(&mut core.file_priority);
         prios.resize(meta.files.len(), DEFAULT_PRIORITY);

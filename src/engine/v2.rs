@@ -14,7 +14,7 @@
 use parking_lot::RwLock;
 use sha1::{Digest, Sha1};
 
-use crate::proto::merkle::{self, Hash256, LayerTree, BLOCK_SIZE, MAX_HASHES_PER_REQUEST};
+use crate::proto::merkle::{self, Hash256, LayerTree, BLOCK_SIZE};
 use crate::proto::metainfo::Metainfo;
 use crate::proto::wire::HashRequest;
 
@@ -31,20 +31,72 @@ struct V2Piece {
     whole_file: bool,
 }
 
+/// How many piece-layer nodes one of our hash requests asks for at most:
+/// what libtorrent asks for itself (it answers up to
+/// `merkle::MAX_HASHES_PER_REQUEST`). A wider layer is asked for in runs of this
+/// many, each proven by its uncle hashes, so one answer stays small.
+const LAYER_RUN: u32 = 512;
+
+/// A file's piece layer as far as it is known: all of it for a torrent
+/// added from a .torrent file; run by run as peers send it for a torrent
+/// from a magnet.
+#[derive(Clone, Debug, Default)]
+struct KnownLayer {
+    /// One node per piece of the file; zeros where not known yet.
+    nodes: Vec<Hash256>,
+    /// Per run of the request width (`LAYER_RUN` nodes, or the whole
+    /// layer when narrower): proven against the pieces root.
+    runs_known: Vec<bool>,
+    /// Nodes per run.
+    run: u32,
+}
+
+impl KnownLayer {
+    /// The layer of a file of `pieces` pieces, none of it known yet.
+    fn unknown(pieces: u32) -> KnownLayer {
+        let run = pieces.next_power_of_two().min(LAYER_RUN);
+        KnownLayer {
+            nodes: vec![[0; 32]; pieces as usize],
+            runs_known: vec![false; pieces.div_ceil(run) as usize],
+            run,
+        }
+    }
+
+    /// A layer known whole (already proven against the pieces root).
+    fn known(nodes: Vec<Hash256>) -> KnownLayer {
+        let mut layer = KnownLayer::unknown(nodes.len() as u32);
+        layer.runs_known.fill(true);
+        layer.nodes = nodes;
+        layer
+    }
+
+    fn get(&self, index: u32) -> Option<&Hash256> {
+        let known = *self.runs_known.get((index / self.run.max(1)) as usize)?;
+        known.then(|| self.nodes.get(index as usize)).flatten()
+    }
+
+    fn is_complete(&self) -> bool {
+        !self.nodes.is_empty() && self.runs_known.iter().all(|k| *k)
+    }
+}
+
 /// The v2 hashes of a torrent's pieces. Piece layers are known from the
 /// start for a torrent added from a .torrent file; a torrent from a magnet
-/// has none until peers send them (checked against the pieces root first).
+/// has none until peers send them (each run proven against the pieces
+/// root first).
 pub(crate) struct PieceHashes {
     blocks_per_piece: usize,
     /// Per piece: its file, `None` for a piece without v2 hash.
     pieces: Vec<Option<V2Piece>>,
-    /// Per file: its pieces roots (empty until known), each already proven
-    /// against the file's pieces root.
-    layers: RwLock<Vec<Vec<Hash256>>>,
+    /// Per file: its piece layer as far as known (empty for files of at
+    /// most one piece, pads and empty files, which need none).
+    layers: RwLock<Vec<KnownLayer>>,
     /// Per file: its pieces root (`None` for pads and empty files).
     roots: Vec<Option<Hash256>>,
     /// Per file: its number of pieces.
     file_pieces: Vec<u32>,
+    /// Per file: the torrent's index of its first piece.
+    first_piece: Vec<u32>,
 }
 
 /// The outcome of checking a piece against every hash the torrent has.
@@ -86,28 +138,35 @@ impl PieceHashes {
                 *slot = Some(V2Piece { file, index: index as u32, len, whole_file: count == 1 });
             }
         }
-        let layers = meta
-            .files
-            .iter()
-            .enumerate()
-            .map(|(file, entry)| {
-                let layer = meta.piece_layers.get(file).cloned().unwrap_or_default();
-                match roots[file] {
-                    Some(root)
-                        if entry.length > piece_length as u64 && proves(&layer, blocks_per_piece, &root) =>
-                    {
-                        layer
-                    }
-                    _ => Vec::new(),
-                }
-            })
-            .collect();
-        let file_pieces = meta
+        let file_pieces: Vec<u32> = meta
             .files
             .iter()
             .map(|f| f.length.div_ceil(piece_length as u64).min(u64::from(u32::MAX)) as u32)
             .collect();
-        Some(PieceHashes { blocks_per_piece, pieces, layers: RwLock::new(layers), roots, file_pieces })
+        let first_piece = meta
+            .files
+            .iter()
+            .map(|f| (f.offset / piece_length as u64).min(u64::from(u32::MAX)) as u32)
+            .collect();
+        let layers = (0..meta.files.len())
+            .map(|file| {
+                let Some(root) = roots[file].filter(|_| file_pieces[file] > 1) else {
+                    return KnownLayer::default();
+                };
+                match meta.piece_layers.get(file) {
+                    Some(layer) if proves(layer, blocks_per_piece, &root) => KnownLayer::known(layer.clone()),
+                    _ => KnownLayer::unknown(file_pieces[file]),
+                }
+            })
+            .collect();
+        Some(PieceHashes {
+            blocks_per_piece,
+            pieces,
+            layers: RwLock::new(layers),
+            roots,
+            file_pieces,
+            first_piece,
+        })
     }
 
     /// Checks a piece's bytes (the whole piece, padding included) against
@@ -121,46 +180,54 @@ impl PieceHashes {
             return Some(self.roots[at.file] == Some(merkle::file_root(&leaves)));
         }
         let layers = self.layers.read();
-        let expected = layers.get(at.file)?.get(at.index as usize)?;
+        let expected = layers.get(at.file)?.get(at.index)?;
         Some(*expected == merkle::piece_root(&leaves, self.blocks_per_piece))
     }
 
-    /// Requests for the piece layers still missing (a torrent from a
-    /// magnet): each asks for a file's whole layer, padded to a power of
-    /// two, whose nodes alone hash up to the pieces root. Files whose
-    /// layer is wider than one request allows are not asked for.
+    /// Whether `piece` can be checked now: its v2 hash is known, or it
+    /// has none to wait for (a hybrid's v1 hash is checked either way).
+    pub fn is_known(&self, piece: u32) -> bool {
+        match self.pieces.get(piece as usize).copied().flatten() {
+            Some(at) if !at.whole_file => self.layers.read()[at.file].get(at.index).is_some(),
+            _ => true,
+        }
+    }
+
+    /// Requests for the runs of piece layers still missing (a torrent
+    /// from a magnet): base the piece layer, at most `LAYER_RUN` nodes
+    /// each, with the uncles that prove them up to the pieces root.
     pub fn layer_requests(&self) -> Vec<HashRequest> {
         let layers = self.layers.read();
         let piece_height = self.blocks_per_piece.trailing_zeros();
-        (0..self.roots.len())
-            .filter_map(|file| {
-                let root = self.roots[file]?;
-                let pieces = self.file_pieces[file];
-                let width = pieces.checked_next_power_of_two()?;
-                let wanted = pieces > 1 && width <= MAX_HASHES_PER_REQUEST && layers[file].is_empty();
-                wanted.then(|| HashRequest {
+        let mut out = Vec::new();
+        for (file, layer) in layers.iter().enumerate() {
+            let Some(root) = self.roots[file] else { continue };
+            let width = self.file_pieces[file].next_power_of_two();
+            for (run, _) in layer.runs_known.iter().enumerate().filter(|(_, known)| !**known) {
+                out.push(HashRequest {
                     pieces_root: root,
                     base: piece_height,
-                    index: 0,
-                    length: width,
+                    index: run as u32 * layer.run,
+                    length: layer.run,
                     proof_layers: width.trailing_zeros() - 1,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        out
     }
 
-    /// Takes a peer's answer to one of [`Self::layer_requests`]: the
-    /// layer is kept when it proves out against the pieces root. Returns
-    /// whether it did (false also for an answer to no such request).
-    pub fn add_layer(&self, request: &HashRequest, hashes: &[Hash256]) -> bool {
-        let Some(file) = self.file_for_root(&request.pieces_root) else { return false };
-        let pieces = self.file_pieces[file] as usize;
-        let expected = self.layer_requests().into_iter().find(|r| r.pieces_root == request.pieces_root);
-        if expected.as_ref() != Some(request) {
-            return false;
+    /// Takes a peer's answer to one of [`Self::layer_requests`]: the run
+    /// is kept when it proves out against the pieces root. Returns the
+    /// torrent's pieces it makes checkable (`None` when it did not prove
+    /// out or answers no such request).
+    pub fn add_layer(&self, request: &HashRequest, hashes: &[Hash256]) -> Option<std::ops::Range<u32>> {
+        let file = self.file_for_root(&request.pieces_root)?;
+        if !self.layer_requests().contains(request) {
+            return None;
         }
-        let leaves = u64::from(request.length) * self.blocks_per_piece as u64;
-        let proven = merkle::verify_hashes(
+        let pieces = self.file_pieces[file];
+        let leaves = u64::from(pieces.next_power_of_two()) * self.blocks_per_piece as u64;
+        let nodes = merkle::verify_hashes(
             &request.pieces_root,
             leaves,
             request.base,
@@ -168,13 +235,15 @@ impl PieceHashes {
             request.length,
             request.proof_layers,
             hashes,
-        );
-        let Some(nodes) = proven else { return false };
+        )?;
         let mut layers = self.layers.write();
-        if layers[file].is_empty() {
-            layers[file] = nodes[..pieces].to_vec();
-        }
-        true
+        let layer = &mut layers[file];
+        let start = request.index.min(pieces);
+        let end = (request.index + request.length).min(pieces);
+        layer.nodes[start as usize..end as usize].copy_from_slice(&nodes[..(end - start) as usize]);
+        layer.runs_known[(request.index / layer.run) as usize] = true;
+        let first = self.first_piece[file];
+        Some(first + start..first + end)
     }
 
     /// The file with this pieces root (not a pad, not empty), if any.
@@ -186,8 +255,8 @@ impl PieceHashes {
     /// `None` while the layer is unknown or the file has none.
     pub fn layer_tree(&self, file: usize) -> Option<LayerTree> {
         let layers = self.layers.read();
-        let layer = layers.get(file).filter(|l| !l.is_empty())?;
-        Some(LayerTree::new(layer, self.blocks_per_piece))
+        let layer = layers.get(file).filter(|l| l.is_complete())?;
+        Some(LayerTree::new(&layer.nodes, self.blocks_per_piece))
     }
 }
 
@@ -361,12 +430,67 @@ mod tests {
         answer.push(merkle::pad_hash(1));
         let mut forged = answer.clone();
         forged[1][0] ^= 1;
-        assert!(!hashes.add_layer(&r, &forged));
-        assert!(!hashes.add_layer(&HashRequest { length: 2, ..r }, &answer[..2]));
+        assert_eq!(hashes.add_layer(&r, &forged), None);
+        assert_eq!(hashes.add_layer(&HashRequest { length: 2, ..r }, &answer[..2]), None);
         assert_eq!(check_piece(&meta, Some(&hashes), 1, &bytes[PIECE..2 * PIECE]), Check::Unknown);
-        assert!(hashes.add_layer(&r, &answer));
+        assert!(!hashes.is_known(1));
+        assert!(hashes.is_known(3), "a one-piece file is checked against its root");
+        assert_eq!(hashes.add_layer(&r, &answer), Some(0..3));
+        assert!(hashes.is_known(1));
         assert!(hashes.layer_requests().is_empty());
         assert_eq!(check_piece(&meta, Some(&hashes), 1, &bytes[PIECE..2 * PIECE]), Check::Pass);
         assert_eq!(hashes.layer_tree(0).map(|t| t.root()), meta.files[0].pieces_root);
+    }
+
+    #[test]
+    fn a_wide_layer_is_asked_for_in_runs_proven_by_their_uncles() {
+        // A file of 1000 one-block pieces: its layer (1024 nodes wide) is
+        // asked for as two runs of 512, each proven up to the root.
+        let piece = BLOCK_SIZE;
+        let data: Vec<u8> = (0..1000 * piece).map(|i| (i / piece) as u8 ^ (i % 7) as u8).collect();
+        let leaves = merkle::block_leaves(&data);
+        let root = merkle::file_root(&leaves);
+        let files = vec![FileEntry {
+            path: "w".into(),
+            length: data.len() as u64,
+            pieces_root: Some(root),
+            ..Default::default()
+        }];
+        let meta = Metainfo {
+            info_hash: InfoHash([7; 20]),
+            has_v1: false,
+            info_hash_v2: Some([9; 32]),
+            info_bytes: Vec::new(),
+            name: "w".into(),
+            lengths: Lengths::new(data.len() as u64, piece as u32).expect("lengths"),
+            piece_hashes: Vec::new(),
+            piece_layers: vec![Vec::new()],
+            files,
+            trackers: Vec::new(),
+            private: false,
+            comment: None,
+            created_by: None,
+            creation_date: None,
+            web_seeds: Vec::new(),
+        };
+        let hashes = PieceHashes::new(&meta).expect("v2");
+        let requests = hashes.layer_requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!((requests[1].index, requests[1].length, requests[1].proof_layers), (512, 512, 9));
+        let tree = LayerTree::new(&leaves, 1);
+        let second = requests[1];
+        let answer =
+            tree.hashes(second.base, second.index, second.length, second.proof_layers).expect("in the tree");
+        assert_eq!(answer.len(), 512 + 1, "the run and one uncle");
+        assert_eq!(hashes.add_layer(&second, &answer), Some(512..1000));
+        assert_eq!(hashes.add_layer(&second, &answer), None, "a run is taken once");
+        assert!(hashes.is_known(999) && !hashes.is_known(511));
+        assert_eq!(check_piece(&meta, Some(&hashes), 700, &data[700 * piece..701 * piece]), Check::Pass);
+        assert!(hashes.layer_tree(0).is_none(), "half a layer answers no requests");
+        let first = requests[0];
+        let answer =
+            tree.hashes(first.base, first.index, first.length, first.proof_layers).expect("in the tree");
+        assert_eq!(hashes.add_layer(&first, &answer), Some(0..512));
+        assert_eq!(hashes.layer_tree(0).map(|t| t.root()), Some(root));
     }
 }
