@@ -72,6 +72,12 @@ def _catalogue() -> tuple[str, ...]:
     return tuple(name for name, _kind in metrics())
 
 
+@functools.lru_cache(maxsize=None)
+def _catalogue_hash(count: int) -> int:
+    """``schema_hash`` of the loaded library's first ``count`` metric names."""
+    return schema_hash(_catalogue()[:count])
+
+
 def _header(data: bytes) -> tuple[int, int, int, int, int, int]:
     """The checked header at the start of ``data``: version, header length,
     total length, count, timestamp, schema hash."""
@@ -101,7 +107,7 @@ def _decode(data: bytes) -> tuple[StatsSnapshot, int]:
     names = _catalogue()
     if count <= len(names):
         names = names[:count]
-        expected = schema_hash(names)
+        expected = _catalogue_hash(count)
         if expected != schema:
             raise ValueError(
                 f"binary snapshot schema hash {schema:#018x} does not match the loaded library's "
