@@ -78,7 +78,7 @@ def _catalogue_hash(count: int) -> int:
     return schema_hash(_catalogue()[:count])
 
 
-def _header(data: bytes) -> tuple[int, int, int, int, int, int]:
+def _header(data: bytes | memoryview) -> tuple[int, int, int, int, int, int]:
     """The checked header at the start of ``data``: version, header length,
     total length, count, timestamp, schema hash."""
     if len(data) < HEADER_LEN:
@@ -98,7 +98,7 @@ def _header(data: bytes) -> tuple[int, int, int, int, int, int]:
     return version, header_len, total, count, timestamp_us, schema
 
 
-def _decode(data: bytes) -> tuple[StatsSnapshot, int]:
+def _decode(data: bytes | memoryview) -> tuple[StatsSnapshot, int]:
     """The snapshot at the start of ``data`` and its length in bytes."""
     version, header_len, total, count, timestamp_us, schema = _header(data)
     if len(data) < total:
@@ -139,7 +139,8 @@ def iter_stats_snapshots(source: Union[bytes, BinaryIO]) -> Iterator[StatsSnapsh
     ``bytes``, or a binary file read as it goes. Raises ValueError at bytes
     that are not a snapshot, including a last one cut short."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
+        # A view, so that each step does not copy the rest of the log.
+        data = memoryview(source)
         offset = 0
         while offset < len(data):
             snapshot, used = _decode(data[offset:])
