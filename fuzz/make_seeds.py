@@ -385,6 +385,16 @@ def utp_scripts():
     ]
 
 
+def stats_snapshots():
+    """The two binary statistics snapshots of the golden file the Rust and
+    Python readers decode (tests/data/stats_snapshot_v1.bin): 5 metrics, and
+    the whole catalogue of the day it was written."""
+    with open(os.path.join(HERE, "..", "tests", "data", "stats_snapshot_v1.bin"), "rb") as f:
+        data = f.read()
+    (first_len,) = struct.unpack_from("<I", data, 8)
+    return [("five_metrics", data[:first_len]), ("full_catalogue", data[first_len:])]
+
+
 def main():
     if os.path.isdir(SEEDS):
         shutil.rmtree(SEEDS)
@@ -459,6 +469,8 @@ def main():
             put("krpc", name, data)
         for name, data in utp_scripts():
             put("utp", name, data)
+        for name, data in stats_snapshots():
+            put("stats_binary", name, data)
     finally:
         shutil.rmtree(work)
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(SEEDS) for f in fs)

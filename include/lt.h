@@ -1704,6 +1704,15 @@ typedef struct lt_torrent_file_t {
  */
 #define LT_STATS_PROMETHEUS 2
 
+/**
+ * The binary snapshot: a 32-byte header (magic `\x89LTS`, format version,
+ * lengths, metric count, timestamp in microseconds since the Unix epoch,
+ * a hash of the metric names) and every metric as a little-endian
+ * `int64_t` in `lt_stats_metric` order. Bytes, not text: use `*len_out`.
+ * docs/stats.md ("Binary snapshot") documents every byte.
+ */
+#define LT_STATS_BINARY 3
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -3098,8 +3107,9 @@ lt_error lt_session_stats(struct lt_session_t *s, struct lt_stats_t *stats, size
 lt_error lt_post_session_stats(struct lt_session_t *s);
 
 /**
- * The number of metrics in the catalogue. Indices are stable within one
- * library version; look metrics up by name across versions.
+ * The number of metrics in the catalogue. Metrics are only ever appended:
+ * an index names the same metric in every later version, which may have
+ * more of them.
  */
 size_t lt_stats_metric_count(void);
 
@@ -3128,11 +3138,13 @@ lt_error lt_stats_metric(size_t index, const char **name_out, lt_metric_kind *ki
 lt_error lt_stats_find_metric(const char *name, size_t *index_out);
 
 /**
- * Exports the session's statistics as text in `format`.
+ * Exports the session's statistics in `format`: text for JSON, CSV and
+ * Prometheus, bytes for `LT_STATS_BINARY`.
  *
- * **Returns** `LT_OK` with a NUL-terminated string in `*out` and its length
- * (without the NUL) in `*len_out`; `LT_ERROR_NULL_ARG`;
- * `LT_ERROR_INVALID_ARG` for an unknown format.
+ * **Returns** `LT_OK` with the export in `*out` and its length (without
+ * the NUL the library adds after it, also after binary bytes) in
+ * `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an unknown
+ * format.
  * **Ownership:** the caller frees `*out` with `lt_free`.
  *
  * # Safety

@@ -19,6 +19,7 @@ from ._structs import class_name
 from .alerts import Alert
 from .ip_filter import ImportResult, IpFilter, PortFilter
 from .session import Session, Settings, TorrentHandle, set_log_callback
+from .stats_snapshot import StatsSnapshot, iter_stats_snapshots, read_stats_snapshot
 from .torrent_info import TorrentInfo, create_torrent
 
 _n = _runtime.NATIVE
@@ -31,15 +32,18 @@ __all__ = [
     "PortFilter",
     "Session",
     "Settings",
+    "StatsSnapshot",
     "TorrentHandle",
     "TorrentInfo",
     "abi_version",
     "alert_type_name",
     "create_torrent",
     "error_str",
+    "iter_stats_snapshots",
     "live_objects",
     "metrics",
     "operation_name",
+    "read_stats_snapshot",
     "set_log_callback",
     "version",
     "version_number",

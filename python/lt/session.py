@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Mapping, Union, cast
+from typing import Any, Callable, Iterable, Literal, Mapping, Union, cast, overload
 
 from . import _runtime
 from ._native import freer, live_objects, string, taken_buffer
@@ -337,14 +337,23 @@ class Session:
         """Asks for a ``dht_stats`` alert (routing table buckets and lookups)."""
         _n.call("lt_session_post_dht_stats", self.pointer)
 
-    def stats_export(self, format: str = "json") -> str:
-        """The session's statistics as ``"json"``, ``"csv"`` or ``"prometheus"`` text."""
+    @overload
+    def stats_export(self, format: Literal["binary"]) -> bytes: ...
+
+    @overload
+    def stats_export(self, format: str = "json") -> str: ...
+
+    def stats_export(self, format: str = "json") -> str | bytes:
+        """The session's statistics as ``"json"``, ``"csv"`` or ``"prometheus"``
+        text, or as the ``"binary"`` snapshot's bytes (decode them with
+        :func:`lt.read_stats_snapshot`)."""
         constant = f"LT_STATS_{format.upper()}"
         if constant not in _n.constants:
             raise ValueError(f"unknown stats format {format!r}")
         data, length = ctypes.c_void_p(), ctypes.c_size_t()
         _n.call("lt_session_stats_export", self.pointer, _n.constants[constant], ctypes.byref(data), ctypes.byref(length))
-        return taken_buffer(_n, data, length.value).decode("utf-8")
+        exported = taken_buffer(_n, data, length.value)
+        return exported if constant == "LT_STATS_BINARY" else exported.decode("utf-8")
 
     def stats_port(self) -> int:
         """The port of the ``stats_listen`` HTTP endpoint."""

@@ -966,9 +966,16 @@ impl Session {
     }
 
     /// The session's statistics as JSON, CSV (one row per torrent) or
-    /// Prometheus text.
+    /// Prometheus text; `ExportFormat::Binary` is refused (it is bytes:
+    /// `export_stats_binary`).
     pub fn export_stats(&self, format: super::export::ExportFormat) -> Result<String> {
         super::export::export(&self.core, format)
+    }
+
+    /// The binary statistics snapshot now (`export::binary`): every metric
+    /// as a little-endian `i64` behind a 32-byte header.
+    pub fn export_stats_binary(&self) -> Vec<u8> {
+        super::export::binary::export_binary(&self.core)
     }
 
     /// Where the `stats_listen` HTTP endpoint listens, if it is on.

@@ -30,7 +30,12 @@ macro_rules! metrics {
         #[repr(usize)]
         pub enum Metric { $($variant,)* }
 
-        /// The catalogue, indexed by `Metric as usize`.
+        /// The catalogue, indexed by `Metric as usize`. Metrics are only
+        /// ever appended at the end, never removed, renamed or reordered:
+        /// binary snapshots (`export::binary`) carry values by index, and a
+        /// log written by one version is read by another. A metric that
+        /// loses its meaning stays, documented as always 0. The golden file
+        /// test in `export::binary` fails when the rule is broken.
         pub const METRICS: &[MetricInfo] = &[
             $(MetricInfo { name: $name, kind: MetricKind::$kind, unit: $unit, description: $desc },)*
         ];

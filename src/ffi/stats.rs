@@ -227,8 +227,9 @@ pub unsafe extern "C" fn lt_post_session_stats(s: *mut lt_session_t) -> lt_error
     })
 }
 
-/// The number of metrics in the catalogue. Indices are stable within one
-/// library version; look metrics up by name across versions.
+/// The number of metrics in the catalogue. Metrics are only ever appended:
+/// an index names the same metric in every later version, which may have
+/// more of them.
 #[no_mangle]
 pub extern "C" fn lt_stats_metric_count() -> usize {
     METRICS.len()
@@ -308,12 +309,20 @@ pub const LT_STATS_CSV: lt_stats_format = 1;
 /// The Prometheus text exposition format: `lt_`-prefixed metrics with HELP
 /// and TYPE lines, per-torrent series labelled by info-hash.
 pub const LT_STATS_PROMETHEUS: lt_stats_format = 2;
+/// The binary snapshot: a 32-byte header (magic `\x89LTS`, format version,
+/// lengths, metric count, timestamp in microseconds since the Unix epoch,
+/// a hash of the metric names) and every metric as a little-endian
+/// `int64_t` in `lt_stats_metric` order. Bytes, not text: use `*len_out`.
+/// docs/stats.md ("Binary snapshot") documents every byte.
+pub const LT_STATS_BINARY: lt_stats_format = 3;
 
-/// Exports the session's statistics as text in `format`.
+/// Exports the session's statistics in `format`: text for JSON, CSV and
+/// Prometheus, bytes for `LT_STATS_BINARY`.
 ///
-/// **Returns** `LT_OK` with a NUL-terminated string in `*out` and its length
-/// (without the NUL) in `*len_out`; `LT_ERROR_NULL_ARG`;
-/// `LT_ERROR_INVALID_ARG` for an unknown format.
+/// **Returns** `LT_OK` with the export in `*out` and its length (without
+/// the NUL the library adds after it, also after binary bytes) in
+/// `*len_out`; `LT_ERROR_NULL_ARG`; `LT_ERROR_INVALID_ARG` for an unknown
+/// format.
 /// **Ownership:** the caller frees `*out` with `lt_free`.
 ///
 /// # Safety
@@ -330,16 +339,16 @@ pub unsafe extern "C" fn lt_session_stats_export(
             let ses = session_ref(s)?;
             non_null(out, "out")?;
             non_null(len_out, "len_out")?;
-            let fmt = match format {
-                LT_STATS_JSON => ExportFormat::Json,
-                LT_STATS_CSV => ExportFormat::Csv,
-                LT_STATS_PROMETHEUS => ExportFormat::Prometheus,
+            let text = |fmt| ses.export_stats(fmt).map(String::into_bytes).map_err(fail);
+            let mut bytes = match format {
+                LT_STATS_JSON => text(ExportFormat::Json)?,
+                LT_STATS_CSV => text(ExportFormat::Csv)?,
+                LT_STATS_PROMETHEUS => text(ExportFormat::Prometheus)?,
+                LT_STATS_BINARY => ses.export_stats_binary(),
                 other => {
                     return Err(fail_with(LT_ERROR_INVALID_ARG, format!("unknown stats format {other}")))
                 }
             };
-            let text = ses.export_stats(fmt).map_err(fail)?;
-            let mut bytes = text.into_bytes();
             let len = bytes.len();
             bytes.push(0);
             let p = malloc_copy(&bytes);

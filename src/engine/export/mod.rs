@@ -1,11 +1,13 @@
-//! Statistics export: JSON, CSV and the Prometheus text format, and the
-//! optional HTTP endpoint (`stats_listen`) that serves them.
+//! Statistics export: JSON, CSV and the Prometheus text format, the binary
+//! snapshot, and the optional HTTP endpoint (`stats_listen`) that serves
+//! them.
 //!
 //! JSON goes through serde_json and CSV through the csv crate (quoting of
 //! torrent names); the Prometheus text format is written here, following
-//! the exposition format (HELP/TYPE lines, escaped label values). The HTTP
-//! endpoint is in `http`.
+//! the exposition format (HELP/TYPE lines, escaped label values). The
+//! binary snapshot is in `binary`, the HTTP endpoint in `http`.
 
+pub mod binary;
 mod http;
 
 pub(crate) use http::serve;
@@ -25,6 +27,10 @@ pub enum ExportFormat {
     Json,
     Csv,
     Prometheus,
+    /// The binary snapshot of `binary`: bytes, not text, so it comes from
+    /// `binary::export_binary` (`Session::export_stats_binary`), and
+    /// `export` refuses it.
+    Binary,
 }
 
 /// What every export is made from: one consistent read of the counters and
@@ -68,13 +74,16 @@ fn snapshot(core: &SessionCore) -> Snapshot {
     Snapshot { counters, torrents }
 }
 
-/// Exports the session's statistics in `format`.
+/// Exports the session's statistics in a text `format`.
 pub(crate) fn export(core: &SessionCore, format: ExportFormat) -> Result<String> {
-    let snap = snapshot(core);
     match format {
-        ExportFormat::Json => Ok(to_json(&snap)),
-        ExportFormat::Csv => to_csv(&snap),
-        ExportFormat::Prometheus => Ok(to_prometheus(&snap)),
+        ExportFormat::Json => Ok(to_json(&snapshot(core))),
+        ExportFormat::Csv => to_csv(&snapshot(core)),
+        ExportFormat::Prometheus => Ok(to_prometheus(&snapshot(core))),
+        ExportFormat::Binary => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "the binary snapshot is bytes, not text: use export_stats_binary",
+        )),
     }
 }
 
