@@ -30,6 +30,7 @@ static struct {
     GDExtensionClassLibraryPtr library;
     GDExtensionInterfaceClassdbConstructObject2 construct_object;
     GDExtensionInterfaceObjectSetInstance object_set_instance;
+    GDExtensionInterfaceObjectSetInstanceBinding object_set_instance_binding;
     GDExtensionInterfaceClassdbRegisterExtensionClass4 register_class;
     GDExtensionInterfaceClassdbRegisterExtensionClassMethod register_method;
     GDExtensionInterfaceClassdbUnregisterExtensionClass unregister_class;
@@ -432,6 +433,10 @@ static GDExtensionObjectPtr create_instance(void *class_userdata, GDExtensionBoo
     ltg_node_init(n);
     GDExtensionObjectPtr object = g.construct_object(&g.parent_name);
     g.object_set_instance(object, &g.class_name, n);
+    /* No wrapper object on our side: the binding is the instance itself,
+     * with no callbacks (as Godot's C example does). */
+    static const GDExtensionInstanceBindingCallbacks no_callbacks = {NULL, NULL, NULL};
+    g.object_set_instance_binding(object, g.library, n, &no_callbacks);
     if (notify_postinitialize) {
         postinitialize(object);
     }
@@ -482,12 +487,16 @@ static void initialize(void *userdata, GDExtensionInitializationLevel level) {
     g.string_name_new(&g.size_name, "size", true);
     g.string_name_new(&g.keys_name, "keys", true);
     g.string_name_new(&g.notification_name, "notification", true);
+    opaque no_icon;
+    g.string_new(&no_icon, "", 0);
     GDExtensionClassCreationInfo4 info = {
         .is_exposed = true,
+        .icon_path = &no_icon,
         .create_instance_func = create_instance,
         .free_instance_func = free_instance,
     };
     g.register_class(g.library, &g.class_name, &g.parent_name, &info);
+    g.destructor(GDEXTENSION_VARIANT_TYPE_STRING)(&no_icon);
     register_method("start", m_start, GDEXTENSION_VARIANT_TYPE_INT);
     register_method("add_torrent", m_add_torrent, GDEXTENSION_VARIANT_TYPE_INT);
     register_method("pause", m_pause, GDEXTENSION_VARIANT_TYPE_INT);
@@ -533,6 +542,7 @@ EXPORT GDExtensionBool lt_godot_init(GDExtensionInterfaceGetProcAddress get, GDE
     g.library = library;
     LOAD(construct_object, GDExtensionInterfaceClassdbConstructObject2, "classdb_construct_object2");
     LOAD(object_set_instance, GDExtensionInterfaceObjectSetInstance, "object_set_instance");
+    LOAD(object_set_instance_binding, GDExtensionInterfaceObjectSetInstanceBinding, "object_set_instance_binding");
     /* classdb_register_extension_class5 (4.5) takes the same struct as 4
      * (4.4, deprecated in 4.5): prefer 5, fall back to 4. */
     g.register_class = (GDExtensionInterfaceClassdbRegisterExtensionClass4)(void (*)(void))get("classdb_register_extension_class5");

@@ -15,7 +15,7 @@
 # fails on any "SCRIPT ERROR".
 #
 # Usage: tests/godot/run.sh [--profile debug|release]   (default debug;
-# `cargo build --lib` first). Takes about 20 s once liblt is built.
+# `cargo build --lib` first). Takes a few seconds once liblt is built.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -47,7 +47,10 @@ trap cleanup EXIT
 step() { printf -- '--- %s\n' "$*"; }
 
 step "build the node against $lib_dir"
-make -s -C godot LT_INCLUDE_DIR="$repo/include" LT_LIB_DIR="$lib_dir" BUILD="$work/build" all
+# The Makefile's defaults (../include, ../target/release, build/) come from
+# the environment here, so that the install below is the README's line.
+export LT_INCLUDE_DIR=$repo/include LT_LIB_DIR=$lib_dir BUILD=$work/build
+make -s -C godot all
 for lib in libltgodot.so libltgodot4.so; do
   readelf -d "$work/build/$lib" | grep -q 'RUNPATH.*\[\$ORIGIN\]' || { echo "$lib: no \$ORIGIN runpath" >&2; exit 1; }
   readelf -d "$work/build/$lib" | grep -q 'NEEDED.*\[liblt\.so\.1\]' || { echo "$lib: does not need liblt.so.1" >&2; exit 1; }
@@ -72,7 +75,10 @@ done
 step "temporary project with the node installed"
 project=$work/project
 mkdir -p "$project"
-make -s -C godot LT_INCLUDE_DIR="$repo/include" LT_LIB_DIR="$lib_dir" BUILD="$work/build" install PROJECT="$project"
+readme_line='    make -C godot install PROJECT=/path/to/game'
+grep -qxF "$readme_line" README.md || { echo "README.md no longer shows: $readme_line" >&2; exit 1; }
+grep -qxF "$readme_line" docs/godot.md || { echo "docs/godot.md no longer shows: $readme_line" >&2; exit 1; }
+make -C godot install PROJECT="$project"
 cp tests/godot/test.gd "$project/test.gd"
 # The doc's example, exactly as docs/godot.md shows it (the first gdscript block).
 awk '/^```gdscript$/ {on = 1; next} on && /^```$/ {exit} on {print}' docs/godot.md > "$project/main.gd"
