@@ -17,6 +17,8 @@ const LT_ERROR_INVALID_ARG = 2
 const LT_ERROR_INVALID_HANDLE = 4
 const LT_ERROR_UNKNOWN_SETTING = 5
 const LT_ERROR_INVALID_TORRENT = 9
+const LT_ERROR_INVALID_MAGNET = 10
+const LT_STATE_DOWNLOADING_METADATA = 2
 const LT_STATE_SEEDING = 5
 
 var args = {}
@@ -129,6 +131,15 @@ func check_errors():
 	check(s.start({}) == LT_ERROR_INVALID_ARG, "second start")
 	check(s.add_torrent(PoolByteArray([100, 101]), "/tmp") == -LT_ERROR_INVALID_TORRENT, "garbage torrent")
 	check(s.add_torrent(42, "/tmp") == -LT_ERROR_INVALID_ARG, "a source that is neither bytes nor a String")
+	check(s.add_torrent("magnet:?xt=urn:btih:nothex", "/tmp") == -LT_ERROR_INVALID_MAGNET, "a bad magnet")
+	var info_hash = "0123456789abcdef0123456789abcdef01234567"
+	var magnet = s.add_torrent("magnet:?xt=urn:btih:" + info_hash, args["save"] + "-magnet", "127.0.0.1:9")
+	if check(magnet > 0, "add_torrent(magnet): " + s.get_last_error()):
+		var st = s.get_torrent_status(magnet)
+		check(st["state"] == LT_STATE_DOWNLOADING_METADATA, "a magnet starts by fetching metadata: %s" % st)
+		check(st["info_hash"] == info_hash, "the magnet's info-hash: " + st["info_hash"])
+		check(s.get_session_stats()["num_torrents"] == 1, "num_torrents with the magnet")
+		check(s.remove(magnet) == LT_OK, "remove(magnet): " + s.get_last_error())
 	check(s.pause(12345) == LT_ERROR_INVALID_HANDLE, "pause of an unknown id")
 	check(s.resume(-1) == LT_ERROR_INVALID_HANDLE, "resume of a negative id")
 	check(s.get_torrent_status(12345).empty(), "status of an unknown id")
@@ -193,6 +204,7 @@ func verify(st):
 	check(st["total_done"] == size and st["total_size"] == size, "total_done %d" % st["total_done"])
 	check(st["save_path"] == args["save"], "save_path " + st["save_path"])
 	check(typeof(st["info_hash"]) == TYPE_STRING and st["info_hash"].length() == 40, "info_hash")
+	check(st["name"] == "game", "name " + st["name"])
 
 	var path = args["save"].plus_file(args["file"])
 	var digest = File.new().get_sha256(path)
@@ -203,9 +215,13 @@ func verify(st):
 		names.append(alert["type_name"])
 	check("add_torrent" in names, "no add_torrent alert in %s" % [names])
 	check("torrent_finished" in names, "no torrent_finished alert")
-	for alert in alerts:
+	for alert in alerts:  # the typed fields of the alerts this download raises
 		if alert["type_name"] == "state_changed":
 			check(alert.has("state") and alert.has("prev_state"), "state_changed without its states")
+		if alert["type_name"] == "listen_succeeded":
+			check(alert.get("peer", "").begins_with("127.0.0.1:"), "listen_succeeded's address: %s" % alert)
+		if alert["type_name"] in ["add_torrent", "torrent_finished"]:
+			check(alert["torrent_id"] == id, "%s for torrent %d" % [alert["type_name"], alert["torrent_id"]])
 
 	check(ses.pause(id) == LT_OK, "pause: " + ses.get_last_error())
 	check(ses.get_torrent_status(id)["paused"] == 1, "paused after pause()")
