@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Godot node's test (run by .ci/run after the C install test):
 #  1. builds godot/ against target/<profile> (both the Godot 3 GDNative
-#     library and the Godot 4 GDExtension, which can only be compiled here:
-#     no Godot 4 binary exists for this machine), and checks that each
-#     exports its entry points and finds liblt.so.1 through $ORIGIN;
+#     library and the Godot 4 GDExtension, which cannot run here: no Godot 4
+#     binary exists for this machine), checks that each exports its entry
+#     points and finds liblt.so.1 through $ORIGIN, and calls the
+#     GDExtension's entry point as Godot would (tests/godot/gdextension_load.c);
 #  2. makes a temporary Godot project with the node installed as a game
 #     would (make install), and a libtorrent seeder on 127.0.0.1;
 #  3. runs tests/godot/test.gd headless (download, SHA-256, every field of
@@ -71,6 +72,13 @@ for lib in libltgodot.so libltgodot4.so; do
   grep -qE "liblt\.so\.1 => $work/build/(\./)?liblt\.so\.1 " "$work/ldd.txt" \
     || { cat "$work/ldd.txt" >&2; echo "$lib: liblt.so.1 not found through \$ORIGIN" >&2; exit 1; }
 done
+
+# The GDExtension's entry point, called as Godot 4 calls it (no Godot 4
+# binary runs here): it refuses a Godot lacking its functions and accepts
+# one that has every function it asks for, all by documented names.
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Werror -Igodot/gdextension/include \
+  tests/godot/gdextension_load.c -o "$work/gdextension_load" -ldl
+"$work/gdextension_load" "$work/build/libltgodot4.so" godot/gdextension/include/gdextension_interface.h
 
 step "temporary project with the node installed"
 project=$work/project
