@@ -146,11 +146,10 @@ static void close_container(void *ctx) {
     store(b, key, &v);
 }
 
-static builder *builder_start(builder *b, bool is_dict, ltg_sink *sink) {
+static void builder_start(builder *b, bool is_dict, ltg_sink *sink) {
     b->top = -1;
     open_container(b, NULL, is_dict);
     *sink = (ltg_sink){b, put_int, put_float, put_bool, put_string, open_dict, open_array, close_container};
-    return b;
 }
 
 /* ---- the methods ----------------------------------------------------- */
