@@ -52,14 +52,19 @@ step "build the node against $lib_dir"
 # the environment here, so that the install below is the README's line.
 export LT_INCLUDE_DIR=$repo/include LT_LIB_DIR=$lib_dir BUILD=$work/build
 make -s -C godot all
+# (Outputs go through variables, not `| grep -q`: with pipefail, grep
+# quitting early can make the writer fail with SIGPIPE.)
 for lib in libltgodot.so libltgodot4.so; do
-  readelf -d "$work/build/$lib" | grep -q 'RUNPATH.*\[\$ORIGIN\]' || { echo "$lib: no \$ORIGIN runpath" >&2; exit 1; }
-  readelf -d "$work/build/$lib" | grep -q 'NEEDED.*\[liblt\.so\.1\]' || { echo "$lib: does not need liblt.so.1" >&2; exit 1; }
+  dynamic=$(readelf -d "$work/build/$lib")
+  grep -q 'RUNPATH.*\[\$ORIGIN\]' <<<"$dynamic" || { echo "$lib: no \$ORIGIN runpath" >&2; exit 1; }
+  grep -q 'NEEDED.*\[liblt\.so\.1\]' <<<"$dynamic" || { echo "$lib: does not need liblt.so.1" >&2; exit 1; }
 done
+exported=$(nm -D --defined-only "$work/build/libltgodot.so")
 for sym in godot_gdnative_init godot_gdnative_terminate godot_nativescript_init; do
-  nm -D --defined-only "$work/build/libltgodot.so" | grep -qw "$sym" || { echo "libltgodot.so does not export $sym" >&2; exit 1; }
+  grep -qw "$sym" <<<"$exported" || { echo "libltgodot.so does not export $sym" >&2; exit 1; }
 done
-nm -D --defined-only "$work/build/libltgodot4.so" | grep -qw lt_godot_init \
+exported=$(nm -D --defined-only "$work/build/libltgodot4.so")
+grep -qw lt_godot_init <<<"$exported" \
   || { echo "libltgodot4.so does not export lt_godot_init (the .gdextension's entry_symbol)" >&2; exit 1; }
 grep -q '^entry_symbol = "lt_godot_init"' godot/addons/lt/lt.gdextension
 # Both libraries load with liblt.so.1 found beside them through $ORIGIN
