@@ -469,8 +469,8 @@ static void put_cstr(const ltg_sink *out, const char *key, const char *s) {
     out->put_string(out->ctx, key, s, strlen(s));
 }
 
-/* The session_stats alert's figures: its lt_stats_t, and every catalogue
- * metric by name. */
+/* The session_stats alert's figures (posted every `stats_interval_ms`):
+ * its lt_stats_t, and every catalogue metric by name. */
 static void put_stats_alert(const ltg_sink *out, const lt_alert_t *a) {
     lt_stats_t stats;
     memset(&stats, 0, sizeof stats);
@@ -500,31 +500,6 @@ static void put_stats_alert(const ltg_sink *out, const lt_alert_t *a) {
     free(values);
 }
 
-/* The torrent statuses of a state_update alert. */
-static void put_statuses(const ltg_sink *out, const lt_alert_t *a) {
-    size_t count = 0;
-    if (lt_alert_statuses(a, NULL, sizeof(lt_torrent_status_t), 0, &count) != LT_OK) {
-        return;
-    }
-    lt_torrent_status_t *st = count ? calloc(count, sizeof *st) : NULL;
-    if (count && st == NULL) {
-        return;
-    }
-    size_t got = count;
-    if (count && lt_alert_statuses(a, st, sizeof *st, count, &got) != LT_OK) {
-        free(st);
-        return;
-    }
-    out->open_array(out->ctx, "statuses");
-    for (size_t i = 0; i < got && i < count; i++) {
-        out->open_dict(out->ctx, NULL);
-        put_fields(out, &st[i], STATUS_FIELDS, COUNT(STATUS_FIELDS));
-        out->close(out->ctx);
-    }
-    out->close(out->ctx);
-    free(st);
-}
-
 /* The bits set in an alerts_dropped alert's 128-bit type set, as type numbers. */
 static void put_dropped_types(const ltg_sink *out, const uint64_t types[2]) {
     out->open_array(out->ctx, "dropped_types");
@@ -538,7 +513,10 @@ static void put_dropped_types(const ltg_sink *out, const uint64_t types[2]) {
 
 /* One alert: the fields every alert has, then each typed field whose
  * getter accepts this alert's type (the others answer
- * LT_ERROR_WRONG_ALERT_TYPE and are left out). */
+ * LT_ERROR_WRONG_ALERT_TYPE and are left out). Not mapped: the byte
+ * buffers of read_piece and save_resume_data, the statuses of
+ * state_update and the DHT tables of dht_stats, since the node has no
+ * method that asks for those alerts. */
 static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     uint32_t type = lt_alert_type(a);
     out->put_int(out->ctx, "type", type);
@@ -624,9 +602,6 @@ static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     }
     if (type == LT_ALERT_SESSION_STATS) {
         put_stats_alert(out, a);
-    }
-    if (type == LT_ALERT_STATE_UPDATE) {
-        put_statuses(out, a);
     }
 }
 

@@ -35,9 +35,9 @@ typedef struct ltg_sink {
     void (*close)(void *ctx);
 } ltg_sink;
 
-/* Nesting below the root: an alert (1) holding a status list (2) of
- * status dictionaries (3). */
-#define LTG_MAX_DEPTH 3
+/* Nesting below the root: an alert (1) holding its counters or its
+ * dropped types (2). */
+#define LTG_MAX_DEPTH 2
 
 /* Alerts popped by one `ltg_alerts` call at most, so that one frame never
  * converts an unbounded backlog; the rest come with the next call. */

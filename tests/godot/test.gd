@@ -1,8 +1,9 @@
 # Checks TorrentSession (the GDNative node) end to end, run by
 # tests/godot/run.sh: downloads a torrent from a libtorrent seeder on
 # 127.0.0.1, compares the file's SHA-256 with the seeder's, checks the
-# stats, status and alert Dictionaries against the structs of include/lt.h,
-# and exercises the error paths. Prints "PASS" and exits 0, or prints
+# stats, status and alert Dictionaries (session_stats alerts included)
+# against the structs of include/lt.h, adds a magnet, and exercises the
+# error paths. Prints "PASS" and exits 0, or prints
 # "FAIL: ..." and exits 1.
 #
 # Arguments after "--": torrent=PATH save=DIR peer=IP:PORT header=LT_H
@@ -106,6 +107,7 @@ func _init():
 		"enable_lsd": false,
 		"enable_outgoing_utp": false,
 		"alert_mask": ALERT_CATEGORY_ERROR | ALERT_CATEGORY_STATUS,
+		"stats_interval_ms": 200,  # session_stats alerts, whatever the mask
 	})
 	if not check(err == LT_OK, "start returned %d: %s" % [err, ses.get_last_error()]):
 		return
@@ -166,10 +168,12 @@ func _idle(_delta):
 	if not check(not st.empty(), "get_torrent_status: " + ses.get_last_error()):
 		return false
 	var finished_alert = false
+	var stats_alert = false
 	for alert in alerts:
 		if alert["type_name"] == "torrent_finished" and alert["torrent_id"] == id:
 			finished_alert = true
-	if st["state"] == LT_STATE_SEEDING and finished_alert:
+		stats_alert = stats_alert or alert["type_name"] == "session_stats"
+	if st["state"] == LT_STATE_SEEDING and finished_alert and stats_alert:
 		finished = true
 		verify(st)
 	return false
@@ -220,6 +224,10 @@ func verify(st):
 			check(alert.has("state") and alert.has("prev_state"), "state_changed without its states")
 		if alert["type_name"] == "listen_succeeded":
 			check(alert.get("peer", "").begins_with("127.0.0.1:"), "listen_succeeded's address: %s" % alert)
+		if alert["type_name"] == "session_stats":
+			check_keys("a session_stats alert's stats", alert.get("stats", {}), stats_fields, [])
+			var counters = alert.get("counters", {})
+			check(counters.has("net.recv_bytes") and counters.has("utp.num_utp_idle"), "its counters: %s" % [counters.keys()])
 		if alert["type_name"] in ["add_torrent", "torrent_finished"]:
 			check(alert["torrent_id"] == id, "%s for torrent %d" % [alert["type_name"], alert["torrent_id"]])
 
