@@ -513,10 +513,11 @@ static void put_dropped_types(const ltg_sink *out, const uint64_t types[2]) {
 
 /* One alert: the fields every alert has, then each typed field whose
  * getter accepts this alert's type (the others answer
- * LT_ERROR_WRONG_ALERT_TYPE and are left out). Not mapped: the byte
- * buffers of read_piece and save_resume_data, the statuses of
- * state_update and the DHT tables of dht_stats, since the node has no
- * method that asks for those alerts. */
+ * LT_ERROR_WRONG_ALERT_TYPE and are left out). Not mapped, because the
+ * node has no method that leads to those alerts: read_piece's and
+ * save_resume_data's bytes, state_update's statuses, dht_stats' tables,
+ * scrape_reply's counts, file_renamed's and storage_moved's names,
+ * peer_blocked's reason (no IP or port filter). */
 static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     uint32_t type = lt_alert_type(a);
     out->put_int(out->ctx, "type", type);
@@ -527,7 +528,7 @@ static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     out->put_int(out->ctx, "timestamp_us", lt_alert_timestamp_us(a));
 
     int32_t i32;
-    uint32_t u1, u2, u3;
+    uint32_t u1, u2;
     uint64_t count, types[2];
     int64_t v1, v2;
     bool flag;
@@ -555,11 +556,6 @@ static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     if ((text = lt_alert_tracker_url(a)) != NULL) {
         put_cstr(out, "tracker_url", text);
     }
-    if (lt_alert_scrape(a, &u1, &u2, &u3) == LT_OK) {
-        out->put_int(out->ctx, "complete", u1);
-        out->put_int(out->ctx, "incomplete", u2);
-        out->put_int(out->ctx, "downloaded", u3);
-    }
     if (lt_alert_num_peers(a, &u1) == LT_OK) {
         out->put_int(out->ctx, "num_peers", u1);
     }
@@ -569,17 +565,8 @@ static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     if (lt_alert_announce_event(a, &text) == LT_OK && text != NULL) {
         put_cstr(out, "event", text);
     }
-    if (lt_alert_file_index(a, &u1) == LT_OK) {
-        out->put_int(out->ctx, "file_index", u1);
-    }
     if (lt_alert_url_seed_url(a, &text) == LT_OK && text != NULL) {
         put_cstr(out, "url", text);
-    }
-    if (lt_alert_new_name(a, &text) == LT_OK && text != NULL) {
-        put_cstr(out, "new_name", text);
-    }
-    if (lt_alert_storage_path(a, &text) == LT_OK && text != NULL) {
-        put_cstr(out, "storage_path", text);
     }
     if (lt_alert_dropped(a, &count, types) == LT_OK) {
         out->put_int(out->ctx, "dropped_count", (int64_t)count);
@@ -596,9 +583,6 @@ static void put_alert(const ltg_sink *out, const lt_alert_t *a) {
     }
     if (lt_alert_info_hash(a, hash) == LT_OK) {
         put_hex(out, "info_hash", hash, sizeof hash);
-    }
-    if (lt_alert_peer_blocked_reason(a, &i32) == LT_OK) {
-        out->put_int(out->ctx, "reason", i32);
     }
     if (type == LT_ALERT_SESSION_STATS) {
         put_stats_alert(out, a);
