@@ -1,0 +1,210 @@
+//! What `lt download` and `lt seed` show while they run: a progress bar per
+//! torrent when stdout is a terminal, else one plain line per torrent every
+//! `--interval` seconds (for logs and pipes, where redrawn bars would be
+//! noise). Every figure comes from the engine's torrent status.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lt::engine::{TorrentState, TorrentStatus};
+
+/// Bars are redrawn at most this often.
+const REFRESH_HZ: u8 = 4;
+
+/// The display of every torrent of one run.
+pub struct View {
+    mode: Mode,
+    /// Per torrent, whether its completion was reported.
+    reported_complete: Vec<bool>,
+    started: Instant,
+}
+
+enum Mode {
+    Bars { multi: MultiProgress, bars: Vec<ProgressBar> },
+    Lines { interval: Duration, last: Option<Instant> },
+}
+
+impl View {
+    /// Bars when stdout is a terminal, plain lines every `interval` otherwise.
+    pub fn new(interval: Duration) -> View {
+        let mode = if std::io::stdout().is_terminal() {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(REFRESH_HZ));
+            Mode::Bars { multi, bars: Vec::new() }
+        } else {
+            Mode::Lines { interval, last: None }
+        };
+        View { mode, reported_complete: Vec::new(), started: Instant::now() }
+    }
+
+    /// Adds a torrent's line; torrents are then referred to by their order.
+    pub fn add(&mut self, label: &str, seeding: bool) {
+        self.reported_complete.push(false);
+        if let Mode::Bars { multi, bars } = &mut self.mode {
+            let template = if seeding {
+                "{prefix:24!} {spinner} {msg}"
+            } else {
+                "{prefix:24!} [{bar:30}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {msg}"
+            };
+            let style = ProgressStyle::with_template(template)
+                .expect("the templates above are valid")
+                .progress_chars("#>-");
+            let bar = multi.add(ProgressBar::new(0).with_style(style).with_prefix(label.to_string()));
+            bars.push(bar);
+        }
+    }
+
+    /// Prints a message above the bars, or as a line of its own.
+    pub fn note(&self, message: &str) {
+        match &self.mode {
+            Mode::Bars { multi, .. } => {
+                // Only fails when the terminal is gone; the message then has nowhere to go.
+                let _ = multi.println(message);
+            }
+            Mode::Lines { .. } => println!("{message}"),
+        }
+    }
+
+    /// Shows the torrents' statuses (in the order they were added).
+    pub fn update(&mut self, statuses: &[TorrentStatus], seeding: bool) {
+        for (i, st) in statuses.iter().enumerate() {
+            if is_complete(st) && !seeding && !self.reported_complete[i] {
+                self.reported_complete[i] = true;
+                let message = format!(
+                    "{}: complete, {} in {:.1} s",
+                    st.name,
+                    HumanBytes(st.total_wanted),
+                    self.started.elapsed().as_secs_f64()
+                );
+                if let Mode::Bars { bars, .. } = &self.mode {
+                    bars[i].set_length(st.total_wanted);
+                    bars[i].set_position(st.total_wanted_done);
+                    bars[i].finish_with_message("complete");
+                }
+                self.note(&message);
+            }
+        }
+        match &mut self.mode {
+            Mode::Bars { bars, .. } => {
+                for (bar, st) in bars.iter().zip(statuses) {
+                    if bar.is_finished() {
+                        continue;
+                    }
+                    bar.set_prefix(st.name.clone());
+                    if seeding {
+                        bar.set_message(seed_figures(st));
+                        bar.tick();
+                    } else {
+                        bar.set_length(st.total_wanted);
+                        bar.set_position(st.total_wanted_done);
+                        bar.set_message(download_figures(st));
+                    }
+                }
+            }
+            Mode::Lines { interval, last } => {
+                if last.is_some_and(|t| t.elapsed() < *interval) {
+                    return;
+                }
+                *last = Some(Instant::now());
+                for st in statuses {
+                    if seeding {
+                        println!("{}: {} {}", st.name, state_name(st), seed_figures(st));
+                    } else {
+                        println!(
+                            "{}: {} {:.1}% {}/{} {}",
+                            st.name,
+                            state_name(st),
+                            st.progress * 100.0,
+                            HumanBytes(st.total_wanted_done),
+                            HumanBytes(st.total_wanted),
+                            download_figures(st)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Leaves the bars on the screen as they are.
+    pub fn finish(&self) {
+        if let Mode::Bars { bars, .. } = &self.mode {
+            for bar in bars {
+                bar.abandon();
+            }
+        }
+    }
+}
+
+/// Every wanted byte is verified.
+pub fn is_complete(st: &TorrentStatus) -> bool {
+    matches!(st.state, TorrentState::Seeding | TorrentState::Finished)
+}
+
+/// The state as a user reads it.
+fn state_name(st: &TorrentStatus) -> &'static str {
+    if st.error.is_some() {
+        return "error";
+    }
+    if st.paused || st.session_paused {
+        return "paused";
+    }
+    match st.state {
+        TorrentState::CheckingFiles => "checking",
+        TorrentState::DownloadingMetadata => "metadata",
+        TorrentState::Downloading => "downloading",
+        TorrentState::Finished => "finished",
+        TorrentState::Seeding => "seeding",
+    }
+}
+
+/// Rates, peers and ETA of a download.
+fn download_figures(st: &TorrentStatus) -> String {
+    let mut out = format!(
+        "down {}/s up {}/s peers {}",
+        HumanBytes(st.download_payload_rate.max(0) as u64),
+        HumanBytes(st.upload_payload_rate.max(0) as u64),
+        st.num_peers
+    );
+    if st.state == TorrentState::DownloadingMetadata {
+        out.push_str(" (fetching metadata)");
+    } else if st.eta_s >= 0 && !is_complete(st) {
+        out.push_str(&format!(" eta {}", duration(st.eta_s as u64)));
+    }
+    out
+}
+
+/// What a seed has sent, and to how many.
+fn seed_figures(st: &TorrentStatus) -> String {
+    let ratio = match st.total_size {
+        0 => 0.0,
+        size => st.total_payload_upload.max(0) as f64 / size as f64,
+    };
+    format!(
+        "uploaded {} (ratio {ratio:.2}) up {}/s peers {}",
+        HumanBytes(st.total_payload_upload.max(0) as u64),
+        HumanBytes(st.upload_payload_rate.max(0) as u64),
+        st.num_peers
+    )
+}
+
+/// "45s", "3m05s", "2h07m".
+pub fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_shortly() {
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(59), "59s");
+        assert_eq!(duration(185), "3m05s");
+        assert_eq!(duration(7620), "2h07m");
+    }
+}
