@@ -275,9 +275,13 @@ fn handle_alerts(session: &Session, view: &View) -> Result<Vec<TorrentId>, Strin
             AlertKind::TorrentError { error } | AlertKind::FileError { error } => {
                 return Err(format!("{} ({})", alert.message, error.message));
             }
-            AlertKind::TrackerError { times_in_row: 1, .. }
-            | AlertKind::ListenFailed { .. }
-            | AlertKind::FastresumeRejected { .. } => view.note(&alert.message),
+            AlertKind::TrackerError { url, error, times_in_row: 1 } => {
+                let name = session.torrent_status(alert.torrent).map(|st| st.name).unwrap_or_default();
+                view.note(&format!("{name}: tracker {url}: {}", without_urls(&error.message)));
+            }
+            AlertKind::ListenFailed { .. } | AlertKind::FastresumeRejected { .. } => {
+                view.note(&alert.message)
+            }
             _ => {}
         }
         if interrupt::requested() {
@@ -285,6 +289,22 @@ fn handle_alerts(session: &Session, view: &View) -> Result<Vec<TorrentId>, Strin
         }
     }
     Ok(checked)
+}
+
+/// An error message without the parenthesized URLs the HTTP client puts
+/// in it (an announce URL with its whole query is a screenful).
+fn without_urls(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(start) = rest.find(" (http") {
+        out.push_str(&rest[..start]);
+        rest = match rest[start..].find(')') {
+            Some(end) => &rest[start + end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Waits until the seed's files are checked (no wait when its resume
@@ -401,6 +421,14 @@ mod tests {
         for bad in ["", "K", "-1", "1X", "99999999999999G", "1.5M"] {
             assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn tracker_errors_lose_their_urls() {
+        let m = "HTTP request failed: error sending request for url (http://t/a?x=1): refused";
+        assert_eq!(without_urls(m), "HTTP request failed: error sending request for url: refused");
+        assert_eq!(without_urls("timed out"), "timed out");
+        assert_eq!(without_urls("cut (http://t/a?x"), "cut");
     }
 
     #[test]

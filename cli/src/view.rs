@@ -42,9 +42,9 @@ impl View {
         self.reported_complete.push(false);
         if let Mode::Bars { multi, bars } = &mut self.mode {
             let template = if seeding {
-                "{prefix:24!} {spinner} {msg}"
+                "{prefix:20!} {spinner} {msg}"
             } else {
-                "{prefix:24!} [{bar:30}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {msg}"
+                "{prefix:20!} [{bar:25}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {msg}"
             };
             let style = ProgressStyle::with_template(template)
                 .expect("the templates above are valid")
@@ -97,7 +97,7 @@ impl View {
                     } else {
                         bar.set_length(st.total_wanted);
                         bar.set_position(st.total_wanted_done);
-                        bar.set_message(download_figures(st));
+                        bar.set_message(download_figures(st, true));
                     }
                 }
             }
@@ -117,7 +117,7 @@ impl View {
                             st.progress * 100.0,
                             HumanBytes(st.total_wanted_done),
                             HumanBytes(st.total_wanted),
-                            download_figures(st)
+                            download_figures(st, false)
                         );
                     }
                 }
@@ -157,14 +157,15 @@ fn state_name(st: &TorrentStatus) -> &'static str {
     }
 }
 
-/// Rates, peers and ETA of a download.
-fn download_figures(st: &TorrentStatus) -> String {
-    let mut out = format!(
-        "down {}/s up {}/s peers {}",
-        HumanBytes(st.download_payload_rate.max(0) as u64),
-        HumanBytes(st.upload_payload_rate.max(0) as u64),
-        st.num_peers
-    );
+/// Rates, peers and ETA of a download; `short` for a bar's line, where
+/// arrows stand for "down" and "up" so that it fits 120 columns.
+fn download_figures(st: &TorrentStatus, short: bool) -> String {
+    let down = HumanBytes(st.download_payload_rate.max(0) as u64);
+    let up = HumanBytes(st.upload_payload_rate.max(0) as u64);
+    let mut out = match short {
+        true => format!("\u{2193}{down}/s \u{2191}{up}/s {} peers", st.num_peers),
+        false => format!("down {down}/s up {up}/s peers {}", st.num_peers),
+    };
     if st.state == TorrentState::DownloadingMetadata {
         out.push_str(" (fetching metadata)");
     } else if st.eta_s >= 0 && !is_complete(st) {
