@@ -340,3 +340,53 @@ fn the_terminal_shows_a_bar_per_torrent() {
     }
     panic!("no progress bar line for barshow.bin on the screen:\n{screen}");
 }
+
+/// The README's `lt` lines, run as written in a directory holding an
+/// `album` directory, with free ports in place of 6881 and 9100; the line
+/// ending in `&` runs in the background until the end.
+#[test]
+fn the_readme_lines_run_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme.split("\n## Command line\n").nth(1).expect("a Command line section in README.md");
+    let section = section.split("\n## ").next().unwrap();
+    let lines: Vec<&str> = section.lines().filter(|l| l.starts_with("    lt ")).map(str::trim).collect();
+    let commands: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(commands, ["create", "info", "seed", "download", "stats"]);
+
+    let root = tempdir("readme");
+    let files = ["album/one.flac", "album/two.flac"];
+    make_data(&root.path, &[(files[0], 900_000), (files[1], 400_000)], 17);
+    let peer_port = free_port().to_string();
+    let stats_port = loop {
+        let p = free_port().to_string();
+        if p != peer_port {
+            break p;
+        }
+    };
+    let mut seed = None;
+    let mut outputs = Vec::new();
+    for line in lines {
+        let line = line.replace("6881", &peer_port).replace("9100", &stats_port);
+        let (line, background) = match line.strip_suffix(" &") {
+            Some(l) => (l.to_string(), true),
+            None => (line, false),
+        };
+        let mut cmd = Command::new(lt_bin());
+        cmd.args(line.split_whitespace().skip(1)).current_dir(&root.path);
+        let mut p = Proc::spawn(cmd);
+        if background {
+            p.wait_line("the seed's seeding line", LONG, |l| l.contains("seeding until Ctrl-C"));
+            seed = Some(p);
+        } else {
+            let status = p.wait_exit(LONG);
+            assert_eq!(status.code(), Some(0), "{line}:\n{}", p.output());
+            outputs.push(p.output());
+        }
+    }
+    assert!(same_files(&root.path, &root.path.join("copy"), &files), "the copy differs");
+    assert!(outputs[1].contains("name:         album"), "lt info:\n{}", outputs[1]);
+    assert!(outputs[3].contains("album  seeding 100.0%"), "lt stats:\n{}", outputs[3]);
+    let mut seed = seed.expect("the seed ran");
+    seed.interrupt();
+    assert_eq!(seed.wait_exit(Duration::from_secs(60)).code(), Some(130), "{}", seed.output());
+}
