@@ -150,6 +150,43 @@ fn seeds_to_libtorrent_and_serves_its_stats() {
     seeder.interrupt();
     let status = seeder.wait_exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "{}", seeder.output());
+
+    // Seeding again: the resume data saved at Ctrl-C spares the check;
+    // SIGTERM stops it as Ctrl-C does.
+    let mut again = Proc::lt(&["seed", s(&torrent), s(&data), "--no-dht", "--listen", "127.0.0.1:0"]);
+    again.wait_line("the resumed line", LONG, |l| {
+        l.contains("resumed from") && l.contains("with 32 of 32 pieces")
+    });
+    again.wait_line("the seeding line", LONG, |l| l.contains("seeding until Ctrl-C"));
+    assert!(!again.output().contains("checking the files"), "{}", again.output());
+    again.signal("-TERM");
+    assert_eq!(again.wait_exit(Duration::from_secs(60)).code(), Some(130), "{}", again.output());
+}
+
+#[test]
+fn downloads_a_magnet_link_from_libtorrent() {
+    let root = tempdir("magnet");
+    let seed = root.path.join("seed");
+    make_data(&seed, &[("tune.ogg", 700_000)], 21);
+    let tracker = stub_tracker();
+    let torrent = root.path.join("tune.torrent");
+    mktorrent(&seed.join("tune.ogg"), &torrent, 15, &tracker.url("/announce"), &[]);
+    let (_seeder, port) = libtorrent_seeder(&torrent, &seed);
+    let hash = info_hash_hex(&torrent);
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=tune.ogg&x.pe=127.0.0.1:{port}");
+    let out = root.path.join("out");
+    let mut args = vec!["download", &magnet, "-o", s(&out)];
+    args.extend(LOOPBACK);
+    let (code, output) = lt(&args);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("tune.ogg: complete"), "{output}");
+    assert!(same_files(&seed, &out, &["tune.ogg"]));
+    // The resume data carries the metadata: the next run needs no peer for it.
+    let saved = std::fs::read(out.join(".lt-resume").join(format!("{hash}.resume"))).unwrap();
+    assert!(lt::proto::resume::ResumeData::decode(&saved).unwrap().info.is_some());
+    let (code, output) = lt(&args);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("resumed from") && output.contains("with 22 of 22 pieces"), "{output}");
 }
 
 #[test]

@@ -186,8 +186,13 @@ impl Proc {
 
     /// Sends SIGINT, as Ctrl-C does.
     pub fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    /// Sends a signal ("-INT", "-TERM").
+    pub fn signal(&self, signal: &str) {
         let status =
-            Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("run kill");
+            Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("run kill");
         assert!(status.success());
     }
 
