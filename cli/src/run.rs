@@ -338,7 +338,7 @@ fn watch(
         }
         handle_alerts(session, view)?;
         let statuses = statuses(session, entries)?;
-        view.update(&statuses, keep_seeding && statuses.iter().all(is_complete));
+        view.update(&statuses, keep_seeding);
         if !keep_seeding && statuses.iter().all(is_complete) {
             return Ok(Outcome::Done);
         }

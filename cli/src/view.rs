@@ -15,7 +15,11 @@ const REFRESH_HZ: u8 = 4;
 /// The display of every torrent of one run.
 pub struct View {
     mode: Mode,
-    /// Per torrent, whether its completion was reported.
+    /// Per torrent, whether it is shown as a seed (upload figures) rather
+    /// than as a download: a seed from the start, or a download that
+    /// completed in a run that keeps seeding.
+    seeding: Vec<bool>,
+    /// Per torrent, whether its completion was reported (or needs no report).
     reported_complete: Vec<bool>,
     started: Instant,
 }
@@ -23,6 +27,15 @@ pub struct View {
 enum Mode {
     Bars { multi: MultiProgress, bars: Vec<ProgressBar> },
     Lines { interval: Duration, last: Option<Instant> },
+}
+
+fn bar_style(seeding: bool) -> ProgressStyle {
+    let template = if seeding {
+        "{prefix:20!} {spinner} {msg}"
+    } else {
+        "{prefix:20!} [{bar:25}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {msg}"
+    };
+    ProgressStyle::with_template(template).expect("the templates above are valid").progress_chars("#>-")
 }
 
 impl View {
@@ -34,23 +47,17 @@ impl View {
         } else {
             Mode::Lines { interval, last: None }
         };
-        View { mode, reported_complete: Vec::new(), started: Instant::now() }
+        View { mode, seeding: Vec::new(), reported_complete: Vec::new(), started: Instant::now() }
     }
 
-    /// Adds a torrent's line; torrents are then referred to by their order.
+    /// Adds a torrent's line, as a download or as a seed; torrents are then
+    /// referred to by their order.
     pub fn add(&mut self, label: &str, seeding: bool) {
-        self.reported_complete.push(false);
+        self.seeding.push(seeding);
+        self.reported_complete.push(seeding);
         if let Mode::Bars { multi, bars } = &mut self.mode {
-            let template = if seeding {
-                "{prefix:20!} {spinner} {msg}"
-            } else {
-                "{prefix:20!} [{bar:25}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {msg}"
-            };
-            let style = ProgressStyle::with_template(template)
-                .expect("the templates above are valid")
-                .progress_chars("#>-");
-            let bar = multi.add(ProgressBar::new(0).with_style(style).with_prefix(label.to_string()));
-            bars.push(bar);
+            let bar = ProgressBar::new(0).with_style(bar_style(seeding)).with_prefix(label.to_string());
+            bars.push(multi.add(bar));
         }
     }
 
@@ -65,33 +72,41 @@ impl View {
         }
     }
 
-    /// Shows the torrents' statuses (in the order they were added).
-    pub fn update(&mut self, statuses: &[TorrentStatus], seeding: bool) {
+    /// Shows the torrents' statuses (in the order they were added). A
+    /// download that completes is reported once; with `keep_seeding` it is
+    /// shown as a seed from then on.
+    pub fn update(&mut self, statuses: &[TorrentStatus], keep_seeding: bool) {
         for (i, st) in statuses.iter().enumerate() {
-            if is_complete(st) && !seeding && !self.reported_complete[i] {
-                self.reported_complete[i] = true;
-                let message = format!(
-                    "{}: complete, {} in {:.1} s",
-                    st.name,
-                    HumanBytes(st.total_wanted),
-                    self.started.elapsed().as_secs_f64()
-                );
-                if let Mode::Bars { bars, .. } = &self.mode {
+            if !is_complete(st) || self.reported_complete[i] {
+                continue;
+            }
+            self.reported_complete[i] = true;
+            self.seeding[i] = keep_seeding;
+            let message = format!(
+                "{}: complete, {} in {:.1} s",
+                st.name,
+                HumanBytes(st.total_wanted),
+                self.started.elapsed().as_secs_f64()
+            );
+            if let Mode::Bars { bars, .. } = &self.mode {
+                if keep_seeding {
+                    bars[i].set_style(bar_style(true));
+                } else {
                     bars[i].set_length(st.total_wanted);
                     bars[i].set_position(st.total_wanted_done);
                     bars[i].finish_with_message("complete");
                 }
-                self.note(&message);
             }
+            self.note(&message);
         }
         match &mut self.mode {
             Mode::Bars { bars, .. } => {
-                for (bar, st) in bars.iter().zip(statuses) {
+                for ((bar, st), seeding) in bars.iter().zip(statuses).zip(&self.seeding) {
                     if bar.is_finished() {
                         continue;
                     }
                     bar.set_prefix(st.name.clone());
-                    if seeding {
+                    if *seeding {
                         bar.set_message(seed_figures(st));
                         bar.tick();
                     } else {
@@ -106,8 +121,8 @@ impl View {
                     return;
                 }
                 *last = Some(Instant::now());
-                for st in statuses {
-                    if seeding {
+                for (st, seeding) in statuses.iter().zip(&self.seeding) {
+                    if *seeding {
                         println!("{}: {} {}", st.name, state_name(st), seed_figures(st));
                     } else {
                         println!(

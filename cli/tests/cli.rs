@@ -58,11 +58,16 @@ fn downloads_a_url_from_libtorrent_and_a_second_run_resumes() {
     let resume = out.join(".lt-resume").join(format!("{}.resume", info_hash_hex(&torrent)));
     assert!(resume.is_file(), "no resume data at {}", resume.display());
 
-    // The same command again: the resume data vouches for every piece, no check.
-    let (code, output) = lt(&args);
-    assert_eq!(code, 0, "{output}");
+    // The same command again, seeding: the resume data vouches for every
+    // piece (no check), and the complete download goes on as a seed.
+    args.push("--seed");
+    let mut again = Proc::lt(&args);
     let want = format!("with {pieces} of {pieces} pieces");
-    assert!(output.contains("resumed from") && output.contains(&want), "{output}");
+    again.wait_line("the resumed line", LONG, |l| l.contains("resumed from") && l.contains(&want));
+    again.wait_line("the complete line", LONG, |l| l.starts_with("album: complete"));
+    again.wait_line("a seeding line", LONG, |l| l.starts_with("album: seeding uploaded"));
+    again.interrupt();
+    assert_eq!(again.wait_exit(Duration::from_secs(60)).code(), Some(130), "{}", again.output());
 }
 
 #[test]
