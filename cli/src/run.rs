@@ -142,7 +142,7 @@ pub fn seed(args: SeedArgs) -> Result<Outcome, String> {
             st.pieces_total
         ));
     }
-    view.note(&format!("{}: data checked, seeding until Ctrl-C", st.name));
+    view.note(&format!("{}: all {} pieces present, seeding until Ctrl-C", st.name, st.pieces_total));
     let outcome = watch(&session, &entries, &mut view, true)?;
     stop(session, &entries, &args.dir, &view);
     Ok(outcome)
