@@ -57,15 +57,8 @@ pub struct CreateArgs {
 
 /// "256K", "4M" or a number of bytes; checked as the engine checks it.
 fn parse_piece_size(s: &str) -> Result<u32, String> {
-    let upper = s.to_ascii_uppercase();
-    let (digits, shift) = match upper.trim_end_matches(['B', 'I']) {
-        d if d.ends_with('K') => (&d[..d.len() - 1], 10),
-        d if d.ends_with('M') => (&d[..d.len() - 1], 20),
-        d => (d, 0),
-    };
-    let n: u32 = digits.parse().map_err(|_| format!("'{s}' is not a size such as 256K or 4M"))?;
-    let size =
-        n.checked_shl(shift).filter(|v| v >> shift == n).ok_or_else(|| format!("'{s}' is too large"))?;
+    let size = crate::units::parse_size(s)?;
+    let size = u32::try_from(size).map_err(|_| format!("'{s}' is larger than 128M"))?;
     check_piece_length(size).map_err(|e| e.to_string())?;
     Ok(size)
 }

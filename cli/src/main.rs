@@ -12,6 +12,7 @@ mod interrupt;
 mod run;
 mod source;
 mod stats;
+mod units;
 mod view;
 
 use std::process::ExitCode;
