@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lt::engine::create::{check_piece_length, create_torrent, CreateOptions, Format};
+use lt::engine::create::{check_piece_length, create_torrent_filtered, CreateOptions, Format};
 use lt::proto::metainfo::Metainfo;
 use lt::proto::types::hex;
 
@@ -97,9 +97,12 @@ pub fn create(args: CreateArgs) -> Result<Outcome, String> {
     } else {
         ProgressBar::hidden()
     };
-    let made = create_torrent(&args.path, &opts, &mut |done, total| {
+    // lt's own resume folder (`lt seed DIR` writes DIR/.lt-resume) is never content.
+    let not_resume_data = |rel: &str| !rel.split('/').any(|part| part == crate::run::RESUME_DIR);
+    let made = create_torrent_filtered(&args.path, &opts, &not_resume_data, &mut |done, total| {
         bar.set_length(u64::from(total));
         bar.set_position(u64::from(done));
+        true
     });
     bar.finish_and_clear();
     let bytes = made.map_err(|e| format!("{}: {e}", args.path.display()))?;
@@ -116,7 +119,7 @@ pub fn create(args: CreateArgs) -> Result<Outcome, String> {
         "{}: '{}', {} in {} pieces of {}",
         args.output.display(),
         meta.name,
-        HumanBytes(meta.lengths.total_length()),
+        HumanBytes(crate::info::content_size(&meta)),
         meta.lengths.num_pieces(),
         HumanBytes(u64::from(meta.lengths.piece_length()))
     );

@@ -44,6 +44,12 @@ fn v1_hash(id: &[u8; 20], v2: Option<&[u8; 32]>, has_v1: bool) -> Value {
     }
 }
 
+/// The bytes of the torrent's files, without the pad files a hybrid or
+/// BEP 47 torrent puts between them.
+pub fn content_size(m: &Metainfo) -> u64 {
+    m.files.iter().filter(|f| !f.pad).map(|f| f.length).sum()
+}
+
 fn torrent_json(m: &Metainfo) -> Value {
     let magnet = Magnet {
         info_hash: m.info_hash,
@@ -64,7 +70,7 @@ fn torrent_json(m: &Metainfo) -> Value {
         "name": m.name,
         "info_hash_v1": v1_hash(&m.info_hash.0, m.info_hash_v2.as_ref(), m.has_v1),
         "info_hash_v2": m.info_hash_v2.map(|h| hex(&h)),
-        "total_size": m.lengths.total_length(),
+        "total_size": content_size(m),
         "piece_length": m.lengths.piece_length(),
         "num_pieces": m.lengths.num_pieces(),
         "private": m.private,
