@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use lt::engine::alerts::category;
 use lt::engine::stats::Metric;
-use lt::engine::{AddTorrentParams, AlertKind, Session, Settings, TorrentId, TorrentStatus};
+use lt::engine::{AddTorrentParams, AlertKind, ErrorKind, Session, Settings, TorrentId, TorrentStatus};
 use lt::proto::types::InfoHash;
 
 use crate::source::Source;
@@ -32,6 +32,8 @@ const DHT_BOOTSTRAP: &str = "dht.libtorrent.org:25401,router.bittorrent.com:6881
 const DEFAULT_PORT: u16 = 6881;
 /// How long the loops wait for an alert before looking at the torrents again.
 const POLL: Duration = Duration::from_millis(200);
+/// Most alerts handled between two updates of the view.
+const MAX_ALERTS_PER_TURN: usize = 1000;
 /// How long a clean stop waits for resume data.
 const RESUME_WAIT: Duration = Duration::from_secs(10);
 
@@ -216,27 +218,29 @@ fn add(
     params.resume_data = read_resume(&resume)?;
     let had_resume = params.resume_data.is_some();
     let accepted_before = session.counters().get(Metric::ResumeAccepted);
-    let id = session.add_torrent(params).map_err(|e| format!("{}: {e}", source.label()))?;
-    view.add(&source.label(), seeding);
-    // Resume data is judged inside add_torrent: the counter says how.
-    let resumed = had_resume && session.counters().get(Metric::ResumeAccepted) > accepted_before;
-    if had_resume {
-        if resumed {
-            let st = session.torrent_status(id).map_err(|e| e.to_string())?;
-            view.note(&format!(
-                "{}: resumed from {} with {} of {} pieces",
-                source.label(),
-                resume.display(),
-                st.pieces_done,
-                st.pieces_total
-            ));
-        } else {
-            view.note(&format!(
-                "{}: the files changed since {}; checking them",
-                source.label(),
-                resume.display()
-            ));
+    let id = match session.add_torrent(params.clone()) {
+        // A damaged resume file costs a check, not the download.
+        Err(e) if e.kind() == ErrorKind::InvalidResumeData => {
+            view.note(&format!("{}: ignoring {}: {e}", source.label(), resume.display()));
+            params.resume_data = None;
+            session.add_torrent(params)
         }
+        added => added,
+    }
+    .map_err(|e| format!("{}: {e}", source.label()))?;
+    view.add(&source.label(), seeding);
+    // Resume data is judged inside add_torrent: the counter says how (a
+    // rejection also posts fastresume_rejected, which says why).
+    let resumed = had_resume && session.counters().get(Metric::ResumeAccepted) > accepted_before;
+    if resumed {
+        let st = session.torrent_status(id).map_err(|e| e.to_string())?;
+        view.note(&format!(
+            "{}: resumed from {} with {} of {} pieces",
+            source.label(),
+            resume.display(),
+            st.pieces_done,
+            st.pieces_total
+        ));
     }
     Ok(Entry { id, info_hash, label: source.label(), resumed })
 }
@@ -257,7 +261,10 @@ fn read_resume(path: &Path) -> Result<Option<Vec<u8>>, String> {
 /// Answers the torrents whose file check finished.
 fn handle_alerts(session: &Session, view: &View) -> Result<Vec<TorrentId>, String> {
     let mut checked = Vec::new();
-    while let Some(alert) = session.wait_for_alert(POLL) {
+    let first = session.wait_for_alert(POLL);
+    // What is queued besides, bounded so that the view still gets its turn.
+    let queued = std::iter::from_fn(|| session.pop_alert()).take(MAX_ALERTS_PER_TURN);
+    for alert in first.into_iter().chain(queued) {
         match &alert.kind {
             AlertKind::TorrentChecked => checked.push(alert.torrent),
             AlertKind::TorrentError { error } | AlertKind::FileError { error } => {
@@ -271,9 +278,6 @@ fn handle_alerts(session: &Session, view: &View) -> Result<Vec<TorrentId>, Strin
                 view.note(&alert.message)
             }
             _ => {}
-        }
-        if interrupt::requested() {
-            break;
         }
     }
     Ok(checked)

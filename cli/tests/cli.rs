@@ -58,6 +58,12 @@ fn downloads_a_url_from_libtorrent_and_a_second_run_resumes() {
     let resume = out.join(".lt-resume").join(format!("{}.resume", info_hash_hex(&torrent)));
     assert!(resume.is_file(), "no resume data at {}", resume.display());
 
+    // A damaged resume file is ignored with a note: the files are checked.
+    std::fs::write(&resume, b"d4:junk").unwrap();
+    let (code, output) = lt(&args);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("album: ignoring") && output.contains("album: complete"), "{output}");
+
     // The same command again, seeding: the resume data vouches for every
     // piece (no check), and the complete download goes on as a seed.
     args.push("--seed");
@@ -192,6 +198,22 @@ fn downloads_a_magnet_link_from_libtorrent() {
     let (code, output) = lt(&args);
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("resumed from") && output.contains("with 22 of 22 pieces"), "{output}");
+
+    // A file written since: the resume data is not trusted, the files are checked.
+    let file = std::fs::OpenOptions::new().append(true).open(out.join("tune.ogg")).unwrap();
+    file.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)).unwrap();
+    drop(file);
+    let (code, output) = lt(&args);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("resume data not trusted, checking files"), "{output}");
+    assert!(!output.contains("resumed from"), "{output}");
+
+    // A damaged resume file: a magnet link fetches its metadata again.
+    std::fs::write(out.join(".lt-resume").join(format!("{hash}.resume")), b"d4:junk").unwrap();
+    let (code, output) = lt(&args);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("tune.ogg: complete") && !output.contains("resumed from"), "{output}");
+    assert!(same_files(&seed, &out, &["tune.ogg"]));
 }
 
 #[test]
