@@ -63,6 +63,11 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`lt info x |
+    // head -1`) would panic; end quietly instead, as other Unix tools do.
+    // SAFETY: restoring the default disposition of a signal before any
+    // other thread exists; no handler runs Rust code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // clap exits with 2 on a usage error and 0 for --help and --version.
     let cli = Cli::parse();
     let result = match cli.command {
