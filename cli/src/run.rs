@@ -51,6 +51,10 @@ pub struct SessionArgs {
     /// 127.0.0.1): GET /stats, /metrics; `lt stats ADDR` reads it
     #[arg(long, value_name = "ADDR")]
     stats_listen: Option<String>,
+    /// Require this token on the statistics endpoint (the `stats_token`
+    /// setting): `lt stats --token TOKEN` sends it
+    #[arg(long, value_name = "TOKEN", requires = "stats_listen")]
+    stats_token: Option<String>,
     /// Seconds between status lines when stdout is not a terminal
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     interval: u64,
@@ -190,6 +194,10 @@ fn start_session(args: &SessionArgs) -> Result<Session, String> {
     }
     if let Some(addr) = &args.stats_listen {
         settings.stats_listen = endpoint(addr)?.to_string();
+    }
+    if let Some(token) = &args.stats_token {
+        // By name: the setting belongs to the statistics endpoint.
+        settings.set_str("stats_token", token).map_err(|e| format!("--stats-token: {e}"))?;
     }
     let session = Session::new(settings).map_err(|e| format!("starting the session: {e}"))?;
     if let Some(addr) = session.stats_listen_addr() {
