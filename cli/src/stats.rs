@@ -106,8 +106,9 @@ fn summary(url: &str, v: &Value) -> String {
     }
     for t in torrents {
         let int = |k: &str| t[k].as_i64().unwrap_or(0);
-        let eta = match int("eta_s") {
-            s if s >= 0 => format!(" eta {}", duration(s as u64)),
+        // An ETA only for what is still downloading (a seed's is 0).
+        let eta = match (t["state"].as_str(), int("eta_s")) {
+            (Some("downloading"), s) if s >= 0 => format!(" eta {}", duration(s as u64)),
             _ => String::new(),
         };
         out.push_str(&format!(
