@@ -26,7 +26,8 @@ pub const RESUME_DIR: &str = ".lt-resume";
 /// A resume file larger than this is not ours: resume data is a bitfield,
 /// file sizes and, for a magnet, the info dictionary (at most 10 MB).
 const MAX_RESUME_FILE: u64 = 32 << 20;
-/// Public DHT routers, as libtorrent's default `dht_bootstrap_nodes`.
+/// Public DHT routers: libtorrent's default `dht_bootstrap_nodes` and
+/// those of BitTorrent, µTorrent and Transmission.
 const DHT_BOOTSTRAP: &str = "dht.libtorrent.org:25401,router.bittorrent.com:6881,router.utorrent.com:6881,dht.transmissionbt.com:6881";
 /// libtorrent's default listen port.
 const DEFAULT_PORT: u16 = 6881;
