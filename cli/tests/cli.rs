@@ -357,6 +357,20 @@ impl Tmux {
         c.args(["30", "tmux", "-L", &self.socket]);
         c
     }
+
+    /// Captures the screen until `done` holds for it; answers it.
+    fn wait_screen(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + LONG;
+        loop {
+            let shot = self.cmd().args(["capture-pane", "-p"]).output().unwrap();
+            let screen = String::from_utf8_lossy(&shot.stdout).into_owned();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {what} on the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
 }
 
 impl Drop for Tmux {
@@ -366,46 +380,49 @@ impl Drop for Tmux {
 }
 
 #[test]
-fn the_terminal_shows_a_bar_per_torrent() {
+fn the_terminal_shows_a_bar_per_torrent_and_takes_ctrl_c() {
     assert!(
         Path::new("/usr/bin/tmux").exists(),
         "tmux is missing: install the Debian package tmux (.ci/run does)"
     );
     let root = tempdir("tmux");
     let seed = root.path.join("seed");
-    make_data(&seed, &[("barshow.bin", 4 << 20)], 13);
+    let names = ["barshow.bin", "second.iso"];
+    make_data(&seed, &[(names[0], 4 << 20), (names[1], 3 << 20)], 13);
     let tracker = stub_tracker();
-    let torrent = root.path.join("barshow.torrent");
-    mktorrent(&seed.join("barshow.bin"), &torrent, 15, &tracker.url("/announce"), &[]);
-    let (_seeder, port) = libtorrent_seeder(&torrent, &seed);
+    let torrents: Vec<_> = names.iter().map(|n| root.path.join(format!("{n}.torrent"))).collect();
+    for (name, torrent) in names.iter().zip(&torrents) {
+        mktorrent(&seed.join(name), torrent, 15, &tracker.url("/announce"), &[]);
+    }
+    let (_seeder, port) = libtorrent_seeder_of(&[&torrents[0], &torrents[1]], &seed);
     let out = root.path.join("out");
+    // 256 KiB/s for 7 MiB: half a minute of bars, ended by Ctrl-C.
     let shell = format!(
-        "{} download {} -o {} --peer 127.0.0.1:{port} --no-dht --listen 127.0.0.1:0 --download-limit 256K; sleep 600",
+        "{} download {} {} -o {} --peer 127.0.0.1:{port} --no-dht --listen 127.0.0.1:0 --download-limit 256K; \
+         echo \"exit code $?\"; sleep 600",
         lt_bin(),
-        s(&torrent),
+        s(&torrents[0]),
+        s(&torrents[1]),
         s(&out)
     );
     let tmux = Tmux { socket: format!("lt-cli-test-{}", std::process::id()) };
     let status =
         tmux.cmd().args(["new-session", "-d", "-x", "120", "-y", "30"]).arg(&shell).status().unwrap();
     assert!(status.success(), "tmux new-session failed");
-    let deadline = std::time::Instant::now() + LONG;
-    let mut screen = String::new();
-    while std::time::Instant::now() < deadline {
-        let shot = tmux.cmd().args(["capture-pane", "-p"]).output().unwrap();
-        screen = String::from_utf8_lossy(&shot.stdout).into_owned();
-        let bar = screen.lines().find(|l| {
-            l.starts_with("barshow.bin")
-                && l.contains("[")
-                && l.contains("MiB")
-                && percent(l).is_some_and(|p| p > 0.0 && p < 100.0)
-        });
-        if bar.is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("no progress bar line for barshow.bin on the screen:\n{screen}");
+    let screen = tmux.wait_screen("a bar line for each torrent", |screen| {
+        names.iter().all(|name| {
+            screen.lines().any(|l| {
+                l.starts_with(name)
+                    && l.contains('[')
+                    && l.contains("MiB")
+                    && percent(l).is_some_and(|p| p > 0.0 && p < 100.0)
+            })
+        })
+    });
+    assert!(!screen.contains("exit code"), "lt ended early:\n{screen}");
+    // Ctrl-C as a user types it, to the terminal's foreground process.
+    assert!(tmux.cmd().args(["send-keys", "C-c"]).status().unwrap().success());
+    tmux.wait_screen("exit code 130", |screen| screen.contains("exit code 130"));
 }
 
 /// The README's `lt` lines, run as written in a directory holding an

@@ -215,10 +215,18 @@ fn lt_peer_script() -> PathBuf {
 /// A libtorrent seeder of `torrent` (data under `save_path`) on a free
 /// port, ready (its files checked) when this returns. Answers it and its port.
 pub fn libtorrent_seeder(torrent: &Path, save_path: &Path) -> (Proc, u16) {
+    libtorrent_seeder_of(&[torrent], save_path)
+}
+
+/// One libtorrent session seeding every torrent of `torrents`.
+pub fn libtorrent_seeder_of(torrents: &[&Path], save_path: &Path) -> (Proc, u16) {
     need(PYTHON, "python3-libtorrent");
     let port = free_port();
     let mut cmd = Command::new(PYTHON);
-    cmd.arg(lt_peer_script()).arg("seed").arg("--torrent").arg(torrent).arg("--save-path").arg(save_path);
+    cmd.arg(lt_peer_script()).arg("seed").arg("--save-path").arg(save_path);
+    for torrent in torrents {
+        cmd.arg("--torrent").arg(torrent);
+    }
     cmd.args(["--port", &port.to_string()]);
     let mut p = Proc::spawn(cmd);
     p.wait_line("the seeder's ready line", Duration::from_secs(120), |l| l.contains("\"ready\""));
