@@ -118,7 +118,7 @@ pub fn create(args: CreateArgs) -> Result<Outcome, String> {
     println!(
         "{}: '{}', {} in {} pieces of {}",
         args.output.display(),
-        meta.name,
+        crate::view::printable(&meta.name, false),
         HumanBytes(crate::info::content_size(&meta)),
         meta.lengths.num_pieces(),
         HumanBytes(u64::from(meta.lengths.piece_length()))

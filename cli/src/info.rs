@@ -9,6 +9,7 @@ use lt::proto::types::hex;
 use serde_json::{json, Value};
 
 use crate::source::Source;
+use crate::view::printable;
 use crate::Outcome;
 
 #[derive(Args)]
@@ -29,7 +30,7 @@ pub fn info(args: InfoArgs) -> Result<Outcome, String> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
     } else {
-        print!("{}", text(&value));
+        print!("{}", printable(&text(&value), true));
     }
     Ok(Outcome::Done)
 }

@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(message) => {
-            eprintln!("lt: {message}");
+            eprintln!("lt: {}", view::printable(&message, false));
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -6,7 +6,7 @@ use clap::Args;
 use indicatif::HumanBytes;
 use serde_json::Value;
 
-use crate::view::duration;
+use crate::view::{duration, printable};
 use crate::Outcome;
 
 /// The endpoint read when none is given.
@@ -55,7 +55,7 @@ pub fn stats(args: StatsArgs) -> Result<Outcome, String> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
     } else {
-        print!("{}", summary(&url, &value));
+        print!("{}", printable(&summary(&url, &value), true));
     }
     Ok(Outcome::Done)
 }

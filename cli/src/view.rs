@@ -56,13 +56,14 @@ impl View {
         self.seeding.push(seeding);
         self.reported_complete.push(seeding);
         if let Mode::Bars { multi, bars } = &mut self.mode {
-            let bar = ProgressBar::new(0).with_style(bar_style(seeding)).with_prefix(label.to_string());
+            let bar = ProgressBar::new(0).with_style(bar_style(seeding)).with_prefix(printable(label, false));
             bars.push(multi.add(bar));
         }
     }
 
     /// Prints a message above the bars, or as a line of its own.
     pub fn note(&self, message: &str) {
+        let message = printable(message, false);
         match &self.mode {
             Mode::Bars { multi, .. } => {
                 // Only fails when the terminal is gone; the message then has nowhere to go.
@@ -105,7 +106,7 @@ impl View {
                     if bar.is_finished() {
                         continue;
                     }
-                    bar.set_prefix(st.name.clone());
+                    bar.set_prefix(printable(&st.name, false));
                     if *seeding {
                         bar.set_message(seed_figures(st));
                         bar.tick();
@@ -123,11 +124,11 @@ impl View {
                 *last = Some(Instant::now());
                 for (st, seeding) in statuses.iter().zip(&self.seeding) {
                     if *seeding {
-                        println!("{}: {} {}", st.name, state_name(st), seed_figures(st));
+                        println!("{}: {} {}", printable(&st.name, false), state_name(st), seed_figures(st));
                     } else {
                         println!(
                             "{}: {} {:.1}% {}/{} {}",
-                            st.name,
+                            printable(&st.name, false),
                             state_name(st),
                             st.progress * 100.0,
                             HumanBytes(st.total_wanted_done),
@@ -148,6 +149,23 @@ impl View {
             }
         }
     }
+}
+
+/// `text` made safe for a terminal: control characters shown escaped
+/// (`\u{1b}`), line breaks kept when `keep_lines`. Text from outside (a
+/// tracker's failure reason, a magnet link's name, a comment, another
+/// session's JSON) could otherwise carry escape sequences that rewrite the
+/// screen.
+pub fn printable(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !(keep_lines && c == '\n') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Every wanted byte is verified.
@@ -214,7 +232,15 @@ pub fn duration(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::duration;
+    use super::{duration, printable};
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(printable("a\u{1b}[2Jb", false), "a\\u{1b}[2Jb");
+        assert_eq!(printable("one\ntwo\r", true), "one\ntwo\\r");
+        assert_eq!(printable("one\ntwo", false), "one\\ntwo");
+        assert_eq!(printable("caf\u{e9} \u{2193}", false), "caf\u{e9} \u{2193}");
+    }
 
     #[test]
     fn durations_read_shortly() {

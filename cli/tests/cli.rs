@@ -329,6 +329,12 @@ fn create_matches_mktorrent_and_info_reads_it_back() {
     let info: serde_json::Value = serde_json::from_str(&output).unwrap();
     assert_eq!((info["kind"].as_str(), info["info_hash_v1"].as_str()), (Some("magnet"), Some(&*v1)));
     assert_eq!(info["trackers"][0], tracker);
+
+    // Text from outside reaches the terminal with its control characters escaped.
+    let hostile = format!("magnet:?xt=urn:btih:{v1}&dn=a%1B%5B2Jb");
+    let (code, text) = lt(&["info", &hostile]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("name:         a\\u{1b}[2Jb") && !text.contains('\u{1b}'), "{text:?}");
 }
 
 #[test]
