@@ -1,5 +1,4 @@
 /* The lt side of the TorrentSession node: see lt_godot.h. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include "lt_godot.h"
 
@@ -7,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -64,7 +62,6 @@ void ltg_node_free(ltg_node *n) {
     drop_builders(n);
     lt_session_free(n->session);
     n->session = NULL;
-    n->utp_read_at_ms = 0;
 }
 
 lt_error ltg_stop(ltg_node *n) {
@@ -353,81 +350,55 @@ static const struct {
     {"num_close_wait", "utp.num_utp_close_wait"},
 };
 
-/* The value of `metric` in the JSON export's "session" object. The key is
- * searched with its quotes and colon: inside a JSON string a quote is
- * escaped, so a torrent name cannot produce a false match. */
-static bool json_metric(const char *json, const char *metric, int64_t *value_out) {
-    char needle[96];
-    int len = snprintf(needle, sizeof needle, "\"%s\":", metric);
-    if (len < 0 || (size_t)len >= sizeof needle) {
-        return false;
+/* The binary snapshot's layout (docs/stats.md, "Binary snapshot"): the
+ * header's length is the little-endian u16 at offset 6, the metric count
+ * the u32 at offset 12, then one little-endian int64 per metric in
+ * lt_stats_metric order. */
+#define SNAPSHOT_HEADER_LEN_AT 6
+#define SNAPSHOT_COUNT_AT 12
+
+static uint64_t read_le(const unsigned char *p, size_t bytes) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < bytes; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
     }
-    const char *at = strstr(json, needle);
-    if (at == NULL) {
-        return false;
-    }
-    char *end;
-    long long v = strtoll(at + len, &end, 10);
-    if (end == at + len) {
-        return false;
-    }
-    *value_out = v;
-    return true;
+    return v;
 }
 
-static int64_t monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Reads the uTP gauges into the node. lt.h gives catalogue metrics
- * synchronously only through an export (a session_stats alert arrives
- * later, and into the game's own alert stream), and the JSON export
- * writes every torrent's status too: about 120 us with one torrent and
- * 50 ms with 1,000 on the CI machine, against well under a microsecond
- * for lt_stats_t. So they are read at most once per LTG_UTP_REFRESH_MS. */
-static lt_error refresh_utp(ltg_node *n) {
-    _Static_assert(sizeof n->utp_values / sizeof n->utp_values[0] == COUNT(UTP_GAUGES), "one value per gauge");
-    for (size_t i = 0; i < COUNT(UTP_GAUGES); i++) {
-        size_t index;
-        if (lt_stats_find_metric(UTP_GAUGES[i].metric, &index) != LT_OK) {
-            return ltg_fail(n, LT_ERROR_NOT_FOUND, "get_session_stats: liblt has no metric '%s'",
-                            UTP_GAUGES[i].metric);
-        }
-    }
-    char *json = NULL;
+/* Writes the uTP gauges as `utp_stats`, read now from the binary
+ * snapshot (a few microseconds: counters only, no torrent statuses),
+ * the metrics found by name with lt_stats_find_metric. */
+static lt_error put_utp_stats(ltg_node *n, const ltg_sink *out) {
+    unsigned char *snap = NULL;
     size_t len = 0;
-    lt_error err = lt_session_stats_export(n->session, LT_STATS_JSON, &json, &len);
+    lt_error err = lt_session_stats_export(n->session, LT_STATS_BINARY, (char **)&snap, &len);
     if (err != LT_OK) {
         return fail_lt(n, err, "get_session_stats: uTP gauges");
     }
     int64_t values[COUNT(UTP_GAUGES)];
-    for (size_t i = 0; i < COUNT(UTP_GAUGES); i++) {
-        if (!json_metric(json, UTP_GAUGES[i].metric, &values[i])) {
-            lt_free(json);
-            return ltg_fail(n, LT_ERROR_NOT_FOUND, "get_session_stats: '%s' missing from the JSON export",
-                            UTP_GAUGES[i].metric);
+    for (size_t i = 0; i < COUNT(UTP_GAUGES) && err == LT_OK; i++) {
+        size_t index;
+        if (lt_stats_find_metric(UTP_GAUGES[i].metric, &index) != LT_OK) {
+            err = ltg_fail(n, LT_ERROR_NOT_FOUND, "get_session_stats: liblt has no metric '%s'",
+                           UTP_GAUGES[i].metric);
+            break;
         }
+        size_t header = len >= 16 ? (size_t)read_le(snap + SNAPSHOT_HEADER_LEN_AT, 2) : 0;
+        size_t count = len >= 16 ? (size_t)read_le(snap + SNAPSHOT_COUNT_AT, 4) : 0;
+        if (header == 0 || index >= count || header + 8 * (index + 1) > len) {
+            err = ltg_fail(n, LT_ERROR_NOT_FOUND, "get_session_stats: '%s' missing from the snapshot",
+                           UTP_GAUGES[i].metric);
+            break;
+        }
+        values[i] = (int64_t)read_le(snap + header + 8 * index, 8);
     }
-    lt_free(json);
-    memcpy(n->utp_values, values, sizeof values);
-    /* 0 means "never read": a clock that starts at 0 reads as 1. */
-    int64_t now = monotonic_ms();
-    n->utp_read_at_ms = now > 0 ? now : 1;
-    return LT_OK;
-}
-
-static lt_error put_utp_stats(ltg_node *n, const ltg_sink *out) {
-    if (n->utp_read_at_ms == 0 || monotonic_ms() - n->utp_read_at_ms >= LTG_UTP_REFRESH_MS) {
-        lt_error err = refresh_utp(n);
-        if (err != LT_OK) {
-            return err;
-        }
+    lt_free(snap);
+    if (err != LT_OK) {
+        return err;
     }
     out->open_dict(out->ctx, "utp_stats");
     for (size_t i = 0; i < COUNT(UTP_GAUGES); i++) {
-        out->put_int(out->ctx, UTP_GAUGES[i].key, n->utp_values[i]);
+        out->put_int(out->ctx, UTP_GAUGES[i].key, values[i]);
     }
     out->close(out->ctx);
     return LT_OK;

@@ -52,15 +52,9 @@ typedef struct ltg_node {
     lt_params_t *pending_params;
     /* The first failure while building settings or params; LT_OK if none. */
     lt_error pending_error;
-    /* The uTP gauges of get_session_stats, read at most once per
-     * LTG_UTP_REFRESH_MS (see lt_godot.c); utp_read_at_ms 0: never read. */
-    int64_t utp_values[5];
-    int64_t utp_read_at_ms;
     char last_error[512];
 } ltg_node;
 
-/* How old get_session_stats' utp_stats may be, in milliseconds. */
-#define LTG_UTP_REFRESH_MS 1000
 
 void ltg_node_init(ltg_node *n);
 /* Frees the session (telling trackers "stopped", with lt's bounded wait)
@@ -107,8 +101,8 @@ lt_error ltg_pause(ltg_node *n, int64_t id);
 lt_error ltg_resume(ltg_node *n, int64_t id);
 lt_error ltg_remove(ltg_node *n, int64_t id, bool delete_files);
 
-/* Writes every lt_stats_t field by its C name (read now), and `utp_stats`
- * (at most LTG_UTP_REFRESH_MS old), into the sink's root Dictionary. */
+/* Writes every lt_stats_t field by its C name, and `utp_stats`, all read
+ * now, into the sink's root Dictionary. */
 lt_error ltg_session_stats(ltg_node *n, const ltg_sink *out);
 /* Writes every lt_torrent_status_t field by its C name into the sink's root
  * Dictionary. */
