@@ -361,13 +361,15 @@ fn next_round_robin(core: &SessionCore, last: &mut Option<TorrentId>) -> Option<
 }
 
 /// The announce for `t`, unless it must not be announced: private (BEP 27),
-/// not running, or still checking its files (not ready for peers).
+/// not running, or still checking its files (not ready for peers). A
+/// hybrid torrent names both its swarm ids (BEP 14 allows several
+/// `Infohash` headers), so v1-only and v2 peers on the network find it.
 fn announce_packet(core: &SessionCore, t: &Torrent) -> Option<Vec<u8>> {
     if t.is_private() || !Torrent::is_active(&t.core.lock()) {
         return None;
     }
     let port = core.listen_port()?;
-    let announce = Announce { port, info_hashes: vec![t.info_hash], cookie: Some(core.lsd.cookie) };
+    let announce = Announce { port, info_hashes: t.swarm_ids(), cookie: Some(core.lsd.cookie) };
     Some(announce.encode(false))
 }
 
