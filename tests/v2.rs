@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{files_equal, free_port, local, make_data, tempdir, LtPeer, SeedOpts};
+use lt::engine::stats::Metric;
 use lt::engine::{AddTorrentParams, AlertType, Session, Settings, TorrentId, TorrentSource, TorrentState};
 use lt::proto::metainfo::Metainfo;
 use lt::proto::types::{InfoHash, PeerId};
@@ -100,8 +101,8 @@ fn truncated_v2(meta: &Metainfo) -> InfoHash {
 /// lt downloads `source` (the torrent or a magnet of it) from a
 /// libtorrent seeder of `file`; no piece fails its hash, none is thrown
 /// away (a v2 piece is not downloaded before its hash is known), and the
-/// bytes match.
-fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) {
+/// bytes match. Answers the session's counters.
+fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) -> Box<[i64]> {
     let seeder = LtPeer::seed(file, &dir.join("data"), &SeedOpts::default());
     let ses = Session::new(settings()).unwrap();
     let mut p = AddTorrentParams::new(source, dir.join("lt"));
@@ -121,6 +122,7 @@ fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) {
     let status = ses.torrent_status(id).unwrap();
     assert_eq!(status.pieces_done, status.pieces_total);
     assert_eq!(status.total_wasted, 0, "no piece downloaded twice");
+    ses.stats_snapshot()
 }
 
 /// lt seeds `meta` (checking the data first); a libtorrent downloader
@@ -231,5 +233,19 @@ fn lt_downloads_a_v2_only_magnet_from_libtorrent() {
     let uri = format!("magnet:?xt=urn:btmh:1220{}", hex(&meta.info_hash_v2.expect("v2 hash")));
     let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
     assert_eq!(magnet.info_hash, meta.info_hash, "the link names the v2-only swarm");
-    download_from_libtorrent(&dir.path, &file, TorrentSource::Magnet(magnet));
+    let counters = download_from_libtorrent(&dir.path, &file, TorrentSource::Magnet(magnet));
+    // Every file of more than one piece had its layer asked for, in runs
+    // of at most 512 nodes, from the one seeder, and sent; none refused.
+    let piece = u64::from(meta.lengths.piece_length());
+    let runs: i64 = meta
+        .files
+        .iter()
+        .map(|f| f.length.div_ceil(piece))
+        .filter(|pieces| *pieces > 1)
+        .map(|pieces| pieces.div_ceil(pieces.next_power_of_two().min(512)) as i64)
+        .sum();
+    assert!(runs > 0, "the torrent needs piece layers");
+    assert_eq!(counters[Metric::OutHashRequest as usize], runs);
+    assert_eq!(counters[Metric::InHashes as usize], runs);
+    assert_eq!(counters[Metric::InHashReject as usize], 0);
 }

@@ -632,9 +632,9 @@ fn message_metric(msg: &Message, incoming: bool) -> Option<Metric> {
         Message::Reject(_) => (M::InReject, M::OutReject),
         Message::AllowedFast(_) => (M::InAllowedFast, M::OutAllowedFast),
         Message::Extended { id: 0, .. } => (M::InExtHandshake, M::OutExtHandshake),
-        // BEP 52's messages have no counters of their own (libtorrent's
-        // counter list predates them).
-        Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => return None,
+        Message::HashRequest(_) => (M::InHashRequest, M::OutHashRequest),
+        Message::Hashes { .. } => (M::InHashes, M::OutHashes),
+        Message::HashReject(_) => (M::InHashReject, M::OutHashReject),
         Message::Extended { .. } => (M::InExtended, M::OutExtended),
     };
     Some(if incoming { i } else { o })

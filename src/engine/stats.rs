@@ -278,6 +278,12 @@ metrics! {
     NumUtpDeleted: "utp.num_utp_deleted", Gauge, "connections", "uTP connections the socket has forgotten whose stream is still held";
     PeersBlockedIpFilter: "peer.blocked_by_ip_filter", Counter, "peers", "peer addresses and connections refused or closed because the session's IP filter blocks them (each posts a peer_blocked alert)";
     PeersBlockedPortFilter: "peer.blocked_by_port_filter", Counter, "peers", "peer addresses not dialled or connections closed because the session's port filter blocks their port (each posts a peer_blocked alert)";
+    InHashRequest: "ses.num_incoming_hash_request", Counter, "messages", "BEP 52 hash request messages received from peers";
+    InHashes: "ses.num_incoming_hashes", Counter, "messages", "BEP 52 hashes messages received from peers";
+    InHashReject: "ses.num_incoming_hash_reject", Counter, "messages", "BEP 52 hash reject messages received from peers";
+    OutHashRequest: "ses.num_outgoing_hash_request", Counter, "messages", "BEP 52 hash request messages sent to peers";
+    OutHashes: "ses.num_outgoing_hashes", Counter, "messages", "BEP 52 hashes messages sent to peers";
+    OutHashReject: "ses.num_outgoing_hash_reject", Counter, "messages", "BEP 52 hash reject messages sent to peers";
 }
 
 /// Number of metrics.
