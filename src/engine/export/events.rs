@@ -123,7 +123,7 @@ impl Dashboard {
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
         // The queue is empty and holds more than these two messages.
         let _ = tx.try_send(sse("history", &self.history_json(core)));
-        let _ = tx.try_send(sse("", &frame(core, peers_of)));
+        let _ = tx.try_send(sse("", &frame(core, &torrents_json(core), peers_of)));
         self.subscribers.lock().push(Subscriber { tx, peers_of });
         Ok(EventStream { rx, _permit: permit })
     }
@@ -168,8 +168,12 @@ impl Dashboard {
             w.dedup();
             w
         };
+        if wanted.is_empty() {
+            return;
+        }
+        let torrents = torrents_json(core);
         let messages: Vec<(Option<TorrentId>, Bytes)> =
-            wanted.into_iter().map(|p| (p, sse("", &frame(core, p)))).collect();
+            wanted.into_iter().map(|p| (p, sse("", &frame(core, &torrents, p)))).collect();
         self.subscribers.lock().retain(|s| {
             let Some((_, msg)) = messages.iter().find(|(p, _)| *p == s.peers_of) else {
                 // Subscribed after the messages were made: it got the state then.
@@ -288,11 +292,18 @@ fn peers_json(t: &Torrent) -> Vec<Value> {
         .collect()
 }
 
-/// The state one data message carries.
-fn frame(core: &SessionCore, peers_of: Option<TorrentId>) -> Value {
-    let c = &core.counters;
+/// Every torrent of the session, as the data messages list them.
+fn torrents_json(core: &SessionCore) -> Value {
     let torrents: Vec<Arc<Torrent>> = core.torrents.read().values().cloned().collect();
-    let peers = peers_of.and_then(|id| torrents.iter().find(|t| t.id == id)).map(|t| peers_json(t));
+    Value::Array(torrents.iter().map(|t| torrent_json(&t.status())).collect())
+}
+
+/// The state one data message carries: the session's figures, `torrents`
+/// (`torrents_json`, shared by the messages of one tick) and the peers of
+/// `peers_of`.
+fn frame(core: &SessionCore, torrents: &Value, peers_of: Option<TorrentId>) -> Value {
+    let c = &core.counters;
+    let torrent = peers_of.and_then(|id| core.torrents.read().get(&id).cloned());
     json!({
         "uptime_ms": core.start.elapsed().as_millis() as i64,
         "session": {
@@ -303,9 +314,9 @@ fn frame(core: &SessionCore, peers_of: Option<TorrentId>) -> Value {
             "num_peers": c.get(Metric::NumPeersConnected),
             "num_torrents": c.get(Metric::NumTorrents),
         },
-        "torrents": torrents.iter().map(|t| torrent_json(&t.status())).collect::<Vec<_>>(),
+        "torrents": torrents,
         "peers_of": peers_of.map(|id| id.0),
-        "peers": peers.unwrap_or_default(),
+        "peers": torrent.map(|t| peers_json(&t)).unwrap_or_default(),
     })
 }
 

@@ -7,6 +7,11 @@
 //! (Prometheus) and `GET /stats` (JSON). When `stats_token` is set, every
 //! request must carry it (`Authorization: Bearer <token>` or `?token=`,
 //! the second because a page's EventSource cannot set headers).
+//!
+//! On a loopback address the `Host` header must name an IP address or
+//! `localhost`: a web page whose own host name an attacker pointed at
+//! 127.0.0.1 (DNS rebinding) would otherwise read the endpoint as its own
+//! origin.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -55,9 +60,13 @@ pub(crate) async fn serve(
             let core = core.clone();
             let dashboard = dashboard.clone();
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let reply = match core.upgrade() {
-                    Some(core) => respond(&core, &dashboard, &req),
-                    None => text(StatusCode::SERVICE_UNAVAILABLE, "session stopped\n"),
+                let reply = if local.ip().is_loopback() && !host_is_local(&req) {
+                    text(StatusCode::FORBIDDEN, "the Host header must be an IP address or localhost\n")
+                } else {
+                    match core.upgrade() {
+                        Some(core) => respond(&core, &dashboard, &req),
+                        None => text(StatusCode::SERVICE_UNAVAILABLE, "session stopped\n"),
+                    }
                 };
                 async move { Ok::<_, Infallible>(reply) }
             });
@@ -128,6 +137,18 @@ fn authorized<B>(req: &Request<B>, token: &str) -> bool {
     from_header | from_query
 }
 
+/// Whether the request's `Host` (without its port) is an IP address or
+/// `localhost`, or absent (HTTP/1.0 clients; browsers always send it).
+fn host_is_local<B>(req: &Request<B>) -> bool {
+    let Some(host) = req.headers().get(hyper::header::HOST) else { return true };
+    let Ok(host) = host.to_str() else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(ip, _)| ip),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// Compares two secrets in time that depends on neither: their SHA-256
 /// digests (of fixed length, whatever the inputs' lengths) are compared
 /// byte by byte without stopping at the first difference.
@@ -182,6 +203,19 @@ mod tests {
         assert!(!authorized(&req("/", Some("s3cret")), "s3cret"), "the Bearer scheme is required");
         assert!(!authorized(&req("/?token=", None), "s3cret"));
         assert!(!authorized(&req("/?tokens3cret", None), "s3cret"));
+    }
+
+    #[test]
+    fn host_must_be_an_address_or_localhost() {
+        let with_host = |h: &str| Request::builder().header("host", h).body(()).unwrap();
+        for ok in ["127.0.0.1:9100", "127.0.0.1", "[::1]:9100", "localhost:9100", "LOCALHOST", "10.0.0.2:80"]
+        {
+            assert!(host_is_local(&with_host(ok)), "{ok}");
+        }
+        for bad in ["evil.example:9100", "evil.example", "127.0.0.1.evil.example", "[::1", ""] {
+            assert!(!host_is_local(&with_host(bad)), "{bad}");
+        }
+        assert!(host_is_local(&req("/", None)), "no Host header (HTTP/1.0)");
     }
 
     #[test]
