@@ -292,6 +292,32 @@ fn routes_token_and_event_stream() {
 }
 
 #[test]
+fn a_message_lists_at_most_500_torrents() {
+    let dir = tempdir("dash-many");
+    let ses = session(|_| {});
+    for i in 0..501 {
+        let file = dir.path.join(format!("file-{i:03}.bin"));
+        std::fs::write(&file, format!("data {i}")).unwrap();
+        let opts = lt::engine::create::CreateOptions::default();
+        let bytes = lt::engine::create::create_torrent(&file, &opts, &mut |_, _| {}).unwrap();
+        let mut p = AddTorrentParams::new(
+            TorrentSource::Metainfo(Arc::new(Metainfo::from_bytes(&bytes).unwrap())),
+            dir.path.join("save"),
+        );
+        p.paused = true;
+        ses.add_torrent(p).unwrap();
+    }
+    let addr = ses.stats_listen_addr().unwrap();
+    let mut ev = Events::open(addr, "").unwrap();
+    let message = ev.next_named("message");
+    eprintln!("501 torrents: a message of {} bytes", message.to_string().len());
+    assert_eq!(message["session"]["num_torrents"], 501);
+    let listed = message["torrents"].as_array().unwrap();
+    assert_eq!(listed.len(), 500);
+    assert!(listed.windows(2).all(|w| w[0]["id"].as_u64() < w[1]["id"].as_u64()), "in id order");
+}
+
+#[test]
 fn a_bare_port_binds_loopback() {
     for spec in ["0", ":0"] {
         let ses = session(|s| s.stats_listen = spec.into());

@@ -11,7 +11,8 @@
 //!   download_rate, upload_rate], ...], "thresholds": [event, ...]}` (the
 //!   rate samples oldest first, the last threshold events);
 //! - unnamed `data:` messages, one per tick (and one at once on connect):
-//!   `{"uptime_ms", "session": {...}, "torrents": [...], "peers_of", "peers": [...]}`;
+//!   `{"uptime_ms", "session": {...}, "torrents": [...], "peers_of", "peers": [...]}`
+//!   (at most `MAX_TORRENTS` torrents and `MAX_PEERS` peers);
 //! - `event: threshold`: one threshold crossing, as it happens.
 //!
 //! Memory stays bounded whatever the clients do: at most `MAX_STREAMS`
@@ -45,6 +46,11 @@ const STREAM_QUEUE: usize = 8;
 const HISTORY_SAMPLES: usize = 600;
 /// Most peers in one message: the busiest ones.
 const MAX_PEERS: usize = 200;
+/// Most torrents in one message: the busiest ones, then by id. 1,000
+/// torrents made messages of 272 kB; 500 keep a message near 136 kB, the
+/// worst case of 16 streams with full queues near 17 MB, and a table a
+/// person can read (`session.num_torrents` still counts all).
+const MAX_TORRENTS: usize = 500;
 /// Threshold events replayed in the `history` message.
 const RECENT_THRESHOLDS: usize = 20;
 
@@ -292,10 +298,17 @@ fn peers_json(t: &Torrent) -> Vec<Value> {
         .collect()
 }
 
-/// Every torrent of the session, as the data messages list them.
+/// The torrents the data messages list: every one up to `MAX_TORRENTS`,
+/// else the busiest (payload rates), then by id.
 fn torrents_json(core: &SessionCore) -> Value {
     let torrents: Vec<Arc<Torrent>> = core.torrents.read().values().cloned().collect();
-    Value::Array(torrents.iter().map(|t| torrent_json(&t.status())).collect())
+    let mut statuses: Vec<TorrentStatus> = torrents.iter().map(|t| t.status()).collect();
+    if statuses.len() > MAX_TORRENTS {
+        statuses.sort_by_key(|s| std::cmp::Reverse(s.download_payload_rate + s.upload_payload_rate));
+        statuses.truncate(MAX_TORRENTS);
+        statuses.sort_by_key(|s| s.id.0);
+    }
+    Value::Array(statuses.iter().map(torrent_json).collect())
 }
 
 /// The state one data message carries: the session's figures, `torrents`
