@@ -92,7 +92,7 @@ fn respond<B>(core: &SessionCore, dashboard: &Dashboard, req: &Request<B>) -> Re
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     let (format, ctype) = match req.uri().path() {
-        "/" => return full(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD_HTML.into()),
+        "/" => return full(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD_HTML),
         "/events" => return events(core, dashboard, req),
         "/metrics" => (ExportFormat::Prometheus, "text/plain; version=0.0.4"),
         "/stats" => (ExportFormat::Json, "application/json"),
@@ -168,8 +168,9 @@ fn query_param<B>(req: &Request<B>, name: &str) -> Option<String> {
     })
 }
 
-fn full(status: StatusCode, ctype: &str, body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+/// A whole response: text, or bytes (a `Vec<u8>` goes in as it is).
+fn full(status: StatusCode, ctype: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
