@@ -651,7 +651,7 @@ impl Session {
 
     fn start_stats_endpoint(&self) {
         let spec = self.core.settings.read().stats_listen.clone();
-        let Ok(addr) = spec.parse::<SocketAddr>() else { return };
+        let Ok(Some(addr)) = super::settings::parse_stats_listen(&spec) else { return };
         let weak = Arc::downgrade(&self.core);
         match self.core.runtime.block_on(super::export::serve(weak, addr)) {
             Ok((local, _task)) => {

@@ -279,6 +279,7 @@ settings! {
         perf_alert_queue_percent = 0, [0, 100], "performance alert when the alert queue is fuller than this percentage (0: off)";
         max_metadata_size = 3 * 1024 * 10240, [1024, 1i64 << 31], "largest info dictionary fetched for a magnet link, in bytes (peers announcing more are disconnected; lt parses at most 10 MB of it)";
         stats_interval_ms = 0, [0, 86_400_000], "post a session_stats alert this often, in milliseconds (0: never)";
+        dashboard_interval_ms = 1000, [100, 60_000], "milliseconds between the frames of the stats endpoint's GET /events stream (the dashboard's update rate) and between the rate samples it keeps for its chart";
         dht_announce_interval = 15 * 60, [10, 86_400], "seconds between DHT announces of one torrent (torrents are spread over it; a new or resumed torrent announces soon)";
         dht_max_peers_reply = 100, [0, 200], "most peers in one get_peers reply of our DHT node";
         dht_search_branching = 5, [1, 64], "DHT queries in flight at once per lookup";
@@ -323,7 +324,8 @@ settings! {
         user_agent = concat!("lt/", env!("CARGO_PKG_VERSION")), "HTTP User-Agent for trackers and the client name in the extension handshake";
         peer_fingerprint = "-LT0010-", "prefix of our peer id (Azureus style)";
         dht_bootstrap_nodes = "", "comma-separated host:port DHT bootstrap nodes (empty by default, unlike libtorrent's: lt never contacts a public node unless the application asks)";
-        stats_listen = "", "ip:port of an HTTP endpoint serving GET /metrics (Prometheus) and GET /stats (JSON); empty: off";
+        stats_listen = "", "ip:port of an HTTP endpoint serving GET / (a live dashboard), GET /events (its Server-Sent Events stream), GET /metrics (Prometheus) and GET /stats (JSON); a bare port ('9100' or ':9100') means 127.0.0.1, loopback only; empty: off";
+        stats_token = "", "when not empty, every request to the stats endpoint must carry this token, as the header 'Authorization: Bearer <token>' or the query parameter ?token=<token>; others get 401";
     }
 }
 
@@ -378,14 +380,26 @@ impl Settings {
     pub fn validate(&self) -> Result<()> {
         parse_bootstrap_nodes(&self.dht_bootstrap_nodes)?;
         parse_listen_interfaces(&self.listen_interfaces)?;
-        if !self.stats_listen.is_empty() && self.stats_listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(Error::invalid_argument(format!(
-                "stats_listen: '{}' is not an ip:port",
-                self.stats_listen
-            )));
-        }
+        parse_stats_listen(&self.stats_listen)?;
         Ok(())
     }
+}
+
+/// Parses `stats_listen`: "ip:port", or a bare port ("9100", ":9100") that
+/// means 127.0.0.1, so that an endpoint nobody bound on purpose to a public
+/// address stays on loopback. `None` when empty (the endpoint is off).
+pub fn parse_stats_listen(s: &str) -> Result<Option<std::net::SocketAddr>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let port = s.strip_prefix(':').unwrap_or(s);
+    if let Ok(port) = port.parse::<u16>() {
+        return Ok(Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))));
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| Error::invalid_argument(format!("stats_listen: '{s}' is not an ip:port or a port")))
 }
 
 /// Parses `listen_interfaces` ("127.0.0.1:6881,[::1]:0").
@@ -456,6 +470,20 @@ mod tests {
         s.set_str("listen_interfaces", "nonsense").unwrap();
         assert!(s.validate().is_err());
         assert_eq!(s.get_str("peer_fingerprint"), Some("-LT0010-"));
+    }
+
+    #[test]
+    fn stats_listen_takes_an_address_or_a_loopback_port() {
+        let loopback = |port| Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        assert_eq!(parse_stats_listen("").unwrap(), None);
+        assert_eq!(parse_stats_listen("9100").unwrap(), loopback(9100));
+        assert_eq!(parse_stats_listen(":9100").unwrap(), loopback(9100));
+        assert_eq!(parse_stats_listen("0.0.0.0:9100").unwrap(), Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(parse_stats_listen("[::1]:0").unwrap(), Some("[::1]:0".parse().unwrap()));
+        for bad in ["70000", ":", "localhost:9100", "1.2.3.4", "-1"] {
+            let s = Settings { stats_listen: bad.into(), ..Settings::default() };
+            assert_eq!(s.validate().unwrap_err().kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
     }
 
     #[test]

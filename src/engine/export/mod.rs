@@ -1,13 +1,15 @@
 //! Statistics export: JSON, CSV and the Prometheus text format, the binary
 //! snapshot, and the optional HTTP endpoint (`stats_listen`) that serves
-//! them.
+//! them with a live dashboard.
 //!
 //! JSON goes through serde_json and CSV through the csv crate (quoting of
 //! torrent names); the Prometheus text format is written here, following
 //! the exposition format (HELP/TYPE lines, escaped label values). The
-//! binary snapshot is in `binary`, the HTTP endpoint in `http`.
+//! binary snapshot is in `binary`, the HTTP endpoint in `http`, the
+//! dashboard's event stream in `events` and its page in dashboard.html.
 
 pub mod binary;
+mod events;
 mod http;
 
 pub(crate) use http::serve;
