@@ -16,6 +16,21 @@ fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
 }
 
+/// The body of an HTTP/1.0 GET of `path` that answered 200.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let end = reply.windows(4).position(|w| w == b"\r\n\r\n").expect("a header") + 4;
+    let head = String::from_utf8_lossy(&reply[..end]);
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/octet-stream"), "{head}");
+    reply.split_off(end)
+}
+
 #[test]
 fn snapshot_of_a_session_after_a_download() {
     let dir = std::env::temp_dir().join(format!("lt-stats-binary-{}", std::process::id()));
@@ -30,6 +45,7 @@ fn snapshot_of_a_session_after_a_download() {
 
     let base = Settings { listen_interfaces: "127.0.0.1:0".into(), ..Settings::default() };
     let seeder = Session::new(base.clone()).unwrap();
+    let base = Settings { stats_listen: "127.0.0.1:0".into(), ..base };
     let mut p = AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir);
     p.seed_mode = true;
     seeder.add_torrent(p).unwrap();
@@ -63,6 +79,12 @@ fn snapshot_of_a_session_after_a_download() {
     for m in [Metric::NumTorrents, Metric::NumPiecePassed, Metric::TorrentsAdded] {
         assert_eq!(snap.values[m as usize], counters[m as usize], "{}", METRICS[m as usize].name);
     }
+    // The endpoint serves the same snapshot as GET /stats.bin.
+    let served = http_get(ses.stats_listen_addr().expect("endpoint on"), "/stats.bin");
+    let (snap, used) = decode(&served).unwrap();
+    assert_eq!(used, served.len());
+    assert_eq!(snap.values.len(), METRICS.len());
+    assert_eq!(snap.values[Metric::NumPiecePassed as usize], pieces);
     // The text exports refuse the binary format rather than mangle it.
     assert!(ses.export_stats(ExportFormat::Binary).is_err());
     let _ = std::fs::remove_dir_all(&dir);

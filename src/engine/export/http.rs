@@ -4,7 +4,8 @@
 //!
 //! Routes: `GET /` the dashboard (dashboard.html, compiled in), `GET
 //! /events` its Server-Sent Events stream (`events`), `GET /metrics`
-//! (Prometheus) and `GET /stats` (JSON). When `stats_token` is set, every
+//! (Prometheus), `GET /stats` (JSON) and `GET /stats.bin` (the binary
+//! snapshot, `binary`). When `stats_token` is set, every
 //! request must carry it (`Authorization: Bearer <token>` or `?token=`,
 //! the second because a page's EventSource cannot set headers).
 //!
@@ -96,7 +97,10 @@ fn respond<B>(core: &SessionCore, dashboard: &Dashboard, req: &Request<B>) -> Re
         "/events" => return events(core, dashboard, req),
         "/metrics" => (ExportFormat::Prometheus, "text/plain; version=0.0.4"),
         "/stats" => (ExportFormat::Json, "application/json"),
-        _ => return text(StatusCode::NOT_FOUND, "try /, /events, /metrics or /stats\n"),
+        "/stats.bin" => {
+            return full(StatusCode::OK, "application/octet-stream", super::binary::export_binary(core))
+        }
+        _ => return text(StatusCode::NOT_FOUND, "try /, /events, /metrics, /stats or /stats.bin\n"),
     };
     match export(core, format) {
         Ok(body) => full(StatusCode::OK, ctype, body),
