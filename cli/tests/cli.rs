@@ -248,6 +248,19 @@ fn stats_reads_an_embedding_sessions_endpoint() {
     assert_eq!(v["torrents"][0]["name"], "numbers.bin");
     assert_eq!(v["session"]["ses.num_torrents"], 1);
 
+    // With a token required: refused without it or with a wrong one (exit
+    // 1, nothing printed on stdout), read with it.
+    let mut settings = session.settings();
+    settings.stats_token = "s3cret".into();
+    session.apply_settings(settings).unwrap();
+    let (code, output) = lt(&["stats", &addr]);
+    assert_eq!((code, output.as_str()), (1, ""));
+    let (code, output) = lt(&["stats", "--token", "wrong", &addr]);
+    assert_eq!((code, output.as_str()), (1, ""));
+    let (code, output) = lt(&["stats", "--token", "s3cret", &addr]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("numbers.bin  seeding 100.0%"), "{output}");
+
     drop(session);
     let (code, _) = lt(&["stats", &addr]);
     assert_eq!(code, 1, "a closed endpoint is a runtime failure");
