@@ -297,3 +297,30 @@ fn dht_peers_are_blocked_until_the_filter_is_lifted() {
     assert!(same(&dir.path.join("content/a.bin"), &save.join("content/a.bin")));
     drop(nodes);
 }
+
+/// A session that takes no incoming connections says so for each one it
+/// refuses, as libtorrent does: peer_blocked with reason 5 (TCP disabled)
+/// for a peer dialling over TCP, 4 (uTP disabled) for one over uTP, with
+/// no torrent named; neither counts as an incoming connection.
+#[test]
+fn incoming_connections_on_a_disabled_transport_are_reported() {
+    let dir = tempdir("ipf-transport");
+    let meta = make_torrent(&dir.path, &[("a.bin", 100_001)], 32 * 1024);
+    let closed =
+        Session::new(Settings { enable_incoming_tcp: false, enable_incoming_utp: false, ..settings() })
+            .unwrap();
+    closed.add_torrent(AddTorrentParams::new(TorrentSource::Metainfo(meta.clone()), &dir.path)).unwrap();
+    let target = seed_addr(&closed, "127.0.0.1");
+    let tcp_only = Session::new(Settings { enable_outgoing_utp: false, ..settings() }).unwrap();
+    tcp_only.add_torrent(download_params(&meta, &dir.path.join("tcp"), &[target])).unwrap();
+    wait_for(&closed, "the TCP refusal", |a| {
+        a.torrent == TorrentId::NONE
+            && matches!(&a.kind, AlertKind::PeerBlocked { peer, reason: BlockReason::TcpDisabled } if peer.ip() == target.ip())
+    });
+    let utp_only = Session::new(Settings { enable_outgoing_tcp: false, ..settings() }).unwrap();
+    utp_only.add_torrent(download_params(&meta, &dir.path.join("utp"), &[target])).unwrap();
+    let utp_addr = SocketAddr::new(target.ip(), utp_only.listen_port().unwrap());
+    wait_for(&closed, "the uTP refusal", |a| is_blocked(a, utp_addr, BlockReason::UtpDisabled));
+    assert_eq!(metric(&closed, "peer.incoming_connections"), 0);
+    assert_eq!(metric(&closed, "peer.blocked_by_ip_filter"), 0, "no filter was involved");
+}

@@ -40,6 +40,10 @@ pub const MAX_BLOCKLIST_FILE: u64 = 512 << 20;
 pub enum BlockReason {
     IpFilter = 0,
     PortFilter = 1,
+    /// An incoming uTP connection while `enable_incoming_utp` is off.
+    UtpDisabled = 4,
+    /// An incoming TCP connection while `enable_incoming_tcp` is off.
+    TcpDisabled = 5,
 }
 
 impl BlockReason {
@@ -53,13 +57,18 @@ impl BlockReason {
         match self {
             BlockReason::IpFilter => "IP filter",
             BlockReason::PortFilter => "port filter",
+            BlockReason::UtpDisabled => "incoming uTP disabled",
+            BlockReason::TcpDisabled => "incoming TCP disabled",
         }
     }
 
-    fn metric(self) -> Metric {
+    /// The counter of refusals for this reason (libtorrent counts none for
+    /// the disabled transports; neither does lt).
+    fn metric(self) -> Option<Metric> {
         match self {
-            BlockReason::IpFilter => Metric::PeersBlockedIpFilter,
-            BlockReason::PortFilter => Metric::PeersBlockedPortFilter,
+            BlockReason::IpFilter => Some(Metric::PeersBlockedIpFilter),
+            BlockReason::PortFilter => Some(Metric::PeersBlockedPortFilter),
+            BlockReason::UtpDisabled | BlockReason::TcpDisabled => None,
         }
     }
 }
@@ -96,7 +105,9 @@ impl SessionCore {
     /// handshake has none).
     pub(crate) fn report_blocked(&self, torrent: Option<&Torrent>, peer: SocketAddr, reason: BlockReason) {
         tracing::debug!(%peer, reason = reason.describe(), "peer blocked");
-        self.counters.add(reason.metric(), 1);
+        if let Some(metric) = reason.metric() {
+            self.counters.add(metric, 1);
+        }
         let kind = AlertKind::PeerBlocked { peer, reason };
         match torrent {
             Some(t) => t.post(kind),

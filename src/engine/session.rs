@@ -1109,8 +1109,9 @@ async fn accept_loop(core: Arc<SessionCore>, listener: TcpListener) {
             }
         };
         if !core.settings.read().enable_incoming_tcp {
-            // libtorrent closes such a connection at once, unanswered.
-            tracing::debug!(peer = %addr, "incoming TCP refused: enable_incoming_tcp is off");
+            // libtorrent closes such a connection at once, unanswered, and
+            // says so in a peer_blocked alert.
+            core.report_blocked(None, addr, BlockReason::TcpDisabled);
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -1127,6 +1128,13 @@ async fn utp_accept_loop(core: Arc<SessionCore>, utp: Arc<UtpSocket>) {
                 Some(s) => s,
                 None => return,
             },
+            refused = utp.next_refused() => {
+                // Refused with RESET while enable_incoming_utp is off.
+                if let Some(addr) = refused {
+                    core.report_blocked(None, addr, BlockReason::UtpDisabled);
+                }
+                continue;
+            }
         };
         let addr = stream.peer_addr();
         accepted(&core, PeerSocket::Boxed(Box::new(stream)), Transport::Utp, addr);

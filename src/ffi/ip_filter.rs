@@ -529,8 +529,9 @@ pub unsafe extern "C" fn lt_session_set_port_filter(
 
 /// Why a peer_blocked alert's peer was blocked, libtorrent's
 /// `peer_blocked_alert::reason_t` numbers: 0 the IP filter, 1 the port
-/// filter (lt has no i2p, privileged-port or SSRF rules, so other numbers
-/// do not occur).
+/// filter, 4 an incoming uTP connection while `enable_incoming_utp` is off,
+/// 5 an incoming TCP connection while `enable_incoming_tcp` is off (lt has
+/// no i2p, privileged-port or SSRF rules, so 2, 3, 6 and 7 do not occur).
 ///
 /// **Returns** `LT_OK`; `LT_ERROR_NULL_ARG`; `LT_ERROR_WRONG_ALERT_TYPE`.
 ///

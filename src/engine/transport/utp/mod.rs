@@ -164,6 +164,11 @@ struct Inner {
     accepting: AtomicBool,
     accept_tx: mpsc::Sender<UtpStream>,
     accept_rx: tokio::sync::Mutex<mpsc::Receiver<UtpStream>>,
+    /// Addresses whose SYN was refused because the socket is not
+    /// accepting, for the session's `peer_blocked` alerts; bounded (a
+    /// full queue drops them: the refusal itself does not wait).
+    refused_tx: mpsc::Sender<SocketAddr>,
+    refused_rx: tokio::sync::Mutex<mpsc::Receiver<SocketAddr>>,
     /// Connections removed from `conns` whose stream is still alive.
     deleted: AtomicI64,
     epoch: Instant,
@@ -219,6 +224,9 @@ impl Inner {
         }
         if !self.accepting.load(Ordering::Relaxed) || self.shutdown.is_cancelled() {
             self.send_reset(h, from);
+            if !self.shutdown.is_cancelled() {
+                let _ = self.refused_tx.try_send(from);
+            }
             return;
         }
         let cfg = *self.cfg.lock();
@@ -333,6 +341,7 @@ impl UtpSocket {
         shutdown: CancellationToken,
     ) -> Arc<UtpSocket> {
         let (accept_tx, accept_rx) = mpsc::channel(ACCEPT_BACKLOG);
+        let (refused_tx, refused_rx) = mpsc::channel(ACCEPT_BACKLOG);
         let inner = Arc::new(Inner {
             udp: udp.clone(),
             counters,
@@ -342,6 +351,8 @@ impl UtpSocket {
             accepting: AtomicBool::new(false),
             accept_tx,
             accept_rx: tokio::sync::Mutex::new(accept_rx),
+            refused_tx,
+            refused_rx: tokio::sync::Mutex::new(refused_rx),
             deleted: AtomicI64::new(0),
             reported: Mutex::new([0; 6]),
             epoch: Instant::now(),
@@ -439,6 +450,17 @@ impl UtpSocket {
         tokio::select! {
             _ = self.inner.shutdown.cancelled() => None,
             s = rx.recv() => s,
+        }
+    }
+
+    /// The next address whose connection was refused with RESET because
+    /// the socket is not accepting (`enable_incoming_utp` off); `None`
+    /// once the socket shuts down.
+    pub async fn next_refused(&self) -> Option<SocketAddr> {
+        let mut rx = self.inner.refused_rx.lock().await;
+        tokio::select! {
+            _ = self.inner.shutdown.cancelled() => None,
+            a = rx.recv() => a,
         }
     }
 }
