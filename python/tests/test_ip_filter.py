@@ -3,12 +3,13 @@ lt_ip_filter_* / lt_port_filter_*, so they need a library that has them)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 import lt
-from conftest import LOOPBACK
+from conftest import DEADLINE_S, LOOPBACK
 
 
 def test_rules_overlap_and_later_rules_win() -> None:
@@ -75,3 +76,36 @@ def test_port_filter() -> None:
         assert pf.access(6881) == 0
         ses.set_port_filter(pf)
     assert lt.live_objects.snapshot().get("port_filter", 0) == 0
+
+
+def test_a_blocked_seeder_is_reported_then_used_once_allowed(seeder, tmp_path: Path) -> None:
+    """The session refuses a libtorrent seeder its filter blocks (a
+    peer_blocked alert with libtorrent's reason 0 and the address, counted),
+    and downloads from it once the filter is lifted."""
+    peer, torrent, layout, data = seeder
+    settings = dict(LOOPBACK, alert_mask=lt.ALERT_CATEGORY_ALL)
+    with lt.Session(settings) as ses, lt.IpFilter() as f:
+        f.add_rule("127.0.0.1", "127.0.0.1", lt.IP_FILTER_BLOCKED)
+        ses.set_ip_filter(f)
+        handle = ses.add_torrent(torrent.read_bytes(), tmp_path / "down", peers=[peer.endpoint])
+        deadline = time.monotonic() + DEADLINE_S
+        blocked = None
+        while blocked is None:
+            assert time.monotonic() < deadline
+            alert = ses.wait_for_alert(1.0)
+            if alert is not None and alert.type == lt.ALERT_PEER_BLOCKED:
+                blocked = alert
+        assert blocked.type_name == "peer_blocked"
+        assert blocked.torrent == handle.id
+        assert blocked.peer_blocked_reason == 0
+        assert str(blocked.peer) == peer.endpoint
+        assert ses.stats()["peer.blocked_by_ip_filter"] >= 1
+        assert handle.status().num_peers == 0
+
+        ses.set_ip_filter(None)
+        handle.connect_peer(peer.endpoint)
+        while handle.status().state not in (lt.STATE_FINISHED, lt.STATE_SEEDING):
+            assert time.monotonic() < deadline, handle.status()
+            ses.wait_for_alert(0.5)
+        for name in layout:
+            assert (tmp_path / "down" / name).read_bytes() == (data / name).read_bytes(), name
