@@ -130,3 +130,10 @@ lt_session_t *loopback_session(uint32_t alert_mask) {
     lt_settings_free(s);
     return ses;
 }
+
+void write_test_file(const char *path, size_t len, unsigned seed) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    for (size_t i = 0; i < len; i++) fputc((int)((i * 31 + seed) % 251), f);
+    CHECK(fclose(f) == 0);
+}

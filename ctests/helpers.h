@@ -19,6 +19,8 @@
 
 /* A fresh directory under /tmp; the caller owns the string. */
 char *make_temp_dir(const char *tag);
+/* Writes `len` bytes of a pattern that `seed` varies to `path`. */
+void write_test_file(const char *path, size_t len, unsigned seed);
 /* A TCP port on 127.0.0.1 that is free now. */
 int free_port(void);
 /* Runs a shell command, fails the test if it exits non-zero. */

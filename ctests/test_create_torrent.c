@@ -8,13 +8,6 @@
 #include <sys/stat.h>
 #include "helpers.h"
 
-static void write_file(const char *path, size_t len, unsigned seed) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    for (size_t i = 0; i < len; i++) fputc((int)((i * 31 + seed) % 251), f);
-    fclose(f);
-}
-
 struct progress { uint32_t calls, last_done, total, cancel_after; };
 
 static bool on_progress(void *user, uint32_t done, uint32_t total) {
@@ -40,11 +33,11 @@ int main(void) {
     snprintf(root, sizeof root, "%s/content", dir);
     CHECK_EQ(mkdir(root, 0700), 0);
     snprintf(path, sizeof path, "%s/a.bin", root);
-    write_file(path, 200000, 1);
+    write_test_file(path, 200000, 1);
     snprintf(path, sizeof path, "%s/b.bin", root);
-    write_file(path, 50001, 2);
+    write_test_file(path, 50001, 2);
     snprintf(path, sizeof path, "%s/c.skip", root);
-    write_file(path, 1000, 3);
+    write_test_file(path, 1000, 3);
 
     lt_create_torrent_t *ct = NULL;
     CHECK_EQ(lt_create_torrent_new(root, &ct), LT_OK);

@@ -7,22 +7,15 @@
 #include <sys/stat.h>
 #include "helpers.h"
 
-static void write_file(const char *path, size_t len, unsigned seed) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    for (size_t i = 0; i < len; i++) fputc((int)((i * 7 + seed) % 253), f);
-    fclose(f);
-}
-
 int main(void) {
     char *dir = make_temp_dir("tinfo");
     char root[512], path[600];
     snprintf(root, sizeof root, "%s/pack", dir);
     CHECK_EQ(mkdir(root, 0700), 0);
     snprintf(path, sizeof path, "%s/a.bin", root);
-    write_file(path, 40000, 1);
+    write_test_file(path, 40000, 1);
     snprintf(path, sizeof path, "%s/run.sh", root);
-    write_file(path, 20000, 2);
+    write_test_file(path, 20000, 2);
     CHECK_EQ(chmod(path, 0700), 0);
 
     lt_create_torrent_t *ct = NULL;
