@@ -101,8 +101,9 @@ fn truncated_v2(meta: &Metainfo) -> InfoHash {
 /// lt downloads `source` (the torrent or a magnet of it) from a
 /// libtorrent seeder of `file`; no piece fails its hash, none is thrown
 /// away (a v2 piece is not downloaded before its hash is known), and the
-/// bytes match. Answers the session's counters.
-fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) -> Box<[i64]> {
+/// bytes match. Answers the session's counters and the torrent's .torrent
+/// file as lt would save it.
+fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) -> (Box<[i64]>, Vec<u8>) {
     let seeder = LtPeer::seed(file, &dir.join("data"), &SeedOpts::default());
     let ses = Session::new(settings()).unwrap();
     let mut p = AddTorrentParams::new(source, dir.join("lt"));
@@ -122,7 +123,15 @@ fn download_from_libtorrent(dir: &Path, file: &Path, source: TorrentSource) -> B
     let status = ses.torrent_status(id).unwrap();
     assert_eq!(status.pieces_done, status.pieces_total);
     assert_eq!(status.total_wasted, 0, "no piece downloaded twice");
-    ses.stats_snapshot()
+    (ses.stats_snapshot(), ses.torrent(id).unwrap().torrent_file().unwrap())
+}
+
+/// The saved .torrent is `meta` again: the same info dictionary and every
+/// piece layer (those a magnet's peers sent included).
+fn assert_saved_whole(saved: &[u8], meta: &Metainfo) {
+    let saved = Metainfo::from_bytes(saved).expect("the saved torrent loads");
+    assert_eq!(saved.info_hash_v2, meta.info_hash_v2);
+    assert_eq!(saved.piece_layers, meta.piece_layers);
 }
 
 /// lt seeds `meta` (checking the data first); a libtorrent downloader
@@ -155,7 +164,8 @@ fn libtorrent_downloads_a_hybrid_torrent_from_lt() {
 fn lt_downloads_a_v2_only_torrent_from_libtorrent() {
     let dir = tempdir("v2-only-down");
     let (file, meta) = v2_only(&dir.path, 125);
-    download_from_libtorrent(&dir.path, &file, TorrentSource::Metainfo(meta));
+    let (_, saved) = download_from_libtorrent(&dir.path, &file, TorrentSource::Metainfo(meta.clone()));
+    assert_saved_whole(&saved, &meta);
 }
 
 #[test]
@@ -233,7 +243,8 @@ fn lt_downloads_a_v2_only_magnet_from_libtorrent() {
     let uri = format!("magnet:?xt=urn:btmh:1220{}", hex(&meta.info_hash_v2.expect("v2 hash")));
     let magnet = lt::proto::magnet::Magnet::parse(&uri).unwrap();
     assert_eq!(magnet.info_hash, meta.info_hash, "the link names the v2-only swarm");
-    let counters = download_from_libtorrent(&dir.path, &file, TorrentSource::Magnet(magnet));
+    let (counters, saved) = download_from_libtorrent(&dir.path, &file, TorrentSource::Magnet(magnet));
+    assert_saved_whole(&saved, &meta);
     // Every file of more than one piece had its layer asked for, in runs
     // of at most 512 nodes, from the one seeder, and sent; none refused.
     let piece = u64::from(meta.lengths.piece_length());

@@ -893,7 +893,17 @@ impl Torrent {
         out.pop();
         out.extend_from_slice(b"4:info");
         out.extend_from_slice(&meta.info_bytes);
-        // "url-list" sorts after "info".
+        // "piece layers" (BEP 52) sorts after "info": the layers known now,
+        // those a magnet's peers sent included, so the file is complete.
+        let layers = self.v2_hashes().map(|v2| v2.complete_layers()).unwrap_or_default();
+        if !layers.is_empty() {
+            let flat: Vec<([u8; 32], Vec<u8>)> =
+                layers.into_iter().map(|(root, nodes)| (root, nodes.concat())).collect();
+            let dict = flat.iter().map(|(root, bytes)| (&root[..], Value::Bytes(bytes))).collect();
+            out.extend_from_slice(b"12:piece layers");
+            out.extend_from_slice(&Value::Dict(dict).encode());
+        }
+        // "url-list" sorts after "piece layers".
         let mut seeds: Vec<&str> = meta.web_seeds.iter().map(String::as_str).collect();
         for ws in &self.magnet_web_seeds {
             if !seeds.contains(&ws.as_str()) {

@@ -246,6 +246,18 @@ impl PieceHashes {
         Some(first + start..first + end)
     }
 
+    /// Every file's piece layer known whole, with its pieces root, for a
+    /// .torrent's `piece layers`.
+    pub fn complete_layers(&self) -> Vec<(Hash256, Vec<Hash256>)> {
+        let layers = self.layers.read();
+        layers
+            .iter()
+            .zip(&self.roots)
+            .filter(|(layer, _)| layer.is_complete())
+            .filter_map(|(layer, root)| Some(((*root)?, layer.nodes.clone())))
+            .collect()
+    }
+
     /// The file with this pieces root (not a pad, not empty), if any.
     pub fn file_for_root(&self, root: &Hash256) -> Option<usize> {
         self.roots.iter().position(|r| r.as_ref() == Some(root))
