@@ -197,8 +197,7 @@ fn start_session(args: &SessionArgs) -> Result<Session, String> {
         settings.stats_listen = endpoint(addr)?.to_string();
     }
     if let Some(token) = &args.stats_token {
-        // By name: the setting belongs to the statistics endpoint.
-        settings.set_str("stats_token", token).map_err(|e| format!("--stats-token: {e}"))?;
+        settings.stats_token = token.clone();
     }
     let session = Session::new(settings).map_err(|e| format!("starting the session: {e}"))?;
     if let Some(addr) = session.stats_listen_addr() {
