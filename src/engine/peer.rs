@@ -1245,21 +1245,54 @@ impl Conn {
     }
 
     /// BEP 52 `hash request`: answered from the piece layers we hold
-    /// (with the uncle hashes asked for), rejected when we do not hold
-    /// them, the request is out of the tree, or the peer asks faster than
-    /// the request budget allows.
+    /// (with the uncle hashes asked for), or for block hashes from the
+    /// piece's data on disk; rejected when we do not hold them, the
+    /// request is out of the tree, or the peer asks faster than the
+    /// request budget allows.
     fn on_hash_request(&mut self, r: HashRequest) {
-        let answer = self
-            .hash_budget
-            .take(Instant::now())
-            .then(|| self.t.v2_hashes())
-            .flatten()
+        let v2 = self.hash_budget.take(Instant::now()).then(|| self.t.v2_hashes().cloned()).flatten();
+        if let Some(v2) = &v2 {
+            if let Some(piece) = v2.block_request_piece(&r) {
+                if self.t.core.lock().picker.have(piece) {
+                    self.answer_block_hashes(v2.clone(), r, piece);
+                    return;
+                }
+            }
+        }
+        let answer = v2
             .and_then(|v2| v2.layer_tree(v2.file_for_root(&r.pieces_root)?))
             .and_then(|tree| tree.hashes(r.base, r.index, r.length, r.proof_layers));
         match answer {
             Some(hashes) => self.send(Message::Hashes { request: r, hashes }),
             None => self.send(Message::HashReject(r)),
         }
+    }
+
+    /// Answers a request for a piece's block hashes (libtorrent sends one
+    /// after a piece failed its check, to find who sent the bad block):
+    /// the piece is read and hashed off the network task, then the answer
+    /// or a reject is queued.
+    fn answer_block_hashes(&self, v2: Arc<super::v2::PieceHashes>, r: HashRequest, piece: u32) {
+        let (t, w) = (self.t.clone(), self.w.clone());
+        tokio::spawn(async move {
+            let size = t.lengths().piece_size(piece) as usize;
+            let answer = match t.storage().cloned() {
+                Some(storage) => tokio::task::spawn_blocking(move || {
+                    let mut data = vec![0; size];
+                    storage.read(piece, 0, &mut data).ok()?;
+                    v2.block_hashes(&r, piece, &data)
+                })
+                .await
+                .ok()
+                .flatten(),
+                None => None,
+            };
+            let msg = match answer {
+                Some(hashes) => Message::Hashes { request: r, hashes },
+                None => Message::HashReject(r),
+            };
+            let _ = w.send(Out::Msg(msg));
+        });
     }
 
     /// An extended message (BEP 10): the handshake, or one of the

@@ -246,6 +246,32 @@ impl PieceHashes {
         Some(first + start..first + end)
     }
 
+    /// The torrent's piece under a hash request below the piece layer
+    /// (block hashes), when every node asked for lies under that one piece
+    /// of a file with a piece layer.
+    pub fn block_request_piece(&self, r: &HashRequest) -> Option<u32> {
+        let file = self.file_for_root(&r.pieces_root)?;
+        let height = self.blocks_per_piece.trailing_zeros();
+        if r.base >= height || r.length == 0 {
+            return None;
+        }
+        let per_piece = u64::from(self.blocks_per_piece as u32 >> r.base);
+        let first = u64::from(r.index) / per_piece;
+        let last = (u64::from(r.index) + u64::from(r.length) - 1) / per_piece;
+        (first == last && first < u64::from(self.file_pieces[file]) && self.file_pieces[file] > 1)
+            .then(|| self.first_piece[file] + first as u32)
+    }
+
+    /// The answer to a block hash request (see [`Self::block_request_piece`])
+    /// from the piece's bytes as read from disk; `None` when they no
+    /// longer hash to the piece layer, or the request is out of the tree.
+    pub fn block_hashes(&self, r: &HashRequest, piece: u32, data: &[u8]) -> Option<Vec<Hash256>> {
+        let at = (*self.pieces.get(piece as usize)?)?;
+        let tree = self.layer_tree(at.file)?;
+        let leaves = merkle::block_leaves(data.get(..at.len as usize)?);
+        tree.block_hashes(at.index, &leaves, r.base, r.index, r.length, r.proof_layers)
+    }
+
     /// Every file's piece layer known whole, with its pieces root, for a
     /// .torrent's `piece layers`.
     pub fn complete_layers(&self) -> Vec<(Hash256, Vec<Hash256>)> {
@@ -504,5 +530,31 @@ mod tests {
             tree.hashes(first.base, first.index, first.length, first.proof_layers).expect("in the tree");
         assert_eq!(hashes.add_layer(&first, &answer), Some(0..512));
         assert_eq!(hashes.layer_tree(0).map(|t| t.root()), Some(root));
+    }
+
+    #[test]
+    fn block_hash_requests_are_answered_from_the_piece_data() {
+        let (a, b) = sample();
+        let (meta, bytes) = torrent(&a, &b, false);
+        let hashes = PieceHashes::new(&meta).expect("v2");
+        let root = meta.files[0].pieces_root.expect("root");
+        let leaves = merkle::block_leaves(&a);
+        // File a: 5 blocks in 3 pieces of 2; its tree has 8 leaves, 3 layers.
+        let r = HashRequest { pieces_root: root, base: 0, index: 2, length: 2, proof_layers: 2 };
+        assert_eq!(hashes.block_request_piece(&r), Some(1));
+        let answer = hashes.block_hashes(&r, 1, &bytes[PIECE..2 * PIECE]).expect("answered");
+        assert_eq!(merkle::verify_hashes(&root, 8, 0, 2, 2, 2, &answer), Some(leaves[2..4].to_vec()));
+        // The file's last piece: one block and a zero leaf.
+        let last = HashRequest { index: 4, ..r };
+        assert_eq!(hashes.block_request_piece(&last), Some(2));
+        let answer = hashes.block_hashes(&last, 2, &bytes[2 * PIECE..3 * PIECE]).expect("answered");
+        assert_eq!(merkle::verify_hashes(&root, 8, 0, 4, 2, 2, &answer), Some(vec![leaves[4], [0; 32]]));
+        // Across two pieces, of the piece layer itself, or from bad data:
+        // not answered this way.
+        assert_eq!(hashes.block_request_piece(&HashRequest { index: 1, ..r }), None);
+        assert_eq!(hashes.block_request_piece(&HashRequest { base: 1, ..r }), None);
+        let mut bad = bytes[PIECE..2 * PIECE].to_vec();
+        bad[7] ^= 1;
+        assert_eq!(hashes.block_hashes(&r, 1, &bad), None);
     }
 }

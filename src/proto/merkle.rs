@@ -147,22 +147,72 @@ impl LayerTree {
     /// them, up to `proof_layers` layers above `base` (uncles only above
     /// the subtree the nodes themselves span, as libtorrent sends them).
     /// `None` when the request is out of range or asks for layers below
-    /// the piece layer, which this tree does not keep.
+    /// the piece layer (see [`Self::block_hashes`]).
     pub fn hashes(&self, base: u32, index: u32, count: u32, proof_layers: u32) -> Option<Vec<Hash256>> {
+        if base < self.piece_height {
+            return None;
+        }
+        self.answer(base, index, count, proof_layers, |level, i| {
+            self.levels.get((level - self.piece_height) as usize)?.get(i).copied()
+        })
+    }
+
+    /// The answer to a hash request below the piece layer (libtorrent asks
+    /// for a piece's block hashes after the piece failed its check, to
+    /// find the peer that sent the bad block): the nodes must lie under
+    /// piece `piece`, whose block leaves are `leaves` (its data hashed by
+    /// [`block_leaves`]; missing leaves are zero, the padding of the
+    /// file's last piece). Uncles above the piece come from this tree.
+    pub fn block_hashes(
+        &self,
+        piece: u32,
+        leaves: &[Hash256],
+        base: u32,
+        index: u32,
+        count: u32,
+        proof_layers: u32,
+    ) -> Option<Vec<Hash256>> {
+        if base >= self.piece_height || leaves.len() > 1 << self.piece_height {
+            return None;
+        }
+        // The piece's subtree, from its leaves up to the piece node.
+        let mut sub = vec![leaves.to_vec()];
+        sub[0].resize(1 << self.piece_height, [0; 32]);
+        while sub.last().is_some_and(|l| l.len() > 1) {
+            let below = sub.last().map(Vec::as_slice).unwrap_or_default();
+            let next = below.chunks(2).map(|pair| hash_pair(&pair[0], &pair[1])).collect();
+            sub.push(next);
+        }
+        if sub.last().and_then(|l| l.first()) != self.levels[0].get(piece as usize) {
+            // The data on disk no longer hashes to the piece layer.
+            return None;
+        }
+        self.answer(base, index, count, proof_layers, |level, i| {
+            if level < self.piece_height {
+                let first = (piece as usize) << (self.piece_height - level);
+                sub[level as usize].get(i.checked_sub(first)?).copied()
+            } else {
+                self.levels.get((level - self.piece_height) as usize)?.get(i).copied()
+            }
+        })
+    }
+
+    /// Cuts an answer from the tree whose node `i` of layer `level` (0:
+    /// the block leaves) `node` gives.
+    fn answer(
+        &self,
+        base: u32,
+        index: u32,
+        count: u32,
+        proof_layers: u32,
+        node: impl Fn(u32, usize) -> Option<Hash256>,
+    ) -> Option<Vec<Hash256>> {
         let layers = self.num_layers();
-        if base < self.piece_height || base >= layers || count == 0 || count > MAX_HASHES_PER_REQUEST {
+        if base >= layers || count == 0 || count > MAX_HASHES_PER_REQUEST || proof_layers >= layers - base {
             return None;
         }
-        if proof_layers >= layers - base {
-            return None;
-        }
-        let level = (base - self.piece_height) as usize;
-        let nodes = &self.levels[level];
-        let (start, end) = (index as usize, index as usize + count as usize);
-        if end > nodes.len() {
-            return None;
-        }
-        let mut out = nodes[start..end].to_vec();
+        let start = index as usize;
+        let mut out = (start..start + count as usize).map(|i| node(base, i)).collect::<Option<Vec<_>>>()?;
         // Uncles start at the sibling of the subtree root over `count`
         // nodes (for one node: the sibling of its parent).
         let span = count.next_power_of_two().trailing_zeros() as i64 - 1;
@@ -170,9 +220,8 @@ impl LayerTree {
             if (i as i64) < span {
                 continue;
             }
-            let parent_level = level + i as usize + 1;
             let parent = start >> (i + 1);
-            out.push(self.levels[parent_level][parent ^ 1]);
+            out.push(node(base + i + 1, parent ^ 1)?);
         }
         Some(out)
     }
@@ -298,6 +347,24 @@ mod tests {
         bad = answer.clone();
         bad.pop();
         assert_eq!(verify_hashes(&root, 16, 1, 4, 2, 2, &bad), None);
+    }
+
+    #[test]
+    fn block_hashes_come_from_the_piece_data_with_uncles_to_the_root() {
+        let leaves: Vec<Hash256> = (0..10).map(leaf).collect();
+        let (layer, root) = five_piece_file();
+        let tree = LayerTree::new(&layer, 2);
+        // Piece 2's two blocks (base 0, index 4), proven to the root.
+        let answer = tree.block_hashes(2, &leaves[4..6], 0, 4, 2, 3).expect("served");
+        assert_eq!(verify_hashes(&root, 16, 0, 4, 2, 3, &answer), Some(leaves[4..6].to_vec()));
+        // The last piece.
+        let answer = tree.block_hashes(4, &leaves[8..10], 0, 8, 2, 3).expect("served");
+        assert_eq!(verify_hashes(&root, 16, 0, 8, 2, 3, &answer), Some(leaves[8..10].to_vec()));
+        // Data that no longer matches the layer, nodes outside the piece,
+        // and layers the piece layer already serves are refused.
+        assert_eq!(tree.block_hashes(2, &leaves[6..8], 0, 4, 2, 3), None);
+        assert_eq!(tree.block_hashes(2, &leaves[4..6], 0, 6, 2, 3), None);
+        assert_eq!(tree.block_hashes(2, &leaves[4..6], 1, 2, 1, 2), None);
     }
 
     #[test]
