@@ -67,8 +67,11 @@ const MIN_PIECE_LENGTH: u32 = 16 * 1024;
 /// Largest piece length libtorrent accepts when it creates a torrent.
 const MAX_PIECE_LENGTH: u32 = 128 * 1024 * 1024;
 /// Bytes a hasher claims at once: large enough for long sequential reads,
-/// small enough that two hashers share a 1 GiB file evenly.
-const BATCH_BYTES: u64 = 4 << 20;
+/// small enough that the copy out of the page cache is still in the core's
+/// L2 cache when it is hashed. On the 2-core EPYC here (2 MiB L2 per core),
+/// 1 GiB with 256 KiB pieces took 0.316 s with 1 MiB batches against 0.326 s
+/// with 4 MiB and 0.328 s with 8 MiB (v1, medians of 5).
+const BATCH_BYTES: u64 = 1 << 20;
 /// Most files a torrent may have (each costs an entry in the info dict).
 const MAX_FILES: usize = 1_000_000;
 
