@@ -535,14 +535,17 @@ impl Conn {
                     let p = &mut self.sent[idx];
                     if !p.sacked {
                         p.sacked = true;
-                        if p.need_resend {
+                        let was_lost = p.need_resend;
+                        if was_lost {
                             p.need_resend = false;
                             self.resend_count -= 1;
                         } else {
                             self.in_flight -= p.payload();
                         }
                         acked_bytes += p.payload();
-                        if p.transmissions == 1 {
+                        // As in `account_acked`: no sample from a packet
+                        // given up as lost.
+                        if p.transmissions == 1 && !was_lost {
                             rtt_sample = Some(now.saturating_sub(p.sent_at_us));
                         }
                     }
@@ -615,7 +618,12 @@ impl Conn {
         }
         if !p.sacked {
             *acked_bytes += p.payload();
-            if p.transmissions == 1 {
+            // Karn's rule, and more: a packet sent once but since given up
+            // as lost (a timeout marks everything in flight) is no sample
+            // either. Its ack may be one the peer held back or that was
+            // itself lost; taking it made each timeout the next RTT, and
+            // the RTO climbed to a minute against libtorrent under load.
+            if p.transmissions == 1 && !p.need_resend {
                 *rtt = Some(now.saturating_sub(p.sent_at_us));
             }
         }
@@ -1176,6 +1184,42 @@ mod tests {
         assert_eq!(a.state(), State::CloseWait, "our FIN was acked");
         assert!(a.counters.get(Metric::UtpPacketResend) > 0);
         assert!(a.failure().is_none());
+    }
+
+    /// Acks that come only after a timeout gave their packets up as lost
+    /// take no RTT sample from them: the RTO stays where the path's real
+    /// round trips put it instead of growing with every timeout.
+    #[test]
+    fn packets_given_up_as_lost_give_no_rtt_sample() {
+        let (mut a, mut b, mut wa, mut wb) = pair();
+        // Prompt round trips of 1 ms, which also open the window.
+        for round in 0..6u64 {
+            let t = 10 + round * 10_000;
+            a.write(&vec![7u8; 4 * a.mss], t, &mut wa);
+            deliver(&mut wa, &mut b, &mut wb, t + 500, |_| false);
+            b.flush_ack(t + 500, &mut wb);
+            read_all(&mut b, &mut wb);
+            deliver(&mut wb, &mut a, &mut wa, t + 1_000, |_| false);
+        }
+        assert!(a.sent.is_empty());
+        let srtt = a.rtt.srtt();
+        assert!(srtt.is_some_and(|s| s <= 1_000), "{srtt:?}");
+        let rto = a.rto();
+        // Packets arrive; their ack is held past the timeout.
+        let t = 100_000;
+        a.write(&vec![9u8; 4 * a.mss], t, &mut wa);
+        let sent = wa.packets.len();
+        assert!(sent >= 2, "{sent} packets");
+        deliver(&mut wa, &mut b, &mut wb, t + 1_000, |_| false);
+        b.flush_ack(t + 1_000, &mut wb);
+        let held = std::mem::take(&mut wb.packets);
+        a.on_tick(t + rto + 1, &mut wa);
+        assert_eq!(a.counters.get(Metric::UtpTimeout), 1);
+        wb.packets = held;
+        deliver(&mut wb, &mut a, &mut wa, t + rto + 2, |_| false);
+        assert!(a.sent.is_empty(), "everything was acked");
+        assert_eq!(a.rtt.srtt(), srtt, "no sample from the packets the timeout gave up");
+        assert_eq!(a.rto(), rto);
     }
 
     #[test]
