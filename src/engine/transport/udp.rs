@@ -124,15 +124,16 @@ impl UdpTransport {
     /// Sends `buf` as datagrams of `seg_len` bytes each (the last may be
     /// shorter) to `to`: in one system call where the kernel segments,
     /// else one by one. At most [`GSO_MAX_SEGMENTS`] and [`GSO_MAX_BYTES`].
-    /// Answers whether they left; as with [`UdpTransport::send_to`], ones
-    /// that did not are dropped.
-    pub fn send_segments(&self, buf: &[u8], seg_len: usize, to: SocketAddr) -> bool {
+    /// Answers how many datagrams left, from the first: as with
+    /// [`UdpTransport::send_to`], the others are dropped.
+    pub fn send_segments(&self, buf: &[u8], seg_len: usize, to: SocketAddr) -> usize {
         debug_assert!(
             seg_len > 0 && buf.len() <= GSO_MAX_BYTES && buf.len().div_ceil(seg_len) <= GSO_MAX_SEGMENTS
         );
-        if buf.len() > seg_len && self.gso.load(Ordering::Relaxed) {
+        let count = buf.len().div_ceil(seg_len);
+        if count > 1 && self.gso.load(Ordering::Relaxed) {
             match gso::send(&self.sender, buf, seg_len, to) {
-                Ok(_) => return true,
+                Ok(_) => return count,
                 // The route's device or MTU does not take this run (a
                 // segment larger than the path MTU, a tunnel): send it
                 // one datagram at a time below. Only "not supported at
@@ -145,11 +146,11 @@ impl UdpTransport {
                 Err(e) => {
                     tracing::debug!(to = %to, error = %e, "udp send failed");
                     self.counters.add(Metric::UdpSendErrors, 1);
-                    return false;
+                    return 0;
                 }
             }
         }
-        buf.chunks(seg_len).all(|d| self.send_to(d, to))
+        buf.chunks(seg_len).take_while(|d| self.send_to(d, to)).count()
     }
 
     /// Receives until `shutdown`, handing each datagram to its protocol.
@@ -306,7 +307,7 @@ mod gso {
         let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
         // SAFETY: try_init hands a zeroed sockaddr_storage and its length;
         // recvmsg writes at most that many bytes there and sets the length.
-        let ((len, seg, truncated), from) = unsafe {
+        let ((len, seg, flags), from) = unsafe {
             socket2::SockAddr::try_init(|storage, addr_len| {
                 // SAFETY: msghdr is plain data; all-zero is a valid empty value.
                 let mut msg: libc::msghdr = std::mem::zeroed();
@@ -335,17 +336,25 @@ mod gso {
                     }
                     cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
                 }
-                Ok((n as usize, seg, msg.msg_flags & libc::MSG_TRUNC != 0))
+                Ok((n as usize, seg, msg.msg_flags))
             })
         }?;
         let from = from.as_socket().ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+        if flags & libc::MSG_CTRUNC != 0 {
+            // The segment size may be what was cut: a run would pass for
+            // one datagram (uTP carries no checksum of its own).
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "udp control message truncated"));
+        }
         let (len, seg_len) = match seg {
             0 => (len, len),
             // A cut-off run: keep the whole datagrams only, never one
-            // cut short (uTP carries no checksum of its own).
-            seg if truncated => (len - len % seg, seg),
+            // cut short.
+            seg if flags & libc::MSG_TRUNC != 0 => (len - len % seg, seg),
             seg => (len, seg),
         };
+        if seg > 0 && len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "udp run truncated"));
+        }
         Ok(super::Received { len, from, seg_len })
     }
 
@@ -443,7 +452,7 @@ mod tests {
         peer.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
         let seg_len = 1200;
         let buf: Vec<u8> = (0..seg_len * 9 + 300).map(|i| (i / seg_len) as u8 ^ i as u8).collect();
-        assert!(udp.send_segments(&buf, seg_len, peer.local_addr().unwrap()));
+        assert_eq!(udp.send_segments(&buf, seg_len, peer.local_addr().unwrap()), 10);
         let mut got = Vec::new();
         let mut d = [0u8; 2048];
         while got.len() < buf.len() {
@@ -492,7 +501,7 @@ mod tests {
                 buf.extend_from_slice(&d);
                 want.push(d);
             }
-            assert!(a.send_segments(&buf, seg_len, b.local_addr()));
+            assert_eq!(a.send_segments(&buf, seg_len, b.local_addr()), count);
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while record.0.lock().len() < want.len() && std::time::Instant::now() < deadline {

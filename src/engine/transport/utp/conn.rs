@@ -23,6 +23,8 @@ use crate::proto::utp::{seq_diff, seq_less, Header, PacketType, Sack, HEADER_LEN
 pub trait Output {
     /// Sends one datagram to the peer; answers false when the socket
     /// refused it (its buffer is full), so the packet is kept for later.
+    /// An output that gathers packets and learns of a refusal only when it
+    /// sends them reports it through [`Conn::refused`] instead.
     fn send(&mut self, packet: &[u8]) -> bool;
 }
 
@@ -514,7 +516,6 @@ impl Conn {
             }
             self.acked_seq = h.ack_nr;
             self.duplicate_acks = 0;
-            self.backoff = 0;
             if seq_less(self.fast_resend_seq, self.acked_seq.wrapping_add(1)) {
                 self.fast_resend_seq = self.acked_seq.wrapping_add(1);
             }
@@ -566,6 +567,10 @@ impl Conn {
             }
         }
         if let Some(rtt) = rtt_sample {
+            // Karn: the backed-off timer stays until a packet sent once is
+            // acked, else an RTT grown above the RTO would time out every
+            // window and never be measured.
+            self.backoff = 0;
             self.rtt.sample(rtt);
             self.min_rtt_us = self.min_rtt_us.min(rtt);
         }
@@ -636,6 +641,23 @@ impl Conn {
         if p.ty == PacketType::Fin {
             self.state = State::CloseWait;
             self.wake.write = true;
+        }
+    }
+
+    /// Packets [`Output::send`] took but the socket then refused, by
+    /// sequence number: kept to send again, as if `send` had answered
+    /// false. Others (acks, packets already acked) are ignored.
+    pub fn refused(&mut self, seqs: &[u16]) {
+        for &seq in seqs {
+            let Ok(idx) = usize::try_from(seq_diff(seq, self.acked_seq.wrapping_add(1))) else { continue };
+            let Some(p) = self.sent.get_mut(idx) else { continue };
+            if p.sacked || p.need_resend || p.transmissions == 0 {
+                continue;
+            }
+            p.transmissions -= 1;
+            p.need_resend = true;
+            self.resend_count += 1;
+            self.in_flight -= p.payload();
         }
     }
 
@@ -1219,7 +1241,31 @@ mod tests {
         deliver(&mut wb, &mut a, &mut wa, t + rto + 2, |_| false);
         assert!(a.sent.is_empty(), "everything was acked");
         assert_eq!(a.rtt.srtt(), srtt, "no sample from the packets the timeout gave up");
-        assert_eq!(a.rto(), rto);
+        assert_eq!(a.rto(), 2 * rto, "the timer stays backed off until a valid sample");
+        let t = t + rto + 10_000;
+        a.write(&[1u8; 100], t, &mut wa);
+        deliver(&mut wa, &mut b, &mut wb, t + 500, |_| false);
+        b.flush_ack(t + 500, &mut wb);
+        deliver(&mut wb, &mut a, &mut wa, t + 1_000, |_| false);
+        assert_eq!(a.rto(), rto, "a packet sent once and acked resets it");
+    }
+
+    /// A packet the output took and the socket refused later is sent again
+    /// on the next tick, counted in flight once.
+    #[test]
+    fn packets_refused_after_send_are_sent_again() {
+        let (mut a, mut b, mut wa, mut wb) = pair();
+        a.write(&[3u8; 100], 10, &mut wa);
+        let (h, _) = decode(&wa.packets[0]).unwrap();
+        let in_flight = a.in_flight;
+        wa.packets.clear();
+        a.refused(&[h.seq_nr, h.seq_nr.wrapping_add(1), h.seq_nr.wrapping_sub(5)]);
+        assert_eq!((a.resend_count, a.in_flight), (1, in_flight - 100));
+        a.on_tick(20, &mut wa);
+        assert_eq!(wa.packets.len(), 1, "sent again");
+        assert_eq!(a.in_flight, in_flight);
+        deliver(&mut wa, &mut b, &mut wb, 30, |_| false);
+        assert_eq!(read_all(&mut b, &mut wb), vec![3u8; 100]);
     }
 
     #[test]

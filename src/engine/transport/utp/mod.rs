@@ -127,7 +127,7 @@ impl Shared {
         let mut out = Batch::new(&self.socket.udp, self.peer);
         let mut slot = self.slot.lock();
         let r = f(&mut slot, &mut out, now);
-        out.flush();
+        out.finish(&mut slot.conn);
         let wake = slot.conn.take_wake();
         let read = if wake.read { slot.read_waker.take() } else { None };
         let write = if wake.write { slot.write_waker.take() } else { None };
@@ -147,13 +147,18 @@ impl Shared {
 /// sends it with one system call when the kernel segments
 /// ([`UdpTransport::send_segments`]). A shorter packet ends a run. What is
 /// gathered leaves at [`Batch::flush`], which the owner calls while it
-/// still holds the connection's lock, so packets leave in sequence order.
+/// still holds the connection's lock, so packets leave in sequence order;
+/// packets of a run the socket refused are then handed back to the
+/// connection ([`Conn::refused`]) to be sent again.
 struct Batch<'a> {
     udp: &'a UdpTransport,
     to: SocketAddr,
     buf: Vec<u8>,
     seg_len: usize,
-    count: usize,
+    /// Sequence number of each gathered packet that is not an ack.
+    seqs: Vec<Option<u16>>,
+    /// Sequence numbers of packets the socket refused.
+    refused: Vec<u16>,
 }
 
 /// Most packets one [`Batch`] run carries (the kernel takes up to
@@ -174,28 +179,40 @@ impl<'a> Batch<'a> {
     fn new(udp: &'a UdpTransport, to: SocketAddr) -> Batch<'a> {
         let mut buf = BATCH_BUF.with(|b| b.take());
         buf.clear();
-        Batch { udp, to, buf, seg_len: 0, count: 0 }
+        Batch { udp, to, buf, seg_len: 0, seqs: Vec::new(), refused: Vec::new() }
     }
 
-    /// Sends what is gathered. Packets the socket refused here are lost as
-    /// on the wire; the connection resends them as it resends any loss.
+    /// Sends what is gathered; answers whether all of it left (what did
+    /// not is in `refused`).
     fn flush(&mut self) -> bool {
-        if self.count == 0 {
+        let count = self.seqs.len();
+        if count == 0 {
             return true;
         }
-        let ok = if self.count == 1 {
-            self.udp.send_to(&self.buf, self.to)
+        let sent = if count == 1 {
+            usize::from(self.udp.send_to(&self.buf, self.to))
         } else {
             self.udp.send_segments(&self.buf, self.seg_len, self.to)
         };
+        self.refused.extend(self.seqs[sent.min(count)..].iter().flatten());
         self.buf.clear();
-        self.count = 0;
-        ok
+        self.seqs.clear();
+        sent >= count
+    }
+
+    /// Flushes, then tells `conn` which packets must go again.
+    fn finish(&mut self, conn: &mut Conn) {
+        self.flush();
+        if !self.refused.is_empty() {
+            conn.refused(&self.refused);
+            self.refused.clear();
+        }
     }
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
+        // Owners call `finish`; this only catches a path that did not.
         self.flush();
         BATCH_BUF.with(|b| b.set(std::mem::take(&mut self.buf)));
     }
@@ -204,11 +221,13 @@ impl Drop for Batch<'_> {
 impl Output for Batch<'_> {
     fn send(&mut self, packet: &[u8]) -> bool {
         if !self.udp.segments_in_one_call() {
-            return self.udp.send_to(packet, self.to);
+            // What is gathered goes first, to keep the order.
+            return self.flush() && self.udp.send_to(packet, self.to);
         }
-        let ends_run = self.count > 0
+        let count = self.seqs.len();
+        let ends_run = count > 0
             && (packet.len() > self.seg_len
-                || self.count == RUN_SEGMENTS
+                || count == RUN_SEGMENTS
                 || self.buf.len() + packet.len() > GSO_MAX_BYTES);
         // When the run this packet ends is refused, the packet is not
         // taken either: the connection keeps it to send later, as it does
@@ -216,11 +235,14 @@ impl Output for Batch<'_> {
         if ends_run && !self.flush() {
             return false;
         }
-        if self.count == 0 {
+        if self.seqs.is_empty() {
             self.seg_len = packet.len();
         }
         self.buf.extend_from_slice(packet);
-        self.count += 1;
+        self.seqs.push(match decode(packet) {
+            Ok((h, _)) if h.ty != PacketType::State => Some(h.seq_nr),
+            _ => None,
+        });
         // A shorter packet can only be a run's last segment.
         if packet.len() < self.seg_len {
             self.flush();
@@ -314,7 +336,10 @@ impl Inner {
         let mut out = Batch::new(&self.udp, from);
         let initial_seq: u16 = rand::random();
         let now = self.now_us();
-        let conn = Conn::accept(cfg, self.counters.clone(), h, initial_seq, from.is_ipv6(), now, &mut out);
+        let mut conn =
+            Conn::accept(cfg, self.counters.clone(), h, initial_seq, from.is_ipv6(), now, &mut out);
+        // The answer leaves before the connection can be found.
+        out.finish(&mut conn);
         // The peer's packets after our STATE ack the seq before our first.
         let proof = initial_seq.wrapping_sub(1);
         let shared = Arc::new(Shared {
@@ -497,7 +522,7 @@ impl UtpSocket {
                 }
             };
             let mut out = Batch::new(&inner.udp, addr);
-            let conn = Conn::connect(
+            let mut conn = Conn::connect(
                 *inner.cfg.lock(),
                 inner.counters.clone(),
                 recv_id,
@@ -506,6 +531,7 @@ impl UtpSocket {
                 inner.now_us(),
                 &mut out,
             );
+            out.finish(&mut conn);
             let shared = Arc::new(Shared {
                 slot: Mutex::new(Slot { conn, read_waker: None, write_waker: None, removed: false }),
                 peer: addr,
@@ -581,6 +607,66 @@ impl DatagramHandler for UtpSocket {
         let pending = std::mem::take(&mut *self.inner.pending_acks.lock());
         for shared in pending {
             shared.with(|c, out, now| c.flush_ack(now, out));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::stats::Counters;
+
+    fn packet(ty: PacketType, seq_nr: u16, len: usize) -> Vec<u8> {
+        let h = Header {
+            ty,
+            connection_id: 1,
+            timestamp_us: 0,
+            timestamp_diff_us: 0,
+            wnd_size: 0,
+            seq_nr,
+            ack_nr: 0,
+            sack: None,
+        };
+        let mut p = vec![0u8; len.max(h.encoded_len())];
+        h.encode(&mut p);
+        p
+    }
+
+    /// A run the socket refuses (here: an IPv6 peer from an IPv4 socket)
+    /// is reported packet by packet, acks left out, so the connection can
+    /// send it again.
+    #[tokio::test]
+    async fn a_refused_run_is_reported_by_sequence_number() {
+        let udp = UdpTransport::bind("127.0.0.1:0".parse().unwrap(), Arc::new(Counters::new())).unwrap();
+        let mut out = Batch::new(&udp, "[::1]:9".parse().unwrap());
+        for seq in 10..13 {
+            assert!(out.send(&packet(PacketType::Data, seq, 1000)));
+        }
+        assert!(out.send(&packet(PacketType::State, 13, 20)), "a shorter packet ends the run");
+        assert!(out.flush(), "the short packet sent the run already");
+        assert_eq!(out.refused, vec![10, 11, 12]);
+    }
+
+    /// Gathered runs reach the peer as their packets, in order, with a
+    /// size change starting a new run.
+    #[tokio::test]
+    async fn gathered_packets_arrive_in_order() {
+        let udp = UdpTransport::bind("127.0.0.1:0".parse().unwrap(), Arc::new(Counters::new())).unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let sizes = [1000, 1000, 1000, 1200, 1200, 300, 1000, 20];
+        let want: Vec<Vec<u8>> =
+            sizes.iter().enumerate().map(|(i, &n)| packet(PacketType::Data, i as u16, n)).collect();
+        let mut out = Batch::new(&udp, peer.local_addr().unwrap());
+        for p in &want {
+            assert!(out.send(p));
+        }
+        assert!(out.flush());
+        assert!(out.refused.is_empty());
+        let mut buf = [0u8; 2048];
+        for p in &want {
+            let n = peer.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &p[..]);
         }
     }
 }
