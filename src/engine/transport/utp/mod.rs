@@ -166,7 +166,8 @@ struct Batch<'a> {
 /// one run lands in a slow receiver's socket at once and its tail is
 /// lost. Seeding 256 MiB over loopback (benches/transport_bench.py
 /// pairs, medians of 4), runs of 64 / 16 / 8: to lt 317 / 306 / 274 MB/s,
-/// to libtorrent 33 / 84 / 66 MB/s; one datagram per call: 173 and 68.
+/// to libtorrent 33 / 84 / 66 MB/s; one datagram per call, in other runs
+/// of the same benchmark: 169–173 and 36–68.
 const RUN_SEGMENTS: usize = 16;
 const _: () = assert!(RUN_SEGMENTS <= super::udp::GSO_MAX_SEGMENTS);
 
