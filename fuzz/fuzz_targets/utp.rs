@@ -10,6 +10,8 @@
 //!   2 N                    the application writes N * 97 bytes
 //!   3 N                    the application reads up to N * 97 bytes
 //!   4                      shutdown (FIN); 5: the stream is dropped
+//!   6 N                    the socket refused the last N % 32 packets sent
+//!                          (as a batched output reports it: `Conn::refused`)
 //! Every packet the connection sends must decode, and its buffers must stay
 //! within their bounds.
 #![no_main]
@@ -26,6 +28,8 @@ use lt::proto::utp::{decode, Header, PacketType};
 /// Checks and counts what the connection sends.
 struct Checked {
     sent: usize,
+    /// Sequence numbers of the packets sent that are not acks, newest last.
+    seqs: Vec<u16>,
 }
 
 impl Output for Checked {
@@ -34,6 +38,12 @@ impl Output for Checked {
         assert!(payload.len() <= 1500, "payload of {} bytes", payload.len());
         assert!(h.ty != PacketType::Data || !payload.is_empty(), "empty DATA");
         self.sent += 1;
+        if h.ty != PacketType::State {
+            if self.seqs.len() == 64 {
+                self.seqs.remove(0);
+            }
+            self.seqs.push(h.seq_nr);
+        }
         true
     }
 }
@@ -51,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&role, mut script)) = data.split_first() else { return };
     let cfg = UtpConfig::from_settings(&Settings::default());
     let counters = Arc::new(Counters::new());
-    let mut out = Checked { sent: 0 };
+    let mut out = Checked { sent: 0, seqs: Vec::new() };
     let mut now = 0u64;
     let mut conn = if role & 1 == 0 {
         Conn::connect(cfg, counters, 1000, 1, false, now, &mut out)
@@ -72,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
     let mut read_buf = vec![0u8; 97 * 255];
     while let Some((&op, rest)) = script.split_first() {
         script = rest;
-        match op % 6 {
+        match op % 7 {
             0 => {
                 let [hi, lo, tail @ ..] = script else { return };
                 let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
@@ -92,14 +102,21 @@ fuzz_target!(|data: &[u8]| {
                 let [n, tail @ ..] = script else { return };
                 script = tail;
                 let len = usize::from(*n) * 97;
-                if op % 6 == 2 {
+                if op % 7 == 2 {
                     conn.write(&app_data[..len], now, &mut out);
                 } else {
                     conn.read(&mut read_buf[..len], now, &mut out);
                 }
             }
             4 => conn.shutdown(now, &mut out),
-            _ => conn.close(now, &mut out),
+            5 => conn.close(now, &mut out),
+            _ => {
+                let [n, tail @ ..] = script else { return };
+                script = tail;
+                let k = usize::from(*n % 32).min(out.seqs.len());
+                let refused = out.seqs.split_off(out.seqs.len() - k);
+                conn.refused(&refused);
+            }
         }
         assert!(conn.readable() <= RECV_BUFFER);
         assert!(conn.writable() <= SEND_BUFFER);
