@@ -116,6 +116,16 @@ impl Sent {
     fn payload(&self) -> usize {
         self.buf.len() - HEADER_LEN
     }
+
+    /// The round trip its ack arriving `now` measures, if it measures one.
+    /// Karn's rule, and more: neither a resent packet nor one sent once but
+    /// since given up as lost (a timeout marks everything in flight). The
+    /// latter's ack may be one the peer held back or that was itself lost;
+    /// taking it made each timeout the next RTT, and the RTO climbed to a
+    /// minute against libtorrent under load.
+    fn rtt_sample(&self, now: u64) -> Option<u64> {
+        (self.transmissions == 1 && !self.need_resend).then(|| now.saturating_sub(self.sent_at_us))
+    }
 }
 
 /// Data written and not yet sent, already in packet-sized buffers with
@@ -536,19 +546,14 @@ impl Conn {
                     let p = &mut self.sent[idx];
                     if !p.sacked {
                         p.sacked = true;
-                        let was_lost = p.need_resend;
-                        if was_lost {
+                        rtt_sample = p.rtt_sample(now).or(rtt_sample);
+                        if p.need_resend {
                             p.need_resend = false;
                             self.resend_count -= 1;
                         } else {
                             self.in_flight -= p.payload();
                         }
                         acked_bytes += p.payload();
-                        // As in `account_acked`: no sample from a packet
-                        // given up as lost.
-                        if p.transmissions == 1 && !was_lost {
-                            rtt_sample = Some(now.saturating_sub(p.sent_at_us));
-                        }
                     }
                 } else if seen_after >= DUP_ACK_THRESHOLD {
                     let seq = self.acked_seq.wrapping_add(1 + idx as u16);
@@ -623,14 +628,7 @@ impl Conn {
         }
         if !p.sacked {
             *acked_bytes += p.payload();
-            // Karn's rule, and more: a packet sent once but since given up
-            // as lost (a timeout marks everything in flight) is no sample
-            // either. Its ack may be one the peer held back or that was
-            // itself lost; taking it made each timeout the next RTT, and
-            // the RTO climbed to a minute against libtorrent under load.
-            if p.transmissions == 1 && !p.need_resend {
-                *rtt = Some(now.saturating_sub(p.sent_at_us));
-            }
+            *rtt = p.rtt_sample(now).or(*rtt);
         }
         if p.probe {
             // The path carried the probe: its size is the new floor.
