@@ -208,17 +208,12 @@ impl UdpTransport {
 
     /// Hands each datagram of a read to its protocol; answers how many.
     fn dispatch_all(&self, r: &Received, buf: &[u8]) -> usize {
-        let data = &buf[..r.len];
-        if data.is_empty() || r.seg_len == 0 {
-            self.dispatch(r.from, data);
+        if r.len == 0 {
+            // An empty datagram is still one, counted and dropped.
+            self.dispatch(r.from, &[]);
             return 1;
         }
-        let mut n = 0;
-        for datagram in data.chunks(r.seg_len) {
-            self.dispatch(r.from, datagram);
-            n += 1;
-        }
-        n
+        buf[..r.len].chunks(r.seg_len).map(|d| self.dispatch(r.from, d)).count()
     }
 
     fn dispatch(&self, from: SocketAddr, packet: &[u8]) {

@@ -155,8 +155,10 @@ struct Batch<'a> {
     to: SocketAddr,
     buf: Vec<u8>,
     seg_len: usize,
-    /// Sequence number of each gathered packet that is not an ack.
-    seqs: Vec<Option<u16>>,
+    /// Sequence number of each gathered packet that is not an ack (a run
+    /// is at most [`RUN_SEGMENTS`], so no allocation per call).
+    seqs: [Option<u16>; RUN_SEGMENTS],
+    count: usize,
     /// Sequence numbers of packets the socket refused.
     refused: Vec<u16>,
 }
@@ -180,24 +182,19 @@ impl<'a> Batch<'a> {
     fn new(udp: &'a UdpTransport, to: SocketAddr) -> Batch<'a> {
         let mut buf = BATCH_BUF.with(|b| b.take());
         buf.clear();
-        Batch { udp, to, buf, seg_len: 0, seqs: Vec::new(), refused: Vec::new() }
+        Batch { udp, to, buf, seg_len: 0, seqs: [None; RUN_SEGMENTS], count: 0, refused: Vec::new() }
     }
 
     /// Sends what is gathered; answers whether all of it left (what did
     /// not is in `refused`).
     fn flush(&mut self) -> bool {
-        let count = self.seqs.len();
+        let count = std::mem::take(&mut self.count);
         if count == 0 {
             return true;
         }
-        let sent = if count == 1 {
-            usize::from(self.udp.send_to(&self.buf, self.to))
-        } else {
-            self.udp.send_segments(&self.buf, self.seg_len, self.to)
-        };
-        self.refused.extend(self.seqs[sent.min(count)..].iter().flatten());
+        let sent = self.udp.send_segments(&self.buf, self.seg_len, self.to);
+        self.refused.extend(self.seqs[sent.min(count)..count].iter().flatten());
         self.buf.clear();
-        self.seqs.clear();
         sent >= count
     }
 
@@ -225,10 +222,9 @@ impl Output for Batch<'_> {
             // What is gathered goes first, to keep the order.
             return self.flush() && self.udp.send_to(packet, self.to);
         }
-        let count = self.seqs.len();
-        let ends_run = count > 0
+        let ends_run = self.count > 0
             && (packet.len() > self.seg_len
-                || count == RUN_SEGMENTS
+                || self.count == RUN_SEGMENTS
                 || self.buf.len() + packet.len() > GSO_MAX_BYTES);
         // When the run this packet ends is refused, the packet is not
         // taken either: the connection keeps it to send later, as it does
@@ -236,14 +232,15 @@ impl Output for Batch<'_> {
         if ends_run && !self.flush() {
             return false;
         }
-        if self.seqs.is_empty() {
+        if self.count == 0 {
             self.seg_len = packet.len();
         }
         self.buf.extend_from_slice(packet);
-        self.seqs.push(match decode(packet) {
+        self.seqs[self.count] = match decode(packet) {
             Ok((h, _)) if h.ty != PacketType::State => Some(h.seq_nr),
             _ => None,
-        });
+        };
+        self.count += 1;
         // A shorter packet can only be a run's last segment.
         if packet.len() < self.seg_len {
             self.flush();
